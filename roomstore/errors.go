@@ -1,0 +1,21 @@
+package roomstore
+
+import "errors"
+
+// Sentinel errors returned (wrapped) by every RoomStore implementation in this module.
+// Match them with errors.Is.
+var (
+	// ErrNotFound reports that no room has the requested id.
+	ErrNotFound = errors.New("roomstore: room not found")
+	// ErrInvalidID reports an id that no store accepts: empty, longer than MaxIDLength
+	// bytes, not valid UTF-8, or containing a control character (NUL included). It is
+	// returned before any round trip to a database.
+	ErrInvalidID = errors.New("roomstore: invalid room id")
+	// ErrInvalidRoom reports a room that cannot be stored, such as an exit with an empty
+	// direction or an invalid target id.
+	ErrInvalidRoom = errors.New("roomstore: invalid room")
+	// ErrClosed is returned by every call made after Close.
+	ErrClosed = errors.New("roomstore: store closed")
+	// ErrInvalidConfig reports a configuration rejected at construction.
+	ErrInvalidConfig = errors.New("roomstore: invalid config")
+)
