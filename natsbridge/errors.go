@@ -1,0 +1,27 @@
+package natsbridge
+
+import "errors"
+
+// Sentinel errors returned (wrapped with %w) by this package. Match them with errors.Is.
+var (
+	// ErrInvalidOption reports a configuration rejected eagerly, before any network
+	// round trip: a ConnectConfig with conflicting credentials, a certificate without
+	// its key, an unreadable CA file, a negative duration, and the like.
+	ErrInvalidOption = errors.New("natsbridge: invalid option")
+	// ErrInvalidSubject reports a subject or subject token that the builder refuses
+	// because it would change the subject's meaning (a '.', '*' or '>' inside a token),
+	// is empty, contains whitespace, control characters or invalid UTF-8, or makes the
+	// subject longer than MaxSubjectLength bytes.
+	ErrInvalidSubject = errors.New("natsbridge: invalid subject")
+	// ErrDecode is matched (errors.Is) by every *DecodeError returned by Decode.
+	ErrDecode = errors.New("natsbridge: cannot decode envelope")
+	// ErrEncode reports an envelope that cannot be encoded or published: a missing
+	// id, type or timestamp, or a payload that encoding/json rejects.
+	ErrEncode = errors.New("natsbridge: cannot encode envelope")
+	// ErrConnect reports a failure to establish a NATS connection. The wrapped error
+	// names the server addresses with credentials redacted.
+	ErrConnect = errors.New("natsbridge: cannot connect")
+	// ErrClosed is returned by every call made on a closed Bridge (and by calls that
+	// were waiting when it closed).
+	ErrClosed = errors.New("natsbridge: closed")
+)
