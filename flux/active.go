@@ -1,0 +1,46 @@
+package flux
+
+import "time"
+
+// IsActive reports whether p is active at now: LastActive is at most ActiveWindow before
+// now (a LastActive after now counts as active), or CreatedAt is at most
+// NewCharacterWindow before now. Both bounds are inclusive. It costs two time comparisons.
+func (r Rules) IsActive(p Player, now time.Time) bool {
+	return activeCutoffs(r, now).active(p)
+}
+
+// cutoffs holds the earliest LastActive and CreatedAt that count as active at one instant,
+// so a tick computes them once.
+type cutoffs struct {
+	lastActive time.Time
+	created    time.Time
+}
+
+func activeCutoffs(r Rules, now time.Time) cutoffs {
+	return cutoffs{lastActive: now.Add(-r.ActiveWindow), created: now.Add(-r.NewCharacterWindow)}
+}
+
+func (c cutoffs) active(p Player) bool {
+	return !p.LastActive.Before(c.lastActive) || !p.CreatedAt.Before(c.created)
+}
+
+// ActiveRoomIDs appends to dst the distinct room ids of the players active at now, in the
+// order of first appearance, and returns the extended slice: the ids to read with one
+// RoomStore.GetRooms call before Evaluate. It allocates a set sized to the number of
+// players (pass the previous tick's slice as dst[:0] to reuse the id slice).
+func ActiveRoomIDs(r Rules, players []Player, now time.Time, dst []string) []string {
+	c := activeCutoffs(r, now)
+	seen := make(map[string]struct{}, len(players)/4+1)
+	for i := range players {
+		p := &players[i]
+		if !c.active(*p) {
+			continue
+		}
+		if _, ok := seen[p.RoomID]; ok {
+			continue
+		}
+		seen[p.RoomID] = struct{}{}
+		dst = append(dst, p.RoomID)
+	}
+	return dst
+}
