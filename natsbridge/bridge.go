@@ -1,0 +1,400 @@
+package natsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Bridge runs handlers for NATS subjects without ever blocking nats.go's delivery
+// goroutine: each registration buffers its messages in a bounded per-key structure and
+// handles them on its own workers — in arrival order per key (by default the subject's
+// last token, e.g. the room), different keys in parallel — with a per-attempt deadline,
+// panic recovery, retries with exponential backoff and jitter for Retryable errors, and
+// a dead-letter subject for every message that fails or overflows. See the dispatch
+// design in dispatch.go's comment and Config for the bounds.
+//
+// Lifecycle: New starts only the dead-letter publisher goroutine. Handle and
+// HandlePattern may be called at any time before Drain or Close; each subscribes at once
+// and starts that registration's workers. Run is a convenience that blocks until its
+// context ends and then drains. Drain stops intake and finishes the buffered messages
+// within its context; Close stops at once. Either way every goroutine the Bridge started
+// has returned when they return. The *nats.Conn belongs to the caller: the Bridge never
+// closes or drains it, and never changes its handlers.
+//
+// A Bridge is safe for concurrent use.
+type Bridge struct {
+	nc      *nats.Conn
+	cfg     Config
+	backoff *backoff
+	dead    *deadLetterPublisher
+
+	ctx    context.Context // handlers' parent context; cancelled by Close
+	cancel context.CancelFunc
+	sem    chan struct{} // Config.MaxInFlight slots
+
+	closing   chan struct{} // closed by Close (and by a Drain that ran out of time)
+	closeOnce sync.Once
+
+	mu       sync.Mutex
+	regs     []*registration
+	names    map[string]bool
+	stopping bool // Drain or Close began: no new registrations
+	done     chan struct{}
+	doneErr  error
+	slowGone uint64 // SlowConsumer drops of subscriptions already closed
+
+	counters counters
+}
+
+// New returns a Bridge that will subscribe on nc. It validates cfg (after WithDefaults)
+// and returns an error wrapping ErrInvalidOption if it is wrong. It starts one goroutine
+// (the dead-letter publisher); Close or Drain stops it. nc stays the caller's.
+func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	b := &Bridge{
+		nc:      nc,
+		cfg:     cfg,
+		backoff: newBackoff(cfg.BackoffBase, cfg.BackoffMax, cfg.BackoffJitter),
+		sem:     make(chan struct{}, cfg.MaxInFlight),
+		closing: make(chan struct{}),
+		names:   map[string]bool{},
+		done:    make(chan struct{}),
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.dead = newDeadLetterPublisher(nc, cfg, &b.counters)
+	return b, nil
+}
+
+// Handle subscribes h to a literal subject (no wildcards; see HandlePattern) and starts
+// its workers. It fails with an error wrapping ErrInvalidSubject, ErrInvalidOption
+// (bad option or duplicate Name), ErrClosed (after Drain or Close began) or nats.go's
+// subscribe error.
+func (b *Bridge) Handle(subject string, h Handler, opts ...HandlerOption) error {
+	if err := ValidateSubject(subject); err != nil {
+		return err
+	}
+	return b.handle(subject, h, opts)
+}
+
+// HandlePattern is Handle for a subject with wildcards ("chat.say.room.*",
+// "events.>"): the explicit way to subscribe to many subjects. The pattern must contain
+// at least one wildcard token.
+func (b *Bridge) HandlePattern(pattern string, h Handler, opts ...HandlerOption) error {
+	if err := ValidatePattern(pattern); err != nil {
+		return err
+	}
+	if !strings.Contains("."+pattern+".", ".*.") && !strings.HasSuffix(pattern, ">") {
+		return fmt.Errorf("%w: %q has no wildcard: use Handle", ErrInvalidSubject, pattern)
+	}
+	return b.handle(pattern, h, opts)
+}
+
+func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
+	if h == nil {
+		return fmt.Errorf("%w: nil Handler for %q", ErrInvalidOption, subject)
+	}
+	var o handlerOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if err := o.fill(subject, b.cfg); err != nil {
+		return err
+	}
+	r := &registration{
+		b:       b,
+		opts:    o,
+		subject: subject,
+		handler: Chain(Chain(h, o.middleware...), b.cfg.Middleware...),
+		log:     b.cfg.Logger.With().Str("handler", o.name).Logger(),
+		keys:    map[string]*keyQueue{},
+	}
+	r.cond = sync.NewCond(&r.mu)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopping {
+		return ErrClosed
+	}
+	if b.names[o.name] {
+		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidOption, o.name)
+	}
+	var (
+		sub *nats.Subscription
+		err error
+	)
+	if o.queue != "" {
+		sub, err = b.nc.QueueSubscribe(subject, o.queue, r.onMsg)
+	} else {
+		sub, err = b.nc.Subscribe(subject, r.onMsg)
+	}
+	if err != nil {
+		return fmt.Errorf("natsbridge: subscribe %q: %w", subject, err)
+	}
+	if err := sub.SetPendingLimits(b.cfg.SubPendingMsgs, b.cfg.SubPendingBytes); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("natsbridge: pending limits on %q: %w", subject, err)
+	}
+	r.sub = sub
+	b.names[o.name] = true
+	b.regs = append(b.regs, r)
+	r.start()
+	return nil
+}
+
+// Run blocks until ctx is done, then drains the Bridge with Config.DrainTimeout and
+// returns Drain's error (nil if everything buffered was handled). If the Bridge is
+// closed or drained while Run waits, Run returns nil; if it was already, ErrClosed.
+func (b *Bridge) Run(ctx context.Context) error {
+	b.mu.Lock()
+	stopping := b.stopping
+	b.mu.Unlock()
+	if stopping {
+		return ErrClosed
+	}
+	select {
+	case <-ctx.Done():
+	case <-b.closing:
+		return nil
+	case <-b.done:
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.DrainTimeout)
+	defer cancel()
+	err := b.Drain(dctx)
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Drain stops intake (drains every subscription, so messages nats.go already holds are
+// still buffered), waits until every buffered and in-flight message is handled or
+// dead-lettered and the dead letters are flushed to the server, then stops. If ctx ends
+// first, it closes the Bridge (handlers' contexts are cancelled, the rest of the buffer
+// is abandoned and counted in Stats.Abandoned) and returns an error wrapping ctx.Err().
+// Errors from the steps are joined (errors.Join). A Drain or Close already begun makes
+// Drain return ErrClosed after it finished.
+func (b *Bridge) Drain(ctx context.Context) error {
+	b.mu.Lock()
+	if b.stopping {
+		b.mu.Unlock()
+		<-b.done
+		return ErrClosed
+	}
+	b.stopping = true
+	regs := append([]*registration(nil), b.regs...)
+	b.mu.Unlock()
+
+	var errs []error
+	// 1. Stop intake: drain each subscription and wait until nats.go has delivered
+	//    everything it held to our callback.
+	waits := make([]<-chan nats.SubStatus, 0, len(regs))
+	for _, r := range regs {
+		b.noteSlowConsumer(r.sub)
+		closed := r.sub.StatusChanged(nats.SubscriptionClosed)
+		if err := r.sub.Drain(); err != nil {
+			errs = append(errs, fmt.Errorf("natsbridge: drain subscription %q: %w", r.subject, err))
+			_ = r.sub.Unsubscribe()
+			continue
+		}
+		waits = append(waits, closed)
+	}
+	expired := false
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			expired = true
+		}
+		if expired {
+			break
+		}
+	}
+	// 2. Let the workers finish the buffer.
+	if !expired {
+		for _, r := range regs {
+			r.setState(stateDraining)
+		}
+		expired = !waitCtx(ctx, func() {
+			for _, r := range regs {
+				r.workers.Wait()
+			}
+		})
+	}
+	// 3. Publish the remaining dead letters and flush them.
+	if !expired {
+		expired = !waitCtx(ctx, func() { b.dead.finish(false) })
+	}
+	if !expired {
+		if err := b.nc.FlushWithContext(ctx); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			if ctx.Err() != nil {
+				expired = true
+			} else {
+				errs = append(errs, fmt.Errorf("natsbridge: flush dead letters: %w", err))
+			}
+		}
+	}
+	if expired {
+		errs = append(errs, fmt.Errorf("natsbridge: drain did not finish: %w", ctx.Err()))
+		for _, r := range regs {
+			_ = r.sub.Unsubscribe() // a drain still pending in nats.go ends now
+		}
+	}
+	b.shutdown(regs)
+	if n := b.counters.abandoned.Load(); n > 0 && expired {
+		errs = append(errs, fmt.Errorf("natsbridge: %d messages abandoned", n))
+	}
+	return b.finish(errors.Join(errs...))
+}
+
+// Close stops the Bridge now: it unsubscribes every handler, cancels the handlers'
+// contexts, discards buffered messages and unpublished dead letters (counted in
+// Stats.Abandoned), and waits for running handler calls to return — a handler that
+// ignores its context delays Close until it returns. It returns unsubscribe errors, if
+// any. Close is idempotent: a second call (or one after Drain) waits for the first
+// shutdown to finish and returns nil. The *nats.Conn is left open.
+func (b *Bridge) Close() error {
+	b.mu.Lock()
+	if b.stopping {
+		b.mu.Unlock()
+		<-b.done
+		return nil
+	}
+	b.stopping = true
+	regs := append([]*registration(nil), b.regs...)
+	b.mu.Unlock()
+
+	var errs []error
+	for _, r := range regs {
+		b.noteSlowConsumer(r.sub)
+		if err := r.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+			errs = append(errs, fmt.Errorf("natsbridge: unsubscribe %q: %w", r.subject, err))
+		}
+	}
+	b.shutdown(regs)
+	return b.finish(errors.Join(errs...))
+}
+
+// shutdown stops every worker and the dead-letter publisher and waits for them.
+func (b *Bridge) shutdown(regs []*registration) {
+	b.closeOnce.Do(func() { close(b.closing) })
+	b.cancel()
+	for _, r := range regs {
+		r.setState(stateStopped)
+	}
+	for _, r := range regs {
+		r.workers.Wait()
+	}
+	b.dead.finish(true)
+}
+
+func (b *Bridge) finish(err error) error {
+	b.mu.Lock()
+	b.doneErr = err
+	b.mu.Unlock()
+	close(b.done)
+	return err
+}
+
+// noteSlowConsumer remembers a subscription's nats.go drop count before it closes.
+func (b *Bridge) noteSlowConsumer(sub *nats.Subscription) {
+	if n, err := sub.Dropped(); err == nil && n > 0 {
+		b.mu.Lock()
+		b.slowGone += uint64(n)
+		b.mu.Unlock()
+	}
+}
+
+// waitCtx runs wait in a goroutine and reports whether it returned before ctx ended.
+// If ctx ends first, the goroutine is left to finish on its own: callers use it only for
+// waits that shutdown unblocks right after.
+func waitCtx(ctx context.Context, wait func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Stats returns a snapshot of the Bridge's counters. It takes the Bridge's lock briefly
+// and reads each subscription's nats.go drop count; cost O(handlers + 512).
+func (b *Bridge) Stats() Stats {
+	c := &b.counters
+	b.mu.Lock()
+	regs := len(b.regs)
+	slow := b.slowGone
+	stopping := b.stopping
+	if !stopping {
+		for _, r := range b.regs {
+			if n, err := r.sub.Dropped(); err == nil && n > 0 {
+				slow += uint64(n)
+			}
+		}
+	}
+	b.mu.Unlock()
+	q := c.latency.quantiles(0.50, 0.99)
+	return Stats{
+		Handlers:         regs,
+		Received:         c.received.Load(),
+		Handled:          c.handled.Load(),
+		Failed:           c.failed.Load(),
+		Retried:          c.retried.Load(),
+		Panics:           c.panics.Load(),
+		Timeouts:         c.timeouts.Load(),
+		DecodeErrors:     c.decodeErrors.Load(),
+		DeadLettered:     c.deadLettered.Load(),
+		DeadLetterErrors: c.deadLetterErrors.Load(),
+		Overflowed:       c.overflowed.Load(),
+		Dropped:          c.dropped.Load(),
+		Abandoned:        c.abandoned.Load(),
+		SlowConsumer:     slow,
+		InFlight:         c.inFlight.Load(),
+		Queued:           c.queued.Load(),
+		LatencyP50:       q[0],
+		LatencyP99:       q[1],
+	}
+}
+
+// acquire takes a Config.MaxInFlight slot; false if the Bridge closed first.
+func (b *Bridge) acquire() bool {
+	select {
+	case b.sem <- struct{}{}:
+		return true
+	case <-b.closing:
+		return false
+	}
+}
+
+func (b *Bridge) release() { <-b.sem }
+
+// sleep waits d; false if the Bridge closed first.
+func (b *Bridge) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.closing:
+		return false
+	}
+}

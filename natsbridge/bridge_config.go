@@ -1,0 +1,226 @@
+package natsbridge
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nuid"
+	"github.com/rs/zerolog"
+)
+
+// Defaults applied by Config.WithDefaults to zero-valued fields.
+const (
+	// DefaultMaxInFlight bounds the handler calls running at once across the whole Bridge.
+	DefaultMaxInFlight = 64
+	// DefaultMaxInFlightPerHandler is the number of worker goroutines (and so the bound on
+	// concurrent calls) of each registered handler.
+	DefaultMaxInFlightPerHandler = 8
+	// DefaultQueueLen bounds the messages buffered (received, not yet started) per handler.
+	DefaultQueueLen = 1024
+	// DefaultMaxQueuedPerKey bounds the messages buffered for one key of one handler, so
+	// one slow or hot key cannot take the whole QueueLen from the other keys.
+	DefaultMaxQueuedPerKey = 256
+	// DefaultHandlerTimeout is the per-attempt deadline put in the handler's context.
+	DefaultHandlerTimeout = 10 * time.Second
+	// DefaultMaxAttempts is the number of attempts (first call included) given to a
+	// message whose handler keeps returning a Retryable error.
+	DefaultMaxAttempts = 3
+	// DefaultBackoffBase is the wait before the second attempt; it doubles per attempt.
+	DefaultBackoffBase = 50 * time.Millisecond
+	// DefaultBackoffMax caps the wait between two attempts.
+	DefaultBackoffMax = 5 * time.Second
+	// DefaultBackoffJitter is the fraction (±) by which each backoff wait is randomised.
+	DefaultBackoffJitter = 0.2
+	// DefaultDeadLetterPrefix is put in front of a message's subject to form its
+	// dead-letter subject ("chat.say.room.7" → "deadletter.chat.say.room.7").
+	DefaultDeadLetterPrefix = "deadletter."
+	// DefaultDeadLetterQueueLen bounds the dead letters waiting to be published.
+	DefaultDeadLetterQueueLen = 1024
+	// DefaultSubPendingMsgs is the nats.go pending-message limit set on each subscription.
+	DefaultSubPendingMsgs = 65536
+	// DefaultSubPendingBytes is the nats.go pending-bytes limit set on each subscription.
+	DefaultSubPendingBytes = 64 << 20
+	// DefaultDrainTimeout bounds the drain that Run performs after its context ends.
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// OverflowPolicy says what the Bridge does with a message that arrives when its
+// handler's buffer (Config.QueueLen) or its key's buffer (Config.MaxQueuedPerKey) is
+// full. Both policies count the message in Stats.Overflowed; neither blocks the NATS
+// delivery goroutine and neither grows memory.
+type OverflowPolicy int
+
+const (
+	// OverflowDeadLetter (the default) publishes the message to its dead-letter subject
+	// with reason "overflow", so it is kept (see EnsureDeadLetterStream) and can be
+	// replayed. If the dead-letter buffer is full too, the message is counted in
+	// Stats.Dropped and logged.
+	OverflowDeadLetter OverflowPolicy = iota
+	// OverflowDropNewest discards the arriving message, counts it in Stats.Dropped and
+	// logs it at debug level. Use it for data that is superseded anyway (positions,
+	// ticks).
+	OverflowDropNewest
+)
+
+// String returns the policy's name.
+func (p OverflowPolicy) String() string {
+	switch p {
+	case OverflowDeadLetter:
+		return "dead_letter"
+	case OverflowDropNewest:
+		return "drop_newest"
+	default:
+		return "unknown"
+	}
+}
+
+// Config configures a Bridge. Zero-valued fields take the Default* constants (see
+// WithDefaults); New rejects invalid values with an error wrapping ErrInvalidOption.
+type Config struct {
+	// MaxInFlight bounds the handler calls running at once over all handlers.
+	MaxInFlight int
+	// MaxInFlightPerHandler is the number of workers per handler: the bound on its
+	// concurrent calls, and so on the number of keys it serves in parallel.
+	MaxInFlightPerHandler int
+	// QueueLen bounds the messages buffered per handler (received, not yet started).
+	// Memory per handler is at most QueueLen messages plus the ones in flight.
+	QueueLen int
+	// MaxQueuedPerKey bounds the messages buffered for a single key of a handler. It
+	// must not exceed QueueLen.
+	MaxQueuedPerKey int
+	// HandlerTimeout is the deadline of each attempt, visible as ctx.Deadline() in the
+	// handler. A handler that ignores its context keeps its worker until it returns.
+	HandlerTimeout time.Duration
+	// MaxAttempts is the number of attempts (first included) for Retryable errors.
+	MaxAttempts int
+	// BackoffBase is the wait before the second attempt; it doubles per further attempt.
+	BackoffBase time.Duration
+	// BackoffMax caps the wait between attempts.
+	BackoffMax time.Duration
+	// BackoffJitter in (0, 1] randomises each wait by ±BackoffJitter of its length.
+	BackoffJitter float64
+	// OverflowPolicy says what happens to messages beyond QueueLen / MaxQueuedPerKey.
+	// The zero value is OverflowDeadLetter.
+	OverflowPolicy OverflowPolicy
+	// DeadLetterPrefix is prepended to a message's subject to form its dead-letter
+	// subject. It must end with "." and contain no wildcard or whitespace.
+	DeadLetterPrefix string
+	// DeadLetterQueueLen bounds the dead letters waiting for the publisher goroutine.
+	DeadLetterQueueLen int
+	// SubPendingMsgs and SubPendingBytes are the nats.go pending limits set explicitly on
+	// every subscription; messages nats.go drops beyond them appear in
+	// Stats.SlowConsumer. The Bridge's callback never blocks, so they are rarely reached.
+	SubPendingMsgs  int
+	SubPendingBytes int
+	// DrainTimeout bounds the Drain that Run performs once its context is done.
+	DrainTimeout time.Duration
+	// Origin identifies this process in dead-letter headers; default a random NUID.
+	Origin string
+	// Logger receives structured events (dead letters, overflow, publish failures).
+	// The zero value logs nothing, as zerolog.Nop() does.
+	Logger zerolog.Logger
+	// Middleware wraps every handler, the first element outermost, before the
+	// per-handler middleware given with Use.
+	Middleware []Middleware
+}
+
+// WithDefaults returns a copy of c with every zero-valued field set to its default.
+// It allocates nothing but the copy (and a NUID for an empty Origin).
+func (c Config) WithDefaults() Config {
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxInFlightPerHandler == 0 {
+		c.MaxInFlightPerHandler = DefaultMaxInFlightPerHandler
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = DefaultQueueLen
+	}
+	if c.MaxQueuedPerKey == 0 {
+		c.MaxQueuedPerKey = min(DefaultMaxQueuedPerKey, c.QueueLen)
+	}
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = DefaultHandlerTimeout
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.BackoffBase == 0 {
+		c.BackoffBase = DefaultBackoffBase
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = max(DefaultBackoffMax, c.BackoffBase)
+	}
+	if c.BackoffJitter == 0 {
+		c.BackoffJitter = DefaultBackoffJitter
+	}
+	if c.DeadLetterPrefix == "" {
+		c.DeadLetterPrefix = DefaultDeadLetterPrefix
+	}
+	if c.DeadLetterQueueLen == 0 {
+		c.DeadLetterQueueLen = DefaultDeadLetterQueueLen
+	}
+	if c.SubPendingMsgs == 0 {
+		c.SubPendingMsgs = DefaultSubPendingMsgs
+	}
+	if c.SubPendingBytes == 0 {
+		c.SubPendingBytes = DefaultSubPendingBytes
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Origin == "" {
+		c.Origin = nuid.Next()
+	}
+	return c
+}
+
+// validate reports the first invalid field of a defaulted Config.
+func (c Config) validate() error {
+	positive := []struct {
+		name string
+		v    int64
+	}{
+		{"MaxInFlight", int64(c.MaxInFlight)},
+		{"MaxInFlightPerHandler", int64(c.MaxInFlightPerHandler)},
+		{"QueueLen", int64(c.QueueLen)},
+		{"MaxQueuedPerKey", int64(c.MaxQueuedPerKey)},
+		{"HandlerTimeout", int64(c.HandlerTimeout)},
+		{"MaxAttempts", int64(c.MaxAttempts)},
+		{"BackoffBase", int64(c.BackoffBase)},
+		{"BackoffMax", int64(c.BackoffMax)},
+		{"DeadLetterQueueLen", int64(c.DeadLetterQueueLen)},
+		{"SubPendingMsgs", int64(c.SubPendingMsgs)},
+		{"SubPendingBytes", int64(c.SubPendingBytes)},
+		{"DrainTimeout", int64(c.DrainTimeout)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return fmt.Errorf("%w: Config.%s must be positive, got %d", ErrInvalidOption, p.name, p.v)
+		}
+	}
+	if c.MaxQueuedPerKey > c.QueueLen {
+		return fmt.Errorf("%w: Config.MaxQueuedPerKey (%d) exceeds QueueLen (%d)", ErrInvalidOption, c.MaxQueuedPerKey, c.QueueLen)
+	}
+	if c.BackoffMax < c.BackoffBase {
+		return fmt.Errorf("%w: Config.BackoffMax (%s) is below BackoffBase (%s)", ErrInvalidOption, c.BackoffMax, c.BackoffBase)
+	}
+	if c.BackoffJitter <= 0 || c.BackoffJitter > 1 {
+		return fmt.Errorf("%w: Config.BackoffJitter must be in (0, 1], got %g", ErrInvalidOption, c.BackoffJitter)
+	}
+	switch c.OverflowPolicy {
+	case OverflowDeadLetter, OverflowDropNewest:
+	default:
+		return fmt.Errorf("%w: unknown Config.OverflowPolicy %d", ErrInvalidOption, int(c.OverflowPolicy))
+	}
+	if err := ValidateSubject(c.DeadLetterPrefix + "x"); err != nil || !strings.HasSuffix(c.DeadLetterPrefix, ".") {
+		return fmt.Errorf("%w: Config.DeadLetterPrefix %q must be literal tokens ending in '.'", ErrInvalidOption, c.DeadLetterPrefix)
+	}
+	for i, mw := range c.Middleware {
+		if mw == nil {
+			return fmt.Errorf("%w: Config.Middleware[%d] is nil", ErrInvalidOption, i)
+		}
+	}
+	return nil
+}

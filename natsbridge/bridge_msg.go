@@ -1,0 +1,158 @@
+package natsbridge
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// HeaderPublishedAt is an optional message header holding the publish time as decimal
+// Unix nanoseconds. When present, Stats latencies are measured publish→handled;
+// otherwise receive→handled. SetPublishedAt writes it.
+const HeaderPublishedAt = "Gp-Published-At"
+
+// SetPublishedAt stamps m with HeaderPublishedAt = t, allocating m.Header if needed.
+func SetPublishedAt(m *nats.Msg, t time.Time) {
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	m.Header.Set(HeaderPublishedAt, strconv.FormatInt(t.UnixNano(), 10))
+}
+
+// publishedAt returns the HeaderPublishedAt time of h, if present and well-formed.
+func publishedAt(h nats.Header) (time.Time, bool) {
+	if h == nil {
+		return time.Time{}, false
+	}
+	v := h.Get(HeaderPublishedAt)
+	if v == "" {
+		return time.Time{}, false
+	}
+	ns, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
+}
+
+// Msg is the message a Handler receives: a copy of what the Bridge needs from the
+// *nats.Msg (no ack or respond semantics), plus dispatch metadata. Data and Header are
+// shared with the Bridge (dead letters reuse them): treat them as read-only.
+type Msg struct {
+	// Subject is the subject the message was published to.
+	Subject string
+	// Reply is the publisher's reply subject, empty if none (publish to it to answer).
+	Reply string
+	// Data is the payload.
+	Data []byte
+	// Header holds the NATS headers, nil if none.
+	Header nats.Header
+	// Key is the ordering key computed by the registration's KeyFunc.
+	Key string
+	// Attempt is 1 for the first call, 2 for the first retry, and so on.
+	Attempt int
+	// Received is when the Bridge's subscription received the message.
+	Received time.Time
+	// Handler is the registration's name (see Name).
+	Handler string
+}
+
+// LastTokenKey is the default KeyFunc: the subject's last token ("chat.say.room.7" →
+// "7"), so messages about one room are handled in order and rooms run in parallel.
+func LastTokenKey(m Msg) string {
+	return LastToken(m.Subject)
+}
+
+// SubjectKey is a KeyFunc that orders all messages of one subject.
+func SubjectKey(m Msg) string { return m.Subject }
+
+// HandlerOption adjusts one registration (Handle or HandlePattern).
+type HandlerOption func(*handlerOptions)
+
+type handlerOptions struct {
+	name        string
+	queue       string
+	key         func(Msg) string
+	workers     int
+	queueLen    int
+	perKey      int
+	timeout     time.Duration
+	maxAttempts int
+	middleware  []Middleware
+}
+
+// Queue subscribes in the NATS queue group: each message goes to one member of the
+// group (one process), and ordering per key holds within that process only.
+func Queue(group string) HandlerOption { return func(o *handlerOptions) { o.queue = group } }
+
+// KeyFunc sets the ordering key: messages with equal keys are handled one at a time in
+// arrival order; different keys run in parallel. It runs on the NATS delivery goroutine,
+// so it must be fast and must not block. Default LastTokenKey.
+func KeyFunc(f func(Msg) string) HandlerOption { return func(o *handlerOptions) { o.key = f } }
+
+// Name names the registration in Stats, logs and dead-letter headers. Names are unique
+// per Bridge; the default is the subject, plus "@group" with Queue.
+func Name(name string) HandlerOption { return func(o *handlerOptions) { o.name = name } }
+
+// Concurrency overrides Config.MaxInFlightPerHandler for this registration.
+func Concurrency(workers int) HandlerOption { return func(o *handlerOptions) { o.workers = workers } }
+
+// Buffer overrides Config.QueueLen and Config.MaxQueuedPerKey for this registration.
+func Buffer(queueLen, perKey int) HandlerOption {
+	return func(o *handlerOptions) { o.queueLen, o.perKey = queueLen, perKey }
+}
+
+// Timeout overrides Config.HandlerTimeout for this registration.
+func Timeout(d time.Duration) HandlerOption { return func(o *handlerOptions) { o.timeout = d } }
+
+// Attempts overrides Config.MaxAttempts for this registration.
+func Attempts(n int) HandlerOption { return func(o *handlerOptions) { o.maxAttempts = n } }
+
+// Use adds middleware to this registration, inside Config.Middleware.
+func Use(mws ...Middleware) HandlerOption {
+	return func(o *handlerOptions) { o.middleware = append(o.middleware, mws...) }
+}
+
+func (o *handlerOptions) fill(subject string, cfg Config) error {
+	if o.name == "" {
+		o.name = subject
+		if o.queue != "" {
+			o.name += "@" + o.queue
+		}
+	}
+	if o.key == nil {
+		o.key = LastTokenKey
+	}
+	if o.workers == 0 {
+		o.workers = cfg.MaxInFlightPerHandler
+	}
+	if o.queueLen == 0 {
+		o.queueLen = cfg.QueueLen
+	}
+	if o.perKey == 0 {
+		o.perKey = min(cfg.MaxQueuedPerKey, o.queueLen)
+	}
+	if o.timeout == 0 {
+		o.timeout = cfg.HandlerTimeout
+	}
+	if o.maxAttempts == 0 {
+		o.maxAttempts = cfg.MaxAttempts
+	}
+	switch {
+	case o.workers < 0, o.queueLen < 0, o.perKey < 0, o.timeout < 0, o.maxAttempts < 0:
+		return fmt.Errorf("%w: negative handler option for %q", ErrInvalidOption, o.name)
+	case o.perKey > o.queueLen:
+		return fmt.Errorf("%w: per-key buffer %d exceeds buffer %d for %q", ErrInvalidOption, o.perKey, o.queueLen, o.name)
+	case strings.ContainsAny(o.queue, " \t\r\n*>"):
+		return fmt.Errorf("%w: invalid queue group %q", ErrInvalidOption, o.queue)
+	}
+	for i, mw := range o.middleware {
+		if mw == nil {
+			return fmt.Errorf("%w: middleware %d of %q is nil", ErrInvalidOption, i, o.name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,305 @@
+package natsbridge
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+)
+
+// Dispatch design
+//
+// Each registration owns a fixed pool of worker goroutines (Concurrency, default
+// Config.MaxInFlightPerHandler) and one mutex-guarded structure of per-key FIFO queues:
+//
+//   - The nats.go callback (enqueue) never blocks: under the mutex it appends the message
+//     to its key's queue and, if no worker owns that key, puts the key at the back of a
+//     "ready" FIFO and wakes one idle worker. If the registration already buffers
+//     QueueLen messages, or the key MaxQueuedPerKey, the message overflows
+//     (Config.OverflowPolicy) instead; memory is bounded by QueueLen.
+//   - A worker takes the key at the front of "ready", owns it while it handles that key's
+//     oldest message, then puts the key back at the end of "ready" if it has more
+//     messages (round robin between keys), or forgets it. Only the owning worker touches
+//     a key, so one key's messages are handled one at a time, in arrival order; a key
+//     whose handler sleeps holds one worker while the other workers serve other keys.
+//   - Before each call a worker takes a slot of the Bridge-wide semaphore
+//     (Config.MaxInFlight); it gives the slot back while it waits to retry.
+//
+// Retries keep the key's order: a message waiting for its backoff keeps its key (and its
+// worker), so later messages of that key wait behind it; other keys are not held up
+// unless every worker of the registration is waiting.
+
+// queued is one buffered message.
+type queued struct {
+	m        *nats.Msg
+	key      string
+	received time.Time
+}
+
+// keyQueue is the FIFO of one key; it exists while the key has buffered messages or
+// is owned by a worker.
+type keyQueue struct {
+	key     string
+	msgs    []queued
+	owned   bool // a worker is handling one of this key's messages
+	inReady bool // the key is in registration.ready
+}
+
+// registration state.
+const (
+	stateRunning  = iota // accepting and handling
+	stateDraining        // intake stopped; workers finish the buffer, then exit
+	stateStopped         // workers exit as soon as their current call returns
+)
+
+// registration is one Handle/HandlePattern call: its subscription, buffer and workers.
+type registration struct {
+	b       *Bridge
+	opts    handlerOptions
+	subject string
+	handler Handler
+	log     zerolog.Logger
+	sub     *nats.Subscription
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	keys   map[string]*keyQueue
+	ready  []*keyQueue
+	queued int
+	idle   int
+	state  int
+
+	workers sync.WaitGroup
+}
+
+// onMsg is the nats.go callback: it only buffers the message (or overflows it).
+func (r *registration) onMsg(m *nats.Msg) {
+	now := time.Now()
+	c := &r.b.counters
+	c.received.Add(1)
+	key := r.keyOf(m)
+
+	r.mu.Lock()
+	if r.state == stateStopped {
+		r.mu.Unlock()
+		c.abandoned.Add(1)
+		return
+	}
+	kq := r.keys[key]
+	if r.queued >= r.opts.queueLen || (kq != nil && len(kq.msgs) >= r.opts.perKey) {
+		r.mu.Unlock()
+		r.overflow(m, key, now)
+		return
+	}
+	if kq == nil {
+		kq = &keyQueue{key: key}
+		r.keys[key] = kq
+	}
+	kq.msgs = append(kq.msgs, queued{m: m, key: key, received: now})
+	r.queued++
+	c.queued.Add(1)
+	if !kq.owned && !kq.inReady {
+		kq.inReady = true
+		r.ready = append(r.ready, kq)
+		if r.idle > 0 {
+			r.cond.Signal()
+		}
+	}
+	r.mu.Unlock()
+}
+
+// keyOf runs the KeyFunc, treating a panic as the empty key (and logging it) so a bad
+// KeyFunc can never kill the NATS delivery goroutine.
+func (r *registration) keyOf(m *nats.Msg) (key string) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error().Str("subject", m.Subject).Interface("panic", v).Msg("natsbridge: key func panicked")
+			key = ""
+		}
+	}()
+	return r.opts.key(Msg{Subject: m.Subject, Reply: m.Reply, Data: m.Data, Header: m.Header, Handler: r.opts.name})
+}
+
+// overflow applies the overflow policy to a message that found the buffer full.
+func (r *registration) overflow(m *nats.Msg, key string, received time.Time) {
+	c := &r.b.counters
+	c.overflowed.Add(1)
+	if r.b.cfg.OverflowPolicy == OverflowDropNewest {
+		c.dropped.Add(1)
+		r.log.Debug().Str("subject", m.Subject).Str("key", key).Msg("natsbridge: buffer full, message dropped")
+		return
+	}
+	dl := deadLetter{
+		subject: m.Subject, data: m.Data, header: m.Header, handler: r.opts.name,
+		reason: DeadLetterOverflow, errText: "handler buffer full", attempts: 0, firstSeen: received,
+	}
+	if !r.b.dead.tryPut(dl) {
+		c.dropped.Add(1)
+		r.log.Warn().Str("subject", m.Subject).Str("key", key).Msg("natsbridge: buffer and dead-letter buffer full, message dropped")
+	}
+}
+
+// start launches the registration's workers.
+func (r *registration) start() {
+	r.workers.Add(r.opts.workers)
+	for range r.opts.workers {
+		go r.work()
+	}
+}
+
+// work is one worker's loop; it exits when the registration stops, or drains and its
+// buffer is empty.
+func (r *registration) work() {
+	defer r.workers.Done()
+	r.mu.Lock()
+	for {
+		for len(r.ready) == 0 {
+			if r.state == stateStopped || (r.state == stateDraining && r.queued == 0) {
+				r.mu.Unlock()
+				return
+			}
+			r.idle++
+			r.cond.Wait()
+			r.idle--
+		}
+		if r.state == stateStopped {
+			r.mu.Unlock()
+			return
+		}
+		kq := r.ready[0]
+		r.ready[0] = nil
+		r.ready = r.ready[1:]
+		kq.inReady = false
+		kq.owned = true
+		item := kq.msgs[0]
+		kq.msgs[0] = queued{}
+		kq.msgs = kq.msgs[1:]
+		r.queued--
+		r.b.counters.queued.Add(-1)
+		r.mu.Unlock()
+
+		r.process(item)
+
+		r.mu.Lock()
+		kq.owned = false
+		switch {
+		case r.state == stateStopped:
+		case len(kq.msgs) > 0:
+			kq.inReady = true
+			r.ready = append(r.ready, kq)
+		default:
+			delete(r.keys, kq.key)
+		}
+		if r.state == stateDraining && r.queued == 0 {
+			r.cond.Broadcast() // let idle workers see the empty buffer and exit
+		}
+	}
+}
+
+// setState moves the registration to state and wakes every worker. Stopping discards
+// (and counts as abandoned) what is still buffered.
+func (r *registration) setState(state int) {
+	r.mu.Lock()
+	if state > r.state {
+		r.state = state
+	}
+	if r.state == stateStopped && r.queued > 0 {
+		r.b.counters.abandoned.Add(uint64(r.queued))
+		r.b.counters.queued.Add(-int64(r.queued))
+		r.queued = 0
+		r.keys = map[string]*keyQueue{}
+		r.ready = nil
+	}
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+// process runs the handler for one message with retries, then records the outcome.
+func (r *registration) process(item queued) {
+	b := r.b
+	c := &b.counters
+	msg := Msg{
+		Subject: item.m.Subject, Reply: item.m.Reply, Data: item.m.Data, Header: item.m.Header,
+		Key: item.key, Received: item.received, Handler: r.opts.name,
+	}
+	for attempt := 1; ; attempt++ {
+		msg.Attempt = attempt
+		if !b.acquire() {
+			c.abandoned.Add(1)
+			return
+		}
+		err := r.invoke(msg)
+		b.release()
+		if err == nil {
+			c.handled.Add(1)
+			start := item.received
+			if t, ok := publishedAt(msg.Header); ok {
+				start = t
+			}
+			c.latency.observe(time.Since(start))
+			return
+		}
+
+		reason, decodeReason := DeadLetterHandlerError, DecodeReason("")
+		var pe *PanicError
+		var de *DecodeError
+		switch {
+		case errors.As(err, &pe):
+			reason = DeadLetterPanic
+			c.panics.Add(1)
+		case errors.As(err, &de):
+			reason, decodeReason = DeadLetterDecodeError, de.Reason
+			c.decodeErrors.Add(1)
+		case errors.Is(err, context.DeadlineExceeded):
+			reason = DeadLetterTimeout
+			c.timeouts.Add(1)
+		}
+		if reason != DeadLetterPanic && IsRetryable(err) && attempt < r.opts.maxAttempts {
+			c.retried.Add(1)
+			if !b.sleep(b.backoff.wait(attempt + 1)) {
+				c.abandoned.Add(1)
+				return
+			}
+			continue
+		}
+		c.failed.Add(1)
+		ev := r.log.Warn()
+		if reason == DeadLetterPanic {
+			ev = r.log.Error().Bytes("stack", pe.Stack)
+		}
+		ev.Err(err).Str("subject", msg.Subject).Str("key", msg.Key).Str("reason", string(reason)).
+			Int("attempts", attempt).Msg("natsbridge: message failed, dead-lettering")
+		dl := deadLetter{
+			subject: msg.Subject, data: msg.Data, header: msg.Header, handler: r.opts.name,
+			reason: reason, decodeReason: decodeReason, errText: err.Error(),
+			attempts: attempt, firstSeen: item.received,
+		}
+		if !b.dead.put(dl, b.closing) {
+			c.abandoned.Add(1)
+		}
+		return
+	}
+}
+
+// invoke calls the handler once with the per-attempt deadline, turning a panic into a
+// *PanicError and an ignored deadline into an error wrapping context.DeadlineExceeded.
+func (r *registration) invoke(msg Msg) (err error) {
+	ctx, cancel := context.WithTimeout(r.b.ctx, r.opts.timeout)
+	defer cancel()
+	r.b.counters.inFlight.Add(1)
+	defer r.b.counters.inFlight.Add(-1)
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	err = r.handler(ctx, msg)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = errors.Join(err, context.DeadlineExceeded)
+	}
+	return err
+}

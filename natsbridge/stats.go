@@ -1,0 +1,134 @@
+package natsbridge
+
+import (
+	"math"
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a point-in-time snapshot of a Bridge's counters, returned by Bridge.Stats.
+// Counters are cumulative since New; InFlight and Queued are gauges.
+type Stats struct {
+	// Handlers is the number of registered handlers.
+	Handlers int
+	// Received counts messages delivered by NATS to the Bridge's subscriptions.
+	Received uint64
+	// Handled counts messages whose handler returned nil.
+	Handled uint64
+	// Failed counts messages that ended in failure (error, panic, timeout or decode
+	// error after the last attempt); each is dead-lettered.
+	Failed uint64
+	// Retried counts extra attempts made for Retryable errors.
+	Retried uint64
+	// Panics counts recovered handler panics.
+	Panics uint64
+	// Timeouts counts failed attempts whose context deadline (HandlerTimeout) expired.
+	Timeouts uint64
+	// DecodeErrors counts messages a Typed handler could not decode.
+	DecodeErrors uint64
+	// DeadLettered counts dead letters published to NATS.
+	DeadLettered uint64
+	// DeadLetterErrors counts dead letters whose publish failed (they are logged).
+	DeadLetterErrors uint64
+	// Overflowed counts messages that arrived while their handler's or key's buffer was
+	// full; they were dead-lettered or dropped according to Config.OverflowPolicy.
+	Overflowed uint64
+	// Dropped counts messages discarded without a handler call or a dead letter:
+	// OverflowDropNewest drops, and overflow dead letters that found the dead-letter
+	// buffer full.
+	Dropped uint64
+	// Abandoned counts buffered or retrying messages (and unpublished dead letters) given
+	// up by Close or by a Drain whose context ended first.
+	Abandoned uint64
+	// SlowConsumer counts messages nats.go itself dropped because a subscription's
+	// pending limits (Config.SubPendingMsgs/Bytes) were exceeded.
+	SlowConsumer uint64
+	// InFlight is the number of handler calls running now.
+	InFlight int64
+	// Queued is the number of messages buffered now, over all handlers.
+	Queued int64
+	// LatencyP50 and LatencyP99 are percentiles of publish→handled time for messages
+	// carrying a HeaderPublishedAt header, receive→handled otherwise, over all handled
+	// messages since New. Values are bucket upper bounds, at most 12.5 % above the true percentile.
+	LatencyP50 time.Duration
+	LatencyP99 time.Duration
+}
+
+// counters are the Bridge's cumulative counters; every field is updated atomically.
+type counters struct {
+	received, handled, failed, retried, panics, timeouts, decodeErrors atomic.Uint64
+	deadLettered, deadLetterErrors, overflowed, dropped, abandoned     atomic.Uint64
+	inFlight, queued                                                   atomic.Int64
+	latency                                                            histogram
+}
+
+// histogramSubBuckets is the number of buckets per power of two (8 → buckets at most 12.5 % wide).
+const (
+	histogramSubBits    = 3
+	histogramSubBuckets = 1 << histogramSubBits
+	histogramBuckets    = 64 * histogramSubBuckets
+)
+
+// histogram is a fixed-size, lock-free log-linear histogram of durations in
+// nanoseconds: 512 atomic counters (4 KiB), whatever the number of observations.
+type histogram struct {
+	buckets [histogramBuckets]atomic.Uint64
+}
+
+func bucketOf(ns uint64) int {
+	if ns < histogramSubBuckets {
+		return int(ns)
+	}
+	exp := bits.Len64(ns) - 1 // ≥ histogramSubBits
+	sub := (ns >> (exp - histogramSubBits)) & (histogramSubBuckets - 1)
+	return (exp-histogramSubBits+1)*histogramSubBuckets + int(sub)
+}
+
+// bucketUpper returns the largest value that falls in bucket i.
+func bucketUpper(i int) uint64 {
+	if i < histogramSubBuckets {
+		return uint64(i)
+	}
+	exp := i/histogramSubBuckets - 1 + histogramSubBits
+	sub := uint64(i % histogramSubBuckets)
+	if exp >= 63 {
+		return math.MaxUint64
+	}
+	lo := (uint64(1) << exp) | sub<<(exp-histogramSubBits)
+	return lo + (uint64(1) << (exp - histogramSubBits)) - 1
+}
+
+func (h *histogram) observe(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	h.buckets[bucketOf(uint64(d))].Add(1)
+}
+
+// quantiles returns the upper bounds of the buckets holding each quantile q in qs.
+func (h *histogram) quantiles(qs ...float64) []time.Duration {
+	var counts [histogramBuckets]uint64
+	var total uint64
+	for i := range h.buckets {
+		counts[i] = h.buckets[i].Load()
+		total += counts[i]
+	}
+	out := make([]time.Duration, len(qs))
+	if total == 0 {
+		return out
+	}
+	for j, q := range qs {
+		rank := uint64(math.Ceil(q * float64(total)))
+		rank = max(rank, 1)
+		var seen uint64
+		for i, c := range counts {
+			seen += c
+			if seen >= rank {
+				out[j] = time.Duration(min(bucketUpper(i), math.MaxInt64))
+				break
+			}
+		}
+	}
+	return out
+}
