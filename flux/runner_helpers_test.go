@@ -1,0 +1,160 @@
+package flux_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/roomstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// rtNight is the runner tests' start time: 22:00 is night under the default rules.
+var rtNight = time.Date(2026, 5, 1, 22, 0, 0, 0, time.UTC)
+
+// statementCounter is a pgx.QueryTracer counting the statements a pool sends.
+type statementCounter struct{ n atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// tracedPool returns a pool on a fresh schema whose statements are counted, plus the
+// connection string of that schema.
+func tracedPool(t testing.TB) (*pgxpool.Pool, *statementCounter, string) {
+	t.Helper()
+	cs, _ := testdb.NewSchema(t)
+	cfg, err := pgxpool.ParseConfig(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &statementCounter{}
+	cfg.ConnConfig.Tracer = counter
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, counter, cs
+}
+
+// putRooms stores rooms in a new memory store closed at the end of t.
+func memoryRooms(t testing.TB, rooms ...roomstore.Room) *roomstore.MemoryStore {
+	t.Helper()
+	s := roomstore.NewMemoryStore()
+	t.Cleanup(func() { _ = s.Close() })
+	for _, r := range rooms {
+		if err := s.PutRoom(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func room(id, env string) roomstore.Room {
+	return roomstore.Room{ID: id, Name: id, Plane: "material", Zone: "town", SubZone: "old_town", Environment: env}
+}
+
+// postgresPlayers returns a migrated default-schema store on pool.
+func postgresPlayers(t testing.TB, pool *pgxpool.Pool, cfg flux.PostgresConfig) *flux.PostgresPlayers {
+	t.Helper()
+	s, err := flux.NewPostgresPlayers(pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// insertPlayers writes players to the default player table.
+func insertPlayers(t testing.TB, pool *pgxpool.Pool, players ...flux.Player) {
+	t.Helper()
+	rules := flux.DefaultRules()
+	for _, p := range players {
+		_, err := pool.Exec(context.Background(),
+			`INSERT INTO flux_players (id, room_id, lucidity, tier, last_active, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			p.ID, p.RoomID, p.Lucidity, string(rules.Tier(p.Lucidity)), p.LastActive, p.CreatedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// dbLucidity reads lucidity and tier of every player of the default table.
+func dbLucidity(t testing.TB, pool *pgxpool.Pool) map[string]flux.PlayerState {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT id, room_id, lucidity, tier FROM flux_players`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]flux.PlayerState{}
+	for rows.Next() {
+		var s flux.PlayerState
+		var tier string
+		if err := rows.Scan(&s.ID, &s.RoomID, &s.Lucidity, &tier); err != nil {
+			t.Fatal(err)
+		}
+		s.Tier = flux.Tier(tier)
+		out[s.ID] = s
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// flakyStore wraps a PlayerStore: Apply fails while failApply > 0 (decremented per call),
+// and with lostReply the apply is done but an error returned, as when the reply is lost.
+type flakyStore struct {
+	flux.PlayerStore
+	mu        sync.Mutex
+	failApply int
+	lostReply bool
+	loadDelay time.Duration
+	applies   int
+}
+
+var errInjected = errors.New("injected apply failure")
+
+func (f *flakyStore) LoadActive(ctx context.Context, q flux.ActiveQuery, dst []flux.Player) (flux.Loaded, error) {
+	f.mu.Lock()
+	d := f.loadDelay
+	f.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
+	return f.PlayerStore.LoadActive(ctx, q, dst)
+}
+
+func (f *flakyStore) Apply(ctx context.Context, ticks []flux.TickChanges) (flux.ApplyResult, error) {
+	f.mu.Lock()
+	f.applies++
+	fail := f.failApply > 0
+	if fail {
+		f.failApply--
+	}
+	lost := f.lostReply
+	f.mu.Unlock()
+	if !fail {
+		return f.PlayerStore.Apply(ctx, ticks)
+	}
+	if lost {
+		if _, err := f.PlayerStore.Apply(ctx, ticks); err != nil {
+			return flux.ApplyResult{}, err
+		}
+	}
+	return flux.ApplyResult{}, errInjected
+}

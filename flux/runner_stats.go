@@ -1,0 +1,90 @@
+package flux
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"time"
+)
+
+// tickWindow is how many recent tick durations Stats' percentiles cover.
+const tickWindow = 1024
+
+// RunnerStats is a snapshot of a Runner's counters.
+type RunnerStats struct {
+	// Ticks counts Tick calls that ran (successful or not); Failures those that returned
+	// an error; ApplyFailures those whose apply failed.
+	Ticks, Failures, ApplyFailures int64
+	// SkippedTicks counts interval ticks Run skipped because a tick overran.
+	SkippedTicks int64
+	// ChangesApplied counts the changes of successful applies (ticks found already
+	// applied are not counted again).
+	ChangesApplied int64
+	// PendingTicks and PendingChanges are waiting for the next apply.
+	PendingTicks, PendingChanges int
+	// LastReport is the last Tick's report (without its Changes).
+	LastReport TickReport
+	// TickP50 and TickP99 are percentiles of the last 1024 ticks' total durations.
+	TickP50, TickP99 time.Duration
+}
+
+type runnerStats struct {
+	mu   sync.Mutex
+	s    RunnerStats
+	ring []time.Duration
+	next int
+}
+
+func newRunnerStats() runnerStats {
+	return runnerStats{ring: make([]time.Duration, 0, tickWindow)}
+}
+
+func (s *runnerStats) record(rep TickReport, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.s.Ticks++
+	if err != nil {
+		s.s.Failures++
+	}
+	if rep.ApplyErr != nil {
+		s.s.ApplyFailures++
+	} else if err == nil || errors.Is(err, ErrTooManyPending) {
+		s.s.ChangesApplied += int64(rep.Applied.PlayersUpdated)
+	}
+	s.s.PendingTicks, s.s.PendingChanges = rep.PendingTicks, rep.PendingChanges
+	rep.Changes = nil
+	s.s.LastReport = rep
+	if len(s.ring) < tickWindow {
+		s.ring = append(s.ring, rep.Total)
+	} else {
+		s.ring[s.next] = rep.Total
+		s.next = (s.next + 1) % tickWindow
+	}
+}
+
+func (s *runnerStats) skip(n int64) {
+	s.mu.Lock()
+	s.s.SkippedTicks += n
+	s.mu.Unlock()
+}
+
+func (s *runnerStats) setPending(ticks, changes int) {
+	s.mu.Lock()
+	s.s.PendingTicks, s.s.PendingChanges = ticks, changes
+	s.mu.Unlock()
+}
+
+// Stats returns a snapshot of the runner's counters. It costs a copy and a sort of at most
+// 1024 durations.
+func (r *Runner) Stats() RunnerStats {
+	r.stats.mu.Lock()
+	out := r.stats.s
+	d := slices.Clone(r.stats.ring)
+	r.stats.mu.Unlock()
+	if len(d) > 0 {
+		slices.Sort(d)
+		out.TickP50 = d[(len(d)-1)*50/100]
+		out.TickP99 = d[(len(d)-1)*99/100]
+	}
+	return out
+}
