@@ -25,7 +25,7 @@ type countingStore struct {
 	loadCtxErr atomic.Value
 }
 
-func newCounting() *countingStore {
+func newCountingStore() *countingStore {
 	return &countingStore{RoomStore: roomstore.NewMemoryStore()}
 }
 
@@ -62,14 +62,14 @@ func (s *countingStore) wait(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	s.loadCtxErr.Store(errBox{ctx.Err()})
+	s.loadCtxErr.Store(cachedErrBox{ctx.Err()})
 	if ferr != nil {
 		return ferr
 	}
 	return ctx.Err()
 }
 
-type errBox struct{ err error }
+type cachedErrBox struct{ err error }
 
 func (s *countingStore) GetRoom(ctx context.Context, id string) (roomstore.Room, error) {
 	s.gets.Add(1)
@@ -108,15 +108,15 @@ func newCached(t testing.TB, inner roomstore.RoomStore, cfg roomstore.CacheConfi
 	return c
 }
 
-func testCtx(t testing.TB) context.Context {
+func cachedCtx(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// cachedWaitFor polls cond until it holds or 10 s pass.
+func cachedWaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -53,9 +53,9 @@ func TestCachedConfig(t *testing.T) {
 // A read after a miss is served from memory; Stats counts it.
 func TestCachedHitAfterMiss(t *testing.T) {
 	t.Parallel()
-	inner := newCounting()
+	inner := newCountingStore()
 	c := newCached(t, inner, roomstore.CacheConfig{})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	if err := inner.PutRoom(ctx, roomstoretest.SampleRoom("a")); err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +77,9 @@ func TestCachedHitAfterMiss(t *testing.T) {
 // 1,000 concurrent readers of one uncached id make exactly one load.
 func TestCachedStampedeOneLoad(t *testing.T) {
 	t.Parallel()
-	inner := newCounting()
+	inner := newCountingStore()
 	c := newCached(t, inner, roomstore.CacheConfig{})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	if err := inner.PutRoom(ctx, roomstoretest.SampleRoom("hot")); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestCachedStampedeOneLoad(t *testing.T) {
 		})
 	}
 	// Hold the load until every reader has missed, so that they all wait on it.
-	waitFor(t, "1000 misses", func() bool { return c.Stats().Misses == readers })
+	cachedWaitFor(t, "1000 misses", func() bool { return c.Stats().Misses == readers })
 	release()
 	wg.Wait()
 	close(errs)
@@ -119,9 +119,9 @@ func TestCachedStampedeOneLoad(t *testing.T) {
 // canceled and still serves the other readers and fills the cache.
 func TestCachedWaiterCancelDoesNotCancelSharedLoad(t *testing.T) {
 	t.Parallel()
-	inner := newCounting()
+	inner := newCountingStore()
 	c := newCached(t, inner, roomstore.CacheConfig{})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	if err := inner.PutRoom(ctx, roomstoretest.SampleRoom("slow")); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestCachedWaiterCancelDoesNotCancelSharedLoad(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitFor(t, "second miss", func() bool { return c.Stats().Misses == 2 })
+	cachedWaitFor(t, "second miss", func() bool { return c.Stats().Misses == 2 })
 	release()
 	if err := <-done; err != nil {
 		t.Fatalf("patient reader: %v", err)
@@ -153,7 +153,7 @@ func TestCachedWaiterCancelDoesNotCancelSharedLoad(t *testing.T) {
 	if n := inner.gets.Load(); n != 1 {
 		t.Fatalf("inner loads = %d, want 1 shared load", n)
 	}
-	if b, _ := inner.loadCtxErr.Load().(errBox); b.err != nil {
+	if b, _ := inner.loadCtxErr.Load().(cachedErrBox); b.err != nil {
 		t.Fatalf("the shared load saw its ctx end: %v", b.err)
 	}
 	if _, err := c.GetRoom(ctx, "slow"); err != nil || inner.gets.Load() != 1 {
@@ -190,9 +190,9 @@ func TestCachedInvalidateBeatsStaleFill(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			inner := newCounting()
+			inner := newCountingStore()
 			c := newCached(t, inner, roomstore.CacheConfig{})
-			ctx := testCtx(t)
+			ctx := cachedCtx(t)
 			old := roomstoretest.SampleRoom("race")
 			old.Name = "old"
 			if err := inner.PutRoom(ctx, old); err != nil {
@@ -212,7 +212,7 @@ func TestCachedInvalidateBeatsStaleFill(t *testing.T) {
 				got <- r
 			}()
 			// The load has read "old" and is waiting to reply.
-			waitFor(t, "load started", func() bool { return inner.gets.Load()+inner.batches.Load() == 1 })
+			cachedWaitFor(t, "load started", func() bool { return inner.gets.Load()+inner.batches.Load() == 1 })
 			fresh := old
 			fresh.Name = "new"
 			if err := tc.write(ctx, c, inner, fresh); err != nil {
@@ -236,9 +236,9 @@ func TestCachedNegativeCaching(t *testing.T) {
 	t.Parallel()
 	t.Run("RememberedThenExpires", func(t *testing.T) {
 		t.Parallel()
-		inner := newCounting()
+		inner := newCountingStore()
 		c := newCached(t, inner, roomstore.CacheConfig{NegativeTTL: 100 * time.Millisecond})
-		ctx := testCtx(t)
+		ctx := cachedCtx(t)
 		for range 3 {
 			if _, err := c.GetRoom(ctx, "ghost"); !errors.Is(err, roomstore.ErrNotFound) {
 				t.Fatalf("GetRoom = %v, want ErrNotFound", err)
@@ -253,17 +253,17 @@ func TestCachedNegativeCaching(t *testing.T) {
 		if s := c.Stats(); s.NegativeHits != 3 || s.Misses != 1 {
 			t.Fatalf("stats = %+v", s)
 		}
-		waitFor(t, "negative entry to expire", func() bool {
+		cachedWaitFor(t, "negative entry to expire", func() bool {
 			_, err := c.GetRoom(ctx, "ghost")
 			return errors.Is(err, roomstore.ErrNotFound) && inner.gets.Load() == 2
 		})
 	})
 	t.Run("Bounded", func(t *testing.T) {
 		t.Parallel()
-		inner := newCounting()
+		inner := newCountingStore()
 		const maxNeg, ids = 50, 1000
 		c := newCached(t, inner, roomstore.CacheConfig{MaxNegative: maxNeg, NegativeTTL: time.Hour})
-		ctx := testCtx(t)
+		ctx := cachedCtx(t)
 		for round := range 2 {
 			for i := range ids {
 				if _, err := c.GetRoom(ctx, fmt.Sprint("absent-", i)); !errors.Is(err, roomstore.ErrNotFound) {
@@ -278,9 +278,9 @@ func TestCachedNegativeCaching(t *testing.T) {
 	})
 	t.Run("BatchMissesRemembered", func(t *testing.T) {
 		t.Parallel()
-		inner := newCounting()
+		inner := newCountingStore()
 		c := newCached(t, inner, roomstore.CacheConfig{})
-		ctx := testCtx(t)
+		ctx := cachedCtx(t)
 		if _, err := c.GetRooms(ctx, []string{"n1", "n2"}); err != nil {
 			t.Fatal(err)
 		}
@@ -302,9 +302,9 @@ func TestCachedNegativeCaching(t *testing.T) {
 // GetRooms serves hits from memory and loads every miss in one inner call.
 func TestCachedGetRoomsOneLoadForAllMisses(t *testing.T) {
 	t.Parallel()
-	inner := newCounting()
+	inner := newCountingStore()
 	c := newCached(t, inner, roomstore.CacheConfig{})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	ids := make([]string, 100)
 	for i := range ids {
 		ids[i] = fmt.Sprint("b-", i)
@@ -335,9 +335,9 @@ func TestCachedGetRoomsOneLoadForAllMisses(t *testing.T) {
 // Load errors are returned wrapped and not cached: the next read tries again.
 func TestCachedLoadErrorsNotCached(t *testing.T) {
 	t.Parallel()
-	inner := newCounting()
+	inner := newCountingStore()
 	c := newCached(t, inner, roomstore.CacheConfig{})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	if err := inner.PutRoom(ctx, roomstoretest.SampleRoom("e")); err != nil {
 		t.Fatal(err)
 	}
@@ -361,9 +361,9 @@ func TestCachedLoadErrorsNotCached(t *testing.T) {
 // Entries expire after TTL even without an invalidation.
 func TestCachedTTLExpiry(t *testing.T) {
 	t.Parallel()
-	inner := newCounting()
+	inner := newCountingStore()
 	c := newCached(t, inner, roomstore.CacheConfig{TTL: 100 * time.Millisecond})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	r := roomstoretest.SampleRoom("ttl")
 	if err := inner.PutRoom(ctx, r); err != nil {
 		t.Fatal(err)
@@ -378,7 +378,7 @@ func TestCachedTTLExpiry(t *testing.T) {
 	if got, _ := c.GetRoom(ctx, "ttl"); got.Version != 1 {
 		t.Fatalf("not served from cache before TTL: v%d", got.Version)
 	}
-	waitFor(t, "TTL expiry", func() bool {
+	cachedWaitFor(t, "TTL expiry", func() bool {
 		got, err := c.GetRoom(ctx, "ttl")
 		return err == nil && got.Version == 2 && got.Name == r.Name
 	})
@@ -389,13 +389,13 @@ func TestCachedAfterWrite(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var changes []roomstore.RoomChange
-	inner := newCounting()
+	inner := newCountingStore()
 	c := newCached(t, inner, roomstore.CacheConfig{AfterWrite: func(ch roomstore.RoomChange) {
 		mu.Lock()
 		changes = append(changes, ch)
 		mu.Unlock()
 	}})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	for range 2 {
 		if err := c.PutRoom(ctx, roomstoretest.SampleRoom("w")); err != nil {
 			t.Fatal(err)
@@ -421,12 +421,12 @@ func TestCachedAfterWrite(t *testing.T) {
 // idempotent; calls after it return ErrClosed.
 func TestCachedClose(t *testing.T) {
 	t.Parallel()
-	inner := newCounting()
+	inner := newCountingStore()
 	c, err := roomstore.NewCached(inner, roomstore.CacheConfig{LoadTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	if err := inner.PutRoom(ctx, roomstoretest.SampleRoom("c")); err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestCachedClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if b, _ := inner.loadCtxErr.Load().(errBox); !errors.Is(b.err, context.Canceled) {
+	if b, _ := inner.loadCtxErr.Load().(cachedErrBox); !errors.Is(b.err, context.Canceled) {
 		t.Fatalf("the in-flight load was not canceled by Close: %v", b.err)
 	}
 	if err := c.Close(); err != nil {
@@ -458,9 +458,9 @@ func TestCachedClose(t *testing.T) {
 // every room read through the cache is the inner store's latest.
 func TestCachedConcurrentReadWrite(t *testing.T) {
 	t.Parallel()
-	inner := newCounting()
+	inner := newCountingStore()
 	c := newCached(t, inner, roomstore.CacheConfig{NegativeTTL: time.Minute})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	const rooms, workers, rounds = 32, 12, 300
 	ids := make([]string, rooms)
 	for i := range ids {
@@ -518,7 +518,7 @@ func TestCachedConcurrentReadWrite(t *testing.T) {
 func TestCachedMutationIsolation(t *testing.T) {
 	t.Parallel()
 	c := newCached(t, roomstore.NewMemoryStore(), roomstore.CacheConfig{})
-	ctx := testCtx(t)
+	ctx := cachedCtx(t)
 	if err := c.PutRoom(ctx, roomstoretest.SampleRoom("iso")); err != nil {
 		t.Fatal(err)
 	}
