@@ -18,4 +18,8 @@ var (
 	ErrClosed = errors.New("roomstore: store closed")
 	// ErrInvalidConfig reports a configuration rejected at construction.
 	ErrInvalidConfig = errors.New("roomstore: invalid config")
+	// ErrReadOnly is returned by PutRoom, DeleteRoom and Migrate of a Postgres store that
+	// reads through a custom PostgresConfig.SelectSQL: the game owns that schema and
+	// writes it itself.
+	ErrReadOnly = errors.New("roomstore: store is read-only")
 )

@@ -1,0 +1,139 @@
+package roomstore
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/tracelog"
+	"github.com/rs/zerolog"
+)
+
+// Defaults of PostgresConfig, filled in by WithDefaults.
+const (
+	// DefaultTable is the table the Postgres store reads and writes.
+	DefaultTable = "rooms"
+	// DefaultBatchChunk is how many ids one query of GetRooms carries.
+	DefaultBatchChunk = 5000
+	// MaxBatchChunk bounds BatchChunk: one text[] parameter of that many ids of up to
+	// MaxIDLength bytes stays well below PostgreSQL's 1 GB parameter limit.
+	MaxBatchChunk = 100_000
+	// DefaultApplicationName is the application_name OpenPostgres sets on its connections.
+	DefaultApplicationName = "gamepersist-roomstore"
+	// DefaultTraceLogLevel is the pgx tracelog level of the pool OpenPostgres owns: failed
+	// statements and connects only.
+	DefaultTraceLogLevel = tracelog.LogLevelError
+)
+
+// maxIdentifierLength is PostgreSQL's NAMEDATALEN-1: longer identifiers are truncated by
+// the server, so two configured names could silently collide.
+const maxIdentifierLength = 63
+
+// PostgresConfig configures the Postgres store (NewPostgres, OpenPostgres). The zero value
+// is valid: every field has a default, applied by WithDefaults.
+type PostgresConfig struct {
+	// Table is the rooms table, "table" or "schema.table" (default DefaultTable, resolved
+	// through the connection's search_path). Each part is quoted as an identifier, so any
+	// name is safe; a dot always separates schema from table. Migrate creates this table.
+	Table string
+
+	// SelectSQL, if set, replaces the store's read query, for games whose rooms are spread
+	// over several tables (rooms, zones, sub-zones, exits …). It receives one parameter,
+	// $1 text[] of room ids, and must return one row per room found with the columns, in
+	// this order: id, name, description, plane, zone, sub_zone, environment (text, NULL
+	// read as ""), exits (jsonb object direction → room id, or NULL), attributes (json,
+	// jsonb or NULL), version (bigint, NULL read as 0). Ids that match no room return no
+	// row; a row whose id was not asked for is ignored by GetRoom.
+	//
+	// A store with a SelectSQL is read-only: PutRoom, PutRoomVersion, DeleteRoom and
+	// Migrate return ErrReadOnly, because the game owns that schema and writes it with its
+	// own tools. (Put the Cached decorator in front and call Invalidate after such writes.)
+	SelectSQL string
+
+	// BatchChunk is the largest number of ids one query of GetRooms carries (default
+	// DefaultBatchChunk, at most MaxBatchChunk). Longer lists are split into chunks that
+	// are still sent together, as one pgx.Batch: one round trip whatever the count.
+	BatchChunk int
+
+	// ApplicationName is the application_name OpenPostgres sets on the connections of the
+	// pool it opens (default DefaultApplicationName, unless the connection string sets
+	// application_name itself; an explicit ApplicationName wins over both). It is how
+	// pg_stat_activity shows this store's connections. Not used by NewPostgres.
+	ApplicationName string
+
+	// Logger receives the store's own events and, for the pool OpenPostgres opens, pgx's
+	// trace log through the zerolog adapter of github.com/jackc/pgx-zerolog. The zero
+	// value, like zerolog.Nop(), writes nothing.
+	Logger zerolog.Logger
+
+	// TraceLogLevel is the pgx tracelog level of the pool OpenPostgres opens (default
+	// DefaultTraceLogLevel; tracelog.LogLevelNone turns it off). Query tracing costs an
+	// allocation or two per statement at the levels that log every statement (Info and
+	// above). A pool given to NewPostgres keeps its own tracer.
+	TraceLogLevel tracelog.LogLevel
+
+	// explicitApplicationName records, in WithDefaults, whether ApplicationName was set
+	// by the caller (it then overrides the connection string's application_name).
+	explicitApplicationName bool
+}
+
+// WithDefaults returns c with every unset field set to its default. It is idempotent.
+func (c PostgresConfig) WithDefaults() PostgresConfig {
+	if c.Table == "" {
+		c.Table = DefaultTable
+	}
+	if c.BatchChunk == 0 {
+		c.BatchChunk = DefaultBatchChunk
+	}
+	if c.ApplicationName == "" {
+		c.ApplicationName = DefaultApplicationName
+	} else if c.ApplicationName != DefaultApplicationName {
+		c.explicitApplicationName = true
+	}
+	if c.TraceLogLevel == 0 {
+		c.TraceLogLevel = DefaultTraceLogLevel
+	}
+	return c
+}
+
+// validate reports the first invalid field of a config that went through WithDefaults, as
+// an error wrapping ErrInvalidConfig.
+func (c PostgresConfig) validate() error {
+	if _, err := tableIdentifier(c.Table); err != nil {
+		return err
+	}
+	if c.BatchChunk < 1 || c.BatchChunk > MaxBatchChunk {
+		return fmt.Errorf("%w: BatchChunk %d not in [1, %d]", ErrInvalidConfig, c.BatchChunk, MaxBatchChunk)
+	}
+	if strings.ContainsRune(c.SelectSQL, 0) {
+		return fmt.Errorf("%w: SelectSQL contains NUL", ErrInvalidConfig)
+	}
+	if c.SelectSQL != "" && !strings.Contains(c.SelectSQL, "$1") {
+		return fmt.Errorf("%w: SelectSQL must use $1 (the text[] of ids)", ErrInvalidConfig)
+	}
+	if !utf8.ValidString(c.ApplicationName) || strings.ContainsRune(c.ApplicationName, 0) ||
+		len(c.ApplicationName) > maxIdentifierLength {
+		return fmt.Errorf("%w: ApplicationName must be valid UTF-8 without NUL, at most %d bytes",
+			ErrInvalidConfig, maxIdentifierLength)
+	}
+	if c.TraceLogLevel < tracelog.LogLevelNone || c.TraceLogLevel > tracelog.LogLevelTrace {
+		return fmt.Errorf("%w: TraceLogLevel %d unknown", ErrInvalidConfig, int(c.TraceLogLevel))
+	}
+	return nil
+}
+
+// tableIdentifier splits "table" or "schema.table" and returns it quoted for SQL.
+func tableIdentifier(table string) (string, error) {
+	parts := strings.Split(table, ".")
+	if len(parts) > 2 {
+		return "", fmt.Errorf("%w: Table %q: at most one dot (schema.table)", ErrInvalidConfig, table)
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > maxIdentifierLength || !utf8.ValidString(p) || strings.ContainsRune(p, 0) {
+			return "", fmt.Errorf("%w: Table %q: each part must be 1-%d bytes of UTF-8 without NUL",
+				ErrInvalidConfig, table, maxIdentifierLength)
+		}
+	}
+	return pgx.Identifier(parts).Sanitize(), nil
+}
