@@ -1,0 +1,390 @@
+package natsbridge
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+)
+
+// Defaults that ConnectConfig.WithDefaults fills in for zero fields.
+const (
+	// DefaultURL is the server Connect dials when ConnectConfig.URLs is empty.
+	DefaultURL = nats.DefaultURL
+	// DefaultClientName is the connection name shown in the server's monitoring.
+	DefaultClientName = "gamepersist"
+	// DefaultConnectTimeout bounds one dial plus handshake to one server.
+	DefaultConnectTimeout = 2 * time.Second
+	// DefaultMaxReconnects (-1) keeps reconnecting forever: a game server outlives a
+	// NATS restart. Set NoReconnect to disable reconnection.
+	DefaultMaxReconnects = -1
+	// DefaultReconnectWait is the pause between reconnect attempts to the same server.
+	DefaultReconnectWait = time.Second
+	// DefaultReconnectJitter is the random extra pause added to ReconnectWait so that
+	// many clients do not return in lockstep after a server restart.
+	DefaultReconnectJitter = 100 * time.Millisecond
+	// DefaultPingInterval is how often the client pings an idle server; two missed
+	// pongs mark the connection stale and start a reconnect.
+	DefaultPingInterval = 20 * time.Second
+	// DefaultMinTLSVersion is the lowest TLS version Connect accepts, and the floor.
+	DefaultMinTLSVersion = tls.VersionTLS12
+)
+
+// ConnectConfig configures Connect. The zero value connects to DefaultURL without TLS or
+// credentials. Options are checked eagerly (files are read, conflicts are rejected) and
+// every problem is an error wrapping ErrInvalidOption.
+type ConnectConfig struct {
+	// URLs lists the servers, e.g. "nats://host:4222" or "tls://host:4222"; a URL
+	// without a scheme gets "nats://". Credentials may be embedded ("nats://u:p@h",
+	// "nats://token@h") but then no other credential option may be set. Every error and
+	// log line shows the URLs with credentials replaced by "xxxxx". Default: DefaultURL.
+	URLs []string
+	// Name is the connection name shown in the server's monitoring. Default:
+	// DefaultClientName.
+	Name string
+
+	// RequireTLS refuses a server that does not offer TLS. It is implied by any TLS
+	// option below and by a "tls://" URL. Without it, a server that requires TLS is
+	// still spoken to over TLS, verified with the options below.
+	RequireTLS bool
+	// CAFile is a PEM file of CA certificates that replaces the system roots for
+	// verifying the server's certificate.
+	CAFile string
+	// CertFile and KeyFile are the client's PEM certificate and key for mutual TLS;
+	// set both or neither.
+	CertFile, KeyFile string
+	// TLSConfig is a base TLS configuration; it is cloned, never modified. The file
+	// options above add to it, ServerName overrides it, and its MinVersion is raised to
+	// MinTLSVersion. A TLSConfig with InsecureSkipVerify is honoured as the caller's
+	// explicit choice; nothing else turns verification off.
+	TLSConfig *tls.Config
+	// ServerName is the name the server's certificate must carry. Default: the host
+	// of the URL being dialled (hostname verification is always on).
+	ServerName string
+	// MinTLSVersion is the lowest TLS version accepted; it may not be below
+	// TLS 1.2. Default: DefaultMinTLSVersion.
+	MinTLSVersion uint16
+
+	// User and Password authenticate with a user name and password (both required).
+	User, Password string
+	// Token authenticates with a token.
+	Token string
+	// NKeySeedFile authenticates with the NKey user seed in this file (read eagerly).
+	NKeySeedFile string
+	// CredsFile authenticates with a decentralised-auth credentials file (JWT and seed),
+	// read by nats.go on every (re)connect; it must be readable at Connect.
+	CredsFile string
+
+	// ConnectTimeout bounds the dial and handshake to one server; Connect also stops at
+	// ctx's deadline. Default: DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// MaxReconnects is how many reconnect attempts are made per server before giving
+	// up; negative means forever. 0 means DefaultMaxReconnects.
+	MaxReconnects int
+	// NoReconnect disables reconnection: the connection closes at the first
+	// disconnect.
+	NoReconnect bool
+	// ReconnectWait is the pause between attempts to the same server. Default:
+	// DefaultReconnectWait.
+	ReconnectWait time.Duration
+	// ReconnectJitter is the upper bound of a random extra pause per attempt (used for
+	// plain and TLS connections). Default: DefaultReconnectJitter.
+	ReconnectJitter time.Duration
+	// PingInterval is how often an idle connection is checked. Default:
+	// DefaultPingInterval.
+	PingInterval time.Duration
+
+	// Logger receives connect, disconnect, reconnect, close, lame-duck and
+	// asynchronous error events as structured lines (fields "event", "url",
+	// "server_id", "error"), credentials redacted. The zero value logs nothing.
+	Logger zerolog.Logger
+}
+
+// WithDefaults returns a copy of c with every zero field set to its documented
+// default. It does not validate; Connect does.
+func (c ConnectConfig) WithDefaults() ConnectConfig {
+	if len(c.URLs) == 0 {
+		c.URLs = []string{DefaultURL}
+	}
+	if c.Name == "" {
+		c.Name = DefaultClientName
+	}
+	if c.MinTLSVersion == 0 {
+		c.MinTLSVersion = DefaultMinTLSVersion
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxReconnects == 0 {
+		c.MaxReconnects = DefaultMaxReconnects
+	}
+	if c.ReconnectWait == 0 {
+		c.ReconnectWait = DefaultReconnectWait
+	}
+	if c.ReconnectJitter == 0 {
+		c.ReconnectJitter = DefaultReconnectJitter
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	return c
+}
+
+// Validate fills defaults and checks c as Connect would, reading the CA, certificate,
+// key and seed files, without dialling. The error wraps ErrInvalidOption.
+func (c ConnectConfig) Validate() error {
+	_, err := c.WithDefaults().options(newRedactor(c))
+	return err
+}
+
+// Connect validates cfg and opens a NATS connection. The returned *nats.Conn belongs to
+// the caller, who must Close (or Drain) it; nothing in this package — the Bridge included
+// — ever closes a connection it did not open.
+//
+// Connect tries each server once and returns at ctx's deadline or cancellation at the
+// latest. Once connected, nats.go reconnects by cfg's policy in its own goroutines,
+// which Close stops. Errors wrap ErrInvalidOption (bad configuration) or ErrConnect
+// (the wrapped chain keeps nats.go's and crypto/tls's errors for errors.Is/As, such as
+// nats.ErrAuthorization or *x509.UnknownAuthorityError) and name the servers with
+// credentials redacted.
+func Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	red := newRedactor(cfg)
+	opts, err := cfg.options(red)
+	if err != nil {
+		return nil, err
+	}
+	dialer := newContextDialer(ctx, cfg.ConnectTimeout)
+	opts = append(opts, nats.SetCustomDialer(dialer))
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
+	canceled := dialer.release()
+	servers := red.urls(cfg.URLs)
+	if err == nil && canceled {
+		nc.Close()
+		return nil, fmt.Errorf("%w to %s: %w", ErrConnect, servers, context.Cause(ctx))
+	}
+	if err != nil {
+		cause := &redactedError{msg: red.redact(err.Error()) + connectHint(err), err: err}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("%w to %s: %w (%w)", ErrConnect, servers, ctxErr, cause)
+		}
+		return nil, fmt.Errorf("%w to %s: %w", ErrConnect, servers, cause)
+	}
+	cfg.Logger.Info().
+		Str("event", "connect").
+		Str("url", red.redact(nc.ConnectedUrl())).
+		Str("server_id", nc.ConnectedServerId()).
+		Bool("tls", nc.TLSRequired() || cfg.tlsWanted()).
+		Msg("nats connected")
+	return nc, nil
+}
+
+// tlsWanted reports whether any option asks for TLS.
+func (c ConnectConfig) tlsWanted() bool {
+	if c.RequireTLS || c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.TLSConfig != nil || c.ServerName != "" {
+		return true
+	}
+	for _, u := range c.URLs {
+		if strings.HasPrefix(strings.ToLower(u), "tls://") {
+			return true
+		}
+	}
+	return false
+}
+
+// options validates c (defaults already filled) and turns it into nats.go options.
+func (c ConnectConfig) options(red redactor) ([]nats.Option, error) {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidOption, red.redact(fmt.Sprintf(format, args...)))
+	}
+	urlCreds := false
+	for _, raw := range c.URLs {
+		u, err := parseServerURL(raw)
+		if err != nil {
+			return nil, invalid("server URL %s: %s", redactRawURL(raw), errorReason(err))
+		}
+		if u.User != nil {
+			urlCreds = true
+		}
+	}
+	switch {
+	case c.Name == "":
+		return nil, invalid("empty Name")
+	case c.ConnectTimeout < 0 || c.ReconnectWait < 0 || c.ReconnectJitter < 0 || c.PingInterval < 0:
+		return nil, invalid("negative duration (ConnectTimeout %v, ReconnectWait %v, ReconnectJitter %v, PingInterval %v)",
+			c.ConnectTimeout, c.ReconnectWait, c.ReconnectJitter, c.PingInterval)
+	case c.MinTLSVersion < tls.VersionTLS12:
+		return nil, invalid("MinTLSVersion %#x is below TLS 1.2", c.MinTLSVersion)
+	case c.Password != "" && c.User == "":
+		return nil, invalid("Password without User")
+	case c.User != "" && c.Password == "":
+		return nil, invalid("User without Password")
+	case (c.CertFile == "") != (c.KeyFile == ""):
+		return nil, invalid("CertFile and KeyFile must be set together")
+	}
+	methods := 0
+	for _, set := range []bool{c.User != "", c.Token != "", c.NKeySeedFile != "", c.CredsFile != "", urlCreds} {
+		if set {
+			methods++
+		}
+	}
+	if methods > 1 {
+		return nil, invalid("more than one credential (User/Password, Token, NKeySeedFile, CredsFile, credentials in a URL): the server accepts one")
+	}
+
+	opts := []nats.Option{
+		nats.Name(c.Name),
+		nats.Timeout(c.ConnectTimeout),
+		nats.ReconnectWait(c.ReconnectWait),
+		nats.ReconnectJitter(c.ReconnectJitter, c.ReconnectJitter),
+		nats.PingInterval(c.PingInterval),
+		nats.MaxReconnects(c.MaxReconnects),
+	}
+	if c.NoReconnect {
+		opts = append(opts, nats.NoReconnect())
+	}
+
+	tlsCfg, err := c.buildTLS()
+	if err != nil {
+		return nil, invalid("%s", errorReason(err))
+	}
+	if c.tlsWanted() {
+		opts = append(opts, nats.Secure(tlsCfg))
+	} else {
+		// Used only if the server demands TLS: verification stays on.
+		opts = append(opts, func(o *nats.Options) error { o.TLSConfig = tlsCfg; return nil })
+	}
+
+	switch {
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	case c.Token != "":
+		opts = append(opts, nats.Token(c.Token))
+	case c.NKeySeedFile != "":
+		opt, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
+		if err != nil {
+			return nil, invalid("NKeySeedFile %q: %s", c.NKeySeedFile, errorReason(err))
+		}
+		opts = append(opts, opt)
+	case c.CredsFile != "":
+		f, err := os.Open(c.CredsFile)
+		if err != nil {
+			return nil, invalid("CredsFile: %s", errorReason(err))
+		}
+		_ = f.Close()
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	return append(opts, c.eventHandlers(red)...), nil
+}
+
+// buildTLS returns the client TLS configuration: a clone of TLSConfig (or a new one)
+// with the CA pool, client certificate, server name and minimum version applied.
+func (c ConnectConfig) buildTLS() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: c.MinTLSVersion}
+	if c.TLSConfig != nil {
+		cfg = c.TLSConfig.Clone()
+		if cfg.MinVersion < c.MinTLSVersion {
+			cfg.MinVersion = c.MinTLSVersion
+		}
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CAFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CAFile %q holds no PEM certificate", c.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("CertFile/KeyFile: %w", err)
+		}
+		cfg.Certificates = append(cfg.Certificates, cert)
+	}
+	if c.ServerName != "" {
+		cfg.ServerName = c.ServerName
+	}
+	return cfg, nil
+}
+
+// eventHandlers logs nats.go's connection events through c.Logger.
+func (c ConnectConfig) eventHandlers(red redactor) []nats.Option {
+	log := c.Logger
+	errStr := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return red.redact(err.Error())
+	}
+	return []nats.Option{
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			log.Warn().Str("event", "disconnect").Str("url", red.redact(nc.ConnectedUrl())).
+				Str("error", errStr(err)).Msg("nats disconnected")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("event", "reconnect").Str("url", red.redact(nc.ConnectedUrl())).
+				Str("server_id", nc.ConnectedServerId()).Uint64("reconnects", nc.Stats().Reconnects).
+				Msg("nats reconnected")
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			log.Info().Str("event", "close").Str("error", errStr(nc.LastError())).Msg("nats connection closed")
+		}),
+		nats.LameDuckModeHandler(func(nc *nats.Conn) {
+			log.Warn().Str("event", "lame_duck").Str("url", red.redact(nc.ConnectedUrl())).
+				Msg("nats server entering lame duck mode")
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := log.Error().Str("event", "async_error").Str("error", errStr(err))
+			if sub != nil {
+				ev = ev.Str("subject", sub.Subject)
+			}
+			ev.Msg("nats asynchronous error")
+		}),
+	}
+}
+
+// connectHint adds a short remedy to the connection errors people hit most.
+func connectHint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA):
+		return " (the server certificate is not signed by a trusted CA: set CAFile to the CA that signed it)"
+	case errors.As(err, &hostname):
+		return " (the server certificate does not name this server: check the URL host or ServerName)"
+	case errors.Is(err, nats.ErrAuthorization):
+		return " (check User/Password, Token, NKeySeedFile or CredsFile)"
+	case errors.Is(err, nats.ErrSecureConnWanted):
+		return " (TLS is configured but the server does not offer it)"
+	case errors.Is(err, nats.ErrNoServers):
+		return " (no server accepted the connection)"
+	}
+	return ""
+}
+
+// errorReason is err's text for embedding in another error.
+func errorReason(err error) string { return err.Error() }
+
+// redactedError carries a credential-free message for err while keeping err in the
+// chain for errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
