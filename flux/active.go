@@ -6,7 +6,7 @@ import "time"
 // now (a LastActive after now counts as active), or CreatedAt is at most
 // NewCharacterWindow before now. Both bounds are inclusive. It costs two time comparisons.
 func (r Rules) IsActive(p Player, now time.Time) bool {
-	return activeCutoffs(r, now).active(p)
+	return activeCutoffs(r, now).active(&p)
 }
 
 // cutoffs holds the earliest LastActive and CreatedAt that count as active at one instant,
@@ -20,7 +20,7 @@ func activeCutoffs(r Rules, now time.Time) cutoffs {
 	return cutoffs{lastActive: now.Add(-r.ActiveWindow), created: now.Add(-r.NewCharacterWindow)}
 }
 
-func (c cutoffs) active(p Player) bool {
+func (c cutoffs) active(p *Player) bool {
 	return !p.LastActive.Before(c.lastActive) || !p.CreatedAt.Before(c.created)
 }
 
@@ -33,7 +33,7 @@ func ActiveRoomIDs(r Rules, players []Player, now time.Time, dst []string) []str
 	seen := make(map[string]struct{}, len(players)/4+1)
 	for i := range players {
 		p := &players[i]
-		if !c.active(*p) {
+		if !c.active(p) {
 			continue
 		}
 		if _, ok := seen[p.RoomID]; ok {

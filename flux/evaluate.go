@@ -79,7 +79,7 @@ func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now ti
 	// of the tick.
 	for i := range players {
 		p := &players[i]
-		if !cut.active(*p) {
+		if !cut.active(p) {
 			e.playerSlot[i] = -1
 			continue
 		}
@@ -106,6 +106,9 @@ func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now ti
 		e.playerSlot[i] = idx
 	}
 	counts.RoomsNeeded = len(e.slots)
+	// At most every active player changes: grow once to that bound rather than while
+	// appending, so a tick with more changes than any before it does not allocate either.
+	e.changes = slices.Grow(e.changes, counts.Active)
 
 	// Pass 2: evaluate.
 	for i := range players {
@@ -129,7 +132,10 @@ func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now ti
 		case companionImpaired:
 			impaired--
 		}
-		companion := math.Min(float64(steady)*r.CompanionBonus, r.CompanionBonusCap)
+		companion := float64(steady) * r.CompanionBonus
+		if companion > r.CompanionBonusCap {
+			companion = r.CompanionBonusCap
+		}
 		if impaired > 0 {
 			companion += r.ImpairedCompanionFlux
 		}
@@ -162,8 +168,13 @@ func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now ti
 			step = math.Ceil(residual - eps)
 		}
 		residual -= step
-		newLucidity := int(math.Max(float64(r.MinLucidity),
-			math.Min(float64(r.MaxLucidity), float64(p.Lucidity)+step)))
+		newLucidity := r.clampLucidity(p.Lucidity)
+		if step != 0 {
+			// |step| beyond the whole range clamps the same as the range itself, and
+			// keeps the int conversion exact.
+			span := float64(r.MaxLucidity - r.MinLucidity)
+			newLucidity = r.clampLucidity(newLucidity + int(max(-span, min(span, step))))
+		}
 
 		if ledger != nil {
 			ledger[p.ID] = Carry{Residual: residual, RoomID: p.RoomID, Evaluations: n}
@@ -192,7 +203,12 @@ func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now ti
 // evaluation in one room: max(floor, 1 − perStep·min(maxSteps, (n−1) div step)).
 func (r *Rules) adaptationFactor(n int) float64 {
 	s := min(r.AdaptationMaxSteps, (n-1)/r.AdaptationStep)
-	return math.Max(r.AdaptationFloor, 1-r.AdaptationPerStep*float64(s))
+	return max(r.AdaptationFloor, 1-r.AdaptationPerStep*float64(s))
+}
+
+// clampLucidity returns l within [MinLucidity, MaxLucidity].
+func (r *Rules) clampLucidity(l int) int {
+	return max(r.MinLucidity, min(r.MaxLucidity, l))
 }
 
 // BaseFlux returns the base flux of room at t under r: the world override if one matches,
