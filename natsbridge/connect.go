@@ -175,7 +175,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
 	}
 	if err != nil {
 		cause := &redactedError{msg: red.redact(err.Error()) + connectHint(err), err: err}
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		if ctxErr := contextEnded(ctx); ctxErr != nil {
 			return nil, fmt.Errorf("%w to %s: %w (%w)", ErrConnect, servers, ctxErr, cause)
 		}
 		return nil, fmt.Errorf("%w to %s: %w", ErrConnect, servers, cause)
@@ -187,6 +187,19 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
 		Bool("tls", nc.TLSRequired() || cfg.tlsWanted()).
 		Msg("nats connected")
 	return nc, nil
+}
+
+// contextEnded returns ctx's error, or context.DeadlineExceeded when ctx's deadline has
+// passed but its timer has not fired yet (a handshake deadline clamped to ctx's deadline
+// can expire a moment before ctx reports it).
+func contextEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // tlsWanted reports whether any option asks for TLS.
