@@ -13,7 +13,7 @@ import (
 )
 
 // connect opens a connection to url that the test closes at its end.
-func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+func dialTest(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -24,9 +24,9 @@ func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 }
 
 // newBridge starts a server, connects to it and returns a Bridge closed at test end.
-func newBridge(t *testing.T, cfg natsbridge.Config) (*natsbridge.Bridge, *nats.Conn) {
+func startBridge(t *testing.T, cfg natsbridge.Config) (*natsbridge.Bridge, *nats.Conn) {
 	t.Helper()
-	nc := connect(t, testnats.Start(t).ClientURL())
+	nc := dialTest(t, testnats.Start(t).ClientURL())
 	b, err := natsbridge.New(nc, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -36,7 +36,7 @@ func newBridge(t *testing.T, cfg natsbridge.Config) (*natsbridge.Bridge, *nats.C
 }
 
 // deadLetters subscribes to every dead-letter subject under the default prefix.
-func deadLetters(t *testing.T, nc *nats.Conn) *nats.Subscription {
+func subscribeDeadLetters(t *testing.T, nc *nats.Conn) *nats.Subscription {
 	t.Helper()
 	sub, err := nc.SubscribeSync(natsbridge.DefaultDeadLetterPrefix + ">")
 	if err != nil {
@@ -59,7 +59,7 @@ func nextDeadLetter(t *testing.T, sub *nats.Subscription) *nats.Msg {
 }
 
 // waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -71,7 +71,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // publish sends data to subject with a "seq" header and fails the test on error.
-func publish(t *testing.T, nc *nats.Conn, subject string, seq int, data []byte) {
+func publishSeq(t *testing.T, nc *nats.Conn, subject string, seq int, data []byte) {
 	t.Helper()
 	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	m.Header.Set("seq", strconv.Itoa(seq))
@@ -80,7 +80,7 @@ func publish(t *testing.T, nc *nats.Conn, subject string, seq int, data []byte) 
 	}
 }
 
-func flush(t *testing.T, nc *nats.Conn) {
+func flushConn(t *testing.T, nc *nats.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -18,7 +18,7 @@ import (
 func TestPerKeyOrderUnderParallelLoad(t *testing.T) {
 	t.Parallel()
 	const keys, perKey = 20, 200
-	b, nc := newBridge(t, natsbridge.Config{MaxInFlightPerHandler: 8, QueueLen: keys * perKey, MaxQueuedPerKey: perKey})
+	b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 8, QueueLen: keys * perKey, MaxQueuedPerKey: perKey})
 
 	var (
 		mu         sync.Mutex
@@ -65,14 +65,14 @@ func TestPerKeyOrderUnderParallelLoad(t *testing.T) {
 	if err := b.HandlePattern("order.*", h); err != nil {
 		t.Fatal(err)
 	}
-	flush(t, nc)
+	flushConn(t, nc)
 	for seq := range perKey {
 		for k := range keys {
-			publish(t, nc, "order.k"+strconv.Itoa(k), seq, nil)
+			publishSeq(t, nc, "order.k"+strconv.Itoa(k), seq, nil)
 		}
 	}
-	flush(t, nc)
-	waitFor(t, "all messages handled", func() bool { return done.Load() == keys*perKey })
+	flushConn(t, nc)
+	eventually(t, "all messages handled", func() bool { return done.Load() == keys*perKey })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -102,10 +102,10 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 		t.Run(policy.String(), func(t *testing.T) {
 			t.Parallel()
 			const queueLen, perKey, slowMsgs, others = 64, 16, 300, 40
-			b, nc := newBridge(t, natsbridge.Config{
+			b, nc := startBridge(t, natsbridge.Config{
 				MaxInFlightPerHandler: 4, QueueLen: queueLen, MaxQueuedPerKey: perKey, OverflowPolicy: policy,
 			})
-			dls := deadLetters(t, nc)
+			dls := subscribeDeadLetters(t, nc)
 			release := make(chan struct{})
 			var slowSeen, otherSeen atomic.Int32
 			var slowOrder []int
@@ -127,15 +127,15 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 			if err := b.HandlePattern("room.*", h, natsbridge.Timeout(30*time.Second)); err != nil {
 				t.Fatal(err)
 			}
-			flush(t, nc)
+			flushConn(t, nc)
 			for i := range slowMsgs {
-				publish(t, nc, "room.slow", i, make([]byte, 1024))
+				publishSeq(t, nc, "room.slow", i, make([]byte, 1024))
 			}
 			for i := range others {
-				publish(t, nc, "room.r"+strconv.Itoa(i%10), i, nil)
+				publishSeq(t, nc, "room.r"+strconv.Itoa(i%10), i, nil)
 			}
-			flush(t, nc)
-			waitFor(t, "other keys handled while one key sleeps", func() bool { return otherSeen.Load() == others })
+			flushConn(t, nc)
+			eventually(t, "other keys handled while one key sleeps", func() bool { return otherSeen.Load() == others })
 
 			st := b.Stats()
 			if st.Queued > queueLen {
@@ -150,7 +150,7 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 				t.Errorf("InFlight = %d, want 1", st.InFlight)
 			}
 			close(release)
-			waitFor(t, "slow key finished", func() bool {
+			eventually(t, "slow key finished", func() bool {
 				return uint64(slowSeen.Load())+b.Stats().Overflowed == slowMsgs
 			})
 			for i := 1; i < len(slowOrder); i++ {
@@ -173,7 +173,7 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 				if st.Dropped != 0 {
 					t.Errorf("Dropped = %d with dead-letter policy and room in its buffer", st.Dropped)
 				}
-				waitFor(t, "dead letters counted", func() bool { return b.Stats().DeadLettered == st.Overflowed })
+				eventually(t, "dead letters counted", func() bool { return b.Stats().DeadLettered == st.Overflowed })
 			case natsbridge.OverflowDropNewest:
 				if st.Dropped != st.Overflowed {
 					t.Errorf("Dropped = %d, Overflowed = %d", st.Dropped, st.Overflowed)

@@ -1,0 +1,485 @@
+package natsbridge_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/natsbridge"
+)
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	t.Parallel()
+	d := natsbridge.Config{}.WithDefaults()
+	if d.MaxInFlight != natsbridge.DefaultMaxInFlight || d.QueueLen != natsbridge.DefaultQueueLen ||
+		d.MaxQueuedPerKey != natsbridge.DefaultMaxQueuedPerKey || d.DeadLetterPrefix != natsbridge.DefaultDeadLetterPrefix ||
+		d.OverflowPolicy != natsbridge.OverflowDeadLetter || d.Origin == "" || d.HandlerTimeout != natsbridge.DefaultHandlerTimeout {
+		t.Fatalf("defaults = %+v", d)
+	}
+	if small := (natsbridge.Config{QueueLen: 10}).WithDefaults(); small.MaxQueuedPerKey != 10 {
+		t.Errorf("MaxQueuedPerKey default with QueueLen 10 = %d", small.MaxQueuedPerKey)
+	}
+	nc := dialTest(t, testnats.Start(t).ClientURL())
+	bad := map[string]natsbridge.Config{
+		"negative in flight": {MaxInFlight: -1},
+		"negative queue":     {QueueLen: -5},
+		"per key over queue": {QueueLen: 10, MaxQueuedPerKey: 11},
+		"negative timeout":   {HandlerTimeout: -time.Second},
+		"max below base":     {BackoffBase: time.Second, BackoffMax: time.Millisecond},
+		"jitter above one":   {BackoffJitter: 1.5},
+		"unknown policy":     {OverflowPolicy: natsbridge.OverflowPolicy(9)},
+		"prefix without dot": {DeadLetterPrefix: "dead"},
+		"wildcard prefix":    {DeadLetterPrefix: "dead.>."},
+		"nil middleware":     {Middleware: []natsbridge.Middleware{nil}},
+	}
+	for name, cfg := range bad {
+		if _, err := natsbridge.New(nc, cfg); !errors.Is(err, natsbridge.ErrInvalidOption) {
+			t.Errorf("%s: err = %v, want ErrInvalidOption", name, err)
+		}
+	}
+	if _, err := natsbridge.New(nil, natsbridge.Config{}); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		t.Errorf("nil conn: err = %v", err)
+	}
+}
+
+func TestHandleValidation(t *testing.T) {
+	t.Parallel()
+	b, _ := startBridge(t, natsbridge.Config{})
+	noop := func(context.Context, natsbridge.Msg) error { return nil }
+	if err := b.Handle("chat.say.*", noop); !errors.Is(err, natsbridge.ErrInvalidSubject) {
+		t.Errorf("wildcard in Handle: %v", err)
+	}
+	if err := b.HandlePattern("chat.say.room", noop); !errors.Is(err, natsbridge.ErrInvalidSubject) {
+		t.Errorf("literal in HandlePattern: %v", err)
+	}
+	if err := b.Handle("chat..say", noop); !errors.Is(err, natsbridge.ErrInvalidSubject) {
+		t.Errorf("empty token: %v", err)
+	}
+	if err := b.Handle("chat.say", nil); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		t.Errorf("nil handler: %v", err)
+	}
+	if err := b.Handle("chat.say", noop, natsbridge.Buffer(4, 8)); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		t.Errorf("per-key buffer above buffer: %v", err)
+	}
+	if err := b.Handle("chat.say", noop); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Handle("chat.say", noop); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		t.Errorf("duplicate name: %v", err)
+	}
+	if err := b.Handle("chat.say", noop, natsbridge.Name("second")); err != nil {
+		t.Errorf("same subject, other name: %v", err)
+	}
+	if err := b.HandlePattern("chat.>", noop, natsbridge.Queue("workers")); err != nil {
+		t.Errorf("queue pattern: %v", err)
+	}
+	if n := b.Stats().Handlers; n != 3 {
+		t.Errorf("Handlers = %d, want 3", n)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Handle("chat.late", noop); !errors.Is(err, natsbridge.ErrClosed) {
+		t.Errorf("Handle after Close: %v", err)
+	}
+}
+
+// TestRetryWithBackoff: a Retryable error is retried with growing waits until it
+// succeeds; Attempt counts up; nothing is dead-lettered.
+func TestRetryWithBackoff(t *testing.T) {
+	t.Parallel()
+	const base = 20 * time.Millisecond
+	b, nc := startBridge(t, natsbridge.Config{MaxAttempts: 4, BackoffBase: base, BackoffMax: time.Second, BackoffJitter: 0.1})
+	dls := subscribeDeadLetters(t, nc)
+	var (
+		mu       sync.Mutex
+		attempts []int
+		times    []time.Time
+	)
+	done := make(chan struct{})
+	h := func(_ context.Context, m natsbridge.Msg) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts = append(attempts, m.Attempt)
+		times = append(times, time.Now())
+		if m.Attempt < 3 {
+			return natsbridge.Retryable(errors.New("busy"))
+		}
+		close(done)
+		return nil
+	}
+	if err := b.Handle("retry.r1", h); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	publishSeq(t, nc, "retry.r1", 1, nil)
+	flushConn(t, nc)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no success after retries")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(attempts) != 3 || attempts[0] != 1 || attempts[2] != 3 {
+		t.Fatalf("attempts = %v", attempts)
+	}
+	// Waits are base·2^(n-1) ± 10 %: at least 18 ms, then at least 36 ms.
+	if gap := times[1].Sub(times[0]); gap < base*9/10 {
+		t.Errorf("first backoff %v shorter than %v", gap, base*9/10)
+	}
+	if gap := times[2].Sub(times[1]); gap < 2*base*9/10 {
+		t.Errorf("second backoff %v shorter than %v", gap, 2*base*9/10)
+	}
+	st := b.Stats()
+	if st.Retried != 2 || st.Handled != 1 || st.Failed != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+	if m, err := dls.NextMsg(50 * time.Millisecond); err == nil {
+		t.Errorf("unexpected dead letter %v", m.Header)
+	}
+	if !natsbridge.IsRetryable(natsbridge.Retryable(context.Canceled)) || natsbridge.IsRetryable(errors.New("x")) ||
+		natsbridge.Retryable(nil) != nil || !errors.Is(natsbridge.Retryable(context.Canceled), context.Canceled) {
+		t.Error("Retryable/IsRetryable marking is wrong")
+	}
+}
+
+// TestHandlerDeadline: the handler's ctx carries the per-message deadline; a handler
+// that runs into it is dead-lettered with reason timeout.
+func TestHandlerDeadline(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{})
+	dls := subscribeDeadLetters(t, nc)
+	const timeout = 80 * time.Millisecond
+	left := make(chan time.Duration, 1)
+	h := func(ctx context.Context, m natsbridge.Msg) error {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			left <- -1
+			return nil
+		}
+		if m.Key == "fast" {
+			left <- time.Until(dl)
+			return nil
+		}
+		<-ctx.Done() // a handler that honours its context
+		return ctx.Err()
+	}
+	if err := b.HandlePattern("deadline.*", h, natsbridge.Timeout(timeout)); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	publishSeq(t, nc, "deadline.fast", 1, nil)
+	publishSeq(t, nc, "deadline.stuck", 2, nil)
+	flushConn(t, nc)
+	if d := <-left; d <= 0 || d > timeout {
+		t.Errorf("time left before the deadline = %v, want in (0, %v]", d, timeout)
+	}
+	m := nextDeadLetter(t, dls)
+	if r := m.Header.Get(natsbridge.HeaderDeadLetterReason); r != string(natsbridge.DeadLetterTimeout) || m.Subject != "deadletter.deadline.stuck" {
+		t.Errorf("dead letter %s reason %q", m.Subject, r)
+	}
+	if st := b.Stats(); st.Timeouts != 1 || st.Failed != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestDrainWaitsForInFlight: Drain returns only after every buffered and running
+// message was handled.
+func TestDrainWaitsForInFlight(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 4})
+	var handled atomic.Int32
+	h := func(ctx context.Context, _ natsbridge.Msg) error {
+		select {
+		case <-time.After(30 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		handled.Add(1)
+		return nil
+	}
+	if err := b.HandlePattern("drain.*", h); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	for i := range 24 {
+		publishSeq(t, nc, "drain.k"+string(rune('a'+i%6)), i, nil)
+	}
+	flushConn(t, nc)
+	eventually(t, "first handler call started", func() bool { return b.Stats().InFlight > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Drain(ctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	if n := handled.Load(); n != 24 {
+		t.Fatalf("Drain returned with %d of 24 handled", n)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("Close after Drain: %v", err)
+	}
+	if err := b.Drain(ctx); !errors.Is(err, natsbridge.ErrClosed) {
+		t.Errorf("second Drain: %v", err)
+	}
+	if !nc.IsConnected() {
+		t.Error("Drain closed the caller's connection")
+	}
+}
+
+// TestDrainDeadline: a Drain whose context ends while a handler is stuck cancels the
+// handler's context, abandons the buffer, counts it, and says so.
+func TestDrainDeadline(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 1})
+	cancelled := make(chan struct{})
+	h := func(ctx context.Context, _ natsbridge.Msg) error {
+		<-ctx.Done()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			close(cancelled)
+		}
+		return ctx.Err()
+	}
+	if err := b.Handle("stuck.k", h, natsbridge.Timeout(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	for i := range 5 {
+		publishSeq(t, nc, "stuck.k", i, nil)
+	}
+	flushConn(t, nc)
+	eventually(t, "handler running", func() bool { return b.Stats().InFlight == 1 && b.Stats().Queued == 4 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := b.Drain(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("Drain = %v, want deadline exceeded and abandoned messages", err)
+	}
+	select {
+	case <-cancelled:
+	default:
+		t.Error("the stuck handler's context was not cancelled")
+	}
+	if st := b.Stats(); st.Abandoned < 4 || st.InFlight != 0 || st.Queued != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestCloseStopsNowAndKeepsConn: Close cancels running handlers, discards the buffer,
+// is idempotent, and leaves the caller's connection open and usable.
+func TestCloseStopsNowAndKeepsConn(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 2})
+	started := make(chan struct{}, 16)
+	h := func(ctx context.Context, _ natsbridge.Msg) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if err := b.HandlePattern("close.*", h); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	for i := range 10 {
+		publishSeq(t, nc, "close.k"+string(rune('a'+i%3)), i, nil)
+	}
+	flushConn(t, nc)
+	<-started
+	<-started
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	st := b.Stats()
+	if st.InFlight != 0 || st.Queued != 0 || st.Abandoned < 8 || st.Handled != 0 {
+		t.Errorf("stats after Close = %+v", st)
+	}
+	// The connection is the caller's: still open, still usable.
+	if nc.IsClosed() || !nc.IsConnected() {
+		t.Fatal("Close closed the caller's connection")
+	}
+	sub, err := nc.SubscribeSync("after.close")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishSeq(t, nc, "after.close", 1, []byte("hi"))
+	if m, err := sub.NextMsg(5 * time.Second); err != nil || string(m.Data) != "hi" {
+		t.Fatalf("connection unusable after Close: %v", err)
+	}
+	if err := b.Run(context.Background()); !errors.Is(err, natsbridge.ErrClosed) {
+		t.Errorf("Run after Close: %v", err)
+	}
+}
+
+// TestRunDrainsWhenContextEnds: Run blocks in the caller's goroutine and drains when its
+// context is cancelled.
+func TestRunDrainsWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{})
+	var handled atomic.Int32
+	if err := b.Handle("run.k", func(context.Context, natsbridge.Msg) error {
+		time.Sleep(5 * time.Millisecond)
+		handled.Add(1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	flushConn(t, nc)
+	for i := range 10 {
+		publishSeq(t, nc, "run.k", i, nil)
+	}
+	flushConn(t, nc)
+	eventually(t, "first message handled", func() bool { return handled.Load() > 0 })
+	cancel()
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if n := handled.Load(); n != 10 {
+		t.Errorf("Run's drain left %d of 10 handled", n)
+	}
+}
+
+// TestServerRestartMidStream: the server goes away and comes back on the same port; the
+// caller's connection reconnects and the Bridge's handlers resume.
+func TestServerRestartMidStream(t *testing.T) {
+	t.Parallel()
+	srv := testnats.StartRestartable(t)
+	nc := dialTest(t, srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	b, err := natsbridge.New(nc, natsbridge.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	var handled atomic.Int32
+	if err := b.HandlePattern("tick.*", func(context.Context, natsbridge.Msg) error {
+		handled.Add(1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	for i := range 50 {
+		publishSeq(t, nc, "tick.r1", i, nil)
+	}
+	flushConn(t, nc)
+	eventually(t, "messages before the restart", func() bool { return handled.Load() == 50 })
+
+	srv.Restart()
+	eventually(t, "reconnect", nc.IsConnected)
+	flushConn(t, nc) // the resubscription has reached the new server
+	for i := range 50 {
+		publishSeq(t, nc, "tick.r2", i, nil)
+	}
+	flushConn(t, nc)
+	eventually(t, "messages after the restart", func() bool { return handled.Load() == 100 })
+	if st := b.Stats(); st.Received != 100 || st.Handled != 100 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestSlowConsumerCounted: nats.go's own pending limit, set from Config, drops messages
+// under a burst; the drops appear in Stats.SlowConsumer rather than vanishing.
+func TestSlowConsumerCounted(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	nc := dialTest(t, url, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	pub := dialTest(t, url)
+	b, err := natsbridge.New(nc, natsbridge.Config{SubPendingMsgs: 1, QueueLen: 100000, MaxQueuedPerKey: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	if err := b.Handle("burst.k", func(context.Context, natsbridge.Msg) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	const n = 20000
+	for i := range n {
+		publishSeq(t, pub, "burst.k", i, nil)
+	}
+	flushConn(t, pub)
+	eventually(t, "burst accounted for", func() bool {
+		st := b.Stats()
+		return st.Received+st.SlowConsumer == n
+	})
+	if st := b.Stats(); st.SlowConsumer == 0 {
+		t.Errorf("no slow-consumer drops with a pending limit of 1: %+v", st)
+	}
+}
+
+func TestChainOrder(t *testing.T) {
+	t.Parallel()
+	var trace []string
+	mw := func(name string) natsbridge.Middleware {
+		return func(next natsbridge.Handler) natsbridge.Handler {
+			return func(ctx context.Context, m natsbridge.Msg) error {
+				trace = append(trace, name)
+				return next(ctx, m)
+			}
+		}
+	}
+	h := natsbridge.Chain(func(context.Context, natsbridge.Msg) error {
+		trace = append(trace, "handler")
+		return nil
+	}, mw("a"), nil, mw("b"))
+	if err := h(context.Background(), natsbridge.Msg{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(trace, ","); got != "a,b,handler" {
+		t.Fatalf("order = %s", got)
+	}
+}
+
+// TestMiddlewareAppliedOnBridge: Config.Middleware wraps Use's middleware, which wraps
+// the handler.
+func TestMiddlewareAppliedOnBridge(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 1)
+	tag := func(name string) natsbridge.Middleware {
+		return func(next natsbridge.Handler) natsbridge.Handler {
+			return func(ctx context.Context, m natsbridge.Msg) error {
+				if m.Header == nil {
+					m.Header = nats.Header{}
+				}
+				m.Header.Add("trace", name)
+				return next(ctx, m)
+			}
+		}
+	}
+	b, nc := startBridge(t, natsbridge.Config{Middleware: []natsbridge.Middleware{tag("global")}})
+	if err := b.Handle("mw.k", func(_ context.Context, m natsbridge.Msg) error {
+		got <- strings.Join(m.Header.Values("trace"), ",")
+		return nil
+	}, natsbridge.Use(tag("local"))); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	if err := nc.Publish("mw.k", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "global,local" {
+			t.Fatalf("middleware order %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler not called")
+	}
+}
