@@ -405,3 +405,21 @@ func TestConnectAcrossCluster(t *testing.T) {
 		t.Fatalf("both clients on %s", a.ConnectedServerName())
 	}
 }
+
+// ExampleConnect connects with verified TLS and a token; the caller owns and closes the
+// connection.
+func ExampleConnect() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := natsbridge.Connect(ctx, natsbridge.ConnectConfig{
+		URLs:   []string{"tls://nats.example.internal:4222"},
+		CAFile: "/etc/game/nats-ca.pem",
+		Token:  os.Getenv("GAME_NATS_TOKEN"),
+		Logger: zerolog.New(os.Stderr).With().Timestamp().Logger(),
+	})
+	if err != nil {
+		// Redacted, e.g. "natsbridge: cannot connect to tls://nats.example.internal:4222: …".
+		return
+	}
+	defer nc.Close()
+}
