@@ -226,6 +226,14 @@ func TestCachedInvalidateBeatsStaleFill(t *testing.T) {
 			if err != nil || r.Name != "new" || r.Version != 2 {
 				t.Fatalf("after the write the cache serves %q v%d (%v), want new v2", r.Name, r.Version, err)
 			}
+			// The fresh room is cached again: an invalidation does not block later fills.
+			loads := inner.gets.Load() + inner.batches.Load()
+			if r, err := c.GetRoom(ctx, "race"); err != nil || r.Name != "new" || inner.gets.Load()+inner.batches.Load() != loads {
+				t.Fatalf("fresh room not served from cache: %q, %v", r.Name, err)
+			}
+			if s := c.Stats(); s.Invalidations != 1 {
+				t.Fatalf("stats = %+v, want 1 invalidation", s)
+			}
 		})
 	}
 }
