@@ -21,6 +21,16 @@ type Evaluator struct {
 	playerSlot []int32 // per player of this tick: index in slots, or -1 when inactive
 	changes    []Change
 	keyBuf     []byte // world-override key being built
+
+	// bases caches each room's base flux for both periods between ticks, valid while
+	// the room's RoomInfo is unchanged; cleared when it outgrows the rooms in use.
+	bases map[string]roomBase
+}
+
+// roomBase is a room's base flux by period, for the RoomInfo it was computed from.
+type roomBase struct {
+	info  RoomInfo
+	byPer [2]float64 // indexed by Period
 }
 
 // roomSlot is what one tick knows about one room of an active player.
@@ -37,7 +47,7 @@ func NewEvaluator(r Rules) (*Evaluator, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	return &Evaluator{rules: r.clone(), roomIndex: make(map[string]int32)}, nil
+	return &Evaluator{rules: r.clone(), roomIndex: make(map[string]int32), bases: make(map[string]roomBase)}, nil
 }
 
 // Rules returns a copy of the evaluator's rules (with copied maps, so it allocates).
@@ -45,12 +55,14 @@ func (e *Evaluator) Rules() Rules { return e.rules.clone() }
 
 // Evaluate computes one flux tick at now for players standing in rooms, following FLUX.md.
 //
-// Every active player (Rules.IsActive) whose room is in rooms (keyed by room id) is
-// evaluated; active players whose room is absent are skipped and counted
-// (Counts.SkippedMissingRoom), and still count as companions of nobody since nobody else
-// stands in their room. Companion tiers are read from the players' lucidity as given, so
-// the result does not depend on the order of players or on map iteration order; changes
-// come out in the order of players.
+// Every active player (Rules.IsActive) whose room is in rooms (keyed by room id; the
+// RoomInfo's own ID field is not consulted) is evaluated; active players whose room is
+// absent are skipped and counted (Counts.SkippedMissingRoom), and their ledger entries are
+// left alone. Only active players count as companions. Companion tiers are read from the
+// players' lucidity as given, that is as it stood at the start of the tick, so the result
+// does not depend on the order of players or on map iteration order; changes come out in
+// the order of players. Player ids are expected to be unique: a duplicate is evaluated
+// twice, against one ledger entry.
 //
 // The ledger is updated in place for every evaluated player (residual, room, consecutive
 // evaluations); entries of players not evaluated are left as they are (see Ledger.Prune).
@@ -61,9 +73,11 @@ func (e *Evaluator) Rules() Rules { return e.rules.clone() }
 // The returned Result.Changes is owned by e and is overwritten by e's next Evaluate call
 // (like bufio.Scanner.Bytes): copy what must outlive the tick.
 //
-// Cost: two passes over players, one map look-up per active player and one per distinct
-// room, one ledger read and write per evaluated player; no allocation per player once the
-// evaluator's scratch and the ledger have grown to the tick's size.
+// Cost: two passes over players, one map look-up per active player, two per distinct
+// room (the rooms map and the evaluator's cache of base flux by room, recomputed only for
+// a room whose RoomInfo changed), one ledger read and write per evaluated player. No
+// allocation at all once the evaluator's scratch and the ledger have grown to the tick's
+// size; the scratch keeps the size of the largest tick seen.
 func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now time.Time, ledger Ledger) Result {
 	r := &e.rules
 	cut := activeCutoffs(*r, now)
@@ -91,7 +105,7 @@ func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now ti
 			var slot roomSlot
 			if info, found := rooms[p.RoomID]; found {
 				slot.present = true
-				slot.base = e.baseFlux(p.RoomID, info, period)
+				slot.base = e.cachedBase(p.RoomID, info, period)
 			} else {
 				counts.RoomsMissing++
 			}
@@ -106,6 +120,9 @@ func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now ti
 		e.playerSlot[i] = idx
 	}
 	counts.RoomsNeeded = len(e.slots)
+	if len(e.bases) > 2*len(e.slots)+1024 { // rooms no longer in use pile up: start over
+		clear(e.bases)
+	}
 	// At most every active player changes: grow once to that bound rather than while
 	// appending, so a tick with more changes than any before it does not allocate either.
 	e.changes = slices.Grow(e.changes, counts.Active)
@@ -220,10 +237,18 @@ func (r Rules) BaseFlux(room RoomInfo, t time.Time) float64 {
 	return v
 }
 
-func (e *Evaluator) baseFlux(roomID string, room RoomInfo, period Period) float64 {
-	v, buf := e.rules.baseFlux(roomID, room, period, e.keyBuf)
-	e.keyBuf = buf
-	return v
+// cachedBase returns the room's base flux for period, from e.bases when the room is
+// unchanged since it was computed.
+func (e *Evaluator) cachedBase(roomID string, room RoomInfo, period Period) float64 {
+	if b, ok := e.bases[roomID]; ok && b.info == room {
+		return b.byPer[period]
+	}
+	b := roomBase{info: room}
+	for _, per := range [...]Period{Day, Night} {
+		b.byPer[per], e.keyBuf = e.rules.baseFlux(roomID, room, per, e.keyBuf)
+	}
+	e.bases[roomID] = b
+	return b.byPer[period]
 }
 
 // baseFlux is BaseFlux with the room id given apart (the rooms map key) and a reusable

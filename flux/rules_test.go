@@ -246,3 +246,30 @@ func TestNewEvaluatorCopiesRules(t *testing.T) {
 		t.Errorf("Rules() shares its maps with the evaluator: %+v", p)
 	}
 }
+
+// The evaluator remembers each room's base flux between ticks; a room whose environment
+// or place changes gets the new value at once, and the period is still read every tick.
+func TestEvaluateNoticesChangedRoom(t *testing.T) {
+	t.Parallel()
+	ev := newEvaluator(t, worldRules())
+	p := []flux.Player{activePlayer("p", "r", 50, night)}
+	steps := []struct {
+		room flux.RoomInfo
+		at   time.Time
+		want float64
+	}{
+		{envRoom("r", "graveyard"), night, -0.8},
+		{envRoom("r", "graveyard"), noon, -0.4},
+		{envRoom("r", "sanctuary"), noon, 0.6},
+		{flux.RoomInfo{ID: "r", Plane: "material", Zone: "town", SubZone: "sanitarium", Environment: "sanctuary"}, noon, -0.5},
+		{flux.RoomInfo{ID: "r", Plane: "shadow", Zone: "town", Environment: "sanctuary"}, noon, -0.7},
+	}
+	for i, s := range steps {
+		ledger := flux.Ledger{}
+		p[0].LastActive = s.at
+		ev.Evaluate(p, map[string]flux.RoomInfo{"r": s.room}, s.at, ledger)
+		if got := ledger["p"].Residual; !near(got, s.want) {
+			t.Errorf("step %d (%+v at %s): flux %v, want %v", i, s.room, s.at.Format("15:04"), got, s.want)
+		}
+	}
+}
