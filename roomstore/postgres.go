@@ -35,6 +35,7 @@ type Postgres struct {
 	upsertSQL string
 	deleteSQL string
 	log       zerolog.Logger
+	password  string // of the pool's config, redacted from every error
 
 	closed atomic.Bool
 	stats  postgresCounters
@@ -70,6 +71,7 @@ func newPostgres(pool *pgxpool.Pool, owns bool, cfg PostgresConfig) (*Postgres, 
 		cfg:      cfg,
 		table:    table,
 		log:      cfg.Logger.With().Str("component", "roomstore.postgres").Str("table", cfg.Table).Logger(),
+		password: pool.Config().ConnConfig.Password,
 	}
 	if cfg.SelectSQL != "" {
 		s.readOnly = true
@@ -302,16 +304,18 @@ func (s *Postgres) ready(ctx context.Context, op string) error {
 	return nil
 }
 
-// fail counts and wraps an error of a round trip. A call that raced with Close reports
-// ErrClosed; one whose ctx ended reports the ctx error even if pgx did not wrap it.
+// fail counts and wraps an error of a round trip, with the pool's password redacted from
+// its text. A call that raced with Close reports ErrClosed; one whose ctx ended reports the
+// ctx error even if pgx did not wrap it.
 func (s *Postgres) fail(ctx context.Context, op string, err error) error {
 	s.stats.errors.Add(1)
 	if s.closed.Load() {
-		return fmt.Errorf("roomstore: %s: %w: %w", op, ErrClosed, err)
+		return redact(fmt.Errorf("roomstore: %s: %w: %w", op, ErrClosed, err), s.password)
 	}
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return fmt.Errorf("roomstore: %s: %w: %w", op, cerr, err)
+		return redact(fmt.Errorf("roomstore: %s: %w: %w", op, cerr, err), s.password)
 	}
+	err = redact(fmt.Errorf("roomstore: %s: %w", op, err), s.password)
 	s.log.Debug().Err(err).Str("op", op).Msg("roomstore: postgres call failed")
-	return fmt.Errorf("roomstore: %s: %w", op, err)
+	return err
 }

@@ -72,10 +72,6 @@ type PostgresConfig struct {
 	// allocation or two per statement at the levels that log every statement (Info and
 	// above). A pool given to NewPostgres keeps its own tracer.
 	TraceLogLevel tracelog.LogLevel
-
-	// explicitApplicationName records, in WithDefaults, whether ApplicationName was set
-	// by the caller (it then overrides the connection string's application_name).
-	explicitApplicationName bool
 }
 
 // WithDefaults returns c with every unset field set to its default. It is idempotent.
@@ -88,8 +84,6 @@ func (c PostgresConfig) WithDefaults() PostgresConfig {
 	}
 	if c.ApplicationName == "" {
 		c.ApplicationName = DefaultApplicationName
-	} else if c.ApplicationName != DefaultApplicationName {
-		c.explicitApplicationName = true
 	}
 	if c.TraceLogLevel == 0 {
 		c.TraceLogLevel = DefaultTraceLogLevel

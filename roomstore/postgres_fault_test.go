@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gamepersist/gamepersist/internal/faultproxy"
 	"github.com/gamepersist/gamepersist/internal/testdb"
@@ -101,6 +102,41 @@ func TestOpenPostgresUnreachable(t *testing.T) {
 				t.Fatalf("error = %v, want errors.Is DeadlineExceeded", err)
 			}
 		})
+	}
+}
+
+// TestNewPostgresUnreachableAtFirstUse: a caller's pool on a database that is down makes
+// the first call fail within its deadline, naming host and port and not the password.
+func TestNewPostgresUnreachableAtFirstUse(t *testing.T) {
+	t.Parallel()
+	base := testdb.URL(t)
+	down := faultproxy.Start(t, mustHost(t, base))
+	down.Disable()
+	pool, err := pgxpool.New(context.Background(), withPassword(t, base, down.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = s.GetRooms(ctx, []string{"a"})
+	if err == nil {
+		t.Fatal("GetRooms on a database that is down succeeded")
+	}
+	if msg := err.Error(); !strings.Contains(msg, down.Addr()) || strings.Contains(msg, secretPassword) {
+		t.Fatalf("error = %q: want host:port %s and no password", msg, down.Addr())
+	}
+	if err := down.Enable(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRooms(ctx, []string{"a"}); err == nil || !strings.Contains(err.Error(), "42P01") {
+		// No table was migrated: reaching the server shows as "relation does not exist".
+		t.Fatalf("GetRooms once the database is up = %v, want the server's 42P01", err)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/tracelog"
+	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
@@ -483,5 +485,86 @@ func TestPostgresManyReadersAndWriters(t *testing.T) {
 	}
 	if want := int64(workers * rounds / 3); sum != want {
 		t.Fatalf("sum of versions = %d, want %d", sum, want)
+	}
+}
+
+func TestOpenPostgresApplicationName(t *testing.T) {
+	t.Parallel()
+	cs, _ := testdb.NewSchema(t)
+	fromURL, err := testdb.WithParams(cs, map[string]string{"application_name": "from-url"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, cs, cfgName, want string
+	}{
+		{"default", cs, "", roomstore.DefaultApplicationName},
+		{"connection string wins over the default", fromURL, "", "from-url"},
+		{"explicit config wins", fromURL, "explicit", "explicit"},
+	}
+	for _, c := range cases {
+		s, err := roomstore.OpenPostgres(testCtx(t), c.cs, roomstore.PostgresConfig{ApplicationName: c.cfgName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = s.Pool().QueryRow(testCtx(t), "SHOW application_name").Scan(&got)
+		_ = s.Close()
+		if err != nil || got != c.want {
+			t.Errorf("%s: application_name = %q, %v; want %q", c.name, got, err, c.want)
+		}
+	}
+}
+
+// lockedBuffer is an io.Writer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestOpenPostgresTracesThroughZerolog(t *testing.T) {
+	t.Parallel()
+	cs, _ := testdb.NewSchema(t)
+	var buf lockedBuffer
+	s, err := roomstore.OpenPostgres(testCtx(t), cs, roomstore.PostgresConfig{
+		Logger:        zerolog.New(&buf),
+		TraceLogLevel: tracelog.LogLevelInfo,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.GetRoom(testCtx(t), "traced-id"); err == nil {
+		t.Fatal("GetRoom before Migrate succeeded")
+	}
+	out := buf.String()
+	if !strings.Contains(out, `"module":"pgx"`) || !strings.Contains(out, "WHERE id = ANY($1)") ||
+		!strings.Contains(out, `"level":"error"`) {
+		t.Fatalf("pgx trace log through zerolog = %s", out)
+	}
+	// Nothing logged at LogLevelNone.
+	var quiet lockedBuffer
+	s2, err := roomstore.OpenPostgres(testCtx(t), cs, roomstore.PostgresConfig{
+		Logger: zerolog.New(&quiet), TraceLogLevel: tracelog.LogLevelNone,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s2.GetRoom(testCtx(t), "x")
+	_ = s2.Close()
+	if strings.Contains(quiet.String(), `"module":"pgx"`) {
+		t.Fatalf("LogLevelNone still traced: %s", quiet.String())
 	}
 }
