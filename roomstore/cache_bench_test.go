@@ -14,6 +14,7 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 
+	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/gamepersist/gamepersist/roomstore/roomstoretest"
 )
@@ -204,37 +205,70 @@ func BenchmarkCachedHitRatioZipf(b *testing.B) {
 }
 
 // W3 (4): a cold stampede — 1,000 goroutines read one uncached id at once. loads/op is the
-// number of loads reaching the inner store per stampede (must be 1).
+// number of loads reaching the inner store per stampede (must be 1); in the postgres case
+// queries/op counts the queries the pool sent to the server (pgx.QueryTracer), also 1.
 func BenchmarkCachedStampede(b *testing.B) {
+	b.Run("memory", func(b *testing.B) {
+		inner := newCountingStore()
+		loads := benchStampede(b, inner, inner, func() {})
+		b.ReportMetric(float64(loads())/float64(b.N), "loads/op")
+	})
+	b.Run("postgres", func(b *testing.B) {
+		cs, _ := testdb.NewSchema(b)
+		store, queries := cachedPostgres(b, cs)
+		inner := &countingStore{RoomStore: store}
+		var before int64
+		loads := benchStampede(b, inner, store, func() { before = queries.n.Load() })
+		b.ReportMetric(float64(loads())/float64(b.N), "loads/op")
+		b.ReportMetric(float64(queries.n.Load()-before)/float64(b.N), "queries/op")
+	})
+}
+
+// benchStampede runs b.N stampedes of 1,000 readers on a Cached over inner, each on a new
+// id written through writer, and fails b unless each made exactly one load. It calls setupDone
+// once the rooms are written, and returns the loads counted since.
+func benchStampede(b *testing.B, inner *countingStore, writer roomstore.RoomStore, setupDone func()) func() int64 {
 	const readers = 1000
-	inner := newCountingStore()
-	c := newCached(b, inner, roomstore.CacheConfig{})
 	ctx := context.Background()
+	c, err := roomstore.NewCached(inner, roomstore.CacheConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
 	ids := make([]string, b.N)
 	for i := range ids {
 		ids[i] = fmt.Sprint("stampede-", i)
-		if err := inner.PutRoom(ctx, roomstoretest.SampleRoom(ids[i])); err != nil {
+		if err := writer.PutRoom(ctx, roomstoretest.SampleRoom(ids[i])); err != nil {
 			b.Fatal(err)
 		}
 	}
+	loads := func() int64 { return inner.gets.Load() + inner.batches.Load() }
+	setupDone()
+	b.ReportAllocs()
 	b.ResetTimer()
+	b.StopTimer()
+	start := loads()
 	for i := range b.N {
-		start := make(chan struct{})
-		var wg sync.WaitGroup
+		begin := make(chan struct{})
+		var ready, wg sync.WaitGroup
+		ready.Add(readers)
 		for range readers {
 			wg.Go(func() {
-				<-start
+				ready.Done()
+				<-begin
 				if _, err := c.GetRoom(ctx, ids[i]); err != nil {
 					b.Error(err)
 				}
 			})
 		}
-		close(start)
+		ready.Wait()
+		b.StartTimer()
+		close(begin)
 		wg.Wait()
+		b.StopTimer()
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(inner.gets.Load())/float64(b.N), "loads/op")
-	if n := inner.gets.Load(); n != int64(b.N) {
-		b.Fatalf("%d loads for %d stampedes", n, b.N)
+	if n := loads() - start; n != int64(b.N) {
+		b.Fatalf("%d loads for %d stampedes, want exactly one each", n, b.N)
 	}
+	return func() int64 { return loads() - start }
 }
