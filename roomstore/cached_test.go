@@ -543,3 +543,35 @@ func TestCachedMutationIsolation(t *testing.T) {
 		t.Fatalf("cached room changed by a caller: %+v, %v", got, err)
 	}
 }
+
+// MaxRooms bounds the rooms kept: loading ten times as many leaves at most MaxRooms cached,
+// and Stats accounts for the others as evictions or dropped fills.
+func TestCachedCapacityBound(t *testing.T) {
+	t.Parallel()
+	inner := newCountingStore()
+	const maxRooms, rooms = 20, 200
+	c := newCached(t, inner, roomstore.CacheConfig{MaxRooms: maxRooms})
+	ctx := cachedCtx(t)
+	for i := range rooms {
+		id := fmt.Sprint("cap-", i)
+		if err := inner.PutRoom(ctx, roomstoretest.SampleRoom(id)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.GetRoom(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := c.Stats()
+	if s.Evictions+s.DroppedFills < rooms-maxRooms {
+		t.Fatalf("stats = %+v: %d rooms loaded into a cache of %d, too few evicted or dropped", s, rooms, maxRooms)
+	}
+	before := inner.gets.Load()
+	for i := range rooms {
+		if _, err := c.GetRoom(ctx, fmt.Sprint("cap-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cached := rooms - int(inner.gets.Load()-before); cached > maxRooms {
+		t.Fatalf("%d rooms served from a cache of %d", cached, maxRooms)
+	}
+}
