@@ -117,7 +117,8 @@ func TestNewPostgresUnreachableAtFirstUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	s, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{})
+	// A table that exists nowhere: this pool uses the default search_path.
+	s, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{Table: uniqueName("absent_")})
 	if err != nil {
 		t.Fatal(err)
 	}
