@@ -30,9 +30,10 @@ type PostgresPlayers struct {
 	pool *pgxpool.Pool
 	cfg  PostgresConfig
 
-	loadSQL  string
-	applySQL string
-	names    schemaNames
+	loadSQL        string // active players only
+	loadPendingSQL string // active players UNION ALL the applied pending tick ids
+	applySQL       string
+	names          schemaNames
 
 	argsPool sync.Pool // *applyArgs
 }
@@ -62,7 +63,7 @@ func NewPostgresPlayers(pool *pgxpool.Pool, cfg PostgresConfig) (*PostgresPlayer
 	p := &PostgresPlayers{pool: pool, cfg: cfg}
 	p.argsPool.New = func() any { return new(applyArgs) }
 	p.names = p.buildNames()
-	p.loadSQL = p.buildLoadSQL()
+	p.loadSQL, p.loadPendingSQL = p.buildLoadSQL()
 	p.applySQL = p.buildApplySQL()
 	return p, nil
 }
@@ -108,7 +109,10 @@ func (p *PostgresPlayers) separateLucidity() bool {
 	return p.cfg.LucidityTable != "" && p.cfg.LucidityTable != p.cfg.PlayersTable
 }
 
-func (p *PostgresPlayers) buildLoadSQL() string {
+// buildLoadSQL returns the load query without and with the pending-ticks branch: the
+// UNION ALL costs the server about as much again as the scan, so it is sent only while
+// ticks are pending.
+func (p *PostgresPlayers) buildLoadSQL() (plain, withPending string) {
 	n := p.names
 	from := n.Players + " p"
 	luc := "p." + n.Lucidity
@@ -116,12 +120,15 @@ func (p *PostgresPlayers) buildLoadSQL() string {
 		from += " JOIN " + n.LucidityTable + " l ON l." + n.LucidityPlayerID + " = p." + n.PlayerID
 		luc = "l." + n.Lucidity
 	}
-	return "SELECT 0 AS kind, p." + n.PlayerID + "::text, coalesce(p." + n.Room + "::text, ''), " +
+	cols := "p." + n.PlayerID + "::text, coalesce(p." + n.Room + "::text, ''), " +
 		luc + "::int, coalesce(p." + n.LastActive + ", 'epoch'::timestamptz), coalesce(p." + n.CreatedAt +
 		", 'epoch'::timestamptz)\nFROM " + from +
-		"\nWHERE p." + n.LastActive + " >= $1 OR p." + n.CreatedAt + " >= $2" +
+		"\nWHERE p." + n.LastActive + " >= $1 OR p." + n.CreatedAt + " >= $2"
+	plain = "SELECT " + cols
+	withPending = "SELECT 0 AS kind, " + cols +
 		"\nUNION ALL\nSELECT 1, a.tick_id, '', 0, 'epoch'::timestamptz, 'epoch'::timestamptz FROM " +
 		n.AppliedTicks + " a WHERE a.tick_id = ANY($3::text[])"
+	return plain, withPending
 }
 
 // tierCase returns a CASE expression mapping the integer expression x to its tier name.
@@ -229,13 +236,17 @@ func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 }
 
 // LoadActive implements PlayerStore with one query: the active players (player table joined
-// with the lucidity table when separate) UNION ALL the pending tick ids already applied.
+// with the lucidity table when separate), UNION ALL the pending tick ids already applied
+// when q.PendingTicks is not empty.
 func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) (Loaded, error) {
-	pending := q.PendingTicks
-	if pending == nil {
-		pending = []string{}
+	pending := len(q.PendingTicks) > 0
+	var rows pgx.Rows
+	var err error
+	if pending {
+		rows, err = p.pool.Query(ctx, p.loadPendingSQL, q.Now.Add(-q.ActiveWithin), q.Now.Add(-q.CreatedWithin), q.PendingTicks)
+	} else {
+		rows, err = p.pool.Query(ctx, p.loadSQL, q.Now.Add(-q.ActiveWithin), q.Now.Add(-q.CreatedWithin))
 	}
-	rows, err := p.pool.Query(ctx, p.loadSQL, q.Now.Add(-q.ActiveWithin), q.Now.Add(-q.CreatedWithin), pending)
 	if err != nil {
 		return Loaded{}, fmt.Errorf("flux: load active players: %w", err)
 	}
@@ -247,8 +258,12 @@ func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []P
 		pl   Player
 		luc  int32
 	)
+	dest := []any{&pl.ID, &pl.RoomID, &luc, &pl.LastActive, &pl.CreatedAt}
+	if pending {
+		dest = append([]any{&kind}, dest...)
+	}
 	for rows.Next() {
-		if err := rows.Scan(&kind, &pl.ID, &pl.RoomID, &luc, &pl.LastActive, &pl.CreatedAt); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return Loaded{}, fmt.Errorf("flux: load active players: %w", err)
 		}
 		if kind == 1 {

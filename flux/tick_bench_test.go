@@ -49,8 +49,13 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // plus the same single apply statement issued directly with pgx. Each iteration is one
 // tick of each, interleaved. Run it with -benchtime=600x for DESIGN.md's 600 ticks.
 //
+// A third side, the hand-written tick, adds the same active-player load query (written
+// directly with pgx) to the floor: the floor has its players in memory, which a tick that
+// reads the database cannot, so ratio-hand-p50 is the Runner's own overhead.
+//
 // Metrics: tick-p50-ms/tick-p99-ms (Runner), floor-p50-ms/floor-p99-ms, ratio-p50
-// (Runner/floor, target ≤ 1.25), load-p50-ms/apply-p50-ms (the Runner's phases),
+// (Runner/floor, target ≤ 1.25), hand-p50-ms and ratio-hand-p50 (Runner/hand-written),
+// load-p50-ms/apply-p50-ms (the Runner's phases),
 // statements/tick (Postgres statements counted by a tracer on the Runner's pool),
 // rows/tick (players written), drift (p50 of the last 50 ticks / p50 of the first 50).
 func BenchmarkTickW1(b *testing.B) {
@@ -100,6 +105,45 @@ func BenchmarkTickW1(b *testing.B) {
 		return d, len(res.Changes)
 	}
 
+	// The hand-written tick: the same load query, evaluation and apply statement written
+	// directly with pgx, on a third copy of the data: what the Runner costs over doing it
+	// by hand.
+	handPool, _, _ := tracedPool(b)
+	w1World(b, handPool, start)
+	handStore := postgresPlayers(b, handPool, flux.PostgresConfig{})
+	handEval, err := flux.NewEvaluator(flux.DefaultRules())
+	if err != nil {
+		b.Fatal(err)
+	}
+	handLedger := flux.Ledger{}
+	var handPlayers []flux.Player
+	handTick := func(k int, now time.Time) time.Duration {
+		t0 := time.Now()
+		rows, err := handPool.Query(ctx, `SELECT id, room_id, lucidity, last_active, created_at FROM flux_players
+			WHERE last_active >= $1 OR created_at >= $2`, now.Add(-5*time.Minute), now.Add(-time.Hour))
+		if err != nil {
+			b.Fatal(err)
+		}
+		handPlayers = handPlayers[:0]
+		var p flux.Player
+		for rows.Next() {
+			if err := rows.Scan(&p.ID, &p.RoomID, &p.Lucidity, &p.LastActive, &p.CreatedAt); err != nil {
+				b.Fatal(err)
+			}
+			handPlayers = append(handPlayers, p)
+		}
+		if rows.Err() != nil {
+			b.Fatal(rows.Err())
+		}
+		res := handEval.Evaluate(handPlayers, floorRooms, now, handLedger)
+		sql, args := handStore.ApplyStatement([]flux.TickChanges{{TickID: "hand:" + time.Duration(k).String(), Changes: res.Changes}})
+		var applied, updated int32
+		if err := handPool.QueryRow(ctx, sql, args...).Scan(&applied, &updated); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+
 	// Warm up: the first tick fills the room cache and prepares the statements.
 	tick := 0
 	for range 3 {
@@ -108,10 +152,11 @@ func BenchmarkTickW1(b *testing.B) {
 			b.Fatal(err)
 		}
 		floorTick(tick, now)
+		handTick(tick, now)
 		tick++
 	}
 
-	var lib, floor, load, apply, roomsD, evalD []time.Duration
+	var lib, floor, hand, load, apply, roomsD, evalD []time.Duration
 	rows := 0
 	stmtBefore := counter.n.Load()
 	b.ResetTimer()
@@ -126,12 +171,19 @@ func BenchmarkTickW1(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		if i%2 == 0 {
+		switch i % 3 {
+		case 0:
 			runLib()
 			fd, fn = floorTick(tick, now)
-		} else {
+			hand = append(hand, handTick(tick, now))
+		case 1:
 			fd, fn = floorTick(tick, now)
+			hand = append(hand, handTick(tick, now))
 			runLib()
+		default:
+			hand = append(hand, handTick(tick, now))
+			runLib()
+			fd, fn = floorTick(tick, now)
 		}
 		if fn != rep.Counts.Changed || rep.Counts.Evaluated != w1Players {
 			b.Fatalf("tick %d: runner %+v, floor %d changes", tick, rep.Counts, fn)
@@ -150,6 +202,8 @@ func BenchmarkTickW1(b *testing.B) {
 	b.ReportMetric(ms(percentile(floor, 50)), "floor-p50-ms")
 	b.ReportMetric(ms(percentile(floor, 99)), "floor-p99-ms")
 	b.ReportMetric(float64(percentile(lib, 50))/float64(percentile(floor, 50)), "ratio-p50")
+	b.ReportMetric(ms(percentile(hand, 50)), "hand-p50-ms")
+	b.ReportMetric(float64(percentile(lib, 50))/float64(percentile(hand, 50)), "ratio-hand-p50")
 	b.ReportMetric(ms(percentile(load, 50)), "load-p50-ms")
 	b.ReportMetric(ms(percentile(apply, 50)), "apply-p50-ms")
 	b.ReportMetric(ms(percentile(roomsD, 50)), "rooms-p50-ms")
