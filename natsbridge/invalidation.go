@@ -1,0 +1,383 @@
+package natsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/roomstore"
+)
+
+// RoomInvalidation is the payload of a room-cache invalidation notice: which room was
+// written, the version the write stored (0 when unknown) and whether it was a delete.
+type RoomInvalidation struct {
+	// RoomID is the room written; a notice without a valid room id is malformed.
+	RoomID string `json:"room_id"`
+	// Version is the version the write stored, 0 when unknown (deletes, stores without
+	// roomstore.VersionedPutter).
+	Version int64 `json:"version,omitempty"`
+	// Deleted is true when the room was deleted.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// InvalidationTarget is what a RoomInvalidator invalidates when a notice from another
+// process arrives. *roomstore.Cached implements it. Invalidate is called from the
+// subscription's delivery goroutine and must not block.
+type InvalidationTarget interface {
+	Invalidate(ids ...string)
+}
+
+var _ InvalidationTarget = (*roomstore.Cached)(nil)
+
+// InvalidatorStats is a snapshot of a RoomInvalidator's counters since it was created.
+type InvalidatorStats struct {
+	// Published counts notices handed to nats.go without error (nats.go then buffers and
+	// sends them; while reconnecting it keeps them in its reconnect buffer).
+	Published uint64
+	// PublishErrors counts notices nats.go refused: the connection is closed, or it is
+	// reconnecting and its reconnect buffer is full or disabled. Those changes reach the
+	// other processes only through their cache TTL.
+	PublishErrors uint64
+	// Dropped counts notices never handed to nats.go: the queue was full, or Publish was
+	// called after Close. The other processes rely on their cache TTL for them.
+	Dropped uint64
+	// Queued is the number of notices waiting for the publisher goroutine right now.
+	Queued int
+	// Received counts notices delivered to the subscription (valid or not).
+	Received uint64
+	// OwnEchoes counts notices ignored because this instance published them.
+	OwnEchoes uint64
+	// Applied counts notices from other instances that invalidated a room.
+	Applied uint64
+	// Malformed counts notices ignored because they could not be decoded or named no
+	// valid room (each is logged at warn level with the reason).
+	Malformed uint64
+	// SlowConsumer counts notices nats.go dropped because the subscription's pending
+	// limits were reached (see InvalidatorConfig.SubPendingMsgs).
+	SlowConsumer uint64
+}
+
+// RoomInvalidator keeps the room caches of several processes coherent over NATS: each
+// process publishes a notice after every write through its cache, and drops the rooms
+// other processes wrote from its own cache. Wiring, in this order:
+//
+//	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{})
+//	cached, err := roomstore.NewCached(store, roomstore.CacheConfig{AfterWrite: inv.Publish})
+//	err = inv.Attach(ctx, cached) // subscribe: other processes' writes invalidate cached
+//	...
+//	inv.Close()    // unsubscribe, stop the publisher goroutine
+//	cached.Close() // then the cache, then the store, then nc: each owner closes its own
+//
+// Sending side: Publish is the roomstore.CacheConfig.AfterWrite hook. It runs in the
+// writer's goroutine after the write committed and never waits: it puts the notice in a
+// bounded queue (or drops and counts it when the queue is full) and one publisher
+// goroutine hands it to nats.go. A write therefore never blocks on, nor fails because of,
+// NATS.
+//
+// Receiving side: Attach subscribes with a plain nats.go subscription whose callback
+// decodes the notice, ignores this instance's own echo, counts and logs malformed
+// notices, and calls target.Invalidate(roomID): microseconds, no I/O. The next read of
+// that room in this process loads it from the database.
+//
+// Safety net: a notice is lost when NATS is down longer than nats.go buffers, when the
+// receiving process is disconnected at the time, or when a queue overflows. NATS core
+// does not redeliver, so the cache TTL (roomstore.CacheConfig.TTL, default 5 minutes)
+// bounds how long another process can serve a stale room: choose the TTL as the longest
+// staleness the game accepts during a NATS outage.
+//
+// The *nats.Conn belongs to the caller: Close unsubscribes but never closes it. A
+// RoomInvalidator is safe for concurrent use.
+type RoomInvalidator struct {
+	nc  *nats.Conn
+	cfg InvalidatorConfig
+	log zerolog.Logger
+
+	queue    chan RoomInvalidation
+	stop     chan struct{}
+	loopDone chan struct{}
+
+	// life orders Publish and the delivery callback (read side) against Close (write
+	// side): once Close holds it, nothing is enqueued and no callback runs any more.
+	life   sync.RWMutex
+	closed bool
+	sub    *nats.Subscription
+
+	failing atomic.Bool // the last publish failed (log transitions only)
+
+	published     atomic.Uint64
+	publishErrors atomic.Uint64
+	dropped       atomic.Uint64
+	received      atomic.Uint64
+	ownEchoes     atomic.Uint64
+	applied       atomic.Uint64
+	malformed     atomic.Uint64
+	slowConsumer  atomic.Uint64 // recorded at Close, when the subscription goes away
+}
+
+// NewRoomInvalidator returns a RoomInvalidator publishing and receiving on nc, which the
+// caller owns and keeps open until after Close. It validates cfg (errors wrap
+// ErrInvalidOption), does no I/O and starts one publisher goroutine, stopped by Close.
+// Pass its Publish method as roomstore.CacheConfig.AfterWrite, then call Attach.
+func NewRoomInvalidator(nc *nats.Conn, cfg InvalidatorConfig) (*RoomInvalidator, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	inv := &RoomInvalidator{
+		nc:       nc,
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "natsbridge.invalidator").Str("instance", cfg.Instance).Logger(),
+		queue:    make(chan RoomInvalidation, cfg.QueueLen),
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	go inv.publishLoop()
+	return inv, nil
+}
+
+// Instance returns the id this invalidator puts in its notices' origin.
+func (inv *RoomInvalidator) Instance() string { return inv.cfg.Instance }
+
+// Subject returns the subject notices travel on.
+func (inv *RoomInvalidator) Subject() string { return inv.cfg.Subject }
+
+// Publish announces a committed write to the other processes. Its signature fits
+// roomstore.CacheConfig.AfterWrite. It never blocks and never fails the write: it costs
+// an uncontended read lock and a non-blocking channel send (no allocation); when the queue is
+// full, or after Close, the notice is dropped and counted in Stats.Dropped, and the other
+// processes rely on their cache TTL for that room.
+func (inv *RoomInvalidator) Publish(change roomstore.RoomChange) {
+	n := RoomInvalidation{RoomID: change.ID, Version: change.Version, Deleted: change.Deleted}
+	inv.life.RLock()
+	defer inv.life.RUnlock()
+	if inv.closed {
+		inv.dropped.Add(1)
+		return
+	}
+	select {
+	case inv.queue <- n:
+	default:
+		inv.dropped.Add(1)
+		inv.log.Debug().Str("room_id", change.ID).Msg("natsbridge: invalidation queue full, notice dropped")
+	}
+}
+
+// publishLoop hands queued notices to nats.go until Close; then it publishes what is
+// still queued (nats.go buffers it or refuses it at once) and returns.
+func (inv *RoomInvalidator) publishLoop() {
+	defer close(inv.loopDone)
+	for {
+		select {
+		case n := <-inv.queue:
+			inv.send(n)
+		case <-inv.stop:
+			for {
+				select {
+				case n := <-inv.queue:
+					inv.send(n)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (inv *RoomInvalidator) send(n RoomInvalidation) {
+	env := NewEnvelope(RoomInvalidationType, n)
+	env.Origin = inv.cfg.Instance
+	err := Publish(context.Background(), inv.nc, inv.cfg.Subject, env)
+	if err == nil {
+		inv.published.Add(1)
+		if inv.failing.Swap(false) {
+			inv.log.Info().Str("subject", inv.cfg.Subject).Msg("natsbridge: invalidation publishing recovered")
+		}
+		return
+	}
+	inv.publishErrors.Add(1)
+	ev := inv.log.Debug()
+	if !inv.failing.Swap(true) {
+		ev = inv.log.Warn()
+	}
+	ev.Str("subject", inv.cfg.Subject).Str("room_id", n.RoomID).Err(err).
+		Msg("natsbridge: invalidation publish failed, other caches rely on their TTL")
+}
+
+// Attach subscribes to the invalidation subject: from then on every valid notice from
+// another instance calls target.Invalidate(roomID) (pass the *roomstore.Cached whose
+// AfterWrite is Publish). It waits, within ctx, for the server to confirm the
+// subscription (one round trip; at most DefaultAttachConfirmTimeout when ctx has no
+// deadline), so a write made elsewhere after Attach returns is seen; in a cluster the
+// interest reaches the other servers shortly after. If the connection is reconnecting,
+// the subscription is kept (nats.go sends it on reconnect) and Attach returns nil at once.
+//
+// Attach may be called once; a second call returns an error wrapping ErrInvalidOption,
+// a call after Close ErrClosed. On a ctx that ends first it unsubscribes and returns
+// ctx's error wrapped.
+func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarget) error {
+	if target == nil {
+		return fmt.Errorf("%w: nil invalidation target", ErrInvalidOption)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	inv.life.Lock()
+	if inv.closed {
+		inv.life.Unlock()
+		return ErrClosed
+	}
+	if inv.sub != nil {
+		inv.life.Unlock()
+		return fmt.Errorf("%w: RoomInvalidator is already attached", ErrInvalidOption)
+	}
+	sub, err := inv.nc.Subscribe(inv.cfg.Subject, func(m *nats.Msg) { inv.onNotice(m, target) })
+	if err != nil {
+		inv.life.Unlock()
+		return fmt.Errorf("natsbridge: subscribe to %q: %w", inv.cfg.Subject, err)
+	}
+	if err := sub.SetPendingLimits(inv.cfg.SubPendingMsgs, inv.cfg.SubPendingBytes); err != nil {
+		_ = sub.Unsubscribe()
+		inv.life.Unlock()
+		return fmt.Errorf("natsbridge: set pending limits on %q: %w", inv.cfg.Subject, err)
+	}
+	inv.sub = sub
+	inv.life.Unlock()
+
+	if !inv.nc.IsConnected() {
+		// Reconnecting: nats.go sends the subscription once connected again.
+		inv.log.Warn().Str("subject", inv.cfg.Subject).
+			Msg("natsbridge: invalidation subscription not confirmed (not connected), kept for reconnect")
+		return nil
+	}
+	fctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, DefaultAttachConfirmTimeout)
+		defer cancel()
+	}
+	err = inv.nc.FlushWithContext(fctx)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		inv.life.Lock()
+		if inv.sub == sub {
+			inv.sub = nil
+			_ = sub.Unsubscribe()
+		}
+		inv.life.Unlock()
+		return fmt.Errorf("natsbridge: confirm subscription to %q: %w", inv.cfg.Subject, ctx.Err())
+	case inv.nc.IsClosed():
+		return fmt.Errorf("natsbridge: confirm subscription to %q: %w", inv.cfg.Subject, err)
+	default:
+		// Disconnected during the round trip: nats.go re-sends the subscription.
+		inv.log.Warn().Str("subject", inv.cfg.Subject).Err(err).
+			Msg("natsbridge: invalidation subscription not confirmed, kept for reconnect")
+		return nil
+	}
+}
+
+// onNotice runs in nats.go's delivery goroutine of the subscription. It never blocks:
+// a decode of at most MaxNoticeBytes and one Invalidate call.
+func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
+	inv.life.RLock()
+	defer inv.life.RUnlock()
+	if inv.closed {
+		return
+	}
+	inv.received.Add(1)
+	env, err := Decode[RoomInvalidation](m.Data, DecodeOptions{MaxBytes: inv.cfg.MaxNoticeBytes})
+	if err != nil {
+		var de *DecodeError
+		reason, field := "", ""
+		if errors.As(err, &de) {
+			reason, field = string(de.Reason), de.Field
+		}
+		inv.rejectNotice(m, reason, field, err)
+		return
+	}
+	if env.Type != RoomInvalidationType {
+		inv.rejectNotice(m, "wrong_type", "type", nil)
+		return
+	}
+	if err := roomstore.ValidateID(env.Payload.RoomID); err != nil {
+		inv.rejectNotice(m, "invalid_room_id", "payload.room_id", err)
+		return
+	}
+	if env.Origin == inv.cfg.Instance {
+		inv.ownEchoes.Add(1)
+		return
+	}
+	target.Invalidate(env.Payload.RoomID)
+	inv.applied.Add(1)
+}
+
+func (inv *RoomInvalidator) rejectNotice(m *nats.Msg, reason, field string, err error) {
+	inv.malformed.Add(1)
+	inv.log.Warn().Str("subject", m.Subject).Str("reason", reason).Str("field", field).
+		Int("bytes", len(m.Data)).Err(err).Msg("natsbridge: malformed invalidation notice ignored")
+}
+
+// Stats returns a snapshot of the counters. It costs a dozen atomic loads and, while
+// attached, one lock of the subscription.
+func (inv *RoomInvalidator) Stats() InvalidatorStats {
+	s := InvalidatorStats{
+		Published:     inv.published.Load(),
+		PublishErrors: inv.publishErrors.Load(),
+		Dropped:       inv.dropped.Load(),
+		Queued:        len(inv.queue),
+		Received:      inv.received.Load(),
+		OwnEchoes:     inv.ownEchoes.Load(),
+		Applied:       inv.applied.Load(),
+		Malformed:     inv.malformed.Load(),
+		SlowConsumer:  inv.slowConsumer.Load(),
+	}
+	inv.life.RLock()
+	sub := inv.sub
+	inv.life.RUnlock()
+	if sub != nil {
+		if n, err := sub.Dropped(); err == nil && n > 0 {
+			s.SlowConsumer = uint64(n)
+		}
+	}
+	return s
+}
+
+// Close unsubscribes (if attached), waits until no notice callback is running, and stops
+// the publisher goroutine after it handed the notices still queued to nats.go (which
+// buffers them or refuses them at once; it does not wait for the server). It never closes
+// the caller's *nats.Conn. After Close, Publish drops and counts, Attach returns
+// ErrClosed, and notices that arrive are ignored. Close is idempotent: a second call
+// returns nil. The error is the unsubscribe's, unless the connection was already closed.
+func (inv *RoomInvalidator) Close() error {
+	inv.life.Lock()
+	if inv.closed {
+		inv.life.Unlock()
+		return nil
+	}
+	inv.closed = true
+	sub := inv.sub
+	inv.sub = nil
+	inv.life.Unlock()
+
+	var err error
+	if sub != nil {
+		if n, derr := sub.Dropped(); derr == nil && n > 0 {
+			inv.slowConsumer.Store(uint64(n))
+		}
+		if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) && !errors.Is(uerr, nats.ErrBadSubscription) {
+			err = fmt.Errorf("natsbridge: unsubscribe from %q: %w", inv.cfg.Subject, uerr)
+		}
+	}
+	close(inv.stop)
+	<-inv.loopDone
+	return err
+}

@@ -1,0 +1,400 @@
+package natsbridge_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/natsbridge"
+	"github.com/gamepersist/gamepersist/roomstore"
+)
+
+// propagationLimit is the issue's bound: a write on one node is seen by another node's
+// next read within 100 ms.
+const propagationLimit = 100 * time.Millisecond
+
+// checkPropagation runs the cross-node scenario between a (writer) and b (reader), which
+// share one database: b caches a room, a writes it, b's next read sees the new version
+// within propagationLimit; then the same for a delete. a must ignore its own echoes.
+func checkPropagation(t *testing.T, a, b *invNode) {
+	t.Helper()
+	ctx := invCtx(t)
+	v, err := a.cached.PutRoomVersion(ctx, roomstore.Room{ID: "hall", Name: "Hall"})
+	if err != nil || v != 1 {
+		t.Fatalf("seed PutRoomVersion = %d, %v; want 1, nil", v, err)
+	}
+	// Let the seed's notice land before b caches the room, so it cannot be mistaken for
+	// the notice of the write under test.
+	if !invWaitUntil(5*time.Second, func() bool { return b.inv.Stats().Applied == 1 }) {
+		t.Fatalf("seed notice not applied on b: %+v", b.inv.Stats())
+	}
+	b.readCached(t, "hall", 1)
+
+	v, err = a.cached.PutRoomVersion(ctx, roomstore.Room{ID: "hall", Name: "Great Hall"})
+	if err != nil || v != 2 {
+		t.Fatalf("PutRoomVersion = %d, %v; want 2, nil", v, err)
+	}
+	written := time.Now()
+	var got roomstore.Room
+	if !invWaitUntil(propagationLimit, func() bool { got = b.mustGet(t, "hall"); return got.Version == 2 }) {
+		t.Fatalf("b still reads version %d (%q) %v after a's write; b invalidator %+v",
+			got.Version, got.Name, time.Since(written), b.inv.Stats())
+	}
+	if got.Name != "Great Hall" {
+		t.Fatalf("b reads name %q, want %q", got.Name, "Great Hall")
+	}
+
+	// Deletes propagate too.
+	b.readCached(t, "hall", 2)
+	if err := a.cached.DeleteRoom(ctx, "hall"); err != nil {
+		t.Fatalf("DeleteRoom: %v", err)
+	}
+	deleted := time.Now()
+	var gerr error
+	if !invWaitUntil(propagationLimit, func() bool {
+		_, gerr = b.cached.GetRoom(ctx, "hall")
+		return errors.Is(gerr, roomstore.ErrNotFound)
+	}) {
+		t.Fatalf("b still reads the deleted room %v after the delete (last error %v); b invalidator %+v",
+			time.Since(deleted), gerr, b.inv.Stats())
+	}
+
+	// a published three notices and ignored all three echoes: its cache was invalidated
+	// once per write, by the write itself, never again by its own notice.
+	if !invWaitUntil(5*time.Second, func() bool { return a.inv.Stats().OwnEchoes == 3 }) {
+		t.Fatalf("a's own echoes: %+v, want 3", a.inv.Stats())
+	}
+	as := a.inv.Stats()
+	if as.Published != 3 || as.Applied != 0 || as.Malformed != 0 || as.PublishErrors != 0 || as.Dropped != 0 {
+		t.Fatalf("a invalidator stats %+v: want 3 published, 0 applied, no errors", as)
+	}
+	if n := a.cached.Stats().Invalidations; n != 3 {
+		t.Fatalf("a's cache saw %d invalidations, want 3 (one per local write, none from echoes)", n)
+	}
+	bs := b.inv.Stats()
+	if bs.Applied != 3 || bs.OwnEchoes != 0 || bs.Published != 0 || bs.Malformed != 0 {
+		t.Fatalf("b invalidator stats %+v: want 3 applied, 0 echoes, 0 published", bs)
+	}
+}
+
+func TestRoomInvalidatorTwoNodesOneServer(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	stores := invSharedStores(t, 2)
+	a := newInvNode(t, stores[0], invDial(t, url), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
+	b := newInvNode(t, stores[1], invDial(t, url), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-b"})
+	checkPropagation(t, a, b)
+}
+
+func TestRoomInvalidatorThreeNodeCluster(t *testing.T) {
+	t.Parallel()
+	servers := testnats.StartCluster(t, 3)
+	stores := invSharedStores(t, 2)
+	// b on the third server first, and wait until the first server knows of its
+	// subscription (a's own one would satisfy the check later).
+	b := newInvNode(t, stores[1], invDial(t, servers[2].ClientURL()), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-b"})
+	testnats.WaitForInterest(t, servers[0], natsbridge.DefaultInvalidationSubject)
+	a := newInvNode(t, stores[0], invDial(t, servers[0].ClientURL()), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
+	if a.nc.ConnectedServerName() == b.nc.ConnectedServerName() {
+		t.Fatalf("a and b are on the same server %q", a.nc.ConnectedServerName())
+	}
+	checkPropagation(t, a, b)
+}
+
+// With NATS down, writes still succeed at once, the lost notices are counted, and the
+// other node serves the old room until its TTL passes, then the new one.
+func TestRoomInvalidatorNATSDownFallsBackToTTL(t *testing.T) {
+	t.Parallel()
+	const ttl = 500 * time.Millisecond
+	srv := testnats.Start(t)
+	stores := invSharedStores(t, 2)
+	// No reconnect buffer on a: while disconnected nats.go refuses publishes at once
+	// (with the default 8 MiB buffer they would wait for the reconnect instead).
+	a := newInvNode(t, stores[0], invDial(t, srv.ClientURL(), nats.ReconnectBufSize(-1)),
+		roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
+	b := newInvNode(t, stores[1], invDial(t, srv.ClientURL()),
+		roomstore.CacheConfig{TTL: ttl}, natsbridge.InvalidatorConfig{Instance: "node-b"})
+	ctx := invCtx(t)
+	if err := a.cached.PutRoom(ctx, roomstore.Room{ID: "gate", Name: "Gate"}); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	if !invWaitUntil(5*time.Second, func() bool { return b.inv.Stats().Applied == 1 }) {
+		t.Fatalf("seed notice not applied on b: %+v", b.inv.Stats())
+	}
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	if !invWaitUntil(5*time.Second, func() bool { return !a.nc.IsConnected() && !b.nc.IsConnected() }) {
+		t.Fatal("clients did not notice the server going away")
+	}
+
+	filled := time.Now()
+	b.readCached(t, "gate", 1)
+	start := time.Now()
+	v, err := a.cached.PutRoomVersion(ctx, roomstore.Room{ID: "gate", Name: "Open Gate"})
+	if err != nil || v != 2 {
+		t.Fatalf("write with NATS down: PutRoomVersion = %d, %v; want 2, nil", v, err)
+	}
+	t.Logf("write with NATS down took %v", time.Since(start))
+	if !invWaitUntil(5*time.Second, func() bool { return a.inv.Stats().PublishErrors == 1 }) {
+		t.Fatalf("publish error not counted: %+v", a.inv.Stats())
+	}
+	if time.Since(filled) < ttl/2 {
+		// Well within the TTL nothing else can refresh b's copy: it is stale.
+		if got := b.mustGet(t, "gate"); got.Version != 1 {
+			t.Fatalf("b read version %d within its TTL with NATS down, want the cached 1", got.Version)
+		}
+	}
+	var got roomstore.Room
+	if !invWaitUntil(ttl+5*time.Second, func() bool { got = b.mustGet(t, "gate"); return got.Version == 2 }) {
+		t.Fatalf("b never saw version 2 after its TTL (last %d)", got.Version)
+	}
+	if elapsed := time.Since(filled); elapsed < ttl {
+		t.Fatalf("b saw the change after %v, before its TTL of %v: something other than the TTL refreshed it", elapsed, ttl)
+	}
+	if s := b.inv.Stats(); s.Received != 1 || s.Applied != 1 {
+		t.Fatalf("b received notices while NATS was down: %+v", s)
+	}
+	if s := a.inv.Stats(); s.Published != 1 || s.PublishErrors != 1 {
+		t.Fatalf("a stats %+v: want 1 published (the seed), 1 publish error", s)
+	}
+}
+
+// A subscription made while the connection is down is kept and works after the server
+// comes back.
+func TestRoomInvalidatorAttachWhileReconnecting(t *testing.T) {
+	t.Parallel()
+	srv := testnats.StartRestartable(t)
+	nc := invDial(t, srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Instance: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inv.Close() })
+	srv.Stop()
+	if !invWaitUntil(5*time.Second, func() bool { return !nc.IsConnected() }) {
+		t.Fatal("client did not notice the server going away")
+	}
+	target := &invRecordingTarget{}
+	start := time.Now()
+	if err := inv.Attach(invCtx(t), target); err != nil {
+		t.Fatalf("Attach while reconnecting: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Attach while reconnecting waited %v", d)
+	}
+	srv.Restart()
+	if !invWaitUntil(10*time.Second, nc.IsConnected) {
+		t.Fatal("client did not reconnect")
+	}
+	other := invDial(t, srv.URL())
+	pub, err := natsbridge.NewRoomInvalidator(other, natsbridge.InvalidatorConfig{Instance: "writer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	testnats.WaitForInterest(t, srv.Server(), natsbridge.DefaultInvalidationSubject)
+	pub.Publish(roomstore.RoomChange{ID: "tower", Version: 4})
+	if !invWaitUntil(5*time.Second, func() bool { return len(target.got()) == 1 }) {
+		t.Fatalf("notice not applied after reconnect: %+v", inv.Stats())
+	}
+	if got := target.got(); got[0] != "tower" {
+		t.Fatalf("invalidated %v, want [tower]", got)
+	}
+}
+
+func TestRoomInvalidatorMalformedNotices(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	var logs invLogBuffer
+	nc := invDial(t, url)
+	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{
+		Instance: "me", MaxNoticeBytes: 512, Logger: invBufferLogger(&logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inv.Close() })
+	target := &invRecordingTarget{}
+	if err := inv.Attach(invCtx(t), target); err != nil {
+		t.Fatal(err)
+	}
+
+	encode := func(typ, origin, room string) []byte {
+		env := natsbridge.NewEnvelope(typ, natsbridge.RoomInvalidation{RoomID: room, Version: 3})
+		env.Origin = origin
+		data, err := natsbridge.Encode(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	valid := string(encode(natsbridge.RoomInvalidationType, "other", "x"))
+	notices := []struct {
+		data   []byte
+		reason string // "" for a valid notice
+	}{
+		{[]byte("not json"), "malformed"},
+		{[]byte(`{"id":"1","timestamp":"2026-01-02T03:04:05Z","type":"roomstore.invalidate"}`), "missing_field"},
+		{[]byte(strings.Replace(valid, `"room_id"`, `"room":"x","room_id"`, 1)), "unknown_field"},
+		{[]byte(strings.Replace(valid, `"room_id":"x"`, `"room_id":"`+strings.Repeat("y", 600)+`"`, 1)), "oversize"},
+		{encode("chat.say", "other", "x"), "wrong_type"},
+		{encode(natsbridge.RoomInvalidationType, "other", ""), "invalid_room_id"},
+		{encode(natsbridge.RoomInvalidationType, "me", "mine"), ""},
+		{encode(natsbridge.RoomInvalidationType, "other", "theirs"), ""},
+	}
+	pub := invDial(t, url)
+	for _, n := range notices {
+		if err := pub.Publish(natsbridge.DefaultInvalidationSubject, n.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !invWaitUntil(5*time.Second, func() bool { return inv.Stats().Received == uint64(len(notices)) }) {
+		t.Fatalf("received %+v, want %d notices", inv.Stats(), len(notices))
+	}
+	s := inv.Stats()
+	if s.Malformed != 6 || s.OwnEchoes != 1 || s.Applied != 1 {
+		t.Fatalf("stats %+v: want 6 malformed, 1 own echo, 1 applied", s)
+	}
+	if got := target.got(); len(got) != 1 || got[0] != "theirs" {
+		t.Fatalf("invalidated %v, want [theirs]: the handler must keep serving after bad notices", got)
+	}
+	out := logs.String()
+	for _, n := range notices {
+		if n.reason != "" && !strings.Contains(out, `"reason":"`+n.reason+`"`) {
+			t.Errorf("no log line with reason %q in:\n%s", n.reason, out)
+		}
+	}
+	if c := strings.Count(out, `"message":"natsbridge: malformed invalidation notice ignored"`); c != 6 {
+		t.Errorf("%d malformed-notice log lines, want 6:\n%s", c, out)
+	}
+	if strings.Contains(out, strings.Repeat("y", 50)) {
+		t.Error("a log line quotes the notice's content")
+	}
+}
+
+func TestRoomInvalidatorCloseIsIdempotentAndLeavesConnOpen(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	nc := invDial(t, url)
+	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Instance: "closing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := &invRecordingTarget{}
+	if err := inv.Attach(invCtx(t), target); err != nil {
+		t.Fatal(err)
+	}
+	inv.Publish(roomstore.RoomChange{ID: "before"}) // queued before Close: still sent
+	if err := inv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := inv.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if nc.IsClosed() || !nc.IsConnected() {
+		t.Fatal("Close closed the caller's connection")
+	}
+	if s := inv.Stats(); s.Published != 1 {
+		t.Fatalf("notice queued before Close not published: %+v", s)
+	}
+	if err := inv.Attach(invCtx(t), target); !errors.Is(err, natsbridge.ErrClosed) {
+		t.Fatalf("Attach after Close = %v, want ErrClosed", err)
+	}
+	inv.Publish(roomstore.RoomChange{ID: "after"})
+	if s := inv.Stats(); s.Dropped != 1 || s.Published != 1 {
+		t.Fatalf("Publish after Close: %+v, want 1 dropped", s)
+	}
+
+	// The subscription is gone: a notice that a live subscriber receives is not applied.
+	control, err := nc.SubscribeSync(natsbridge.DefaultInvalidationSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := invDial(t, url)
+	pub, err := natsbridge.NewRoomInvalidator(other, natsbridge.InvalidatorConfig{Instance: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pub.Publish(roomstore.RoomChange{ID: "late"})
+	if _, err := control.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("control subscriber: %v", err)
+	}
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := target.got(); len(got) != 0 {
+		t.Fatalf("closed invalidator applied %v", got)
+	}
+	// At most its own "before" notice, if it came back before Close.
+	if s := inv.Stats(); s.Received > 1 || s.Applied != 0 {
+		t.Fatalf("closed invalidator stats %+v", s)
+	}
+	// The connection is still usable by its owner.
+	if err := nc.Publish("still.open", []byte("x")); err != nil {
+		t.Fatalf("connection unusable after Close: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("connection unusable after Close: %v", err)
+	}
+}
+
+func TestRoomInvalidatorConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := natsbridge.NewRoomInvalidator(nil, natsbridge.InvalidatorConfig{}); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		t.Fatalf("nil conn: %v, want ErrInvalidOption", err)
+	}
+	nc := invDial(t, testnats.Start(t).ClientURL())
+	bad := []natsbridge.InvalidatorConfig{
+		{Subject: "cache.rooms.*"},
+		{Subject: "cache..rooms"},
+		{QueueLen: -1},
+		{MaxNoticeBytes: -1},
+		{SubPendingMsgs: -1},
+		{SubPendingBytes: -1},
+	}
+	for _, cfg := range bad {
+		if inv, err := natsbridge.NewRoomInvalidator(nc, cfg); !errors.Is(err, natsbridge.ErrInvalidOption) {
+			if inv != nil {
+				_ = inv.Close()
+			}
+			t.Errorf("config %+v: %v, want ErrInvalidOption", cfg, err)
+		}
+	}
+	if _, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Subject: "a.>"}); !errors.Is(err, natsbridge.ErrInvalidSubject) {
+		t.Errorf("wildcard subject: %v, want ErrInvalidSubject in the chain", err)
+	}
+
+	d := natsbridge.InvalidatorConfig{}.WithDefaults()
+	if d.Subject != natsbridge.DefaultInvalidationSubject || d.Instance == "" || d.QueueLen != natsbridge.DefaultInvalidationQueueLen {
+		t.Fatalf("defaults %+v", d)
+	}
+	if d2 := (natsbridge.InvalidatorConfig{}).WithDefaults(); d2.Instance == d.Instance {
+		t.Fatalf("two default instances share the id %q", d.Instance)
+	}
+
+	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Subject: "game.cache.rooms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inv.Close() })
+	if inv.Subject() != "game.cache.rooms" || inv.Instance() == "" {
+		t.Fatalf("Subject %q Instance %q", inv.Subject(), inv.Instance())
+	}
+	if err := inv.Attach(invCtx(t), nil); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		t.Fatalf("Attach(nil): %v, want ErrInvalidOption", err)
+	}
+	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		t.Fatalf("second Attach: %v, want ErrInvalidOption", err)
+	}
+}
