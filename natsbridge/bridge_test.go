@@ -382,7 +382,11 @@ func TestServerRestartMidStream(t *testing.T) {
 	eventually(t, "messages before the restart", func() bool { return handled.Load() == 50 })
 
 	srv.Restart()
-	eventually(t, "reconnect", nc.IsConnected)
+	// A flush in flight while nats.go notices the disconnect fails; wait for the
+	// reconnect to the new server first.
+	eventually(t, "reconnect", func() bool {
+		return nc.Stats().Reconnects > 0 && nc.IsConnected() && nc.ConnectedServerId() == srv.Server().ID()
+	})
 	flushConn(t, nc) // the resubscription has reached the new server
 	for i := range 50 {
 		publishSeq(t, nc, "tick.r2", i, nil)

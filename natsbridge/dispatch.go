@@ -44,10 +44,48 @@ type queued struct {
 // is owned by a worker.
 type keyQueue struct {
 	key     string
-	msgs    []queued
+	msgs    fifo[queued]
 	owned   bool // a worker is handling one of this key's messages
 	inReady bool // the key is in registration.ready
 }
+
+func (q *keyQueue) len() int { return q.msgs.len() }
+
+// fifo is a slice-backed queue that reuses its consumed front instead of reallocating:
+// its capacity stays within twice its largest length.
+type fifo[T any] struct {
+	items []T // items[head:] are queued
+	head  int
+}
+
+func (f *fifo[T]) len() int { return len(f.items) - f.head }
+
+func (f *fifo[T]) push(it T) {
+	if f.head > 0 && len(f.items) == cap(f.items) {
+		n := copy(f.items, f.items[f.head:])
+		clear(f.items[n:])
+		f.items, f.head = f.items[:n], 0
+	}
+	f.items = append(f.items, it)
+}
+
+func (f *fifo[T]) pop() T {
+	var zero T
+	it := f.items[f.head]
+	f.items[f.head] = zero
+	f.head++
+	if f.head == len(f.items) {
+		f.items, f.head = f.items[:0], 0
+	}
+	return it
+}
+
+// Reuse of emptied key queues (they come and go with every burst on a key): at most
+// keyQueueFreeMax of them, each with at most keyQueueReuseCap slots, are kept.
+const (
+	keyQueueFreeMax  = 64
+	keyQueueReuseCap = 16
+)
 
 // registration state.
 const (
@@ -68,7 +106,8 @@ type registration struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	keys   map[string]*keyQueue
-	ready  []*keyQueue
+	ready  fifo[*keyQueue] // keys with buffered messages and no owner, oldest first
+	free   []*keyQueue
 	queued int
 	idle   int
 	state  int
@@ -90,21 +129,26 @@ func (r *registration) onMsg(m *nats.Msg) {
 		return
 	}
 	kq := r.keys[key]
-	if r.queued >= r.opts.queueLen || (kq != nil && len(kq.msgs) >= r.opts.perKey) {
+	if r.queued >= r.opts.queueLen || (kq != nil && kq.len() >= r.opts.perKey) {
 		r.mu.Unlock()
 		r.overflow(m, key, now)
 		return
 	}
 	if kq == nil {
-		kq = &keyQueue{key: key}
+		if n := len(r.free); n > 0 {
+			kq, r.free = r.free[n-1], r.free[:n-1]
+			kq.key = key
+		} else {
+			kq = &keyQueue{key: key}
+		}
 		r.keys[key] = kq
 	}
-	kq.msgs = append(kq.msgs, queued{m: m, key: key, received: now})
+	kq.msgs.push(queued{m: m, key: key, received: now})
 	r.queued++
 	c.queued.Add(1)
 	if !kq.owned && !kq.inReady {
 		kq.inReady = true
-		r.ready = append(r.ready, kq)
+		r.ready.push(kq)
 		if r.idle > 0 {
 			r.cond.Signal()
 		}
@@ -157,7 +201,7 @@ func (r *registration) work() {
 	defer r.workers.Done()
 	r.mu.Lock()
 	for {
-		for len(r.ready) == 0 {
+		for r.ready.len() == 0 {
 			if r.state == stateStopped || (r.state == stateDraining && r.queued == 0) {
 				r.mu.Unlock()
 				return
@@ -170,14 +214,10 @@ func (r *registration) work() {
 			r.mu.Unlock()
 			return
 		}
-		kq := r.ready[0]
-		r.ready[0] = nil
-		r.ready = r.ready[1:]
+		kq := r.ready.pop()
 		kq.inReady = false
 		kq.owned = true
-		item := kq.msgs[0]
-		kq.msgs[0] = queued{}
-		kq.msgs = kq.msgs[1:]
+		item := kq.msgs.pop()
 		r.queued--
 		r.b.counters.queued.Add(-1)
 		r.mu.Unlock()
@@ -188,11 +228,15 @@ func (r *registration) work() {
 		kq.owned = false
 		switch {
 		case r.state == stateStopped:
-		case len(kq.msgs) > 0:
+		case kq.len() > 0:
 			kq.inReady = true
-			r.ready = append(r.ready, kq)
+			r.ready.push(kq)
 		default:
 			delete(r.keys, kq.key)
+			if len(r.free) < keyQueueFreeMax && cap(kq.msgs.items) <= keyQueueReuseCap {
+				kq.key = ""
+				r.free = append(r.free, kq)
+			}
 		}
 		if r.state == stateDraining && r.queued == 0 {
 			r.cond.Broadcast() // let idle workers see the empty buffer and exit
@@ -212,7 +256,7 @@ func (r *registration) setState(state int) {
 		r.b.counters.queued.Add(-int64(r.queued))
 		r.queued = 0
 		r.keys = map[string]*keyQueue{}
-		r.ready = nil
+		r.ready, r.free = fifo[*keyQueue]{}, nil
 	}
 	r.cond.Broadcast()
 	r.mu.Unlock()
@@ -288,8 +332,8 @@ func (r *registration) process(item queued) {
 // invoke calls the handler once with the per-attempt deadline, turning a panic into a
 // *PanicError and an ignored deadline into an error wrapping context.DeadlineExceeded.
 func (r *registration) invoke(msg Msg) (err error) {
-	ctx, cancel := context.WithTimeout(r.b.ctx, r.opts.timeout)
-	defer cancel()
+	ctx := newAttemptCtx(r.b.ctx, r.opts.timeout)
+	defer ctx.release()
 	r.b.counters.inFlight.Add(1)
 	defer r.b.counters.inFlight.Add(-1)
 	defer func() {
