@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/worldgen"
+	"github.com/gamepersist/gamepersist/roomstore"
+	pgxzerolog "github.com/jackc/pgx-zerolog"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/tracelog"
+	"github.com/rs/zerolog"
+)
+
+// backend is where the world lives: a room store, a player store for the flux Runner and
+// the game's own writes of player positions.
+type backend struct {
+	name    string // "postgres" or "memory"
+	rooms   roomstore.RoomStore
+	players flux.PlayerStore
+	moves   mover
+	pool    *pgxpool.Pool // nil in memory
+}
+
+// mover is the game's own write of the players that moved or acted in a tick.
+type mover interface {
+	// Move stores the room and LastActive (at) of players[i] for every i in idx.
+	Move(ctx context.Context, players []flux.Player, idx []int, at time.Time) error
+}
+
+// close closes the room store, then the pool (the stores never close a pool they were
+// given).
+func (b *backend) close() error {
+	err := b.rooms.Close()
+	if b.pool != nil {
+		b.pool.Close()
+	}
+	return err
+}
+
+// openPool opens a pool on url and pings it within timeout. The pool traces failed
+// statements to log through pgx's zerolog adapter. Errors never quote the URL.
+func openPool(ctx context.Context, url string, timeout time.Duration, log zerolog.Logger) (*pgxpool.Pool, string, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: database URL does not parse", ErrInvalidConfig)
+	}
+	where := net.JoinHostPort(pc.ConnConfig.Host, strconv.Itoa(int(pc.ConnConfig.Port))) + "/" + pc.ConnConfig.Database
+	pc.ConnConfig.RuntimeParams["application_name"] = "mudsim"
+
+	// Probe first on one untraced connection, so that "no database" is one log line (the
+	// caller's), not also the tracer's.
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	probe, err := pgx.ConnectConfig(pctx, pc.ConnConfig.Copy())
+	if err != nil {
+		return nil, where, err
+	}
+	if err := probe.Close(pctx); err != nil {
+		return nil, where, err
+	}
+
+	pc.ConnConfig.Tracer = &tracelog.TraceLog{Logger: pgxzerolog.NewLogger(log), LogLevel: tracelog.LogLevelError}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, where, err
+	}
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, where, err
+	}
+	return pool, where, nil
+}
+
+// openBackend opens PostgreSQL when cfg.DatabaseURL answers within cfg.DBTimeout and seeds
+// the world there; otherwise (empty URL, or no answer: said in one log line) it seeds the
+// in-memory stores.
+func openBackend(ctx context.Context, cfg Config, rules flux.Rules, world *worldgen.World) (*backend, error) {
+	log := cfg.Logger
+	if cfg.DatabaseURL != "" {
+		pool, where, err := openPool(ctx, cfg.DatabaseURL, cfg.DBTimeout, log)
+		switch {
+		case errors.Is(err, ErrInvalidConfig):
+			return nil, err
+		case err != nil:
+			log.Warn().Str("database", where).Err(err).Msg("no database answered; running on the in-memory stores")
+		default:
+			b, err := seedPostgres(ctx, pool, cfg.Schema, rules, world)
+			if err != nil {
+				pool.Close()
+				return nil, err
+			}
+			log.Info().Str("database", where).Str("schema", cfg.Schema).Int("rooms", len(world.Rooms)).
+				Int("players", len(world.Players)).Msg("world seeded in postgres")
+			return b, nil
+		}
+	}
+	rooms := roomstore.NewMemoryStore()
+	if err := world.PutRooms(ctx, rooms); err != nil {
+		return nil, errors.Join(err, rooms.Close())
+	}
+	players := flux.NewMemoryPlayers(rules)
+	players.Put(world.Players...)
+	log.Info().Int("rooms", len(world.Rooms)).Int("players", len(world.Players)).Msg("world seeded in memory")
+	return &backend{name: "memory", rooms: rooms, players: players, moves: memoryMover{players}}, nil
+}
+
+// seedPostgres creates the schema and the libraries' tables (their Migrate), empties them
+// and writes the world: the rooms through the room store (set-up, one upsert each), the
+// players with one COPY.
+func seedPostgres(ctx context.Context, pool *pgxpool.Pool, schema string, rules flux.Rules, world *worldgen.World) (*backend, error) {
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return nil, fmt.Errorf("mudsim: create schema: %w", err)
+	}
+	rooms, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{Table: schema + "." + roomstore.DefaultTable})
+	if err != nil {
+		return nil, err
+	}
+	players, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{Schema: schema, Rules: &rules})
+	if err != nil {
+		return nil, errors.Join(err, rooms.Close())
+	}
+	if err := seedTables(ctx, pool, schema, rooms, players, rules, world); err != nil {
+		return nil, errors.Join(err, rooms.Close())
+	}
+	return &backend{name: "postgres", rooms: rooms, players: players, pool: pool, moves: newPostgresMover(pool, schema)}, nil
+}
+
+func seedTables(ctx context.Context, pool *pgxpool.Pool, schema string, rooms *roomstore.Postgres,
+	players *flux.PostgresPlayers, rules flux.Rules, world *worldgen.World,
+) error {
+	if err := rooms.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := players.Migrate(ctx); err != nil {
+		return err
+	}
+	playersTable := pgx.Identifier{schema, flux.DefaultPlayersTable}
+	if _, err := pool.Exec(ctx, "TRUNCATE "+pgx.Identifier{schema, roomstore.DefaultTable}.Sanitize()+", "+
+		playersTable.Sanitize()+", "+pgx.Identifier{schema, flux.DefaultAppliedTicksTable}.Sanitize()); err != nil {
+		return fmt.Errorf("mudsim: empty tables: %w", err)
+	}
+	if err := world.PutRooms(ctx, rooms); err != nil {
+		return err
+	}
+	rows := make([][]any, 0, len(world.Players))
+	for _, p := range world.Players {
+		rows = append(rows, []any{p.ID, p.RoomID, int32(p.Lucidity), string(rules.Tier(p.Lucidity)), p.LastActive, p.CreatedAt})
+	}
+	if _, err := pool.CopyFrom(ctx, playersTable, []string{"id", "room_id", "lucidity", "tier", "last_active", "created_at"},
+		pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("mudsim: copy players: %w", err)
+	}
+	return nil
+}
+
+// memoryMover writes moves to MemoryPlayers (Touch keeps lucidity as the Runner left it).
+type memoryMover struct{ players *flux.MemoryPlayers }
+
+func (m memoryMover) Move(_ context.Context, players []flux.Player, idx []int, at time.Time) error {
+	for _, i := range idx {
+		if err := m.players.Touch(players[i].ID, players[i].RoomID, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// postgresMover writes a tick's moves with one statement, whatever their number.
+type postgresMover struct {
+	pool      *pgxpool.Pool
+	sql       string
+	ids, dest []string
+}
+
+func newPostgresMover(pool *pgxpool.Pool, schema string) *postgresMover {
+	return &postgresMover{pool: pool, sql: "UPDATE " + pgx.Identifier{schema, flux.DefaultPlayersTable}.Sanitize() +
+		" p SET room_id = m.room_id, last_active = $3 FROM unnest($1::text[], $2::text[]) AS m(id, room_id) WHERE p.id = m.id"}
+}
+
+func (m *postgresMover) Move(ctx context.Context, players []flux.Player, idx []int, at time.Time) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	m.ids, m.dest = m.ids[:0], m.dest[:0]
+	for _, i := range idx {
+		m.ids = append(m.ids, players[i].ID)
+		m.dest = append(m.dest, players[i].RoomID)
+	}
+	if _, err := m.pool.Exec(ctx, m.sql, m.ids, m.dest, at); err != nil {
+		return fmt.Errorf("mudsim: write moves: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/natsbridge"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+)
+
+// TestSimulateMemory runs a few ticks on the in-memory stores against a real NATS server the
+// test also listens on: every lucidity change is applied, published and decodes as a
+// lucidity_change envelope; every chat line is handled; nothing is pending at the end.
+func TestSimulateMemory(t *testing.T) {
+	t.Parallel()
+	srv := testnats.Start(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var received, bad atomic.Int64
+	sub, err := nc.Subscribe("events.lucidity_change.*", func(m *nats.Msg) {
+		env, err := natsbridge.Decode[LucidityChanged](m.Data, natsbridge.DecodeOptions{})
+		if err != nil || env.Type != lucidityType || env.Payload.NewLucidity == env.Payload.OldLucidity ||
+			m.Subject != "events.lucidity_change."+env.Payload.PlayerID {
+			bad.Add(1)
+			return
+		}
+		received.Add(1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := newLogLines()
+	cfg := smallWorld(logs)
+	cfg.NATSURL = srv.ClientURL()
+	cfg.Duration = 200 * time.Millisecond
+	sum, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("simulate: %v\n%s", err, logs)
+	}
+	checkSummary(t, sum, "memory")
+	if err := nc.Flush(); err != nil { // everything the simulation flushed has reached us
+		t.Fatal(err)
+	}
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if received.Load() != sum.EventsPublished || bad.Load() != 0 {
+		t.Errorf("received %d good and %d bad lucidity events, published %d", received.Load(), bad.Load(), sum.EventsPublished)
+	}
+	// One tick line per tick, with the fields the README promises.
+	ticks := logs.withMessage("tick")
+	if int64(len(ticks)) != sum.Ticks {
+		t.Fatalf("%d tick lines for %d ticks", len(ticks), sum.Ticks)
+	}
+	for _, f := range []string{"total_ms", "moves_ms", "load_ms", "rooms_ms", "eval_ms", "apply_ms", "events_ms",
+		"chat_ms", "players", "active", "changes", "cache_hit_ratio", "pending_ticks", "pending_changes", "chat_handled"} {
+		if _, ok := ticks[0][f]; !ok {
+			t.Errorf("tick line has no %q: %v", f, ticks[0])
+		}
+	}
+}
+
+// TestSimulatePostgres runs a few ticks on PostgreSQL in a schema of its own, twice: the
+// second run reseeds the same schema. The database holds exactly the world's players and
+// the applied changes the summary reports; the game's moves went through one statement per
+// tick (the player rows' room ids changed).
+func TestSimulatePostgres(t *testing.T) {
+	t.Parallel()
+	url, schema := testdb.NewSchema(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for run := range 2 {
+		logs := newLogLines()
+		cfg := smallWorld(logs)
+		cfg.DatabaseURL, cfg.Schema, cfg.Duration = url, schema, 200*time.Millisecond
+		sum, err := simulate(ctx, cfg)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, logs)
+		}
+		checkSummary(t, sum, "postgres")
+
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var players, applied int64
+		err = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM flux_players),
+			(SELECT coalesce(sum(changes), 0) FROM flux_applied_ticks)`).Scan(&players, &applied)
+		_ = conn.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if players != int64(cfg.Players) || applied != sum.ChangesApplied {
+			t.Errorf("run %d: database has %d players and %d applied changes; want %d and %d",
+				run, players, applied, cfg.Players, sum.ChangesApplied)
+		}
+	}
+}
+
+// TestRunStopsOnCancel is what SIGINT does, in process: ctx ends while the simulation runs
+// with no duration; run returns nil after printing a summary with nothing pending. TestMain's
+// goleak check proves no goroutine outlived it.
+func TestRunStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	logs := newLogLines()
+	cfg := smallWorld(logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, &out) }()
+	logs.waitFor(t, "tick", 3)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of cancel")
+	}
+	line := out.String()
+	for _, want := range []string{"mudsim summary: ", "pending_ticks=0 pending_changes=0", "tick_errors=0", "dead_letters=0"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("summary %q lacks %q", line, want)
+		}
+	}
+	if len(logs.withMessage("mudsim stopping")) != 1 {
+		t.Errorf("no stopping line:\n%s", logs)
+	}
+}
+
+// TestUnreachableDatabaseFallsBackToMemory checks the embedded default: a database that does
+// not answer is said in one log line (without the password) and the run goes on in memory.
+func TestUnreachableDatabaseFallsBackToMemory(t *testing.T) {
+	t.Parallel()
+	logs := newLogLines()
+	cfg := smallWorld(logs)
+	cfg.DatabaseURL = "postgres://nobody:s3cret-pw@127.0.0.1:1/x"
+	cfg.Duration = 50 * time.Millisecond
+	sum, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("simulate: %v\n%s", err, logs)
+	}
+	checkSummary(t, sum, "memory")
+	warn := logs.withMessage("no database answered; running on the in-memory stores")
+	if len(warn) != 1 || warn[0]["database"] != "127.0.0.1:1/x" {
+		t.Fatalf("fallback lines = %v", warn)
+	}
+	if strings.Contains(logs.String(), `"level":"error"`) || strings.Contains(logs.String(), "s3cret-pw") {
+		t.Fatalf("the fallback took more than one line or printed the password:\n%s", logs)
+	}
+}
+
+// TestConfigErrors checks that bad settings are errors wrapping ErrInvalidConfig before
+// anything starts, and that -h documents every flag.
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	for name, cfg := range map[string]Config{
+		"schema":     {Schema: "Bad.Schema"},
+		"game start": {GameStart: "25:99"},
+		"tick":       {Tick: time.Microsecond},
+		"rooms":      {Rooms: -1},
+	} {
+		if _, err := simulate(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	if _, err := simulate(context.Background(), Config{DatabaseURL: "postgres://%zz", Rooms: 3, Players: 3}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("bad URL: err = %v, want ErrInvalidConfig", err)
+	}
+
+	var usage bytes.Buffer
+	if _, _, err := parseFlags([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: err = %v", err)
+	}
+	for _, f := range []string{"-players", "-rooms", "-tick", "-duration", "-database-url", "-nats-url", "-log-level",
+		"-seed", "-schema", "-chat", "-game-step", "-game-start", "-db-timeout"} {
+		if !strings.Contains(usage.String(), f) {
+			t.Errorf("usage lacks %s:\n%s", f, usage.String())
+		}
+	}
+	if _, _, err := parseFlags([]string{"-log-level", "loud"}, &usage); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("-log-level loud: err = %v", err)
+	}
+	cfg, _, err := parseFlags([]string{"-players", "7", "-database-url", "", "-tick", "250ms"}, &usage)
+	if err != nil || cfg.Players != 7 || cfg.DatabaseURL != "" || cfg.Tick != 250*time.Millisecond {
+		t.Errorf("parsed %+v, %v", cfg, err)
+	}
+}
