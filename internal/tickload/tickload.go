@@ -1,0 +1,356 @@
+// Package tickload runs DESIGN.md's tick workloads on a real PostgreSQL database, for the
+// flux benchmark and examples/tickbench alike, so both measure exactly the same thing:
+//
+//   - W1, the library: a flux.Runner over flux.PostgresPlayers and a roomstore.Cached in
+//     front of the Postgres room store (one load query, one cached GetRooms, the pure
+//     evaluation, one apply statement);
+//   - the floor: the pure evaluation over players held in memory plus the same single apply
+//     statement issued directly with pgx;
+//   - the hand-written tick: the floor plus the same active-player load query, written
+//     directly with pgx — what the Runner costs over doing its work by hand;
+//   - W2, the seed pattern the audit found: the active players loaded, then one room query
+//     per player and one UPDATE statement per changed player.
+//
+// Each path has its own copy of the players (its own tables in one schema) and all read
+// the same rooms, so every path computes the same changes tick after tick; Tick checks it.
+package tickload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/worldgen"
+	"github.com/gamepersist/gamepersist/roomstore"
+)
+
+// StatementCounter is a pgx.QueryTracer that counts the statements a pool sends.
+type StatementCounter struct{ n atomic.Int64 }
+
+// TraceQueryStart counts one statement.
+func (c *StatementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+// TraceQueryEnd does nothing.
+func (c *StatementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Count returns the statements counted so far.
+func (c *StatementCounter) Count() int64 { return c.n.Load() }
+
+// NewPool opens a pool on connString whose statements are counted by the returned counter.
+// The caller closes the pool.
+func NewPool(ctx context.Context, connString string) (*pgxpool.Pool, *StatementCounter, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, nil, errors.New("tickload: database URL does not parse")
+	}
+	counter := &StatementCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tickload: open pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("tickload: ping: %w", err)
+	}
+	return pool, counter, nil
+}
+
+// Config sizes a workload. W1 is 10,000 players over 2,000 rooms.
+type Config struct {
+	Players int
+	Rooms   int
+	Seed    uint64
+	// Start is the game time of the first tick; ticks are one game minute apart.
+	Start time.Time
+	// Prefix prefixes every table this workload creates (default "tl_"), so several
+	// workloads can share a schema.
+	Prefix string
+}
+
+// Path names one way of doing a tick.
+type Path string
+
+// The paths a Workload measures.
+const (
+	Library     Path = "library"
+	Floor       Path = "floor"
+	Hand        Path = "hand"
+	SeedPattern Path = "seed_pattern"
+)
+
+// Sample is one tick of one path.
+type Sample struct {
+	Duration   time.Duration
+	Statements int64
+	Changes    int
+	// Report is the Runner's report (Library only).
+	Report flux.TickReport
+}
+
+// Workload holds the world, the stores of every path and the tick counter.
+type Workload struct {
+	pool    *pgxpool.Pool
+	counter *StatementCounter
+	cfg     Config
+	world   *worldgen.World
+	tick    int
+
+	roomsPG *roomstore.Postgres
+	rooms   *roomstore.Cached
+	runner  *flux.Runner
+
+	floorStore   *flux.PostgresPlayers
+	floorEval    *flux.Evaluator
+	floorLedger  flux.Ledger
+	floorPlayers []flux.Player
+	floorIndex   map[string]int
+	roomInfos    map[string]flux.RoomInfo
+
+	handStore   *flux.PostgresPlayers
+	handEval    *flux.Evaluator
+	handLedger  flux.Ledger
+	handPlayers []flux.Player
+	handLoadSQL string
+
+	seedEval    *flux.Evaluator
+	seedLedger  flux.Ledger
+	seedPlayers []flux.Player
+	seedRooms   map[string]flux.RoomInfo
+	seedLoadSQL string
+	seedRoomSQL string
+	seedUpdSQL  string
+}
+
+// Setup creates the tables of every path in pool's current schema, writes the world (rooms
+// once, players once per path) and returns the workload. counter must be the tracer of
+// pool's connections (see NewPool). Close releases what Setup made (not the pool).
+func Setup(ctx context.Context, pool *pgxpool.Pool, counter *StatementCounter, cfg Config) (*Workload, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "tl_"
+	}
+	if cfg.Start.IsZero() {
+		cfg.Start = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	}
+	w := &Workload{pool: pool, counter: counter, cfg: cfg}
+	w.world = worldgen.New(worldgen.Config{Rooms: cfg.Rooms, Players: cfg.Players, Seed: cfg.Seed, Now: cfg.Start})
+	// Every player stays active for the whole run: the workload measures ticks of N
+	// active players.
+	for i := range w.world.Players {
+		w.world.Players[i].LastActive = cfg.Start.Add(30 * 24 * time.Hour)
+	}
+	rules := flux.DefaultRules()
+
+	var err error
+	if w.roomsPG, err = roomstore.NewPostgres(pool, roomstore.PostgresConfig{Table: cfg.Prefix + "rooms"}); err != nil {
+		return nil, err
+	}
+	if err := w.roomsPG.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.world.PutRooms(ctx, w.roomsPG); err != nil {
+		return nil, fmt.Errorf("tickload: put rooms: %w", err)
+	}
+	if w.rooms, err = roomstore.NewCached(w.roomsPG, roomstore.CacheConfig{}); err != nil {
+		return nil, err
+	}
+
+	players := func(name string) (*flux.PostgresPlayers, error) {
+		s, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{
+			PlayersTable:      cfg.Prefix + name + "_players",
+			AppliedTicksTable: cfg.Prefix + name + "_ticks",
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Migrate(ctx); err != nil {
+			return nil, err
+		}
+		if err := w.world.CopyPlayers(ctx, pool, cfg.Prefix+name+"_players", rules); err != nil {
+			return nil, fmt.Errorf("tickload: copy players: %w", err)
+		}
+		return s, nil
+	}
+	libStore, err := players("lib")
+	if err != nil {
+		return nil, err
+	}
+	if w.runner, err = flux.NewRunner(libStore, w.rooms, flux.RunnerConfig{RunnerID: "tickload"}); err != nil {
+		return nil, err
+	}
+	if w.floorStore, err = players("floor"); err != nil {
+		return nil, err
+	}
+	if w.handStore, err = players("hand"); err != nil {
+		return nil, err
+	}
+	if _, err = players("seed"); err != nil {
+		return nil, err
+	}
+
+	w.roomInfos = make(map[string]flux.RoomInfo, len(w.world.Rooms))
+	for _, r := range w.world.Rooms {
+		w.roomInfos[r.ID] = flux.RoomInfoOf(r)
+	}
+	w.floorPlayers = slices.Clone(w.world.Players)
+	w.floorIndex = make(map[string]int, len(w.floorPlayers))
+	for i, p := range w.floorPlayers {
+		w.floorIndex[p.ID] = i
+	}
+	for _, e := range []**flux.Evaluator{&w.floorEval, &w.handEval, &w.seedEval} {
+		if *e, err = flux.NewEvaluator(rules); err != nil {
+			return nil, err
+		}
+	}
+	w.floorLedger, w.handLedger, w.seedLedger = flux.Ledger{}, flux.Ledger{}, flux.Ledger{}
+	w.seedRooms = make(map[string]flux.RoomInfo, len(w.world.Rooms))
+
+	active := ` WHERE last_active >= $1 OR created_at >= $2`
+	w.handLoadSQL = `SELECT id, room_id, lucidity, last_active, created_at FROM ` + ident(cfg.Prefix+"hand_players") + active
+	w.seedLoadSQL = `SELECT id, room_id, lucidity, last_active, created_at FROM ` + ident(cfg.Prefix+"seed_players") + active
+	w.seedRoomSQL = `SELECT plane, zone, sub_zone, environment FROM ` + ident(cfg.Prefix+"rooms") + ` WHERE id = $1`
+	w.seedUpdSQL = `UPDATE ` + ident(cfg.Prefix+"seed_players") + ` SET lucidity = $2, tier = $3 WHERE id = $1`
+	return w, nil
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// Now returns the game time of the next tick.
+func (w *Workload) Now() time.Time { return w.cfg.Start.Add(time.Duration(w.tick) * time.Minute) }
+
+// Next advances to the next tick.
+func (w *Workload) Next() { w.tick++ }
+
+// Run does the current tick on one path.
+func (w *Workload) Run(ctx context.Context, p Path) (Sample, error) {
+	now := w.Now()
+	before := w.counter.Count()
+	var s Sample
+	var err error
+	switch p {
+	case Library:
+		s, err = w.library(ctx, now)
+	case Floor:
+		s, err = w.floor(ctx, now)
+	case Hand:
+		s, err = w.hand(ctx, now)
+	case SeedPattern:
+		s, err = w.seedPattern(ctx, now)
+	default:
+		return Sample{}, fmt.Errorf("tickload: unknown path %q", p)
+	}
+	s.Statements = w.counter.Count() - before
+	return s, err
+}
+
+func (w *Workload) library(ctx context.Context, now time.Time) (Sample, error) {
+	rep, err := w.runner.Tick(ctx, now)
+	if err != nil {
+		return Sample{}, fmt.Errorf("tickload: library tick: %w", err)
+	}
+	return Sample{Duration: rep.Total, Changes: rep.Counts.Changed, Report: rep}, nil
+}
+
+func (w *Workload) apply(ctx context.Context, store *flux.PostgresPlayers, path string, changes []flux.Change) error {
+	sql, args := store.ApplyStatement([]flux.TickChanges{{TickID: path + ":" + strconv.Itoa(w.tick), Changes: changes}})
+	var applied, updated int32
+	if err := w.pool.QueryRow(ctx, sql, args...).Scan(&applied, &updated); err != nil {
+		return fmt.Errorf("tickload: %s apply: %w", path, err)
+	}
+	return nil
+}
+
+func (w *Workload) floor(ctx context.Context, now time.Time) (Sample, error) {
+	t0 := time.Now()
+	res := w.floorEval.Evaluate(w.floorPlayers, w.roomInfos, now, w.floorLedger)
+	if err := w.apply(ctx, w.floorStore, "floor", res.Changes); err != nil {
+		return Sample{}, err
+	}
+	d := time.Since(t0)
+	for _, c := range res.Changes {
+		w.floorPlayers[w.floorIndex[c.PlayerID]].Lucidity = c.NewLucidity
+	}
+	return Sample{Duration: d, Changes: len(res.Changes)}, nil
+}
+
+func (w *Workload) load(ctx context.Context, sql string, now time.Time, dst []flux.Player) ([]flux.Player, error) {
+	rows, err := w.pool.Query(ctx, sql, now.Add(-5*time.Minute), now.Add(-time.Hour))
+	if err != nil {
+		return dst, fmt.Errorf("tickload: load players: %w", err)
+	}
+	defer rows.Close()
+	dst = dst[:0]
+	var p flux.Player
+	for rows.Next() {
+		if err := rows.Scan(&p.ID, &p.RoomID, &p.Lucidity, &p.LastActive, &p.CreatedAt); err != nil {
+			return dst, fmt.Errorf("tickload: scan player: %w", err)
+		}
+		dst = append(dst, p)
+	}
+	if err := rows.Err(); err != nil {
+		return dst, fmt.Errorf("tickload: load players: %w", err)
+	}
+	return dst, nil
+}
+
+func (w *Workload) hand(ctx context.Context, now time.Time) (Sample, error) {
+	t0 := time.Now()
+	var err error
+	if w.handPlayers, err = w.load(ctx, w.handLoadSQL, now, w.handPlayers); err != nil {
+		return Sample{}, err
+	}
+	res := w.handEval.Evaluate(w.handPlayers, w.roomInfos, now, w.handLedger)
+	if err := w.apply(ctx, w.handStore, "hand", res.Changes); err != nil {
+		return Sample{}, err
+	}
+	return Sample{Duration: time.Since(t0), Changes: len(res.Changes)}, nil
+}
+
+// seedPattern is the audit's tick: one room query per player, one UPDATE per changed
+// player, each its own implicit transaction (a flush).
+func (w *Workload) seedPattern(ctx context.Context, now time.Time) (Sample, error) {
+	t0 := time.Now()
+	var err error
+	if w.seedPlayers, err = w.load(ctx, w.seedLoadSQL, now, w.seedPlayers); err != nil {
+		return Sample{}, err
+	}
+	clear(w.seedRooms)
+	for _, p := range w.seedPlayers {
+		var ri flux.RoomInfo
+		err := w.pool.QueryRow(ctx, w.seedRoomSQL, p.RoomID).Scan(&ri.Plane, &ri.Zone, &ri.SubZone, &ri.Environment)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return Sample{}, fmt.Errorf("tickload: seed pattern room query: %w", err)
+		}
+		ri.ID = p.RoomID
+		w.seedRooms[p.RoomID] = ri
+	}
+	res := w.seedEval.Evaluate(w.seedPlayers, w.seedRooms, now, w.seedLedger)
+	for _, c := range res.Changes {
+		if _, err := w.pool.Exec(ctx, w.seedUpdSQL, c.PlayerID, c.NewLucidity, string(c.NewTier)); err != nil {
+			return Sample{}, fmt.Errorf("tickload: seed pattern update: %w", err)
+		}
+	}
+	return Sample{Duration: time.Since(t0), Changes: len(res.Changes)}, nil
+}
+
+// Close stops the runner (flushing nothing: every tick applied or failed loudly) and the
+// room cache. The pool is the caller's.
+func (w *Workload) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(w.runner.Close(ctx), w.rooms.Close(), w.roomsPG.Close())
+}
