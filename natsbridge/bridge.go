@@ -121,6 +121,7 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 		handler: Chain(Chain(h, o.middleware...), b.cfg.Middleware...),
 		log:     b.cfg.Logger.With().Str("handler", o.name).Logger(),
 		keys:    map[string]*keyQueue{},
+		subDone: make(chan struct{}),
 	}
 	r.cond = sync.NewCond(&r.mu)
 
@@ -148,6 +149,9 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("natsbridge: pending limits on %q: %w", subject, err)
 	}
+	// nats.go calls the closed handler when its delivery goroutine for sub ends, after
+	// the last callback returned: Drain's proof that intake is over.
+	sub.SetClosedHandler(func(string) { close(r.subDone) })
 	r.sub = sub
 	b.names[o.name] = true
 	b.regs = append(b.regs, r)
@@ -200,23 +204,19 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	b.mu.Unlock()
 
 	var errs []error
-	// 1. Stop intake: drain each subscription and wait until nats.go has delivered
-	//    everything it held to our callback.
-	waits := make([]<-chan nats.SubStatus, 0, len(regs))
+	// 1. Stop intake: drain each subscription and wait until nats.go has handed
+	//    everything it held to our callback and the last callback returned.
 	for _, r := range regs {
 		b.noteSlowConsumer(r.sub)
-		closed := r.sub.StatusChanged(nats.SubscriptionClosed)
 		if err := r.sub.Drain(); err != nil {
 			errs = append(errs, fmt.Errorf("natsbridge: drain subscription %q: %w", r.subject, err))
 			_ = r.sub.Unsubscribe()
-			continue
 		}
-		waits = append(waits, closed)
 	}
 	expired := false
-	for _, w := range waits {
+	for _, r := range regs {
 		select {
-		case <-w:
+		case <-r.subDone:
 		case <-ctx.Done():
 			expired = true
 		}

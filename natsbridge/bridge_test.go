@@ -3,6 +3,7 @@ package natsbridge_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -485,5 +486,40 @@ func TestMiddlewareAppliedOnBridge(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("handler not called")
+	}
+}
+
+// TestDrainLosesNothingUnderBurst: Drain right after a burst: every message the server
+// had routed to the Bridge is handled before Drain returns, none is abandoned.
+func TestDrainLosesNothingUnderBurst(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	nc := dialTest(t, url)
+	pub := dialTest(t, url)
+	b, err := natsbridge.New(nc, natsbridge.Config{QueueLen: 8192, MaxQueuedPerKey: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int64
+	if err := b.HandlePattern("burst.*", func(context.Context, natsbridge.Msg) error {
+		handled.Add(1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	const n = 5000
+	for i := range n {
+		publishSeq(t, pub, "burst.k"+strconv.Itoa(i%16), i, nil)
+	}
+	flushConn(t, pub)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Drain(ctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	st := b.Stats()
+	if st.Received != n || st.Handled != n || handled.Load() != n || st.Abandoned != 0 || st.Queued != 0 {
+		t.Fatalf("after Drain: handled %d, stats %+v", handled.Load(), st)
 	}
 }

@@ -102,6 +102,7 @@ type registration struct {
 	handler Handler
 	log     zerolog.Logger
 	sub     *nats.Subscription
+	subDone chan struct{} // closed by nats.go after the subscription's last callback returned
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -288,6 +289,10 @@ func (r *registration) process(item queued) {
 			return
 		}
 
+		if b.ctx.Err() != nil { // Close cancelled the attempt: not the message's fault
+			c.abandoned.Add(1)
+			return
+		}
 		reason, decodeReason := DeadLetterHandlerError, DecodeReason("")
 		var pe *PanicError
 		var de *DecodeError

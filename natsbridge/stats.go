@@ -38,8 +38,9 @@ type Stats struct {
 	// OverflowDropNewest drops, and overflow dead letters that found the dead-letter
 	// buffer full.
 	Dropped uint64
-	// Abandoned counts buffered or retrying messages (and unpublished dead letters) given
-	// up by Close or by a Drain whose context ended first.
+	// Abandoned counts messages given up by Close or by a Drain whose context ended
+	// first: buffered ones, ones waiting to retry, ones whose running attempt was
+	// cancelled by the shutdown, and dead letters not yet published.
 	Abandoned uint64
 	// SlowConsumer counts messages nats.go itself dropped because a subscription's
 	// pending limits (Config.SubPendingMsgs/Bytes) were exceeded.
