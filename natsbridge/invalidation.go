@@ -34,6 +34,16 @@ type InvalidationTarget interface {
 
 var _ InvalidationTarget = (*roomstore.Cached)(nil)
 
+// FullInvalidationTarget is an InvalidationTarget that can also drop everything it
+// caches. When the target implements it, the RoomInvalidator calls InvalidateAll each
+// time the connection comes back after an outage: notices published while this process
+// was disconnected are lost (NATS core does not redeliver), so every cached room may be
+// stale. Without it, those rooms stay cached until their TTL passes.
+type FullInvalidationTarget interface {
+	InvalidationTarget
+	InvalidateAll()
+}
+
 // InvalidatorStats is a snapshot of a RoomInvalidator's counters since it was created.
 type InvalidatorStats struct {
 	// Published counts notices handed to nats.go without error (nats.go then buffers and
@@ -60,6 +70,12 @@ type InvalidatorStats struct {
 	// SlowConsumer counts notices nats.go dropped because the subscription's pending
 	// limits were reached (see InvalidatorConfig.SubPendingMsgs).
 	SlowConsumer uint64
+	// Reconnects counts the times the connection came back after an outage while
+	// attached; notices published by others during each outage were missed.
+	Reconnects uint64
+	// FullInvalidations counts the InvalidateAll calls made after those reconnects (0
+	// when the target is not a FullInvalidationTarget).
+	FullInvalidations uint64
 }
 
 // RoomInvalidator keeps the room caches of several processes coherent over NATS: each
@@ -88,7 +104,9 @@ type InvalidatorStats struct {
 // receiving process is disconnected at the time, or when a queue overflows. NATS core
 // does not redeliver, so the cache TTL (roomstore.CacheConfig.TTL, default 5 minutes)
 // bounds how long another process can serve a stale room: choose the TTL as the longest
-// staleness the game accepts during a NATS outage.
+// staleness the game accepts during a NATS outage. When the receiving connection comes
+// back after an outage, a target that implements FullInvalidationTarget is emptied at
+// once (counted in Stats.FullInvalidations), which ends that staleness early.
 //
 // The *nats.Conn belongs to the caller: Close unsubscribes but never closes it. A
 // RoomInvalidator is safe for concurrent use.
@@ -106,6 +124,9 @@ type RoomInvalidator struct {
 	life   sync.RWMutex
 	closed bool
 	sub    *nats.Subscription
+	status chan nats.Status // reconnect events while attached, nil before Attach
+	// watchDone is closed when the reconnect watcher returns (nil before Attach).
+	watchDone chan struct{}
 
 	failing atomic.Bool // the last publish failed (log transitions only)
 
@@ -117,6 +138,8 @@ type RoomInvalidator struct {
 	applied       atomic.Uint64
 	malformed     atomic.Uint64
 	slowConsumer  atomic.Uint64 // recorded at Close, when the subscription goes away
+	reconnects    atomic.Uint64
+	fullInvals    atomic.Uint64
 }
 
 // NewRoomInvalidator returns a RoomInvalidator publishing and receiving on nc, which the
@@ -213,7 +236,10 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 
 // Attach subscribes to the invalidation subject: from then on every valid notice from
 // another instance calls target.Invalidate(roomID) (pass the *roomstore.Cached whose
-// AfterWrite is Publish). It waits, within ctx, for the server to confirm the
+// AfterWrite is Publish). It also starts one goroutine, stopped by Close, that watches the
+// connection's status (nats.Conn.StatusChanged, which leaves the caller's own handlers
+// alone) and calls InvalidateAll after each reconnect if target is a
+// FullInvalidationTarget. It waits, within ctx, for the server to confirm the
 // subscription (one round trip; at most DefaultAttachConfirmTimeout when ctx has no
 // deadline), so a write made elsewhere after Attach returns is seen; in a cluster the
 // interest reaches the other servers shortly after. If the connection is reconnecting,
@@ -249,6 +275,9 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 		return fmt.Errorf("natsbridge: set pending limits on %q: %w", inv.cfg.Subject, err)
 	}
 	inv.sub = sub
+	inv.status = inv.nc.StatusChanged(nats.CONNECTED)
+	inv.watchDone = make(chan struct{})
+	go inv.watchReconnects(inv.status, inv.watchDone, target)
 	inv.life.Unlock()
 
 	if !inv.nc.IsConnected() {
@@ -268,12 +297,7 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		inv.life.Lock()
-		if inv.sub == sub {
-			inv.sub = nil
-			_ = sub.Unsubscribe()
-		}
-		inv.life.Unlock()
+		inv.detach(sub)
 		return fmt.Errorf("natsbridge: confirm subscription to %q: %w", inv.cfg.Subject, ctx.Err())
 	case inv.nc.IsClosed():
 		return fmt.Errorf("natsbridge: confirm subscription to %q: %w", inv.cfg.Subject, err)
@@ -282,6 +306,45 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 		inv.log.Warn().Str("subject", inv.cfg.Subject).Err(err).
 			Msg("natsbridge: invalidation subscription not confirmed, kept for reconnect")
 		return nil
+	}
+}
+
+// detach undoes an Attach whose confirmation failed.
+func (inv *RoomInvalidator) detach(sub *nats.Subscription) {
+	inv.life.Lock()
+	if inv.sub != sub {
+		inv.life.Unlock()
+		return
+	}
+	inv.sub = nil
+	status, done := inv.status, inv.watchDone
+	inv.status, inv.watchDone = nil, nil
+	inv.life.Unlock()
+	_ = sub.Unsubscribe()
+	inv.nc.RemoveStatusListener(status)
+	<-done
+}
+
+// watchReconnects runs from Attach until the status channel is removed (Close, detach).
+// Every CONNECTED event after Attach is a reconnect: the subscription was re-sent, and
+// the notices of the outage are lost, so the whole target is invalidated if it can be.
+func (inv *RoomInvalidator) watchReconnects(status <-chan nats.Status, done chan<- struct{}, target InvalidationTarget) {
+	defer close(done)
+	full, canPurge := target.(FullInvalidationTarget)
+	for range status {
+		inv.life.RLock()
+		if inv.closed {
+			inv.life.RUnlock()
+			continue // drain until RemoveStatusListener closes the channel
+		}
+		inv.reconnects.Add(1)
+		if canPurge {
+			full.InvalidateAll()
+			inv.fullInvals.Add(1)
+		}
+		inv.life.RUnlock()
+		inv.log.Info().Str("subject", inv.cfg.Subject).Bool("full_invalidation", canPurge).
+			Msg("natsbridge: reconnected, notices of the outage were missed")
 	}
 }
 
@@ -330,15 +393,17 @@ func (inv *RoomInvalidator) rejectNotice(m *nats.Msg, reason, field string, err 
 // attached, one lock of the subscription.
 func (inv *RoomInvalidator) Stats() InvalidatorStats {
 	s := InvalidatorStats{
-		Published:     inv.published.Load(),
-		PublishErrors: inv.publishErrors.Load(),
-		Dropped:       inv.dropped.Load(),
-		Queued:        len(inv.queue),
-		Received:      inv.received.Load(),
-		OwnEchoes:     inv.ownEchoes.Load(),
-		Applied:       inv.applied.Load(),
-		Malformed:     inv.malformed.Load(),
-		SlowConsumer:  inv.slowConsumer.Load(),
+		Published:         inv.published.Load(),
+		PublishErrors:     inv.publishErrors.Load(),
+		Dropped:           inv.dropped.Load(),
+		Queued:            len(inv.queue),
+		Received:          inv.received.Load(),
+		OwnEchoes:         inv.ownEchoes.Load(),
+		Applied:           inv.applied.Load(),
+		Malformed:         inv.malformed.Load(),
+		SlowConsumer:      inv.slowConsumer.Load(),
+		Reconnects:        inv.reconnects.Load(),
+		FullInvalidations: inv.fullInvals.Load(),
 	}
 	inv.life.RLock()
 	sub := inv.sub
@@ -351,8 +416,8 @@ func (inv *RoomInvalidator) Stats() InvalidatorStats {
 	return s
 }
 
-// Close unsubscribes (if attached), waits until no notice callback is running, and stops
-// the publisher goroutine after it handed the notices still queued to nats.go (which
+// Close unsubscribes (if attached), waits until no notice callback is running, stops
+// watching for reconnects, and stops the publisher goroutine after it handed the notices still queued to nats.go (which
 // buffers them or refuses them at once; it does not wait for the server). It never closes
 // the caller's *nats.Conn. After Close, Publish drops and counts, Attach returns
 // ErrClosed, and notices that arrive are ignored. Close is idempotent: a second call
@@ -366,6 +431,7 @@ func (inv *RoomInvalidator) Close() error {
 	inv.closed = true
 	sub := inv.sub
 	inv.sub = nil
+	status, watchDone := inv.status, inv.watchDone
 	inv.life.Unlock()
 
 	var err error
@@ -376,6 +442,10 @@ func (inv *RoomInvalidator) Close() error {
 		if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) && !errors.Is(uerr, nats.ErrBadSubscription) {
 			err = fmt.Errorf("natsbridge: unsubscribe from %q: %w", inv.cfg.Subject, uerr)
 		}
+	}
+	if status != nil {
+		inv.nc.RemoveStatusListener(status)
+		<-watchDone
 	}
 	close(inv.stop)
 	<-inv.loopDone

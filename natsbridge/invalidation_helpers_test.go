@@ -154,10 +154,24 @@ func (s *invLogBuffer) String() string {
 
 func invBufferLogger(buf *invLogBuffer) zerolog.Logger { return zerolog.New(buf) }
 
-// invRecordingTarget is an InvalidationTarget remembering the ids it was asked to drop.
+// invRecordingTarget is a FullInvalidationTarget remembering the ids it was asked to drop
+// and counting the InvalidateAll calls.
 type invRecordingTarget struct {
-	mu  sync.Mutex
-	ids []string
+	mu   sync.Mutex
+	ids  []string
+	alls int
+}
+
+func (r *invRecordingTarget) InvalidateAll() {
+	r.mu.Lock()
+	r.alls++
+	r.mu.Unlock()
+}
+
+func (r *invRecordingTarget) allCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alls
 }
 
 func (r *invRecordingTarget) Invalidate(ids ...string) {

@@ -2,7 +2,9 @@ package natsbridge_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +206,86 @@ func TestRoomInvalidatorAttachWhileReconnecting(t *testing.T) {
 	}
 	if got := target.got(); got[0] != "tower" {
 		t.Fatalf("invalidated %v, want [tower]", got)
+	}
+	if s := inv.Stats(); s.Reconnects != 1 || s.FullInvalidations != 1 || target.allCount() != 1 {
+		t.Fatalf("after the reconnect: stats %+v, InvalidateAll calls %d; want 1 and 1", s, target.allCount())
+	}
+}
+
+// After a reconnect, a target that can drop everything is emptied (the outage's notices
+// are lost); a target that cannot is left to its TTL, and the reconnect is still counted.
+func TestRoomInvalidatorReconnectInvalidatesAll(t *testing.T) {
+	t.Parallel()
+	srv := testnats.StartRestartable(t)
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(20 * time.Millisecond)}
+	full := &invRecordingTarget{}
+	withFull, err := natsbridge.NewRoomInvalidator(invDial(t, srv.URL(), opts...), natsbridge.InvalidatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = withFull.Close() })
+	if err := withFull.Attach(invCtx(t), full); err != nil {
+		t.Fatal(err)
+	}
+	plainNode := newInvNode(t, roomstore.NewMemoryStore(), invDial(t, srv.URL(), opts...),
+		roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{})
+
+	srv.Restart()
+	if !invWaitUntil(10*time.Second, func() bool {
+		return withFull.Stats().Reconnects == 1 && plainNode.inv.Stats().Reconnects == 1
+	}) {
+		t.Fatalf("reconnects not seen: %+v / %+v", withFull.Stats(), plainNode.inv.Stats())
+	}
+	if s := withFull.Stats(); s.FullInvalidations != 1 || full.allCount() != 1 {
+		t.Fatalf("full target: stats %+v, InvalidateAll calls %d; want 1", s, full.allCount())
+	}
+	if s := plainNode.inv.Stats(); s.FullInvalidations != 0 {
+		t.Fatalf("*roomstore.Cached has no InvalidateAll, yet stats %+v", s)
+	}
+	if err := withFull.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart()
+	if !invWaitUntil(10*time.Second, func() bool { return plainNode.inv.Stats().Reconnects == 2 }) {
+		t.Fatalf("second reconnect not seen: %+v", plainNode.inv.Stats())
+	}
+	if s := withFull.Stats(); s.Reconnects != 1 || full.allCount() != 1 {
+		t.Fatalf("closed invalidator still watches reconnects: %+v", s)
+	}
+}
+
+// Every notice handed to Publish is accounted for exactly once (published, refused by
+// nats.go, or dropped), even with a tiny queue and Close racing the writers.
+func TestRoomInvalidatorPublishAccounting(t *testing.T) {
+	t.Parallel()
+	nc := invDial(t, testnats.Start(t).ClientURL())
+	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{QueueLen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 2000
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				inv.Publish(roomstore.RoomChange{ID: "r" + strconv.Itoa(w), Version: int64(i)})
+			}
+		})
+	}
+	time.Sleep(time.Millisecond)
+	if err := inv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s := inv.Stats()
+	if total := s.Published + s.PublishErrors + s.Dropped; total != writers*each {
+		t.Fatalf("stats %+v account for %d notices, want %d", s, total, writers*each)
+	}
+	if s.Queued != 0 {
+		t.Fatalf("%d notices left queued after Close", s.Queued)
+	}
+	if s.Dropped == 0 {
+		t.Logf("no drop with a queue of 1 (the publisher kept up): %+v", s)
 	}
 }
 
