@@ -34,8 +34,9 @@ const (
 var ErrInvalidConfig = errors.New("mudsim: invalid config")
 
 // Config is everything the simulation needs. Zero fields take the defaults above (see
-// withDefaults), except DatabaseURL and NATSURL, whose empty value means "embedded": the
-// in-memory stores and an in-process NATS server.
+// withDefaults), except Duration and Ticks (0: until ctx ends), ChatPerTick (0: no chat), Seed, and
+// DatabaseURL and NATSURL, whose empty value means "embedded": the in-memory stores and an
+// in-process NATS server.
 type Config struct {
 	// Players and Rooms size the generated world.
 	Players, Rooms int
@@ -45,8 +46,10 @@ type Config struct {
 	// GameStart the game's clock time of day ("15:04") at the first tick.
 	GameStep  time.Duration
 	GameStart string
-	// Duration stops the simulation after that long; 0 runs until ctx ends (a signal).
+	// Duration stops the simulation after that long, Ticks after that many ticks; 0 and 0
+	// run until ctx ends (a signal).
 	Duration time.Duration
+	Ticks    int64
 	// DatabaseURL is the PostgreSQL to use; empty runs on the in-memory stores, and so does
 	// a database that does not answer within DBTimeout (said in one log line).
 	DatabaseURL string
@@ -83,9 +86,6 @@ func (c Config) withDefaults() Config {
 	if c.GameStart == "" {
 		c.GameStart = DefaultGameStart
 	}
-	if c.ChatPerTick == 0 {
-		c.ChatPerTick = DefaultChatPerTick
-	}
 	if c.Schema == "" {
 		c.Schema = DefaultSchema
 	}
@@ -100,8 +100,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Players < 0 || c.Rooms < 1:
 		return fmt.Errorf("%w: need players >= 0 and rooms >= 1", ErrInvalidConfig)
-	case c.Tick < time.Millisecond || c.GameStep < 0 || c.Duration < 0 || c.DBTimeout < 0:
-		return fmt.Errorf("%w: tick must be >= 1ms; game-step, duration and db-timeout >= 0", ErrInvalidConfig)
+	case c.Tick < time.Millisecond || c.GameStep < 0 || c.Duration < 0 || c.Ticks < 0 || c.DBTimeout < 0:
+		return fmt.Errorf("%w: tick must be >= 1ms; game-step, duration, ticks and db-timeout >= 0", ErrInvalidConfig)
 	case c.ChatPerTick < 0:
 		return fmt.Errorf("%w: chat must be >= 0", ErrInvalidConfig)
 	case !identRE.MatchString(c.Schema):
@@ -138,7 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, zerolog.Level, error) 
 It generates a world, lets players wander, runs the lucidity flux tick every -tick,
 publishes a lucidity_change event per change and handles the simulated clients' chat
 over NATS, logging one JSON line per tick (stderr) and a summary at the end (stdout).
-It stops on SIGINT/SIGTERM or after -duration, flushing everything first.
+It stops on SIGINT/SIGTERM, after -duration or after -ticks, flushing everything first.
 
 Usage: go run ./examples/mudsim [flags]`)
 		fs.PrintDefaults()
@@ -149,6 +149,7 @@ Usage: go run ./examples/mudsim [flags]`)
 	fs.DurationVar(&c.GameStep, "game-step", DefaultGameStep, "game time that passes per tick (flux counts game minutes)")
 	fs.StringVar(&c.GameStart, "game-start", DefaultGameStart, "game clock time of day (HH:MM, UTC) at the first tick; day is 06:00-17:59")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0: run until SIGINT/SIGTERM)")
+	fs.Int64Var(&c.Ticks, "ticks", 0, "stop after this many ticks (0: no limit)")
 	fs.StringVar(&c.DatabaseURL, "database-url", dbDefault,
 		"PostgreSQL URL (default $"+EnvDatabaseURL+", else the local server); empty or unreachable: in-memory stores")
 	fs.DurationVar(&c.DBTimeout, "db-timeout", DefaultDBTimeout, "how long to wait for the database to answer at start")

@@ -96,8 +96,8 @@ func checkSummary(t *testing.T, sum Summary, backend string) {
 	if sum.PendingTicks != 0 || sum.PendingChanges != 0 {
 		t.Errorf("pending = %d ticks, %d changes", sum.PendingTicks, sum.PendingChanges)
 	}
-	if sum.ChatSent == 0 || sum.ChatHandled != sum.ChatSent || sum.DeadLetters != 0 {
-		t.Errorf("chat sent %d, handled %d, dead letters %d", sum.ChatSent, sum.ChatHandled, sum.DeadLetters)
+	if sum.ChatSent == 0 || sum.ChatHandled != sum.ChatSent || sum.ChatLost != 0 || sum.DeadLetters != 0 {
+		t.Errorf("chat sent %d, handled %d, lost %d, dead letters %d", sum.ChatSent, sum.ChatHandled, sum.ChatLost, sum.DeadLetters)
 	}
 	if sum.Ticks >= 2 && sum.CacheHitRatio <= 0 {
 		t.Errorf("cache hit ratio = %v after %d ticks", sum.CacheHitRatio, sum.Ticks)

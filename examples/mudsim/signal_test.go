@@ -79,7 +79,7 @@ func TestBinaryExitsZeroOnSignal(t *testing.T) {
 					stdout.String(), strings.Join(logged, "\n"))
 			}
 			sum := stdout.String()
-			m := regexp.MustCompile(`ticks=(\d+) .*chat_sent=(\d+) chat_handled=(\d+) dead_letters=0 `).FindStringSubmatch(sum)
+			m := regexp.MustCompile(`ticks=(\d+) .*chat_sent=(\d+) chat_handled=(\d+) chat_lost=0 dead_letters=0 `).FindStringSubmatch(sum)
 			if m == nil || !strings.Contains(sum, "tick_errors=0") || !strings.Contains(sum, "pending_ticks=0 pending_changes=0") {
 				t.Fatalf("summary = %q", sum)
 			}

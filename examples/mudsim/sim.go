@@ -119,7 +119,8 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 	return s, nil
 }
 
-// loop ticks now and then every cfg.Tick until ctx ends or cfg.Duration has passed. A tick
+// loop ticks now and then every cfg.Tick until ctx ends, cfg.Duration has passed or
+// cfg.Ticks ticks have run. A tick
 // that overruns the interval makes the ticker drop the ticks it missed (counted as skipped)
 // instead of queueing them.
 func (s *sim) loop(ctx context.Context) {
@@ -133,6 +134,9 @@ func (s *sim) loop(ctx context.Context) {
 	}
 	for {
 		s.tick(ctx)
+		if s.cfg.Ticks > 0 && s.ticks >= s.cfg.Ticks {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -48,7 +48,7 @@ func TestSimulateMemory(t *testing.T) {
 	logs := newLogLines()
 	cfg := smallWorld(logs)
 	cfg.NATSURL = srv.ClientURL()
-	cfg.Duration = 200 * time.Millisecond
+	cfg.Ticks = 6
 	sum, err := simulate(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, logs)
@@ -88,7 +88,7 @@ func TestSimulatePostgres(t *testing.T) {
 	for run := range 2 {
 		logs := newLogLines()
 		cfg := smallWorld(logs)
-		cfg.DatabaseURL, cfg.Schema, cfg.Duration = url, schema, 200*time.Millisecond
+		cfg.DatabaseURL, cfg.Schema, cfg.Ticks = url, schema, 6
 		sum, err := simulate(ctx, cfg)
 		if err != nil {
 			t.Fatalf("run %d: %v\n%s", run, err, logs)
@@ -153,7 +153,7 @@ func TestUnreachableDatabaseFallsBackToMemory(t *testing.T) {
 	logs := newLogLines()
 	cfg := smallWorld(logs)
 	cfg.DatabaseURL = "postgres://nobody:s3cret-pw@127.0.0.1:1/x"
-	cfg.Duration = 50 * time.Millisecond
+	cfg.Ticks = 2
 	sum, err := simulate(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, logs)
@@ -191,7 +191,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("-h: err = %v", err)
 	}
 	for _, f := range []string{"-players", "-rooms", "-tick", "-duration", "-database-url", "-nats-url", "-log-level",
-		"-seed", "-schema", "-chat", "-game-step", "-game-start", "-db-timeout"} {
+		"-seed", "-ticks", "-schema", "-chat", "-game-step", "-game-start", "-db-timeout"} {
 		if !strings.Contains(usage.String(), f) {
 			t.Errorf("usage lacks %s:\n%s", f, usage.String())
 		}
@@ -202,5 +202,91 @@ func TestConfigErrors(t *testing.T) {
 	cfg, _, err := parseFlags([]string{"-players", "7", "-database-url", "", "-tick", "250ms"}, &usage)
 	if err != nil || cfg.Players != 7 || cfg.DatabaseURL != "" || cfg.Tick != 250*time.Millisecond {
 		t.Errorf("parsed %+v, %v", cfg, err)
+	}
+}
+
+// TestBadChatIsDeadLetteredAndFailsTheRun sends, from outside, a chat line to a room that
+// does not exist and one that is not an envelope: the Bridge dead-letters both (the handler
+// never blocks on them) and the run reports it as an error, with everything else clean.
+func TestBadChatIsDeadLetteredAndFailsTheRun(t *testing.T) {
+	t.Parallel()
+	srv := testnats.Start(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	dead := make(chan *nats.Msg, 4)
+	if _, err := nc.ChanSubscribe("deadletter.chat.>", dead); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := newLogLines()
+	cfg := smallWorld(logs)
+	cfg.NATSURL = srv.ClientURL()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		sum Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := simulate(ctx, cfg)
+		done <- result{sum, err}
+	}()
+	logs.waitFor(t, "tick", 1)
+	env := natsbridge.NewEnvelope(chatType, ChatLine{Text: "hello?"})
+	env.Sender = "someone"
+	if err := natsbridge.Publish(ctx, nc, "chat.say.room.nowhere", env); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("chat.say.room.room-1", []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]bool{}
+	for range 2 {
+		select {
+		case m := <-dead:
+			reasons[m.Header.Get(natsbridge.HeaderDeadLetterReason)] = true
+		case <-time.After(30 * time.Second):
+			t.Fatal("no dead letter within 30s")
+		}
+	}
+	cancel()
+	r := <-done
+	if !reasons[string(natsbridge.DeadLetterHandlerError)] || !reasons[string(natsbridge.DeadLetterDecodeError)] {
+		t.Errorf("dead-letter reasons = %v", reasons)
+	}
+	if r.err == nil || !strings.Contains(r.err.Error(), "2 dead-lettered") {
+		t.Errorf("err = %v, want the dead letters reported", r.err)
+	}
+	if r.sum.DeadLetters != 2 || r.sum.TickErrors != 0 || r.sum.PendingChanges != 0 || r.sum.ChatHandled != r.sum.ChatSent {
+		t.Errorf("summary = %+v", r.sum)
+	}
+}
+
+// TestPostgresAndMemoryAgree runs the same world for the same ticks on both backends: the
+// flux results (changes applied, events) are the same, so the Postgres path (batched moves,
+// one load and one apply statement per tick) computes what the in-memory oracle does.
+func TestPostgresAndMemoryAgree(t *testing.T) {
+	t.Parallel()
+	url, schema := testdb.NewSchema(t)
+	var sums [2]Summary
+	for i, db := range []string{"", url} {
+		logs := newLogLines()
+		cfg := smallWorld(logs)
+		cfg.DatabaseURL, cfg.Schema, cfg.Ticks, cfg.Tick = db, schema, 12, 5*time.Millisecond
+		sum, err := simulate(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, logs)
+		}
+		sums[i] = sum
+	}
+	checkSummary(t, sums[0], "memory")
+	checkSummary(t, sums[1], "postgres")
+	if sums[0].Ticks != 12 || sums[1].Ticks != 12 || sums[0].ChangesApplied != sums[1].ChangesApplied ||
+		sums[0].GameTime != sums[1].GameTime {
+		t.Fatalf("memory %+v\npostgres %+v", sums[0], sums[1])
 	}
 }
