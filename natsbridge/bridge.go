@@ -12,20 +12,47 @@ import (
 )
 
 // Bridge runs handlers for NATS subjects without ever blocking nats.go's delivery
-// goroutine: each registration buffers its messages in a bounded per-key structure and
-// handles them on its own workers — in arrival order per key (by default the subject's
-// last token, e.g. the room), different keys in parallel — with a per-attempt deadline,
-// panic recovery, retries with exponential backoff and jitter for Retryable errors, and
-// a dead-letter subject for every message that fails or overflows. See the dispatch
-// design in dispatch.go's comment and Config for the bounds.
+// goroutine, with bounded memory, ordered per key, with deadlines, retries and dead
+// letters.
 //
-// Lifecycle: New starts only the dead-letter publisher goroutine. Handle and
+// Dispatch. Each registration (Handle, HandlePattern) owns a fixed pool of worker
+// goroutines (Concurrency, default Config.MaxInFlightPerHandler) and a set of per-key
+// FIFO queues. The nats.go callback only appends the message to its key's queue (key:
+// KeyFunc, by default the subject's last token, e.g. the room) and, if no worker owns
+// that key, queues the key on a "ready" list and wakes an idle worker; it takes one
+// short mutex and never waits. A worker takes the oldest ready key, owns it while it
+// handles that key's oldest message, then puts the key back at the end of the ready
+// list if it has more (round robin between keys). So messages of one key are handled
+// one at a time in arrival order, different keys in parallel, and a key whose handler
+// sleeps holds one worker while the others serve the other keys (only when every worker
+// of a registration is stuck do its other keys wait, buffered within the bounds below:
+// size Concurrency above the number of keys expected to stall at once). Each call also
+// takes one of Config.MaxInFlight Bridge-wide slots.
+//
+// Bounds. A registration buffers at most QueueLen messages, and at most MaxQueuedPerKey
+// for one key, so a hot or stuck key cannot take the whole buffer. A message beyond
+// either bound overflows: Config.OverflowPolicy dead-letters it (default) or drops it,
+// and Stats counts it either way. nats.go's own pending limits are set on every
+// subscription (Config.SubPendingMsgs/Bytes) and its drops are counted as SlowConsumer.
+//
+// Failures. Each attempt runs with a deadline (HandlerTimeout) in its context. A
+// Retryable error is retried after an exponential backoff with jitter (from a random
+// source private to this Bridge) up to MaxAttempts; the waiting message keeps its key
+// (later messages of the key wait behind it, to keep order) and its worker, but gives
+// back its MaxInFlight slot. Other errors, the last failed attempt, a deadline overrun, a
+// Typed decode error and a panic (recovered, counted, never retried) publish the message
+// to Config.DeadLetterPrefix + subject with the Gp-Dl-* headers (see
+// HeaderDeadLetterReason) and the handler goes on with the next message.
+// EnsureDeadLetterStream keeps dead letters in JetStream and Replay sends them back.
+//
+// Lifecycle. New starts only the dead-letter publisher goroutine. Handle and
 // HandlePattern may be called at any time before Drain or Close; each subscribes at once
 // and starts that registration's workers. Run is a convenience that blocks until its
 // context ends and then drains. Drain stops intake and finishes the buffered messages
 // within its context; Close stops at once. Either way every goroutine the Bridge started
 // has returned when they return. The *nats.Conn belongs to the caller: the Bridge never
-// closes or drains it, and never changes its handlers.
+// closes or drains it and never changes its handlers; reconnects are nats.go's, and
+// subscriptions resume after them.
 //
 // A Bridge is safe for concurrent use.
 type Bridge struct {

@@ -11,27 +11,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Dispatch design
-//
-// Each registration owns a fixed pool of worker goroutines (Concurrency, default
-// Config.MaxInFlightPerHandler) and one mutex-guarded structure of per-key FIFO queues:
-//
-//   - The nats.go callback (enqueue) never blocks: under the mutex it appends the message
-//     to its key's queue and, if no worker owns that key, puts the key at the back of a
-//     "ready" FIFO and wakes one idle worker. If the registration already buffers
-//     QueueLen messages, or the key MaxQueuedPerKey, the message overflows
-//     (Config.OverflowPolicy) instead; memory is bounded by QueueLen.
-//   - A worker takes the key at the front of "ready", owns it while it handles that key's
-//     oldest message, then puts the key back at the end of "ready" if it has more
-//     messages (round robin between keys), or forgets it. Only the owning worker touches
-//     a key, so one key's messages are handled one at a time, in arrival order; a key
-//     whose handler sleeps holds one worker while the other workers serve other keys.
-//   - Before each call a worker takes a slot of the Bridge-wide semaphore
-//     (Config.MaxInFlight); it gives the slot back while it waits to retry.
-//
-// Retries keep the key's order: a message waiting for its backoff keeps its key (and its
-// worker), so later messages of that key wait behind it; other keys are not held up
-// unless every worker of the registration is waiting.
+// The dispatch design is described in the Bridge doc comment; this file holds the
+// per-registration structure (registration, keyQueue) and the worker loop.
 
 // queued is one buffered message.
 type queued struct {
