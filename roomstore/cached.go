@@ -332,6 +332,9 @@ func (c *Cached) put(ctx context.Context, room Room, needVersion bool) (int64, e
 	// Invalidate even after an error: the write may have been applied (a lost reply).
 	c.Invalidate(room.ID)
 	if err != nil {
+		if mayHaveApplied(err) && c.cfg.AfterWrite != nil {
+			c.cfg.AfterWrite(RoomChange{ID: room.ID}) // version unknown
+		}
 		return 0, err
 	}
 	if c.vput == nil && needVersion {
@@ -358,6 +361,9 @@ func (c *Cached) DeleteRoom(ctx context.Context, id string) error {
 	err := c.inner.DeleteRoom(ctx, id)
 	c.Invalidate(id)
 	if err != nil {
+		if mayHaveApplied(err) && c.cfg.AfterWrite != nil {
+			c.cfg.AfterWrite(RoomChange{ID: id}) // outcome unknown: other nodes reload it
+		}
 		return err
 	}
 	if c.cfg.AfterWrite != nil {
@@ -379,6 +385,30 @@ func (c *Cached) Invalidate(ids ...string) {
 		c.absent.Del(id)
 	}
 	c.invalidations.Add(uint64(len(ids)))
+}
+
+// InvalidateAll drops every room and not-found entry, for when writes made elsewhere may
+// have been missed (for example while the cross-node invalidation channel was down). Loads
+// in flight do not put what they read into the cache. It costs one pass over the
+// generation counters and a clear of the cache; the next reads all go to the inner store.
+func (c *Cached) InvalidateAll() {
+	for i := range c.gens {
+		c.gens[i].Add(1)
+	}
+	c.rooms.Clear()
+	c.absent.Clear()
+	c.invalidations.Add(1)
+}
+
+// mayHaveApplied reports whether a failed write may still have been applied by the inner
+// store (a lost reply, a timeout after sending) rather than refused before any change.
+func mayHaveApplied(err error) bool {
+	for _, refused := range []error{ErrInvalidID, ErrInvalidRoom, ErrClosed, ErrReadOnly, ErrNotFound} {
+		if errors.Is(err, refused) {
+			return false
+		}
+	}
+	return true
 }
 
 // Stats returns a snapshot of the counters. It costs a few hundred atomic loads.
