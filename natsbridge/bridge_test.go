@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
 
 	"github.com/gamepersist/gamepersist/internal/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
@@ -521,5 +522,43 @@ func TestDrainLosesNothingUnderBurst(t *testing.T) {
 	st := b.Stats()
 	if st.Received != n || st.Handled != n || handled.Load() != n || st.Abandoned != 0 || st.Queued != 0 {
 		t.Fatalf("after Drain: handled %d, stats %+v", handled.Load(), st)
+	}
+}
+
+// TestCloseLeavesNoGoroutine (not parallel, so no other test's goroutines come and go):
+// with the server and the caller's connection up, everything the Bridge started — its
+// workers, its dead-letter publisher, nats.go's per-subscription goroutines — is gone
+// once Close returns, even with handlers blocked and messages buffered.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	nc := dialTest(t, testnats.Start(t).ClientURL())
+	flushConn(t, nc)
+	baseline := goleak.IgnoreCurrent()
+
+	b, err := natsbridge.New(nc, natsbridge.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(ctx context.Context, _ natsbridge.Msg) error { <-ctx.Done(); return ctx.Err() }
+	if err := b.HandlePattern("leak.*", block, natsbridge.Concurrency(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Handle("leak.retry", func(context.Context, natsbridge.Msg) error {
+		return natsbridge.Retryable(errors.New("again"))
+	}, natsbridge.Name("retry")); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	for i := range 20 {
+		publishSeq(t, nc, "leak.k"+strconv.Itoa(i%5), i, nil)
+	}
+	publishSeq(t, nc, "leak.retry", 0, nil)
+	flushConn(t, nc)
+	eventually(t, "handlers running", func() bool { return b.Stats().InFlight >= 3 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, baseline)
+	if !nc.IsConnected() {
+		t.Fatal("Close closed the caller's connection")
 	}
 }
