@@ -363,20 +363,29 @@ func waitCtx(ctx context.Context, wait func()) bool {
 	}
 }
 
-// Stats returns a snapshot of the Bridge's counters. It takes the Bridge's lock briefly
-// and reads each subscription's nats.go drop count; cost O(handlers + 512).
+// Stats returns a snapshot of the Bridge's counters. It takes the Bridge's lock and each
+// registration's lock briefly and reads each subscription's nats.go drop count; it
+// allocates the PerHandler slice; cost O(handlers + 512).
 func (b *Bridge) Stats() Stats {
 	c := &b.counters
 	b.mu.Lock()
 	regs := len(b.regs)
 	slow := b.slowGone
 	stopping := b.stopping
-	if !stopping {
-		for _, r := range b.regs {
+	per := make([]HandlerStats, 0, len(b.regs))
+	for _, r := range b.regs {
+		if !stopping {
 			if n, err := r.sub.Dropped(); err == nil && n > 0 {
 				slow += uint64(n)
 			}
 		}
+		r.mu.Lock()
+		queued, keys := r.queued, len(r.keys)
+		r.mu.Unlock()
+		per = append(per, HandlerStats{
+			Name: r.opts.name, Subject: r.subject, Queue: r.opts.queue,
+			Workers: r.opts.workers, Queued: queued, Keys: keys,
+		})
 	}
 	b.mu.Unlock()
 	q := c.latency.quantiles(0.50, 0.99)
@@ -397,6 +406,7 @@ func (b *Bridge) Stats() Stats {
 		SlowConsumer:     slow,
 		InFlight:         c.inFlight.Load(),
 		Queued:           c.queued.Load(),
+		PerHandler:       per,
 		LatencyP50:       q[0],
 		LatencyP99:       q[1],
 	}

@@ -562,3 +562,35 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		t.Fatal("Close closed the caller's connection")
 	}
 }
+
+// TestShutdownAfterCallerClosedConn: the caller may close its connection first; Drain
+// and Close still return promptly and stop everything.
+func TestShutdownAfterCallerClosedConn(t *testing.T) {
+	t.Parallel()
+	for _, drain := range []bool{true, false} {
+		b, nc := startBridge(t, natsbridge.Config{})
+		if err := b.HandlePattern("gone.*", func(context.Context, natsbridge.Msg) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		flushConn(t, nc)
+		publishSeq(t, nc, "gone.k", 1, nil)
+		flushConn(t, nc)
+		eventually(t, "message handled", func() bool { return b.Stats().Handled == 1 })
+		nc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var err error
+		if drain {
+			err = b.Drain(ctx)
+		} else {
+			err = b.Close()
+		}
+		cancel()
+		// Drain reports that it could not drain the subscription; Close has nothing to say.
+		if err != nil && (!drain || !errors.Is(err, nats.ErrConnectionClosed)) {
+			t.Fatalf("drain=%v: shutdown on a closed connection: %v", drain, err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatalf("Close after shutdown: %v", err)
+		}
+	}
+}

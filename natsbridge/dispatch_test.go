@@ -149,6 +149,10 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 			if st.InFlight != 1 {
 				t.Errorf("InFlight = %d, want 1", st.InFlight)
 			}
+			if ph := st.PerHandler; len(ph) != 1 || ph[0].Name != "room.*" || ph[0].Workers != 4 ||
+				ph[0].Queued != int(st.Queued) || ph[0].Keys != 1 {
+				t.Errorf("PerHandler = %+v (Queued %d)", ph, st.Queued)
+			}
 			close(release)
 			eventually(t, "slow key finished", func() bool {
 				return uint64(slowSeen.Load())+b.Stats().Overflowed == slowMsgs

@@ -49,11 +49,25 @@ type Stats struct {
 	InFlight int64
 	// Queued is the number of messages buffered now, over all handlers.
 	Queued int64
+	// PerHandler describes each registration, in registration order.
+	PerHandler []HandlerStats
 	// LatencyP50 and LatencyP99 are percentiles of publish→handled time for messages
 	// carrying a HeaderPublishedAt header, receive→handled otherwise, over all handled
 	// messages since New. Values are bucket upper bounds, at most 12.5 % above the true percentile.
 	LatencyP50 time.Duration
 	LatencyP99 time.Duration
+}
+
+// HandlerStats is the state of one registration in a Stats snapshot.
+type HandlerStats struct {
+	// Name is the registration's name (see Name); Subject its subject or pattern;
+	// Queue its queue group, if any.
+	Name, Subject, Queue string
+	// Workers is the registration's worker count (its bound on concurrent calls).
+	Workers int
+	// Queued is the number of messages it buffers now; Keys the number of keys that
+	// have buffered messages or a call running.
+	Queued, Keys int
 }
 
 // counters are the Bridge's cumulative counters; every field is updated atomically.
