@@ -140,6 +140,7 @@ func TestRetryWithBackoff(t *testing.T) {
 	if gap := times[2].Sub(times[1]); gap < 2*base*9/10 {
 		t.Errorf("second backoff %v shorter than %v", gap, 2*base*9/10)
 	}
+	eventually(t, "success counted", func() bool { return b.Stats().Handled == 1 })
 	st := b.Stats()
 	if st.Retried != 2 || st.Handled != 1 || st.Failed != 0 {
 		t.Errorf("stats = %+v", st)
@@ -395,6 +396,7 @@ func TestServerRestartMidStream(t *testing.T) {
 	}
 	flushConn(t, nc)
 	eventually(t, "messages after the restart", func() bool { return handled.Load() == 100 })
+	eventually(t, "handled counted", func() bool { return b.Stats().Handled == 100 })
 	if st := b.Stats(); st.Received != 100 || st.Handled != 100 {
 		t.Errorf("stats = %+v", st)
 	}

@@ -111,7 +111,10 @@ func TestPoisonMessagesEndOnDeadLetterSubject(t *testing.T) {
 			t.Fatalf("good messages out of order: %v", good)
 		}
 	}
-	eventually(t, "dead letters counted", func() bool { return b.Stats().DeadLettered == uint64(len(cases)) })
+	eventually(t, "dead letters and successes counted", func() bool {
+		st := b.Stats()
+		return st.DeadLettered == uint64(len(cases)) && st.Handled == uint64(len(cases))
+	})
 	st := b.Stats()
 	if st.Failed != 6 || st.DecodeErrors != 3 || st.Panics != 1 || st.Retried != 2 || st.Handled != 6 {
 		t.Errorf("stats = %+v", st)
@@ -192,6 +195,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	if info.State.Msgs != 1 {
 		t.Fatalf("stream keeps %d messages, want 1 (the unfiltered one)", info.State.Msgs)
 	}
+	eventually(t, "replayed message counted", func() bool { return b.Stats().Handled == 1 })
 	if st := b.Stats(); st.Handled != 1 || st.Failed != 2 {
 		t.Errorf("stats = %+v", st)
 	}

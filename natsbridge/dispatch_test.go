@@ -87,6 +87,7 @@ func TestPerKeyOrderUnderParallelLoad(t *testing.T) {
 	if maxRunning.Load() < 2 {
 		t.Errorf("keys never ran in parallel (max %d concurrent calls)", maxRunning.Load())
 	}
+	eventually(t, "handled counted", func() bool { return b.Stats().Handled == keys*perKey })
 	st := b.Stats()
 	if st.Handled != keys*perKey || st.Overflowed != 0 || st.Received != keys*perKey {
 		t.Errorf("stats = %+v", st)
