@@ -90,7 +90,8 @@ func Queue(group string) HandlerOption { return func(o *handlerOptions) { o.queu
 
 // KeyFunc sets the ordering key: messages with equal keys are handled one at a time in
 // arrival order; different keys run in parallel. It runs on the NATS delivery goroutine,
-// so it must be fast and must not block. Default LastTokenKey.
+// so it must be fast and must not block; it sees the message with Key and Attempt unset,
+// and a panic in it is logged and yields the key "". Default LastTokenKey.
 func KeyFunc(f func(Msg) string) HandlerOption { return func(o *handlerOptions) { o.key = f } }
 
 // Name names the registration in Stats, logs and dead-letter headers. Names are unique
