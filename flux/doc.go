@@ -29,7 +29,7 @@
 // state), Evaluate, one write — and reports per-phase durations and counts. Runner.Run
 // blocks in the caller's goroutine and ticks on an interval, skipping and counting ticks
 // that an overrunning tick missed. Changes whose write failed are kept and merged into the
-// next attempt, so each change is applied exactly once; Close makes a final flush within
-// a deadline. A crash loses at most the fractional residuals (under one lucidity point per
+// next attempt, so each change is applied exactly once; Stop(ctx) makes a final flush
+// within ctx's deadline, Close() within RunnerConfig.CloseTimeout. A crash loses at most the fractional residuals (under one lucidity point per
 // player), never an applied change.
 package flux

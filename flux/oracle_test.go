@@ -207,7 +207,7 @@ func TestOracleFaultyApplies(t *testing.T) {
 	}
 	closeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := runner.Close(closeCtx); err != nil {
+	if err := runner.Stop(closeCtx); err != nil {
 		t.Fatalf("final flush: %v", err)
 	}
 

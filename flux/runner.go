@@ -16,10 +16,10 @@ import (
 
 // Errors of the Runner. Match them with errors.Is.
 var (
-	// ErrClosed is returned by Tick and Run after Close.
+	// ErrClosed is returned by Tick and Run after Stop or Close.
 	ErrClosed = errors.New("flux: runner closed")
 	// ErrApplyFailed wraps the store's error when a tick's changes could not be applied;
-	// they are kept pending and retried by the next Tick or Close.
+	// they are kept pending and retried by the next Tick, Stop or Close.
 	ErrApplyFailed = errors.New("flux: apply failed, changes kept pending")
 	// ErrTooManyPending is returned by a Tick that only retried the apply because
 	// RunnerConfig.MaxPendingTicks ticks are pending.
@@ -67,8 +67,9 @@ type TickReport struct {
 // interval in the caller's goroutine. A Runner starts no goroutine. It owns an Evaluator,
 // the ledger and the changes that could not be applied yet (pending), which it merges
 // into the next apply (one statement) and overlays on the loaded lucidity so that the next
-// evaluation starts from the values including them. Tick, Run, Close and Stats are safe
-// to call from different goroutines; ticks never overlap.
+// evaluation starts from the values including them. Tick, Run, Stop, Close and Stats are
+// safe to call from different goroutines; ticks never overlap. Stop or Close it at
+// shutdown: that is the final flush of what is pending.
 type Runner struct {
 	players PlayerStore
 	rooms   roomstore.RoomStore
@@ -142,7 +143,7 @@ func (r *Runner) release() { <-r.sem }
 // (one GetRooms), evaluate, and apply this tick's changes together with any pending ones
 // (one statement). It returns the report and, when a phase failed, an error: loading
 // failures leave everything as it was; an apply failure (ErrApplyFailed) keeps the changes
-// pending for the next Tick or Close. It waits for a running Tick (or Close) to finish.
+// pending for the next Tick, Stop or Close. It waits for a running Tick (or Stop) to finish.
 func (r *Runner) Tick(ctx context.Context, now time.Time) (TickReport, error) {
 	if r.closed.Load() {
 		return TickReport{}, ErrClosed
@@ -347,11 +348,13 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Close makes a final flush of the pending changes within ctx (and ApplyTimeout) and
-// returns its error; after Close, Tick and Run return ErrClosed. It waits for a running
-// Tick. Calling Close again retries a flush that failed; once nothing is pending it
-// returns nil. It does not close the player or room store.
-func (r *Runner) Close(ctx context.Context) error {
+// Stop makes a final flush of the pending changes within ctx (and ApplyTimeout) and
+// returns its error; from the moment it is called, Tick and Run return ErrClosed. It waits
+// for a running Tick, but never past ctx's deadline (it then returns ctx's error, wrapped).
+// Calling Stop again retries a flush that failed; once nothing is pending it returns nil,
+// so Stop is idempotent. It does not close the player or room store. It costs at most one
+// apply statement.
+func (r *Runner) Stop(ctx context.Context) error {
 	r.closed.Store(true)
 	if err := r.acquire(ctx); err != nil {
 		return err
@@ -364,6 +367,16 @@ func (r *Runner) Close(ctx context.Context) error {
 		r.log.Error().Err(err).Int("pending_ticks", len(r.pending)).Msg("flux final flush failed")
 	}
 	return err
+}
+
+// Close is Stop within RunnerConfig.CloseTimeout (DefaultCloseTimeout): the final flush of
+// the pending changes, whose error it returns. It is idempotent: a later call retries a
+// flush that failed and returns nil once nothing is pending. Use Stop to give the final
+// flush a deadline of your own.
+func (r *Runner) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CloseTimeout)
+	defer cancel()
+	return r.Stop(ctx)
 }
 
 // Ledger returns a copy of the carry-over state (to persist at shutdown). It waits for a

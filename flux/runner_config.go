@@ -14,6 +14,7 @@ const (
 	DefaultRoomsTimeout    = 5 * time.Second
 	DefaultApplyTimeout    = 10 * time.Second
 	DefaultMaxPendingTicks = 1000
+	DefaultCloseTimeout    = 5 * time.Second
 )
 
 // RunnerConfig configures a Runner. The zero value, filled by WithDefaults, is usable.
@@ -33,6 +34,9 @@ type RunnerConfig struct {
 	LoadTimeout  time.Duration
 	RoomsTimeout time.Duration
 	ApplyTimeout time.Duration
+	// CloseTimeout bounds Close's final flush (DefaultCloseTimeout, 5 s); Stop takes a
+	// ctx instead.
+	CloseTimeout time.Duration
 	// MaxPendingTicks bounds how many failed ticks are kept for retry. When reached, a
 	// Tick only retries the apply and evaluates nothing (that tick is lost as game time,
 	// no change is lost) and returns ErrTooManyPending (DefaultMaxPendingTicks).
@@ -66,6 +70,9 @@ func (c RunnerConfig) WithDefaults() RunnerConfig {
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = DefaultApplyTimeout
 	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
 	if c.MaxPendingTicks == 0 {
 		c.MaxPendingTicks = DefaultMaxPendingTicks
 	}
@@ -76,7 +83,7 @@ func (c RunnerConfig) WithDefaults() RunnerConfig {
 }
 
 func (c RunnerConfig) validate() error {
-	if c.LoadTimeout < 0 || c.RoomsTimeout < 0 || c.ApplyTimeout < 0 {
+	if c.LoadTimeout < 0 || c.RoomsTimeout < 0 || c.ApplyTimeout < 0 || c.CloseTimeout < 0 {
 		return fmt.Errorf("%w: timeouts must be positive", ErrInvalidConfig)
 	}
 	if c.MaxPendingTicks < 1 {

@@ -118,19 +118,33 @@ func dbLucidity(t testing.TB, pool *pgxpool.Pool) map[string]flux.PlayerState {
 
 // flakyStore wraps a PlayerStore: Apply fails while failApply > 0 (decremented per call),
 // and with lostReply the apply is done but an error returned, as when the reply is lost.
+// loadDelay delays every LoadActive; applyDelay every Apply (cut short by ctx).
 type flakyStore struct {
 	flux.PlayerStore
-	mu        sync.Mutex
-	failApply int
-	lostReply bool
-	loadDelay time.Duration
-	applies   int
+	mu         sync.Mutex
+	failApply  int
+	lostReply  bool
+	loadDelay  time.Duration
+	applyDelay time.Duration
+	applies    int
+	loads      int
 }
 
 var errInjected = errors.New("injected apply failure")
 
+func (f *flakyStore) setLoadDelay(d time.Duration) { f.mu.Lock(); f.loadDelay = d; f.mu.Unlock() }
+
+func (f *flakyStore) setApplyDelay(d time.Duration) { f.mu.Lock(); f.applyDelay = d; f.mu.Unlock() }
+
+func (f *flakyStore) setFailApply(n int) { f.mu.Lock(); f.failApply = n; f.mu.Unlock() }
+
+func (f *flakyStore) applyCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.applies }
+
+func (f *flakyStore) loadCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.loads }
+
 func (f *flakyStore) LoadActive(ctx context.Context, q flux.ActiveQuery, dst []flux.Player) (flux.Loaded, error) {
 	f.mu.Lock()
+	f.loads++
 	d := f.loadDelay
 	f.mu.Unlock()
 	if d > 0 {
@@ -147,7 +161,17 @@ func (f *flakyStore) Apply(ctx context.Context, ticks []flux.TickChanges) (flux.
 		f.failApply--
 	}
 	lost := f.lostReply
+	delay := f.applyDelay
 	f.mu.Unlock()
+	if delay > 0 {
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return flux.ApplyResult{}, ctx.Err()
+		case <-timer.C:
+		}
+	}
 	if !fail {
 		return f.PlayerStore.Apply(ctx, ticks)
 	}

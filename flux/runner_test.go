@@ -92,11 +92,7 @@ func newRunner(t testing.TB, players flux.PlayerStore, rooms roomstore.RoomStore
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.Close(ctx)
-	})
+	t.Cleanup(func() { _ = r.Close() })
 	return r
 }
 
@@ -295,7 +291,7 @@ func TestRunnerApplyFailureKeepsPending(t *testing.T) {
 }
 
 // TestRunnerCloseFlushesPending: Close applies what a failed tick left, is idempotent, and
-// Tick and Run fail with ErrClosed afterwards.
+// Tick, Run and Stop behave as closed afterwards.
 func TestRunnerCloseFlushesPending(t *testing.T) {
 	t.Parallel()
 	b := memoryBackend(t, scenarioPlayers()...)
@@ -309,12 +305,15 @@ func TestRunnerCloseFlushesPending(t *testing.T) {
 		t.Fatalf("tick: %v", err)
 	}
 	checkLucidity(t, b.lucidity(), map[string]int{"eld-1": 100})
-	if err := r.Close(ctx); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	checkLucidity(t, b.lucidity(), scenarioExpect[0])
-	if err := r.Close(ctx); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+	if err := r.Stop(ctx); err != nil {
+		t.Fatalf("Stop after Close: %v", err)
 	}
 	if _, err := r.Tick(ctx, rtNight); !errors.Is(err, flux.ErrClosed) {
 		t.Fatalf("Tick after Close: %v", err)
@@ -325,10 +324,13 @@ func TestRunnerCloseFlushesPending(t *testing.T) {
 	if st := r.Stats(); st.PendingTicks != 0 || st.PendingChanges != 0 {
 		t.Fatalf("stats after Close %+v", st)
 	}
+	if got := flaky.applyCount(); got != 2 {
+		t.Fatalf("%d apply calls, want 2 (the failed tick, Close's flush; nothing once empty)", got)
+	}
 }
 
-// TestRunnerCloseReturnsFlushError: a final flush that fails is reported and can be retried.
-func TestRunnerCloseReturnsFlushError(t *testing.T) {
+// TestRunnerStopReturnsFlushError: a final flush that fails is reported and can be retried.
+func TestRunnerStopReturnsFlushError(t *testing.T) {
 	t.Parallel()
 	b := memoryBackend(t, scenarioPlayers()...)
 	flaky := &flakyStore{PlayerStore: b.store, failApply: 2}
@@ -338,13 +340,79 @@ func TestRunnerCloseReturnsFlushError(t *testing.T) {
 	}
 	ctx := context.Background()
 	_, _ = r.Tick(ctx, rtNight)
-	if err := r.Close(ctx); !errors.Is(err, flux.ErrApplyFailed) {
-		t.Fatalf("Close: %v", err)
+	if err := r.Stop(ctx); !errors.Is(err, flux.ErrApplyFailed) {
+		t.Fatalf("Stop: %v", err)
 	}
-	if err := r.Close(ctx); err != nil {
-		t.Fatalf("retried Close: %v", err)
+	if st := r.Stats(); st.PendingTicks != 1 {
+		t.Fatalf("pending after a failed Stop: %+v", st)
+	}
+	if err := r.Stop(ctx); err != nil {
+		t.Fatalf("retried Stop: %v", err)
 	}
 	checkLucidity(t, b.lucidity(), scenarioExpect[0])
+}
+
+// TestRunnerStopRespectsDeadline: Stop waits for a running tick only until ctx's deadline
+// and then returns ctx's error; a final flush slower than the deadline is cut at it; and
+// Close's flush is bounded by CloseTimeout. The changes stay pending, and a later Stop
+// with time to spare applies them.
+func TestRunnerStopRespectsDeadline(t *testing.T) {
+	t.Parallel()
+	const slow = 300 * time.Millisecond
+	b := memoryBackend(t, scenarioPlayers()...)
+	store := &flakyStore{PlayerStore: b.store, failApply: 1}
+	r, err := flux.NewRunner(store, memoryRooms(t, scenarioRooms()...), flux.RunnerConfig{CloseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Tick(ctx, rtNight); !errors.Is(err, flux.ErrApplyFailed) {
+		t.Fatalf("tick: %v", err)
+	}
+
+	// A tick that holds the runner longer than Stop's deadline (and fails its apply too).
+	store.setLoadDelay(slow)
+	store.setFailApply(1)
+	loads := store.loadCount()
+	ticked := make(chan error, 1)
+	go func() {
+		_, err := r.Tick(ctx, rtNight.Add(time.Minute))
+		ticked <- err
+	}()
+	for store.loadCount() == loads {
+		time.Sleep(time.Millisecond)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = r.Stop(sctx)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > slow {
+		t.Fatalf("Stop during a slow tick: %v after %v", err, time.Since(start))
+	}
+	if err := <-ticked; !errors.Is(err, flux.ErrApplyFailed) {
+		t.Fatalf("the running tick: %v", err)
+	}
+	if st := r.Stats(); st.PendingTicks != 2 {
+		t.Fatalf("pending after two failed ticks: %+v", st)
+	}
+
+	// A final flush slower than CloseTimeout: Close returns at the deadline.
+	store.setApplyDelay(slow)
+	if _, err := r.Tick(ctx, rtNight); !errors.Is(err, flux.ErrClosed) {
+		t.Fatalf("tick after Stop: %v", err)
+	}
+	start = time.Now()
+	if err := r.Close(); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > slow {
+		t.Fatalf("Close with a slow flush: %v after %v", err, time.Since(start))
+	}
+	store.setApplyDelay(0)
+	if err := r.Stop(ctx); err != nil {
+		t.Fatalf("Stop with time to spare: %v", err)
+	}
+	checkLucidity(t, b.lucidity(), scenarioExpect[1])
+	if err := r.Close(); err != nil {
+		t.Fatalf("Close once nothing is pending: %v", err)
+	}
 }
 
 // TestRunnerRunSkipsOverrunTicks: with every tick taking 6 intervals, Run skips the missed
@@ -381,6 +449,7 @@ func TestRunnerConfigInvalid(t *testing.T) {
 	for name, cfg := range map[string]flux.RunnerConfig{
 		"negative timeout": {ApplyTimeout: -time.Second},
 		"negative pending": {MaxPendingTicks: -1},
+		"negative close":   {CloseTimeout: -time.Second},
 		"bad rules":        {Rules: &bad},
 	} {
 		if _, err := flux.NewRunner(m, rooms, cfg); !errors.Is(err, flux.ErrInvalidConfig) {

@@ -225,7 +225,7 @@ func (s *sim) shutdown() error {
 	}
 	var errs []error
 	if s.runner != nil {
-		errs = append(errs, step(s.runner.Close))
+		errs = append(errs, step(s.runner.Stop))
 	}
 	if s.clients != nil {
 		errs = append(errs, step(s.clients.nc.FlushWithContext))

@@ -350,7 +350,5 @@ func (w *Workload) seedPattern(ctx context.Context, now time.Time) (Sample, erro
 // Close stops the runner (flushing nothing: every tick applied or failed loudly) and the
 // room cache. The pool is the caller's.
 func (w *Workload) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return errors.Join(w.runner.Close(ctx), w.rooms.Close(), w.roomsPG.Close())
+	return errors.Join(w.runner.Close(), w.rooms.Close(), w.roomsPG.Close())
 }
