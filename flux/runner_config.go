@@ -27,8 +27,10 @@ type RunnerConfig struct {
 	// Rules are the flux rules (nil means DefaultRules()). The player store's tier and
 	// bound settings should match them.
 	Rules *Rules
-	// Logger receives one structured line per failed tick or flush (nil: zerolog.Nop()).
-	Logger *zerolog.Logger
+	// Logger receives one structured line per failed tick or final flush, with the fields
+	// component=flux.runner and runner_id. The zero value, like zerolog.Nop(), logs
+	// nothing (a zerolog.Logger without a writer is disabled).
+	Logger zerolog.Logger
 	// LoadTimeout, RoomsTimeout and ApplyTimeout bound each phase of a tick (within the
 	// caller's ctx): DefaultLoadTimeout, DefaultRoomsTimeout, DefaultApplyTimeout.
 	LoadTimeout  time.Duration
@@ -56,10 +58,6 @@ func (c RunnerConfig) WithDefaults() RunnerConfig {
 	if c.Rules == nil {
 		r := DefaultRules()
 		c.Rules = &r
-	}
-	if c.Logger == nil {
-		l := zerolog.Nop()
-		c.Logger = &l
 	}
 	if c.LoadTimeout == 0 {
 		c.LoadTimeout = DefaultLoadTimeout

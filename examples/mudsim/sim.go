@@ -110,9 +110,8 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 		return s, err
 	}
 	s.clients = &clients{nc: cnc, rng: worldgen.NewRand(cfg.Seed + 2)}
-	rlog := s.log
 	if s.runner, err = flux.NewRunner(s.store.players, s.rooms, flux.RunnerConfig{
-		RunnerID: "mudsim", Rules: &rules, Logger: &rlog,
+		RunnerID: "mudsim", Rules: &rules, Logger: s.log,
 	}); err != nil {
 		return s, err
 	}

@@ -1,0 +1,104 @@
+package flux_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/flux"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test reading it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns every JSON line written so far.
+func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// failTwice runs a tick whose apply fails and a Stop whose final flush fails.
+func failTwice(t *testing.T, cfg flux.RunnerConfig) {
+	t.Helper()
+	b := memoryBackend(t, scenarioPlayers()...)
+	flaky := &flakyStore{PlayerStore: b.store, failApply: 2}
+	r, err := flux.NewRunner(flaky, memoryRooms(t, scenarioRooms()...), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Tick(ctx, rtNight); !errors.Is(err, flux.ErrApplyFailed) {
+		t.Fatalf("tick: %v", err)
+	}
+	if err := r.Stop(ctx); !errors.Is(err, flux.ErrApplyFailed) {
+		t.Fatalf("stop: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+// TestRunnerLogger: the configured zerolog.Logger value gets one structured line per failed
+// tick and per failed final flush, with constant messages and the runner's fields.
+func TestRunnerLogger(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	failTwice(t, flux.RunnerConfig{RunnerID: "game-7", Logger: zerolog.New(&out)})
+	lines := out.lines(t)
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want 2: %v", len(lines), lines)
+	}
+	for i, want := range []struct{ level, msg string }{{"warn", "flux tick failed"}, {"error", "flux final flush failed"}} {
+		l := lines[i]
+		if l["level"] != want.level || l["message"] != want.msg || l["component"] != "flux.runner" ||
+			l["runner_id"] != "game-7" || !strings.Contains(l["error"].(string), "injected") || l["pending_ticks"] != 1.0 {
+			t.Errorf("line %d: %v", i, l)
+		}
+	}
+	if !strings.HasPrefix(lines[0]["tick_id"].(string), "game-7:") {
+		t.Errorf("tick_id %v", lines[0]["tick_id"])
+	}
+}
+
+// TestRunnerZeroLogger: the zero zerolog.Logger (no writer) is disabled — the logger the
+// Runner derives from it too — so a Runner configured without one logs nothing and does not
+// fail on the paths that log.
+func TestRunnerZeroLogger(t *testing.T) {
+	t.Parallel()
+	var zero zerolog.Logger
+	derived := zero.With().Str("component", "flux.runner").Logger()
+	for _, l := range []zerolog.Logger{zero, derived} {
+		if l.Error() != nil || l.Warn() != nil { // a disabled logger hands out no event
+			t.Fatal("a zero zerolog.Logger is enabled")
+		}
+	}
+	failTwice(t, flux.RunnerConfig{})
+}
