@@ -69,6 +69,32 @@ func (m *MemoryPlayers) Touch(id, roomID string, lastActive time.Time) error {
 	return nil
 }
 
+// UpdatePresence implements PresenceUpdater: it sets RoomID and LastActive of every listed
+// player it holds (in order, so the last entry of a player wins), leaving lucidity alone,
+// and returns how many players it updated. It costs one map update per entry under one
+// lock.
+func (m *MemoryPlayers) UpdatePresence(ctx context.Context, batch []Presence) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("flux: update presence: %w", err)
+	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := make(map[string]struct{}, len(batch))
+	for _, pr := range batch {
+		s, ok := m.players[pr.PlayerID]
+		if !ok {
+			continue
+		}
+		s.RoomID, s.LastActive = pr.RoomID, pr.LastActive
+		m.players[pr.PlayerID] = s
+		seen[pr.PlayerID] = struct{}{}
+	}
+	return int64(len(seen)), nil
+}
+
 // Get returns the stored state of one player.
 func (m *MemoryPlayers) Get(id string) (PlayerState, bool) {
 	m.mu.RLock()

@@ -25,7 +25,8 @@ const migrateLockKey int64 = 0x67702d666c7578
 // LoadActive is one query; Apply is one statement (one round trip) that records the tick
 // ids in the applied-ticks table with ON CONFLICT DO NOTHING and, only for the ticks it
 // inserted, adds the summed deltas to lucidity (clamped in SQL), rewrites the tier and,
-// when configured, inserts the audit rows. Safe for concurrent use.
+// when configured, inserts the audit rows. UpdatePresence is the game's own batched write
+// of rooms and last-active times (one statement). Safe for concurrent use.
 type PostgresPlayers struct {
 	pool *pgxpool.Pool
 	cfg  PostgresConfig
@@ -33,9 +34,11 @@ type PostgresPlayers struct {
 	loadSQL        string // active players only
 	loadPendingSQL string // active players UNION ALL the applied pending tick ids
 	applySQL       string
+	presenceSQL    string
 	names          schemaNames
 
-	argsPool sync.Pool // *applyArgs
+	argsPool     sync.Pool // *applyArgs
+	presencePool sync.Pool // *presenceArgs
 }
 
 var _ PlayerStore = (*PostgresPlayers)(nil)
@@ -62,9 +65,11 @@ func NewPostgresPlayers(pool *pgxpool.Pool, cfg PostgresConfig) (*PostgresPlayer
 	}
 	p := &PostgresPlayers{pool: pool, cfg: cfg}
 	p.argsPool.New = func() any { return new(applyArgs) }
+	p.presencePool.New = func() any { return new(presenceArgs) }
 	p.names = p.buildNames()
 	p.loadSQL, p.loadPendingSQL = p.buildLoadSQL()
 	p.applySQL = p.buildApplySQL()
+	p.presenceSQL = p.buildPresenceSQL()
 	return p, nil
 }
 

@@ -18,20 +18,21 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// backend is where the world lives: a room store, a player store for the flux Runner and
-// the game's own writes of player positions.
+// backend is where the world lives: a room store, and a player store that the flux Runner
+// reads and the game writes its players' moves to (flux.PresenceUpdater: one statement per
+// tick on PostgreSQL, through flux's configured table and column names).
 type backend struct {
 	name    string // "postgres" or "memory"
 	rooms   roomstore.RoomStore
-	players flux.PlayerStore
-	moves   mover
+	players playerStore
 	pool    *pgxpool.Pool // nil in memory
 }
 
-// mover is the game's own write of the players that moved or acted in a tick.
-type mover interface {
-	// Move stores the room and LastActive (at) of players[i] for every i in idx.
-	Move(ctx context.Context, players []flux.Player, idx []int, at time.Time) error
+// playerStore is what the game needs of flux's player stores (MemoryPlayers and
+// PostgresPlayers both are one).
+type playerStore interface {
+	flux.PlayerStore
+	flux.PresenceUpdater
 }
 
 // close closes the room store, then the pool (the stores never close a pool they were
@@ -108,7 +109,7 @@ func openBackend(ctx context.Context, cfg Config, rules flux.Rules, world *world
 	players := flux.NewMemoryPlayers(rules)
 	players.Put(world.Players...)
 	log.Info().Int("rooms", len(world.Rooms)).Int("players", len(world.Players)).Msg("world seeded in memory")
-	return &backend{name: "memory", rooms: rooms, players: players, moves: memoryMover{players}}, nil
+	return &backend{name: "memory", rooms: rooms, players: players}, nil
 }
 
 // seedPostgres creates the schema and the libraries' tables (their Migrate), empties them
@@ -129,7 +130,7 @@ func seedPostgres(ctx context.Context, pool *pgxpool.Pool, schema string, rules 
 	if err := seedTables(ctx, pool, schema, rooms, players, rules, world); err != nil {
 		return nil, errors.Join(err, rooms.Close())
 	}
-	return &backend{name: "postgres", rooms: rooms, players: players, pool: pool, moves: newPostgresMover(pool, schema)}, nil
+	return &backend{name: "postgres", rooms: rooms, players: players, pool: pool}, nil
 }
 
 func seedTables(ctx context.Context, pool *pgxpool.Pool, schema string, rooms *roomstore.Postgres,
@@ -156,45 +157,6 @@ func seedTables(ctx context.Context, pool *pgxpool.Pool, schema string, rooms *r
 	if _, err := pool.CopyFrom(ctx, playersTable, []string{"id", "room_id", "lucidity", "tier", "last_active", "created_at"},
 		pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("mudsim: copy players: %w", err)
-	}
-	return nil
-}
-
-// memoryMover writes moves to MemoryPlayers (Touch keeps lucidity as the Runner left it).
-type memoryMover struct{ players *flux.MemoryPlayers }
-
-func (m memoryMover) Move(_ context.Context, players []flux.Player, idx []int, at time.Time) error {
-	for _, i := range idx {
-		if err := m.players.Touch(players[i].ID, players[i].RoomID, at); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// postgresMover writes a tick's moves with one statement, whatever their number.
-type postgresMover struct {
-	pool      *pgxpool.Pool
-	sql       string
-	ids, dest []string
-}
-
-func newPostgresMover(pool *pgxpool.Pool, schema string) *postgresMover {
-	return &postgresMover{pool: pool, sql: "UPDATE " + pgx.Identifier{schema, flux.DefaultPlayersTable}.Sanitize() +
-		" p SET room_id = m.room_id, last_active = $3 FROM unnest($1::text[], $2::text[]) AS m(id, room_id) WHERE p.id = m.id"}
-}
-
-func (m *postgresMover) Move(ctx context.Context, players []flux.Player, idx []int, at time.Time) error {
-	if len(idx) == 0 {
-		return nil
-	}
-	m.ids, m.dest = m.ids[:0], m.dest[:0]
-	for _, i := range idx {
-		m.ids = append(m.ids, players[i].ID)
-		m.dest = append(m.dest, players[i].RoomID)
-	}
-	if _, err := m.pool.Exec(ctx, m.sql, m.ids, m.dest, at); err != nil {
-		return fmt.Errorf("mudsim: write moves: %w", err)
 	}
 	return nil
 }

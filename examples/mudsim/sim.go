@@ -38,6 +38,7 @@ type sim struct {
 	world   *worldgen.World
 	rng     *rand.Rand
 	moved   []int
+	moves   []flux.Presence
 	gameNow time.Time
 
 	srv     *server.Server // embedded NATS, nil with cfg.NATSURL
@@ -146,7 +147,7 @@ func (s *sim) loop(ctx context.Context) {
 	}
 }
 
-// tick runs one game tick: the players wander (one write of the moves), the flux Runner
+// tick runs one game tick: the players wander (one UpdatePresence of the moves), the flux Runner
 // ticks (one load, one cached room read, one apply), every change is published, the
 // simulated clients chat, and one line is logged. A signal arriving meanwhile does not cut
 // it short: it runs on ctx's values without its cancellation, within tickTimeout.
@@ -162,7 +163,12 @@ func (s *sim) tick(parent context.Context) {
 
 	t0 := time.Now()
 	s.moved = s.world.Wander(s.rng, s.gameNow, moveChance, touchChance, s.moved)
-	if err := s.store.moves.Move(ctx, s.world.Players, s.moved, s.gameNow); err != nil {
+	s.moves = s.moves[:0]
+	for _, i := range s.moved {
+		p := &s.world.Players[i]
+		s.moves = append(s.moves, flux.Presence{PlayerID: p.ID, RoomID: p.RoomID, LastActive: p.LastActive})
+	}
+	if _, err := s.store.players.UpdatePresence(ctx, s.moves); err != nil {
 		errs = append(errs, err)
 	}
 	moves := time.Since(t0)

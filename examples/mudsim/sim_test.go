@@ -12,6 +12,7 @@ import (
 
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/internal/worldgen"
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
@@ -99,16 +100,44 @@ func TestSimulatePostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var players, applied int64
+		var players, applied, actedLast int64
 		err = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM flux_players),
-			(SELECT coalesce(sum(changes), 0) FROM flux_applied_ticks)`).Scan(&players, &applied)
-		_ = conn.Close(ctx)
+			(SELECT coalesce(sum(changes), 0) FROM flux_applied_ticks),
+			(SELECT count(*) FROM flux_players WHERE last_active = $1)`, sum.GameTime).Scan(&players, &applied, &actedLast)
 		if err != nil {
 			t.Fatal(err)
 		}
+		rooms := map[string]string{}
+		rows, err := conn.Query(ctx, `SELECT id, room_id FROM flux_players`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, room string
+			if err := rows.Scan(&id, &room); err != nil {
+				t.Fatal(err)
+			}
+			rooms[id] = room
+		}
+		_ = conn.Close(ctx)
 		if players != int64(cfg.Players) || applied != sum.ChangesApplied {
 			t.Errorf("run %d: database has %d players and %d applied changes; want %d and %d",
 				run, players, applied, cfg.Players, sum.ChangesApplied)
+		}
+		// The game's moves reached the database: some players acted in the last tick, and
+		// some stand elsewhere than where the world put them.
+		start, err := cfg.gameStart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := 0
+		for _, p := range worldgen.New(worldgen.Config{Rooms: cfg.Rooms, Players: cfg.Players, Seed: cfg.Seed, Now: start}).Players {
+			if rooms[p.ID] != p.RoomID {
+				moved++
+			}
+		}
+		if actedLast == 0 || moved == 0 {
+			t.Errorf("run %d: %d players active at the last tick, %d moved: the moves were not written", run, actedLast, moved)
 		}
 	}
 }
