@@ -114,7 +114,7 @@ func openBackend(ctx context.Context, cfg Config, rules flux.Rules, world *world
 
 // seedPostgres creates the schema and the libraries' tables (their Migrate), empties them
 // and writes the world: the rooms through the room store (set-up, one upsert each), the
-// players with one COPY.
+// players with one COPY (worldgen, into the table the player store is configured with).
 func seedPostgres(ctx context.Context, pool *pgxpool.Pool, schema string, rules flux.Rules, world *worldgen.World) (*backend, error) {
 	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		return nil, fmt.Errorf("mudsim: create schema: %w", err)
@@ -123,18 +123,19 @@ func seedPostgres(ctx context.Context, pool *pgxpool.Pool, schema string, rules 
 	if err != nil {
 		return nil, err
 	}
-	players, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{Schema: schema, Rules: &rules})
+	pc := flux.PostgresConfig{Schema: schema, Rules: &rules}
+	players, err := flux.NewPostgresPlayers(pool, pc)
 	if err != nil {
 		return nil, errors.Join(err, rooms.Close())
 	}
-	if err := seedTables(ctx, pool, schema, rooms, players, rules, world); err != nil {
+	if err := seedTables(ctx, pool, rooms, players, pc, world); err != nil {
 		return nil, errors.Join(err, rooms.Close())
 	}
 	return &backend{name: "postgres", rooms: rooms, players: players, pool: pool}, nil
 }
 
-func seedTables(ctx context.Context, pool *pgxpool.Pool, schema string, rooms *roomstore.Postgres,
-	players *flux.PostgresPlayers, rules flux.Rules, world *worldgen.World,
+func seedTables(ctx context.Context, pool *pgxpool.Pool, rooms *roomstore.Postgres,
+	players *flux.PostgresPlayers, pc flux.PostgresConfig, world *worldgen.World,
 ) error {
 	if err := rooms.Migrate(ctx); err != nil {
 		return err
@@ -142,21 +143,13 @@ func seedTables(ctx context.Context, pool *pgxpool.Pool, schema string, rooms *r
 	if err := players.Migrate(ctx); err != nil {
 		return err
 	}
-	playersTable := pgx.Identifier{schema, flux.DefaultPlayersTable}
-	if _, err := pool.Exec(ctx, "TRUNCATE "+pgx.Identifier{schema, roomstore.DefaultTable}.Sanitize()+", "+
-		playersTable.Sanitize()+", "+pgx.Identifier{schema, flux.DefaultAppliedTicksTable}.Sanitize()); err != nil {
+	if _, err := pool.Exec(ctx, "TRUNCATE "+pgx.Identifier{pc.Schema, roomstore.DefaultTable}.Sanitize()+", "+
+		pgx.Identifier{pc.Schema, flux.DefaultPlayersTable}.Sanitize()+", "+
+		pgx.Identifier{pc.Schema, flux.DefaultAppliedTicksTable}.Sanitize()); err != nil {
 		return fmt.Errorf("mudsim: empty tables: %w", err)
 	}
 	if err := world.PutRooms(ctx, rooms); err != nil {
 		return err
 	}
-	rows := make([][]any, 0, len(world.Players))
-	for _, p := range world.Players {
-		rows = append(rows, []any{p.ID, p.RoomID, int32(p.Lucidity), string(rules.Tier(p.Lucidity)), p.LastActive, p.CreatedAt})
-	}
-	if _, err := pool.CopyFrom(ctx, playersTable, []string{"id", "room_id", "lucidity", "tier", "last_active", "created_at"},
-		pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("mudsim: copy players: %w", err)
-	}
-	return nil
+	return world.CopyPlayers(ctx, pool, pc)
 }

@@ -167,17 +167,19 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, counter *StatementCounter, c
 	}
 
 	players := func(name string) (*flux.PostgresPlayers, error) {
-		s, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{
+		pc := flux.PostgresConfig{
 			PlayersTable:      cfg.Prefix + name + "_players",
 			AppliedTicksTable: cfg.Prefix + name + "_ticks",
-		})
+			Rules:             &rules,
+		}
+		s, err := flux.NewPostgresPlayers(pool, pc)
 		if err != nil {
 			return nil, err
 		}
 		if err := s.Migrate(ctx); err != nil {
 			return nil, err
 		}
-		if err := w.world.CopyPlayers(ctx, pool, cfg.Prefix+name+"_players", rules); err != nil {
+		if err := w.world.CopyPlayers(ctx, pool, pc); err != nil {
 			return nil, fmt.Errorf("tickload: copy players: %w", err)
 		}
 		return s, nil

@@ -199,17 +199,46 @@ func (w *World) PutRooms(ctx context.Context, store roomstore.RoomStore) error {
 	return nil
 }
 
-// CopyPlayers inserts the players into flux's default player table (see
-// flux.PostgresPlayers.Migrate) named table, with one COPY, and the tiers of rules.
-func (w *World) CopyPlayers(ctx context.Context, pool *pgxpool.Pool, table string, rules flux.Rules) error {
+// CopyPlayers inserts the players into the player table(s) cfg names — the embedded
+// default schema (see flux.PostgresPlayers.Migrate) or a game's own, under cfg.Schema —
+// with one COPY into the player table and, when lucidity lives in a separate table, one
+// more into that one; tiers follow cfg.Rules (nil: flux.DefaultRules()). Use the config the
+// flux.PostgresPlayers is built with. It costs one or two round trips of O(players) rows.
+func (w *World) CopyPlayers(ctx context.Context, pool *pgxpool.Pool, cfg flux.PostgresConfig) error {
+	cfg = cfg.WithDefaults()
+	rules := *cfg.Rules
+	table := func(name string) pgx.Identifier {
+		if cfg.Schema != "" {
+			return pgx.Identifier{cfg.Schema, name}
+		}
+		return pgx.Identifier{name}
+	}
+	separate := cfg.LucidityTable != "" && cfg.LucidityTable != cfg.PlayersTable
+	cols := []string{cfg.PlayerIDColumn, cfg.RoomColumn, cfg.LastActiveColumn, cfg.CreatedAtColumn}
+	if !separate {
+		cols = append(cols, cfg.LucidityColumn, cfg.TierColumn)
+	}
 	rows := make([][]any, 0, len(w.Players))
 	for _, p := range w.Players {
-		rows = append(rows, []any{p.ID, p.RoomID, int32(p.Lucidity), string(rules.Tier(p.Lucidity)), p.LastActive, p.CreatedAt})
+		row := []any{p.ID, p.RoomID, p.LastActive, p.CreatedAt}
+		if !separate {
+			row = append(row, int32(p.Lucidity), string(rules.Tier(p.Lucidity)))
+		}
+		rows = append(rows, row)
 	}
-	_, err := pool.CopyFrom(ctx, pgx.Identifier{table},
-		[]string{"id", "room_id", "lucidity", "tier", "last_active", "created_at"}, pgx.CopyFromRows(rows))
-	if err != nil {
+	if _, err := pool.CopyFrom(ctx, table(cfg.PlayersTable), cols, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("worldgen: copy players: %w", err)
+	}
+	if !separate {
+		return nil
+	}
+	rows = rows[:0]
+	for _, p := range w.Players {
+		rows = append(rows, []any{p.ID, int32(p.Lucidity), string(rules.Tier(p.Lucidity))})
+	}
+	if _, err := pool.CopyFrom(ctx, table(cfg.LucidityTable),
+		[]string{cfg.LucidityPlayerIDColumn, cfg.LucidityColumn, cfg.TierColumn}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("worldgen: copy lucidity: %w", err)
 	}
 	return nil
 }
