@@ -137,7 +137,7 @@ func TestOracleFaultyApplies(t *testing.T) {
 	defer proxied.Close()
 
 	postgresPlayers(t, direct, flux.PostgresConfig{}) // migrates
-	if err := world.CopyPlayers(ctx, direct, flux.DefaultPlayersTable, rules); err != nil {
+	if err := world.CopyPlayers(ctx, direct, flux.PostgresConfig{Rules: &rules}); err != nil {
 		t.Fatal(err)
 	}
 	store, err := flux.NewPostgresPlayers(proxied, flux.PostgresConfig{})
