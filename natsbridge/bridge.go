@@ -177,8 +177,16 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 		return fmt.Errorf("natsbridge: pending limits on %q: %w", subject, err)
 	}
 	// nats.go calls the closed handler when its delivery goroutine for sub ends, after
-	// the last callback returned: Drain's proof that intake is over.
+	// the last callback returned: Drain's and Close's proof that intake is over.
 	sub.SetClosedHandler(func(string) { close(r.subDone) })
+	if !sub.IsValid() {
+		// The connection closed between Subscribe and SetClosedHandler: nats.go's
+		// delivery goroutine may have ended without seeing the handler, so nothing
+		// would ever close subDone. Nothing was registered; any message that reached
+		// onMsg meanwhile counts as abandoned.
+		r.setState(stateStopped)
+		return fmt.Errorf("natsbridge: subscribe %q: %w", subject, nats.ErrBadSubscription)
+	}
 	r.sub = sub
 	b.names[o.name] = true
 	b.regs = append(b.regs, r)
@@ -281,6 +289,8 @@ func (b *Bridge) Drain(ctx context.Context) error {
 			_ = r.sub.Unsubscribe() // a drain still pending in nats.go ends now
 		}
 	}
+	// shutdown waits for the last callbacks: after an expired drain, nats.go may still
+	// be handing over messages it held.
 	b.shutdown(regs)
 	if n := b.counters.abandoned.Load(); n > 0 && expired {
 		errs = append(errs, fmt.Errorf("natsbridge: %d messages abandoned", n))
@@ -290,10 +300,17 @@ func (b *Bridge) Drain(ctx context.Context) error {
 
 // Close stops the Bridge now: it unsubscribes every handler, cancels the handlers'
 // contexts, discards buffered messages and unpublished dead letters (counted in
-// Stats.Abandoned), and waits for running handler calls to return — a handler that
-// ignores its context delays Close until it returns. It returns unsubscribe errors, if
-// any. Close is idempotent: a second call (or one after Drain) waits for the first
-// shutdown to finish and returns nil. The *nats.Conn is left open.
+// Stats.Abandoned), and waits for running handler calls and for nats.go's last
+// callback into the Bridge to return — a handler that ignores its context (or a
+// KeyFunc that blocks) delays Close until it returns. When Close returns, every message
+// counted in Stats.Received has its outcome counted, and no counter moves any more.
+// Messages nats.go had read from the server but not yet handed to the Bridge are
+// discarded by nats.go's unsubscribe and never counted (use Drain to finish them).
+// If the caller is draining the connection itself (nats.Conn.Drain), its subscriptions
+// stay open until that drain ends and messages it still delivers are counted as
+// abandoned. It returns unsubscribe errors, if any. Close is idempotent: a second call
+// (or one after Drain) waits for the first shutdown to finish and returns nil. The
+// *nats.Conn is left open.
 func (b *Bridge) Close() error {
 	b.mu.Lock()
 	if b.stopping {
@@ -316,12 +333,22 @@ func (b *Bridge) Close() error {
 	return b.finish(errors.Join(errs...))
 }
 
-// shutdown stops every worker and the dead-letter publisher and waits for them.
+// shutdown stops every worker and the dead-letter publisher and waits for them, and
+// for the last nats.go callback of every closed subscription, so that no counter moves
+// after it returns. Callers have unsubscribed (or drained) the subscriptions first.
 func (b *Bridge) shutdown(regs []*registration) {
 	b.closeOnce.Do(func() { close(b.closing) })
 	b.cancel()
 	for _, r := range regs {
-		r.setState(stateStopped)
+		r.setState(stateStopped) // from here on onMsg only counts abandoned messages
+	}
+	for _, r := range regs {
+		// A closed subscription's delivery goroutine ends right after the callback it
+		// is running, if any; one still open (the caller is draining the connection)
+		// is not waited for.
+		if !r.sub.IsValid() {
+			<-r.subDone
+		}
 	}
 	for _, r := range regs {
 		r.workers.Wait()

@@ -161,15 +161,19 @@ func TestHandlerDeadline(t *testing.T) {
 	b, nc := startBridge(t, natsbridge.Config{})
 	dls := subscribeDeadLetters(t, nc)
 	const timeout = 80 * time.Millisecond
-	left := make(chan time.Duration, 1)
+	// The fast message's deadline must lie between "received + timeout" (the attempt
+	// starts after the message was received) and "now + timeout" (it started before the
+	// handler looked). Unlike a check of the time left, this holds however long a loaded
+	// machine stalls between the attempt's start and the handler.
+	type window struct{ earliest, dl, latest time.Time }
+	fast := make(chan window, 1)
 	h := func(ctx context.Context, m natsbridge.Msg) error {
 		dl, ok := ctx.Deadline()
-		if !ok {
-			left <- -1
-			return nil
-		}
 		if m.Key == "fast" {
-			left <- time.Until(dl)
+			if !ok {
+				dl = time.Time{}
+			}
+			fast <- window{m.Received.Add(timeout), dl, time.Now().Add(timeout)}
 			return nil
 		}
 		<-ctx.Done() // a handler that honours its context
@@ -182,8 +186,9 @@ func TestHandlerDeadline(t *testing.T) {
 	publishSeq(t, nc, "deadline.fast", 1, nil)
 	publishSeq(t, nc, "deadline.stuck", 2, nil)
 	flushConn(t, nc)
-	if d := <-left; d <= 0 || d > timeout {
-		t.Errorf("time left before the deadline = %v, want in (0, %v]", d, timeout)
+	if w := <-fast; w.dl.Before(w.earliest) || w.dl.After(w.latest) {
+		t.Errorf("handler deadline %v, want within [received+%v, now+%v] = [%v, %v]",
+			w.dl, timeout, timeout, w.earliest, w.latest)
 	}
 	m := nextDeadLetter(t, dls)
 	if r := m.Header.Get(natsbridge.HeaderDeadLetterReason); r != string(natsbridge.DeadLetterTimeout) || m.Subject != "deadletter.deadline.stuck" {
@@ -296,6 +301,14 @@ func TestCloseStopsNowAndKeepsConn(t *testing.T) {
 	flushConn(t, nc)
 	<-started
 	<-started
+	// The flush proves nats.go has read all 10 messages, not that its delivery
+	// goroutine has handed them to the Bridge yet: wait for that, so that the buffer
+	// Close discards is known (messages nats.go still holds are discarded by the
+	// unsubscribe and never counted).
+	eventually(t, "all 10 received, 2 running, 8 buffered", func() bool {
+		st := b.Stats()
+		return st.Received == 10 && st.InFlight == 2 && st.Queued == 8
+	})
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -303,7 +316,8 @@ func TestCloseStopsNowAndKeepsConn(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	st := b.Stats()
-	if st.InFlight != 0 || st.Queued != 0 || st.Abandoned < 8 || st.Handled != 0 {
+	if st.InFlight != 0 || st.Queued != 0 || st.Received != 10 || st.Abandoned != 10 || st.Handled != 0 ||
+		st.Failed != 0 || st.PerHandler[0].Keys != 0 || st.PerHandler[0].Queued != 0 {
 		t.Errorf("stats after Close = %+v", st)
 	}
 	// The connection is the caller's: still open, still usable.
@@ -320,6 +334,57 @@ func TestCloseStopsNowAndKeepsConn(t *testing.T) {
 	}
 	if err := b.Run(context.Background()); !errors.Is(err, natsbridge.ErrClosed) {
 		t.Errorf("Run after Close: %v", err)
+	}
+}
+
+// TestCloseWaitsForLastCallback: a message nats.go is handing to the Bridge while Close
+// runs (here: held inside a slow KeyFunc, after Received counted it) has its outcome
+// counted before Close returns — Close waits for nats.go's last callback, so the
+// counters are final when it returns. Before that wait existed, Close returned with
+// Received = Abandoned + 1.
+func TestCloseWaitsForLastCallback(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{})
+	inKey := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	key := func(m natsbridge.Msg) string {
+		once.Do(func() {
+			close(inKey)
+			<-release
+		})
+		return m.Subject
+	}
+	if err := b.Handle("slowkey.k", func(context.Context, natsbridge.Msg) error { return nil },
+		natsbridge.KeyFunc(key)); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	publishSeq(t, nc, "slowkey.k", 1, nil)
+	flushConn(t, nc)
+	<-inKey // the callback is running: Received is 1, the message has no outcome yet
+
+	type result struct {
+		err error
+		st  natsbridge.Stats
+	}
+	closed := make(chan result, 1)
+	go func() {
+		err := b.Close()
+		closed <- result{err, b.Stats()} // read at once, before anything else can move
+	}()
+	select {
+	case r := <-closed:
+		t.Fatalf("Close returned while the callback still ran: err %v, stats %+v", r.err, r.st)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	r := <-closed
+	if r.err != nil {
+		t.Fatalf("Close: %v", r.err)
+	}
+	if r.st.Received != 1 || r.st.Abandoned != 1 || r.st.Handled != 0 || r.st.Queued != 0 {
+		t.Fatalf("stats when Close returned = %+v, want the one message received and abandoned", r.st)
 	}
 }
 

@@ -233,7 +233,9 @@ func (r *registration) setState(state int) {
 	if state > r.state {
 		r.state = state
 	}
-	if r.state == stateStopped && r.queued > 0 {
+	if r.state == stateStopped && (r.queued > 0 || len(r.keys) > 0) {
+		// Keys owned by a running call go too: their workers exit without touching
+		// the map once stopped, so Stats shows no keys after shutdown.
 		r.b.counters.abandoned.Add(uint64(r.queued))
 		r.b.counters.queued.Add(-int64(r.queued))
 		r.queued = 0

@@ -19,9 +19,21 @@ import (
 // next read within 100 ms.
 const propagationLimit = 100 * time.Millisecond
 
+// propagationTrials is how many writes checkPropagation times. On a loaded machine one
+// write can miss propagationLimit because a goroutine was not scheduled for 100 ms;
+// propagation that is slow by design (only through the TTL, or always late) misses it on
+// every trial. The fastest trial must meet the bound, and every write must be seen.
+const propagationTrials = 3
+
+// propagationEventually bounds the wait for a change that must arrive: far above
+// propagationLimit, so scheduling stalls do not fail the test, far below the cache TTL
+// (roomstore.DefaultCacheTTL, 5 min), so a change arriving by TTL still does.
+const propagationEventually = 10 * time.Second
+
 // checkPropagation runs the cross-node scenario between a (writer) and b (reader), which
 // share one database: b caches a room, a writes it, b's next read sees the new version
-// within propagationLimit; then the same for a delete. a must ignore its own echoes.
+// (the fastest of propagationTrials writes within propagationLimit); then the same for a
+// delete. a must ignore its own echoes.
 func checkPropagation(t *testing.T, a, b *invNode) {
 	t.Helper()
 	ctx := invCtx(t)
@@ -34,30 +46,45 @@ func checkPropagation(t *testing.T, a, b *invNode) {
 	if !invWaitUntil(5*time.Second, func() bool { return b.inv.Stats().Applied == 1 }) {
 		t.Fatalf("seed notice not applied on b: %+v", b.inv.Stats())
 	}
-	b.readCached(t, "hall", 1)
 
-	v, err = a.cached.PutRoomVersion(ctx, roomstore.Room{ID: "hall", Name: "Great Hall"})
-	if err != nil || v != 2 {
-		t.Fatalf("PutRoomVersion = %d, %v; want 2, nil", v, err)
+	fastest := time.Duration(1<<63 - 1)
+	for trial := range propagationTrials {
+		want := int64(trial + 2)
+		b.readCached(t, "hall", want-1)
+		name := "Hall " + strconv.Itoa(trial)
+		v, err = a.cached.PutRoomVersion(ctx, roomstore.Room{ID: "hall", Name: name})
+		if err != nil || v != want {
+			t.Fatalf("PutRoomVersion = %d, %v; want %d, nil", v, err, want)
+		}
+		written := time.Now()
+		var got roomstore.Room
+		if !invWaitUntil(propagationEventually, func() bool { got = b.mustGet(t, "hall"); return got.Version == want }) {
+			t.Fatalf("b still reads version %d (%q) %v after a's write; b invalidator %+v",
+				got.Version, got.Name, time.Since(written), b.inv.Stats())
+		}
+		fastest = min(fastest, time.Since(written))
+		if got.Name != name {
+			t.Fatalf("b reads name %q, want %q", got.Name, name)
+		}
+		// The new version came from the invalidation, not from a TTL: the notice for it
+		// was applied (the seed's plus one per trial).
+		if n := b.inv.Stats().Applied; n != uint64(trial+2) {
+			t.Fatalf("b applied %d notices after trial %d, want %d", n, trial, trial+2)
+		}
 	}
-	written := time.Now()
-	var got roomstore.Room
-	if !invWaitUntil(propagationLimit, func() bool { got = b.mustGet(t, "hall"); return got.Version == 2 }) {
-		t.Fatalf("b still reads version %d (%q) %v after a's write; b invalidator %+v",
-			got.Version, got.Name, time.Since(written), b.inv.Stats())
-	}
-	if got.Name != "Great Hall" {
-		t.Fatalf("b reads name %q, want %q", got.Name, "Great Hall")
+	t.Logf("fastest of %d writes seen by the other node after %v", propagationTrials, fastest)
+	if fastest > propagationLimit {
+		t.Fatalf("no write of %d was seen by the other node within %v (fastest %v)", propagationTrials, propagationLimit, fastest)
 	}
 
 	// Deletes propagate too.
-	b.readCached(t, "hall", 2)
+	b.readCached(t, "hall", propagationTrials+1)
 	if err := a.cached.DeleteRoom(ctx, "hall"); err != nil {
 		t.Fatalf("DeleteRoom: %v", err)
 	}
 	deleted := time.Now()
 	var gerr error
-	if !invWaitUntil(propagationLimit, func() bool {
+	if !invWaitUntil(propagationEventually, func() bool {
 		_, gerr = b.cached.GetRoom(ctx, "hall")
 		return errors.Is(gerr, roomstore.ErrNotFound)
 	}) {
@@ -65,21 +92,22 @@ func checkPropagation(t *testing.T, a, b *invNode) {
 			time.Since(deleted), gerr, b.inv.Stats())
 	}
 
-	// a published three notices and ignored all three echoes: its cache was invalidated
-	// once per write, by the write itself, never again by its own notice.
-	if !invWaitUntil(5*time.Second, func() bool { return a.inv.Stats().OwnEchoes == 3 }) {
-		t.Fatalf("a's own echoes: %+v, want 3", a.inv.Stats())
+	// a published one notice per write and ignored every echo: its cache was
+	// invalidated once per write, by the write itself, never again by its own notice.
+	const notices = propagationTrials + 2 // seed, trials, delete
+	if !invWaitUntil(5*time.Second, func() bool { return a.inv.Stats().OwnEchoes == notices }) {
+		t.Fatalf("a's own echoes: %+v, want %d", a.inv.Stats(), notices)
 	}
 	as := a.inv.Stats()
-	if as.Published != 3 || as.Applied != 0 || as.Malformed != 0 || as.PublishErrors != 0 || as.Dropped != 0 {
-		t.Fatalf("a invalidator stats %+v: want 3 published, 0 applied, no errors", as)
+	if as.Published != notices || as.Applied != 0 || as.Malformed != 0 || as.PublishErrors != 0 || as.Dropped != 0 {
+		t.Fatalf("a invalidator stats %+v: want %d published, 0 applied, no errors", as, notices)
 	}
-	if n := a.cached.Stats().Invalidations; n != 3 {
-		t.Fatalf("a's cache saw %d invalidations, want 3 (one per local write, none from echoes)", n)
+	if n := a.cached.Stats().Invalidations; n != notices {
+		t.Fatalf("a's cache saw %d invalidations, want %d (one per local write, none from echoes)", n, notices)
 	}
 	bs := b.inv.Stats()
-	if bs.Applied != 3 || bs.OwnEchoes != 0 || bs.Published != 0 || bs.Malformed != 0 {
-		t.Fatalf("b invalidator stats %+v: want 3 applied, 0 echoes, 0 published", bs)
+	if bs.Applied != notices || bs.OwnEchoes != 0 || bs.Published != 0 || bs.Malformed != 0 {
+		t.Fatalf("b invalidator stats %+v: want %d applied, 0 echoes, 0 published", bs, notices)
 	}
 }
 

@@ -12,7 +12,10 @@ import (
 type Stats struct {
 	// Handlers is the number of registered handlers.
 	Handlers int
-	// Received counts messages delivered by NATS to the Bridge's subscriptions.
+	// Received counts messages nats.go handed to the Bridge's subscriptions. Each ends
+	// in exactly one of Handled, Failed, Overflowed or Abandoned — except that a dead
+	// letter (of a Failed or Overflowed message) given up at shutdown is counted in
+	// Abandoned too. Once Close or Drain returned, the counters no longer move.
 	Received uint64
 	// Handled counts messages whose handler returned nil.
 	Handled uint64

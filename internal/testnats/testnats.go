@@ -3,6 +3,8 @@
 package testnats
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -17,6 +19,17 @@ const EnvURL = "GAMEPERSIST_NATS_URL"
 // shuts it down when t ends. opts may adjust the options before start (TLS, auth, cluster).
 func Start(t testing.TB, opts ...func(*server.Options)) *server.Server {
 	t.Helper()
+	s, err := start(t, opts...)
+	if err != nil {
+		t.Fatalf("testnats: %v", err)
+	}
+	return s
+}
+
+// start is Start returning its error instead of failing t; on success the server is
+// shut down when t ends.
+func start(t testing.TB, opts ...func(*server.Options)) (*server.Server, error) {
+	t.Helper()
 	o := &server.Options{
 		Host:      "127.0.0.1",
 		Port:      -1,
@@ -30,18 +43,19 @@ func Start(t testing.TB, opts ...func(*server.Options)) *server.Server {
 	}
 	s, err := server.NewServer(o)
 	if err != nil {
-		t.Fatalf("testnats: new server: %v", err)
+		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
-		t.Fatal("testnats: server not ready within 10s")
+		s.WaitForShutdown()
+		return nil, errors.New("server not ready within 10s (port taken?)")
 	}
 	t.Cleanup(func() {
 		s.Shutdown()
 		s.WaitForShutdown()
 	})
-	return s
+	return s, nil
 }
 
 // URL returns GAMEPERSIST_NATS_URL when set, else the client URL of a new in-process
