@@ -388,6 +388,59 @@ func TestCloseWaitsForLastCallback(t *testing.T) {
 	}
 }
 
+// TestLatencyFromPublish: envelopes published with Publish carry HeaderPublishedAt, so
+// the Bridge's latency covers publish→handled, including time spent before the Bridge
+// received the message. The first message holds nats.go's delivery goroutine (in the
+// KeyFunc) for at least hold; the second waits behind it in nats.go, so its latency is at
+// least hold when measured from the publish, though it is handled right after the Bridge
+// receives it.
+func TestLatencyFromPublish(t *testing.T) {
+	t.Parallel()
+	const hold = 100 * time.Millisecond
+	b, nc := startBridge(t, natsbridge.Config{})
+	release := make(chan struct{})
+	var once sync.Once
+	key := func(m natsbridge.Msg) string {
+		once.Do(func() { <-release })
+		return m.Subject
+	}
+	type seen struct {
+		published, received time.Time
+		ok                  bool
+	}
+	got := make(chan seen, 2)
+	h := natsbridge.Typed(func(_ context.Context, _ natsbridge.Envelope[sayPayload], m natsbridge.Msg) error {
+		ns, err := strconv.ParseInt(m.Header.Get(natsbridge.HeaderPublishedAt), 10, 64)
+		got <- seen{time.Unix(0, ns), m.Received, err == nil}
+		return nil
+	}, natsbridge.DecodeOptions{})
+	if err := b.Handle("latency.k", h, natsbridge.KeyFunc(key)); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	published := time.Now()
+	for _, text := range []string{"first", "second"} {
+		if err := natsbridge.Publish(t.Context(), nc, "latency.k", natsbridge.NewEnvelope("say", sayPayload{Text: text})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushConn(t, nc)
+	time.Sleep(hold - time.Since(published)) // at least hold after the publishes
+	close(release)
+	for range 2 {
+		s := <-got
+		if !s.ok || s.published.Before(published.Truncate(time.Microsecond)) || s.received.Before(s.published) {
+			t.Fatalf("handler saw published-at %v (ok %v), received %v; publish began %v", s.published, s.ok, s.received, published)
+		}
+	}
+	eventually(t, "both handled", func() bool { return b.Stats().Handled == 2 })
+	// The median of two is the faster one: the second message, whose receive→handled
+	// time is short but whose publish→handled time is at least hold.
+	if st := b.Stats(); st.LatencyP50 < hold {
+		t.Fatalf("LatencyP50 = %v, want ≥ %v (measured from the publish); stats %+v", st.LatencyP50, hold, st)
+	}
+}
+
 // TestRunDrainsWhenContextEnds: Run blocks in the caller's goroutine and drains when its
 // context is cancelled.
 func TestRunDrainsWhenContextEnds(t *testing.T) {

@@ -78,7 +78,9 @@ func Encode[T any](env Envelope[T]) ([]byte, error) {
 }
 
 // Publish validates subject (no wildcards, see ValidateSubject), encodes env and
-// publishes it on nc. Like nats.Conn.Publish it does not wait for the server: the
+// publishes it on nc with HeaderPublishedAt set to the time of the call, so a Bridge
+// handling it measures publish→handled latency in Stats (one small header, about 30
+// bytes on the wire). Like nats.Conn.Publish it does not wait for the server: the
 // message is buffered (also while reconnecting, up to nats.go's reconnect buffer) and
 // flushed by nats.go. It returns ctx.Err() if ctx is already done, an error wrapping
 // ErrInvalidSubject or ErrEncode, or nats.go's error (nats.ErrConnectionClosed,
@@ -87,9 +89,10 @@ func Publish[T any](ctx context.Context, nc *nats.Conn, subject string, env Enve
 	return publish(ctx, nc, subject, env, false)
 }
 
-// PublishWithMsgID is Publish with the Nats-Msg-Id header (HeaderMsgID) set to env.ID,
-// so a JetStream stream capturing subject stores a re-published envelope only once
-// within its duplicate window. Headers need a server that supports them (2.2+).
+// PublishWithMsgID is Publish with the Nats-Msg-Id header (HeaderMsgID) set to env.ID
+// (next to HeaderPublishedAt), so a JetStream stream capturing subject stores a
+// re-published envelope only once within its duplicate window. Headers need a server
+// that supports them (2.2+), as Publish's do.
 func PublishWithMsgID[T any](ctx context.Context, nc *nats.Conn, subject string, env Envelope[T]) error {
 	return publish(ctx, nc, subject, env, true)
 }
@@ -108,9 +111,10 @@ func publish[T any](ctx context.Context, nc *nats.Conn, subject string, env Enve
 	if err != nil {
 		return err
 	}
-	msg := &nats.Msg{Subject: subject, Data: data}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, 2)}
+	SetPublishedAt(msg, time.Now())
 	if withID {
-		msg.Header = nats.Header{HeaderMsgID: []string{env.ID}}
+		msg.Header[HeaderMsgID] = []string{env.ID}
 	}
 	if err := nc.PublishMsg(msg); err != nil {
 		return fmt.Errorf("natsbridge: publish on %q: %w", subject, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,7 @@ func TestPublishAndReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	before := time.Now()
 	plain := natsbridge.NewEnvelope("chat.say", sayPayload{Text: "plain"})
 	if err := natsbridge.Publish(ctx, nc, subject, plain); err != nil {
 		t.Fatal(err)
@@ -187,6 +189,12 @@ func TestPublishAndReceive(t *testing.T) {
 		}
 		if h := msg.Header.Get(natsbridge.HeaderMsgID); h != wantHeader {
 			t.Errorf("Nats-Msg-Id %q, want %q", h, wantHeader)
+		}
+		// Both helpers stamp the publish time for the Bridge's latency stats.
+		ns, err := strconv.ParseInt(msg.Header.Get(natsbridge.HeaderPublishedAt), 10, 64)
+		if at := time.Unix(0, ns); err != nil || at.Before(before.Truncate(time.Microsecond)) || at.After(time.Now()) {
+			t.Errorf("%s = %q (%v), want a time between the publish and now",
+				natsbridge.HeaderPublishedAt, msg.Header.Get(natsbridge.HeaderPublishedAt), err)
 		}
 	}
 
