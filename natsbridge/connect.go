@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -103,7 +104,9 @@ type ConnectConfig struct {
 
 	// Logger receives connect, disconnect, reconnect, close, lame-duck and
 	// asynchronous error events as structured lines (fields "event", "url",
-	// "server_id", "error"), credentials redacted. The zero value logs nothing.
+	// "server_id", "error"), credentials redacted. A lost connection is a warning with
+	// its error and the server's url; the disconnect a deliberate Close causes is a
+	// debug line, the close itself an info line. The zero value logs nothing.
 	Logger zerolog.Logger
 }
 
@@ -334,7 +337,14 @@ func (c ConnectConfig) buildTLS() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// eventHandlers logs nats.go's connection events through c.Logger.
+// eventHandlers logs nats.go's connection events through c.Logger. nats.go calls them
+// one at a time from its callback goroutine, in event order.
+//
+// A disconnect is a warning only when something went wrong: nats.go reports the error
+// of a lost connection, or closes the connection after one (LastError, e.g. with
+// NoReconnect). The disconnect that every deliberate Close (or Drain, or
+// ForceReconnect) causes carries no error and is logged at debug level; the close
+// itself is logged at info level by the closed handler.
 func (c ConnectConfig) eventHandlers(red redactor) []nats.Option {
 	log := c.Logger
 	errStr := func(err error) string {
@@ -343,12 +353,37 @@ func (c ConnectConfig) eventHandlers(red redactor) []nats.Option {
 		}
 		return red.redact(err.Error())
 	}
+	// The server last connected to (redacted): nats.go's ConnectedUrl is empty by the
+	// time the disconnect handler runs.
+	var lastURL atomic.Pointer[string]
+	remember := func(nc *nats.Conn) {
+		if u := nc.ConnectedUrl(); u != "" {
+			r := red.redact(u)
+			lastURL.Store(&r)
+		}
+	}
+	lost := func() string {
+		if u := lastURL.Load(); u != nil {
+			return *u
+		}
+		return ""
+	}
 	return []nats.Option{
+		nats.ConnectHandler(remember),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			log.Warn().Str("event", "disconnect").Str("url", red.redact(nc.ConnectedUrl())).
-				Str("error", errStr(err)).Msg("nats disconnected")
+			if err == nil && nc.IsClosed() {
+				err = nc.LastError() // closed because of an error, not on request
+			}
+			if err != nil {
+				log.Warn().Str("event", "disconnect").Str("url", lost()).
+					Str("error", errStr(err)).Msg("nats disconnected")
+				return
+			}
+			log.Debug().Str("event", "disconnect").Str("url", lost()).Bool("closed", nc.IsClosed()).
+				Msg("nats disconnected on request")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			remember(nc)
 			log.Info().Str("event", "reconnect").Str("url", red.redact(nc.ConnectedUrl())).
 				Str("server_id", nc.ConnectedServerId()).Uint64("reconnects", nc.Stats().Reconnects).
 				Msg("nats reconnected")

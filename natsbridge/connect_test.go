@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -422,4 +423,78 @@ func ExampleConnect() {
 		return
 	}
 	defer nc.Close()
+}
+
+// TestConnectLogsDisconnectLevels: a lost server is a warning with its error and the
+// server's url; the disconnect that a deliberate Close causes is not (a debug line, next
+// to the info-level close), so a clean shutdown logs no warning.
+func TestConnectLogsDisconnectLevels(t *testing.T) {
+	t.Parallel()
+	srv := testnats.StartRestartable(t)
+	logs := &syncBuffer{}
+	nc := connect(t, natsbridge.ConnectConfig{
+		URLs:            []string{srv.URL()},
+		ReconnectWait:   20 * time.Millisecond,
+		ReconnectJitter: time.Millisecond,
+		Logger:          zerolog.New(logs).Level(zerolog.DebugLevel),
+	})
+	lines := func() []map[string]any {
+		var out []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("log line %q is not JSON: %v", l, err)
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	waitEvent := func(event string, n int) []map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var got []map[string]any
+			for _, m := range lines() {
+				if m["event"] == event {
+					got = append(got, m)
+				}
+			}
+			if len(got) >= n {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %d %q events in the log:\n%s", n, event, logs.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// A real disconnect: the server goes away.
+	srv.Stop()
+	lost := waitEvent("disconnect", 1)[0]
+	if lost["level"] != "warn" || lost["error"] == "" || lost["error"] == nil || lost["url"] != srv.URL() {
+		t.Errorf("lost connection logged as %v, want level warn with the error and url %s", lost, srv.URL())
+	}
+	srv.Restart()
+	waitEvent("reconnect", 1)
+
+	// A deliberate close: no warning.
+	nc.Close()
+	waitEvent("close", 1) // nats.go reports the disconnect before the close
+	closing := waitEvent("disconnect", 2)[1]
+	if closing["level"] != "debug" || closing["closed"] != true || closing["url"] != srv.URL() {
+		t.Errorf("disconnect by Close logged as %v, want level debug, closed, url %s", closing, srv.URL())
+	}
+	if e, ok := closing["error"]; ok {
+		t.Errorf("disconnect by Close carries error %v", e)
+	}
+	warnings := 0
+	for _, m := range lines() {
+		if m["level"] == "warn" || m["level"] == "error" {
+			warnings++
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("%d warnings or errors logged, want only the lost connection's:\n%s", warnings, logs.String())
+	}
 }
