@@ -1,21 +1,26 @@
 // Package natsbridge connects a game server to NATS without letting NATS block the
 // game: a connect helper with TLS and authentication, a builder for the game's subject
-// scheme, a typed JSON envelope codec, and a Bridge that runs message handlers with
-// bounded, per-key ordered concurrency, retries and a dead-letter subject.
+// scheme, a typed JSON envelope codec, a Bridge that runs message handlers with bounded,
+// per-key ordered concurrency, retries and dead letters, and a RoomInvalidator that
+// keeps the room caches of several game-server processes coherent.
 //
 // # Connecting
 //
 // Connect turns a ConnectConfig (servers, TLS files or a *tls.Config, user/password,
 // token, NKey seed or credentials file, reconnect policy, zerolog logger) into a
 // *nats.Conn. Options are validated before any dial (errors wrap ErrInvalidOption);
-// certificate verification and hostname checks are always on and TLS 1.2 is the floor;
-// credentials never appear in an error or a log line. Connect honours its ctx, and
-// connection events (connect, disconnect, reconnect, close, lame duck, asynchronous
-// errors) are logged as structured lines.
+// certificate verification and the server-name check are always on and TLS 1.2 is the
+// floor; credentials never appear in an error or a log line. Connect honours its ctx
+// (errors wrap ErrConnect and ctx's error). Connection events are logged as structured
+// lines with an "event" field: connect, reconnect and close at info level; a lost
+// connection (with its error and the server's url) and lame duck at warn level;
+// asynchronous errors at error level. The disconnect that a deliberate Close causes is
+// only a debug line, so a clean shutdown logs no warning.
 //
-// Ownership: the connection Connect returns belongs to the caller. Nothing in this
-// package — the Bridge included — closes a connection it did not open; close it after
-// the Bridge.
+// Ownership: the connection belongs to the caller, whoever opened it. Nothing in this
+// package — Bridge and RoomInvalidator included — closes, drains or changes the handlers
+// of a *nats.Conn; reconnects are nats.go's, and subscriptions resume after them. Shut
+// down in reverse order: the Bridge and the RoomInvalidator first, the connection last.
 //
 // # Subjects
 //
@@ -25,20 +30,98 @@
 // would change a subject's meaning — empty, '.', '*', '>', whitespace, control or
 // invisible characters, invalid UTF-8 — and subjects over MaxSubjectLength bytes, with
 // an error wrapping ErrInvalidSubject that names the token. Wildcards exist only through
-// Pattern. LastToken gives the default ordering key (the room in "chat.say.room.<room>").
+// Pattern and Bridge.HandlePattern. LastToken gives the default ordering key (the room in
+// "chat.say.room.<room>").
 //
 // # Envelopes
 //
 // Every message is an Envelope[T]: id, timestamp, type, sender, origin and a typed
-// payload, as JSON. Publish and PublishWithMsgID (which sets Nats-Msg-Id for JetStream
-// de-duplication) encode and publish one; Decode parses one, rejecting oversize input
-// before parsing, unknown fields at any depth, trailing data and missing required fields
-// with a *DecodeError (errors.Is(err, ErrDecode)) whose Reason says which.
+// payload, as JSON. Publish encodes and publishes one, stamped with HeaderPublishedAt so
+// a Bridge measures its latency from the publish; PublishWithMsgID also sets Nats-Msg-Id
+// for JetStream de-duplication. Decode parses one, rejecting oversize input before
+// parsing, unknown fields at any depth, trailing data and missing required fields with a
+// *DecodeError (errors.Is(err, ErrDecode)) whose Reason says which. Typed adapts a
+// function of a decoded envelope to a Bridge Handler.
+//
+// # Bridge
+//
+// nats.go calls each subscription's callback on one goroutine, one message at a time;
+// a handler that blocks there stalls every message of the subscription, and moving the
+// work to goroutines loses ordering and bounds. A Bridge (New, then Handle or
+// HandlePattern per subject, optionally in a Queue group) does that part once:
+//
+//   - Dispatch: the nats.go callback only appends the message to its key's FIFO (the
+//     key is KeyFunc's, by default the subject's last token: the room) and wakes a
+//     worker; it never waits. Each registration has a fixed pool of workers
+//     (Concurrency); messages of one key are handled one at a time in arrival order,
+//     different keys in parallel, and a slow key holds one worker while the others serve
+//     the other keys. Config.MaxInFlight bounds the handler calls of the whole Bridge.
+//   - Bounds and overflow: a registration buffers at most QueueLen messages and
+//     MaxQueuedPerKey per key. A message beyond either bound overflows:
+//     Config.OverflowPolicy dead-letters it (OverflowDeadLetter, the default) or drops
+//     it (OverflowDropNewest); either way it is counted (Stats.Overflowed, Dropped) —
+//     memory never grows without bound and nothing vanishes silently. nats.go's own
+//     pending limits are set too, and its drops are counted as SlowConsumer.
+//   - Failures: each attempt gets a deadline (HandlerTimeout) in its ctx. An error
+//     marked Retryable is retried with exponential backoff and jitter up to MaxAttempts
+//     (the message keeps its place: later messages of its key wait behind it). Any other
+//     error, the last failed attempt, a deadline overrun, a decode error in Typed and a
+//     recovered panic send the message to the dead-letter subject
+//     Config.DeadLetterPrefix + subject, with the original payload and headers plus the
+//     Gp-Dl-* headers (reason, error, attempts, handler, first seen, origin); the handler
+//     goes on with the next message.
+//   - Dead letters: EnsureDeadLetterStream creates a JetStream stream on the dead-letter
+//     subjects so they are kept; Replay re-publishes them to their original subjects
+//     (HeaderReplayOf says where each came from), optionally deleting them.
+//   - Shutdown: Drain(ctx) stops intake, lets the workers finish everything buffered,
+//     publishes and flushes the remaining dead letters, and stops; if ctx ends first it
+//     falls back to Close and says how many messages were abandoned. Close stops now:
+//     handlers' contexts are cancelled, the buffer is discarded (Stats.Abandoned), and it
+//     returns once every goroutine the Bridge started and nats.go's last callback into it
+//     have returned. Run(ctx) blocks in the caller's goroutine until ctx ends, then
+//     drains within Config.DrainTimeout — the Bridge never runs a loop of its own.
+//
+// # Stats
+//
+// Bridge.Stats returns a plain snapshot: received, handled, failed, retried, panics,
+// timeouts, decode errors, dead-lettered, overflowed, dropped, abandoned and
+// slow-consumer counts, the in-flight and queued gauges, per-handler buffers, and p50/p99
+// latency — publish→handled for messages carrying HeaderPublishedAt (Publish sets it,
+// SetPublishedAt stamps any *nats.Msg), receive→handled otherwise. Every received message
+// ends as handled, failed, overflowed or abandoned; once Close or Drain returned the
+// counters are final. RoomInvalidator.Stats does the same for invalidation notices.
+//
+// # Cross-node room-cache invalidation
+//
+// Each game-server process reads rooms through its own roomstore.Cached. When one
+// process writes a room, the others must drop their copy. Wire each process in this
+// order:
+//
+//	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{})
+//	cached, err := roomstore.NewCached(store, roomstore.CacheConfig{AfterWrite: inv.Publish})
+//	err = inv.Attach(ctx, cached) // other processes' writes now invalidate cached
+//	...
+//	inv.Close(); cached.Close()   // then the store, then nc: each owner closes its own
+//
+// The invalidator exists before the cache because its Publish is the cache's AfterWrite
+// hook; Attach comes last because it needs the cache as its target. Publish runs in the
+// writer's goroutine after the write committed (or may have), never blocks and never
+// fails the write: a bounded queue and one publisher goroutine hand the notice (room id,
+// version, deleted) to NATS. On the receiving side the subscription's callback ignores
+// the process's own echo and calls Invalidate on the cache; the next read there loads
+// the room from the database.
+//
+// NATS core does not redeliver, so a notice is lost while NATS or the receiver's
+// connection is down. Two things bound the staleness: the cache TTL
+// (roomstore.CacheConfig.TTL) is the safety net for any lost notice, and when the
+// receiving connection comes back after an outage the RoomInvalidator calls the
+// target's InvalidateAll (*roomstore.Cached has it), which drops every cached room at
+// once because notices of the outage may have been missed.
 //
 // # Errors
 //
 // Errors are sentinels (ErrInvalidOption, ErrInvalidSubject, ErrDecode, ErrEncode,
-// ErrConnect, ErrClosed) and typed errors (*DecodeError), always wrapped with %w and
-// matchable with errors.Is and errors.As; nats.go's own errors (nats.ErrAuthorization,
-// nats.ErrTLS, …) stay in the chain.
+// ErrConnect, ErrClosed) and typed errors (*DecodeError, *PanicError), always wrapped
+// with %w and matchable with errors.Is and errors.As; nats.go's own errors
+// (nats.ErrAuthorization, nats.ErrTLS, …) stay in the chain.
 package natsbridge

@@ -19,26 +19,28 @@ type RoomInvalidation struct {
 	// RoomID is the room written; a notice without a valid room id is malformed.
 	RoomID string `json:"room_id"`
 	// Version is the version the write stored, 0 when unknown (deletes, stores without
-	// roomstore.VersionedPutter).
+	// roomstore.VersionedPutter, a write that failed but may have been applied).
 	Version int64 `json:"version,omitempty"`
 	// Deleted is true when the room was deleted.
 	Deleted bool `json:"deleted,omitempty"`
 }
 
 // InvalidationTarget is what a RoomInvalidator invalidates when a notice from another
-// process arrives. *roomstore.Cached implements it. Invalidate is called from the
-// subscription's delivery goroutine and must not block.
+// process arrives. *roomstore.Cached implements it (and FullInvalidationTarget).
+// Invalidate is called from the subscription's delivery goroutine and must not block.
 type InvalidationTarget interface {
 	Invalidate(ids ...string)
 }
 
-var _ InvalidationTarget = (*roomstore.Cached)(nil)
+var _ FullInvalidationTarget = (*roomstore.Cached)(nil)
 
 // FullInvalidationTarget is an InvalidationTarget that can also drop everything it
-// caches. When the target implements it, the RoomInvalidator calls InvalidateAll each
-// time the connection comes back after an outage: notices published while this process
-// was disconnected are lost (NATS core does not redeliver), so every cached room may be
-// stale. Without it, those rooms stay cached until their TTL passes.
+// caches; *roomstore.Cached implements it (Cached.InvalidateAll). When the target
+// implements it, the RoomInvalidator calls InvalidateAll each time the connection comes
+// back after an outage: notices published while this process was disconnected are lost
+// (NATS core does not redeliver), so every cached room may be stale. Without it, those
+// rooms stay cached until their TTL passes. InvalidateAll is called from the
+// invalidator's reconnect-watcher goroutine and must not block.
 type FullInvalidationTarget interface {
 	InvalidationTarget
 	InvalidateAll()
@@ -90,10 +92,10 @@ type InvalidatorStats struct {
 //	cached.Close() // then the cache, then the store, then nc: each owner closes its own
 //
 // Sending side: Publish is the roomstore.CacheConfig.AfterWrite hook. It runs in the
-// writer's goroutine after the write committed and never waits: it puts the notice in a
-// bounded queue (or drops and counts it when the queue is full) and one publisher
-// goroutine hands it to nats.go. A write therefore never blocks on, nor fails because of,
-// NATS.
+// writer's goroutine after the write committed (or failed in a way that may still have
+// applied it, with version 0) and never waits: it puts the notice in a bounded queue (or
+// drops and counts it when the queue is full) and one publisher goroutine hands it to
+// nats.go. A write therefore never blocks on, nor fails because of, NATS.
 //
 // Receiving side: Attach subscribes with a plain nats.go subscription whose callback
 // decodes the notice, ignores this instance's own echo, counts and logs malformed
@@ -105,8 +107,11 @@ type InvalidatorStats struct {
 // does not redeliver, so the cache TTL (roomstore.CacheConfig.TTL, default 5 minutes)
 // bounds how long another process can serve a stale room: choose the TTL as the longest
 // staleness the game accepts during a NATS outage. When the receiving connection comes
-// back after an outage, a target that implements FullInvalidationTarget is emptied at
-// once (counted in Stats.FullInvalidations), which ends that staleness early.
+// back after an outage, a target that implements FullInvalidationTarget (as
+// *roomstore.Cached does, so the wiring above gets this) is emptied at once, counted in
+// Stats.FullInvalidations, which ends that staleness early. The TTL remains the only
+// bound for notices lost while this process stayed connected (the sender's queue was
+// full, or the sender could not publish).
 //
 // The *nats.Conn belongs to the caller: Close unsubscribes but never closes it. A
 // RoomInvalidator is safe for concurrent use.
@@ -239,7 +244,7 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 // AfterWrite is Publish). It also starts one goroutine, stopped by Close, that watches the
 // connection's status (nats.Conn.StatusChanged, which leaves the caller's own handlers
 // alone) and calls InvalidateAll after each reconnect if target is a
-// FullInvalidationTarget. It waits, within ctx, for the server to confirm the
+// FullInvalidationTarget (a *roomstore.Cached is). It waits, within ctx, for the server to confirm the
 // subscription (one round trip; at most DefaultAttachConfirmTimeout when ctx has no
 // deadline), so a write made elsewhere after Attach returns is seen; in a cluster the
 // interest reaches the other servers shortly after. If the connection is reconnecting,
