@@ -27,10 +27,16 @@ func (c cutoffs) active(p *Player) bool {
 // ActiveRoomIDs appends to dst the distinct room ids of the players active at now, in the
 // order of first appearance, and returns the extended slice: the ids to read with one
 // RoomStore.GetRooms call before Evaluate. It allocates a set sized to the number of
-// players (pass the previous tick's slice as dst[:0] to reuse the id slice).
+// players (pass the previous tick's slice as dst[:0] to reuse the id slice; the Runner
+// also reuses the set).
 func ActiveRoomIDs(r Rules, players []Player, now time.Time, dst []string) []string {
+	return activeRoomIDs(r, players, now, dst, make(map[string]struct{}, len(players)/4+1))
+}
+
+// activeRoomIDs is ActiveRoomIDs with the caller's set, which it clears first.
+func activeRoomIDs(r Rules, players []Player, now time.Time, dst []string, seen map[string]struct{}) []string {
+	clear(seen)
 	c := activeCutoffs(r, now)
-	seen := make(map[string]struct{}, len(players)/4+1)
 	for i := range players {
 		p := &players[i]
 		if !c.active(p) {

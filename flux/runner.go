@@ -87,6 +87,7 @@ type Runner struct {
 	ledger  Ledger
 	buf     []Player
 	ids     []string
+	seen    map[string]struct{} // the set of ids, reused
 	infos   map[string]RoomInfo
 	pending []TickChanges
 	spare   [][]Change
@@ -121,6 +122,7 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 		prefix:  cfg.RunnerID + ":" + hex.EncodeToString(nonce[:]) + ":",
 		sem:     make(chan struct{}, 1),
 		ledger:  cfg.Ledger,
+		seen:    make(map[string]struct{}),
 		infos:   make(map[string]RoomInfo),
 		overlay: make(map[string]int),
 		stats:   newRunnerStats(),
@@ -200,7 +202,7 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 
 	// Rooms (one GetRooms call).
 	t0 = time.Now()
-	r.ids = ActiveRoomIDs(r.rules, loaded.Players, now, r.ids[:0])
+	r.ids = activeRoomIDs(r.rules, loaded.Players, now, r.ids[:0], r.seen)
 	valid := r.ids[:0]
 	for _, id := range r.ids {
 		if roomstore.ValidateID(id) != nil {
