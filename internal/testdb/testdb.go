@@ -53,16 +53,34 @@ func Resolve(ctx context.Context) (url string, ok bool, reason string) {
 }
 
 func resolve(ctx context.Context) (string, string) {
-	if u := os.Getenv(EnvURL); u != "" {
-		return u, ""
+	return resolveWith(ctx, resolver{
+		envURL:          os.Getenv(EnvURL),
+		defaultURL:      DefaultURL,
+		dockerAvailable: dockerAvailable,
+		startContainer:  startContainer,
+	})
+}
+
+// resolver holds the steps of the resolution order, so a test can run it with a default
+// address that does not answer and no Docker engine.
+type resolver struct {
+	envURL          string
+	defaultURL      string
+	dockerAvailable func() bool
+	startContainer  func(context.Context) (string, error)
+}
+
+func resolveWith(ctx context.Context, r resolver) (url, reason string) {
+	if r.envURL != "" {
+		return r.envURL, ""
 	}
-	if err := ping(ctx, DefaultURL); err == nil {
-		return DefaultURL, ""
+	if err := ping(ctx, r.defaultURL); err == nil {
+		return r.defaultURL, ""
 	}
-	if !dockerAvailable() {
+	if !r.dockerAvailable() {
 		return "", "no database: set " + EnvURL + " or start PostgreSQL on 127.0.0.1:5432 (no Docker engine for testcontainers either)"
 	}
-	u, err := startContainer(ctx)
+	u, err := r.startContainer(ctx)
 	if err != nil {
 		return "", "no database: set " + EnvURL + " or start PostgreSQL on 127.0.0.1:5432 (testcontainers failed: " + err.Error() + ")"
 	}
