@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // result is one player count's measurement; its JSON keys are the documented -json output.
@@ -129,28 +130,62 @@ func writeCSV(path string, rs []result) (err error) {
 	return cw.Error()
 }
 
-// drawChart plots tick time over tick number for the library and the audit's pattern, one
-// line each per player count, on a log-scale y axis.
+// auditTicks are the tick times the audit published for its MUD server (ms, ticks 1–4).
+var auditTicks = []float64{3400, 6400, 15100, 17400}
+
+// drawChart plots tick time over tick number, log scale: per player count, the library
+// (solid) and the audit's pattern (dashed) in one colour, plus the four tick times the
+// audit itself published, for scale.
 func drawChart(path string, rs []result) error {
 	p := plot.New()
-	p.Title.Text = "flux tick time: gamepersist vs the audit's per-player pattern"
+	p.Title.Text = "flux tick time: gamepersist vs the audit's per-player pattern (same world, same database)"
 	p.X.Label.Text = "tick"
-	p.Y.Label.Text = "tick time (ms, log scale)"
+	p.Y.Label.Text = "tick time, ms (log scale)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
-	p.Legend.Left = true
+	p.Legend.Left = false
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
 
-	var lines []any
-	for _, r := range rs {
-		lines = append(lines,
-			fmt.Sprintf("library, %d players", r.Players), xys(r.library),
-			fmt.Sprintf("audit pattern, %d players", r.Players), xys(r.seed))
+	for i, r := range rs {
+		c := plotutil.Color(i)
+		for _, s := range []struct {
+			label  string
+			ds     []time.Duration
+			dashes []vg.Length
+		}{
+			{fmt.Sprintf("library, %d players", r.Players), r.library, nil},
+			{fmt.Sprintf("audit pattern, %d players", r.Players), r.seed, []vg.Length{vg.Points(6), vg.Points(3)}},
+		} {
+			if len(s.ds) == 0 {
+				continue
+			}
+			l, err := plotter.NewLine(xys(s.ds))
+			if err != nil {
+				return err
+			}
+			l.Color, l.Dashes, l.Width = c, s.dashes, vg.Points(1.2)
+			p.Add(l)
+			p.Legend.Add(s.label, l)
+		}
 	}
-	if err := plotutil.AddLines(p, lines...); err != nil {
+	pts := make(plotter.XYs, len(auditTicks))
+	for i, v := range auditTicks {
+		pts[i].X, pts[i].Y = float64(i+1), v
+	}
+	audit, points, err := plotter.NewLinePoints(pts)
+	if err != nil {
 		return err
 	}
-	return p.Save(10*vg.Inch, 6*vg.Inch, path)
+	audit.Width = vg.Points(2)
+	points.Shape = draw.CircleGlyph{}
+	p.Add(audit, points)
+	p.Legend.Add("the audit's published ticks (3.4 s → 17.4 s)", audit, points)
+
+	// Head room above the data so the legend covers no line.
+	p.Y.Max = math.Max(p.Y.Max, 1e6)
+	p.Y.Min = math.Min(p.Y.Min, 0.05)
+	return p.Save(11*vg.Inch, 6.5*vg.Inch, path)
 }
 
 func xys(ds []time.Duration) plotter.XYs {
