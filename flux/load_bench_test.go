@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/internal/worldgen"
 )
 
@@ -14,7 +15,7 @@ import (
 // Reports ms/load and players/load; allocs/op are the whole load's.
 func BenchmarkLoadActive(b *testing.B) {
 	ctx := context.Background()
-	pool, _, _ := tracedPool(b)
+	pool, _, _ := testdb.NewTracedPool(b)
 	now := time.Date(2026, 6, 1, 23, 0, 0, 0, time.UTC)
 	rules := flux.DefaultRules()
 	store := postgresPlayers(b, pool, flux.PostgresConfig{Rules: &rules})

@@ -38,7 +38,7 @@ var gameConfig = flux.PostgresConfig{
 // game's own concurrent lucidity write kept (deltas), and one audit row per change.
 func TestPostgresPlayersGameSchema(t *testing.T) {
 	t.Parallel()
-	pool, counter, _ := tracedPool(t)
+	pool, counter, _ := testdb.NewTracedPool(t)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, gameSchema); err != nil {
 		t.Fatal(err)
@@ -82,12 +82,12 @@ func TestPostgresPlayersGameSchema(t *testing.T) {
 	// Tick 1 at night: eldritch −1.5 with a fractured-or-worse companion: the uneasy player
 	// (41) has a catatonic companion (−0.2) → −1.7 → −1 (41 → 40); the catatonic one has an
 	// uneasy companion (+0.1) → −1.4 → −1 (−99 → −100). The graveyard: −0.8, no change.
-	before := counter.n.Load()
+	before := counter.Statements()
 	rep, err := r.Tick(ctx, rtNight)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := counter.n.Load() - before; n != 2 || rep.Statements != 2 {
+	if n := counter.Statements() - before; n != 2 || rep.Statements != 2 {
 		t.Fatalf("tick sent %d statements (report %d), want 2", n, rep.Statements)
 	}
 	checkLucidity(t, read(), map[string]int{grave: 100, eld: 40, brink: -100})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/testdb"
 )
 
 // presenceStore is a player store under the presence test.
@@ -48,16 +49,16 @@ func TestUpdatePresence(t *testing.T) {
 		},
 		"postgres": func(t *testing.T) setup {
 			ids := [4]string{"a", "b", "c", "nobody"}
-			pool, counter, _ := tracedPool(t)
+			pool, counter, _ := testdb.NewTracedPool(t)
 			s := postgresPlayers(t, pool, flux.PostgresConfig{})
 			for i, l := range []int{70, -20, 5} {
 				insertPlayers(t, pool, flux.Player{ID: ids[i], RoomID: "grave", Lucidity: l, LastActive: idle, CreatedAt: born})
 			}
-			return setup{store: s, statements: counter.n.Load, ids: ids}
+			return setup{store: s, statements: counter.Statements, ids: ids}
 		},
 		"postgres game schema": func(t *testing.T) setup {
 			ids := [4]string{u1, u2, u3, u4}
-			pool, counter, _ := tracedPool(t)
+			pool, counter, _ := testdb.NewTracedPool(t)
 			ctx := context.Background()
 			if _, err := pool.Exec(ctx, gameSchema); err != nil {
 				t.Fatal(err)
@@ -72,7 +73,7 @@ func TestUpdatePresence(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			return setup{store: s, statements: counter.n.Load, ids: ids}
+			return setup{store: s, statements: counter.Statements, ids: ids}
 		},
 	}
 	for name, open := range cases {

@@ -4,50 +4,16 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // rtNight is the runner tests' start time: 22:00 is night under the default rules.
 var rtNight = time.Date(2026, 5, 1, 22, 0, 0, 0, time.UTC)
-
-// statementCounter is a pgx.QueryTracer counting the statements a pool sends.
-type statementCounter struct{ n atomic.Int64 }
-
-func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-// tracedPool returns a pool on a fresh schema whose statements are counted, plus the
-// connection string of that schema.
-func tracedPool(t testing.TB) (*pgxpool.Pool, *statementCounter, string) {
-	t.Helper()
-	cs, _ := testdb.NewSchema(t)
-	cfg, err := pgxpool.ParseConfig(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &statementCounter{}
-	cfg.ConnConfig.Tracer = counter
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool, counter, cs
-}
 
 // putRooms stores rooms in a new memory store closed at the end of t.
 func memoryRooms(t testing.TB, rooms ...roomstore.Room) *roomstore.MemoryStore {

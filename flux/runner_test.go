@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -69,13 +70,13 @@ func memoryBackend(t *testing.T, players ...flux.Player) playerBackend {
 
 func postgresBackend(t *testing.T, players ...flux.Player) (playerBackend, *pgxpool.Pool) {
 	t.Helper()
-	pool, counter, _ := tracedPool(t)
+	pool, counter, _ := testdb.NewTracedPool(t)
 	s := postgresPlayers(t, pool, flux.PostgresConfig{})
 	insertPlayers(t, pool, players...)
 	return playerBackend{
 		store:      s,
 		lucidity:   func() map[string]flux.PlayerState { return dbLucidity(t, pool) },
-		statements: func() int64 { return counter.n.Load() },
+		statements: func() int64 { return counter.Statements() },
 	}, pool
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gamepersist/gamepersist/internal/pgcount"
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/internal/tickload"
 )
@@ -31,7 +32,7 @@ func w1Workload(b *testing.B, players int) *tickload.Workload {
 	b.Helper()
 	ctx := context.Background()
 	cs, _ := testdb.NewSchema(b)
-	pool, counter, err := tickload.NewPool(ctx, cs)
+	pool, counter, err := pgcount.NewPool(ctx, cs)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,37 +11,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gamepersist/gamepersist/internal/faultproxy"
+	"github.com/gamepersist/gamepersist/internal/pgcount"
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/gamepersist/gamepersist/roomstore/roomstoretest"
 )
 
-// cachedQueryCounter is a pgx.QueryTracer counting the queries a pool sends to the server.
-type cachedQueryCounter struct{ n atomic.Int64 }
-
-func (c *cachedQueryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-func (c *cachedQueryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 // cachedPostgres returns a migrated Postgres store on a pool for connString (closed at the
 // end of t), and the pool's query counter.
-func cachedPostgres(t testing.TB, connString string) (*roomstore.Postgres, *cachedQueryCounter) {
+func cachedPostgres(t testing.TB, connString string) (*roomstore.Postgres, *pgcount.StatementCounter) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(connString)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &cachedQueryCounter{}
-	cfg.ConnConfig.Tracer = counter
 	ctx := cachedCtx(t)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, counter, err := pgcount.NewPool(ctx, connString)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +79,7 @@ func TestCachedPostgresStampedeOneQuery(t *testing.T) {
 	if err := store.PutRoom(ctx, roomstoretest.SampleRoom("hot")); err != nil {
 		t.Fatal(err)
 	}
-	before := queries.n.Load()
+	before := queries.Statements()
 	const readers = 1000
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -113,7 +97,7 @@ func TestCachedPostgresStampedeOneQuery(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d readers failed", n)
 	}
-	if n := queries.n.Load() - before; n != 1 {
+	if n := queries.Statements() - before; n != 1 {
 		t.Fatalf("%d queries reached PostgreSQL for 1000 concurrent reads, want 1", n)
 	}
 	if s := c.Stats(); s.Loads != 1 || s.Hits+s.Misses != readers {

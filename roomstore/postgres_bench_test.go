@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gamepersist/gamepersist/internal/pgcount"
+	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -12,9 +14,9 @@ const pgBenchRooms = 1000
 
 // benchPostgres returns a migrated store holding pgBenchRooms rooms, the ids, and the
 // statement counter of its pool.
-func benchPostgres(b *testing.B) (*roomstore.Postgres, []string, *roundTripCounter) {
+func benchPostgres(b *testing.B) (*roomstore.Postgres, []string, *pgcount.StatementCounter) {
 	b.Helper()
-	pool, counter, _ := countedPool(b)
+	pool, counter, _ := testdb.NewTracedPool(b)
 	s := migratedStore(b, pool, roomstore.PostgresConfig{})
 	ctx := testCtx(b)
 	_, err := pool.Exec(ctx, `INSERT INTO rooms (id, name, description, plane, zone, sub_zone, environment, exits, attributes)

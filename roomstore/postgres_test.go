@@ -60,7 +60,7 @@ func TestPostgresConformanceGameOwnedTable(t *testing.T) {
 
 func TestPostgresCustomSelectOverSeveralTables(t *testing.T) {
 	t.Parallel()
-	pool, counter, _ := countedPool(t)
+	pool, counter, _ := testdb.NewTracedPool(t)
 	ctx := testCtx(t)
 	_, err := pool.Exec(ctx, `
 CREATE TABLE zones (id int PRIMARY KEY, plane text NOT NULL, name text NOT NULL);
@@ -162,7 +162,7 @@ WHERE r.id = ANY($1)`
 
 func TestPostgresInvalidInputMakesNoRoundTrip(t *testing.T) {
 	t.Parallel()
-	pool, counter, _ := countedPool(t)
+	pool, counter, _ := testdb.NewTracedPool(t)
 	s := migratedStore(t, pool, roomstore.PostgresConfig{})
 	ctx := testCtx(t)
 	before, beforeStats := counter.RoundTrips(), s.Stats().RoundTrips
@@ -197,7 +197,7 @@ func TestPostgresInvalidInputMakesNoRoundTrip(t *testing.T) {
 
 func TestPostgresOneRoundTripPerCall(t *testing.T) {
 	t.Parallel()
-	pool, counter, _ := countedPool(t)
+	pool, counter, _ := testdb.NewTracedPool(t)
 	s := migratedStore(t, pool, roomstore.PostgresConfig{BatchChunk: 7})
 	ctx := testCtx(t)
 	ids := make([]string, 50)

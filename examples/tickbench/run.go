@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gamepersist/gamepersist/internal/pgcount"
 	"github.com/gamepersist/gamepersist/internal/tickload"
 )
 
@@ -41,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	pool, counter, err := tickload.NewPool(ctx, cs)
+	pool, counter, err := pgcount.NewPool(ctx, cs)
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 // measure runs one player count: every tick runs the library and the floor (in
 // alternating order), and the audit's pattern on the first seedTicks ticks.
-func measure(ctx context.Context, pool *pgxpool.Pool, counter *tickload.StatementCounter, cfg tickload.Config, o options) (r result, err error) {
+func measure(ctx context.Context, pool *pgxpool.Pool, counter *pgcount.StatementCounter, cfg tickload.Config, o options) (r result, err error) {
 	w, err := tickload.Setup(ctx, pool, counter, cfg)
 	if err != nil {
 		return r, err

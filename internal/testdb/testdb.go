@@ -27,6 +27,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
+
+	"github.com/gamepersist/gamepersist/internal/pgcount"
 )
 
 // EnvURL names the environment variable that points tests at a database.
@@ -199,6 +201,22 @@ func NewPool(t testing.TB) (*pgxpool.Pool, string) {
 	}
 	t.Cleanup(pool.Close)
 	return pool, schema
+}
+
+// NewTracedPool returns a pool on a new schema (see NewSchema) whose statements and
+// batches are counted by the returned counter, closed when t ends, and the schema's
+// connection string.
+func NewTracedPool(t testing.TB) (*pgxpool.Pool, *pgcount.StatementCounter, string) {
+	t.Helper()
+	cs, _ := NewSchema(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, counter, err := pgcount.NewPool(ctx, cs)
+	if err != nil {
+		t.Fatalf("testdb: traced pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, counter, cs
 }
 
 // WithParams returns connString with the given run-time parameters added (for example

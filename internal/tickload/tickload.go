@@ -21,51 +21,16 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/pgcount"
 	"github.com/gamepersist/gamepersist/internal/worldgen"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
-
-// StatementCounter is a pgx.QueryTracer that counts the statements a pool sends.
-type StatementCounter struct{ n atomic.Int64 }
-
-// TraceQueryStart counts one statement.
-func (c *StatementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-// TraceQueryEnd does nothing.
-func (c *StatementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-// Count returns the statements counted so far.
-func (c *StatementCounter) Count() int64 { return c.n.Load() }
-
-// NewPool opens a pool on connString whose statements are counted by the returned counter.
-// The caller closes the pool.
-func NewPool(ctx context.Context, connString string) (*pgxpool.Pool, *StatementCounter, error) {
-	cfg, err := pgxpool.ParseConfig(connString)
-	if err != nil {
-		return nil, nil, errors.New("tickload: database URL does not parse")
-	}
-	counter := &StatementCounter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("tickload: open pool: %w", err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, nil, fmt.Errorf("tickload: ping: %w", err)
-	}
-	return pool, counter, nil
-}
 
 // Config sizes a workload. W1 is 10,000 players over 2,000 rooms.
 type Config struct {
@@ -102,7 +67,7 @@ type Sample struct {
 // Workload holds the world, the stores of every path and the tick counter.
 type Workload struct {
 	pool    *pgxpool.Pool
-	counter *StatementCounter
+	counter *pgcount.StatementCounter
 	cfg     Config
 	world   *worldgen.World
 	tick    int
@@ -135,8 +100,8 @@ type Workload struct {
 
 // Setup creates the tables of every path in pool's current schema, writes the world (rooms
 // once, players once per path) and returns the workload. counter must be the tracer of
-// pool's connections (see NewPool). Close releases what Setup made (not the pool).
-func Setup(ctx context.Context, pool *pgxpool.Pool, counter *StatementCounter, cfg Config) (*Workload, error) {
+// pool's connections (see pgcount.NewPool). Close releases what Setup made (not the pool).
+func Setup(ctx context.Context, pool *pgxpool.Pool, counter *pgcount.StatementCounter, cfg Config) (*Workload, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "tl_"
 	}
@@ -237,7 +202,7 @@ func (w *Workload) Next() { w.tick++ }
 // Run does the current tick on one path.
 func (w *Workload) Run(ctx context.Context, p Path) (Sample, error) {
 	now := w.Now()
-	before := w.counter.Count()
+	before := w.counter.Statements()
 	var s Sample
 	var err error
 	switch p {
@@ -252,7 +217,7 @@ func (w *Workload) Run(ctx context.Context, p Path) (Sample, error) {
 	default:
 		return Sample{}, fmt.Errorf("tickload: unknown path %q", p)
 	}
-	s.Statements = w.counter.Count() - before
+	s.Statements = w.counter.Statements() - before
 	return s, err
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gamepersist/gamepersist/internal/pgcount"
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/internal/tickload"
 )
@@ -23,7 +24,7 @@ func TestPathsAgree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cs, _ := testdb.NewSchema(t)
-	pool, counter, err := tickload.NewPool(ctx, cs)
+	pool, counter, err := pgcount.NewPool(ctx, cs)
 	if err != nil {
 		t.Fatal(err)
 	}
