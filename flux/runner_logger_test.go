@@ -1,49 +1,16 @@
 package flux_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/testlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test reading it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns every JSON line written so far.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		m := map[string]any{}
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // failTwice runs a tick whose apply fails and a Stop whose final flush fails.
 func failTwice(t *testing.T, cfg flux.RunnerConfig) {
@@ -70,9 +37,9 @@ func failTwice(t *testing.T, cfg flux.RunnerConfig) {
 // tick and per failed final flush, with constant messages and the runner's fields.
 func TestRunnerLogger(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
-	failTwice(t, flux.RunnerConfig{RunnerID: "game-7", Logger: zerolog.New(&out)})
-	lines := out.lines(t)
+	var out testlog.Buffer
+	failTwice(t, flux.RunnerConfig{RunnerID: "game-7", Logger: out.Logger()})
+	lines := out.Lines(t)
 	if len(lines) != 2 {
 		t.Fatalf("%d log lines, want 2: %v", len(lines), lines)
 	}

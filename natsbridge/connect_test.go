@@ -1,11 +1,9 @@
 package natsbridge_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -18,27 +16,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/gamepersist/gamepersist/internal/testlog"
 	"github.com/gamepersist/gamepersist/internal/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func connect(t *testing.T, cfg natsbridge.ConnectConfig) *nats.Conn {
 	t.Helper()
@@ -226,8 +207,8 @@ func TestConnectAuth(t *testing.T) {
 	tokURL := testnats.Start(t, testnats.WithToken(token)).ClientURL()
 	hostPort := strings.TrimPrefix(upURL, "nats://")
 
-	logs := &syncBuffer{}
-	logger := zerolog.New(logs)
+	logs := &testlog.Buffer{}
+	logger := logs.Logger()
 	roundTrip(t, connect(t, natsbridge.ConnectConfig{URLs: []string{upURL}, User: user, Password: password, Logger: logger}))
 	roundTrip(t, connect(t, natsbridge.ConnectConfig{URLs: []string{"nats://" + user + ":" + password + "@" + hostPort}, Logger: logger}))
 	roundTrip(t, connect(t, natsbridge.ConnectConfig{URLs: []string{tokURL}, Token: token, Logger: logger}))
@@ -320,12 +301,12 @@ func TestConnectRespectsContext(t *testing.T) {
 func TestConnectReconnectsAfterServerRestart(t *testing.T) {
 	t.Parallel()
 	srv := testnats.StartRestartable(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	nc := connect(t, natsbridge.ConnectConfig{
 		URLs:            []string{srv.URL()},
 		ReconnectWait:   20 * time.Millisecond,
 		ReconnectJitter: time.Millisecond,
-		Logger:          zerolog.New(logs),
+		Logger:          logs.Logger(),
 	})
 	subject, err := natsbridge.PlayerEntered("r1")
 	if err != nil {
@@ -431,30 +412,19 @@ func ExampleConnect() {
 func TestConnectLogsDisconnectLevels(t *testing.T) {
 	t.Parallel()
 	srv := testnats.StartRestartable(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	nc := connect(t, natsbridge.ConnectConfig{
 		URLs:            []string{srv.URL()},
 		ReconnectWait:   20 * time.Millisecond,
 		ReconnectJitter: time.Millisecond,
-		Logger:          zerolog.New(logs).Level(zerolog.DebugLevel),
+		Logger:          logs.Logger().Level(zerolog.DebugLevel),
 	})
-	lines := func() []map[string]any {
-		var out []map[string]any
-		for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(l), &m); err != nil {
-				t.Fatalf("log line %q is not JSON: %v", l, err)
-			}
-			out = append(out, m)
-		}
-		return out
-	}
 	waitEvent := func(event string, n int) []map[string]any {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			var got []map[string]any
-			for _, m := range lines() {
+			for _, m := range logs.Lines(t) {
 				if m["event"] == event {
 					got = append(got, m)
 				}
@@ -489,7 +459,7 @@ func TestConnectLogsDisconnectLevels(t *testing.T) {
 		t.Errorf("disconnect by Close carries error %v", e)
 	}
 	warnings := 0
-	for _, m := range lines() {
+	for _, m := range logs.Lines(t) {
 		if m["level"] == "warn" || m["level"] == "error" {
 			warnings++
 		}

@@ -1,7 +1,6 @@
 package natsbridge_test
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
-	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/natsbridge"
@@ -133,26 +131,6 @@ func (n *invNode) readCached(t testing.TB, id string, wantVersion int64) {
 		t.Fatalf("second read of %q was not a cache hit (hits %d → %d)", id, hits, n.cached.Stats().Hits)
 	}
 }
-
-// invLogBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type invLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *invLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *invLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func invBufferLogger(buf *invLogBuffer) zerolog.Logger { return zerolog.New(buf) }
 
 // invRecordingTarget is a FullInvalidationTarget remembering the ids it was asked to drop
 // and counting the InvalidateAll calls.

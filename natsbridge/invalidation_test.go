@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/gamepersist/gamepersist/internal/testlog"
 	"github.com/gamepersist/gamepersist/internal/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/gamepersist/gamepersist/roomstore"
@@ -323,10 +324,10 @@ func TestRoomInvalidatorPublishAccounting(t *testing.T) {
 func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 	t.Parallel()
 	url := testnats.Start(t).ClientURL()
-	var logs invLogBuffer
+	var logs testlog.Buffer
 	nc := invDial(t, url)
 	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{
-		Instance: "me", MaxNoticeBytes: 512, Logger: invBufferLogger(&logs),
+		Instance: "me", MaxNoticeBytes: 512, Logger: logs.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)

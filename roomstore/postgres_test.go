@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/tracelog"
-	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testlog"
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/gamepersist/gamepersist/roomstore/roomstoretest"
 )
@@ -516,30 +516,12 @@ func TestOpenPostgresApplicationName(t *testing.T) {
 	}
 }
 
-// lockedBuffer is an io.Writer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestOpenPostgresTracesThroughZerolog(t *testing.T) {
 	t.Parallel()
 	cs, _ := testdb.NewSchema(t)
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	s, err := roomstore.OpenPostgres(testCtx(t), cs, roomstore.PostgresConfig{
-		Logger:        zerolog.New(&buf),
+		Logger:        buf.Logger(),
 		TraceLogLevel: tracelog.LogLevelInfo,
 	})
 	if err != nil {
@@ -555,9 +537,9 @@ func TestOpenPostgresTracesThroughZerolog(t *testing.T) {
 		t.Fatalf("pgx trace log through zerolog = %s", out)
 	}
 	// Nothing logged at LogLevelNone.
-	var quiet lockedBuffer
+	var quiet testlog.Buffer
 	s2, err := roomstore.OpenPostgres(testCtx(t), cs, roomstore.PostgresConfig{
-		Logger: zerolog.New(&quiet), TraceLogLevel: tracelog.LogLevelNone,
+		Logger: quiet.Logger(), TraceLogLevel: tracelog.LogLevelNone,
 	})
 	if err != nil {
 		t.Fatal(err)
