@@ -228,15 +228,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 // Errors from the steps are joined (errors.Join). A Drain or Close already begun makes
 // Drain return ErrClosed after it finished.
 func (b *Bridge) Drain(ctx context.Context) error {
-	b.mu.Lock()
-	if b.stopping {
-		b.mu.Unlock()
-		<-b.done
+	regs, first := b.beginStop()
+	if !first {
 		return ErrClosed
 	}
-	b.stopping = true
-	regs := append([]*registration(nil), b.regs...)
-	b.mu.Unlock()
 
 	var errs []error
 	// 1. Stop intake: drain each subscription and wait until nats.go has handed
@@ -298,6 +293,22 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	return b.finish(errors.Join(errs...))
 }
 
+// beginStop marks the Bridge as stopping and returns a copy of its registrations, with
+// first true. If a Drain or Close already began, it waits until that shutdown finished
+// and returns first false.
+func (b *Bridge) beginStop() (regs []*registration, first bool) {
+	b.mu.Lock()
+	if b.stopping {
+		b.mu.Unlock()
+		<-b.done
+		return nil, false
+	}
+	b.stopping = true
+	regs = append([]*registration(nil), b.regs...)
+	b.mu.Unlock()
+	return regs, true
+}
+
 // Close stops the Bridge now: it unsubscribes every handler, cancels the handlers'
 // contexts, discards buffered messages and unpublished dead letters (counted in
 // Stats.Abandoned), and waits for running handler calls and for nats.go's last
@@ -312,15 +323,10 @@ func (b *Bridge) Drain(ctx context.Context) error {
 // (or one after Drain) waits for the first shutdown to finish and returns nil. The
 // *nats.Conn is left open.
 func (b *Bridge) Close() error {
-	b.mu.Lock()
-	if b.stopping {
-		b.mu.Unlock()
-		<-b.done
+	regs, first := b.beginStop()
+	if !first {
 		return nil
 	}
-	b.stopping = true
-	regs := append([]*registration(nil), b.regs...)
-	b.mu.Unlock()
 
 	var errs []error
 	for _, r := range regs {
