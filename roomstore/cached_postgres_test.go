@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/gamepersist/gamepersist/internal/faultproxy"
 	"github.com/gamepersist/gamepersist/internal/pgcount"
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
@@ -109,13 +107,8 @@ func TestCachedPostgresStampedeOneQuery(t *testing.T) {
 // error within the caller's deadline, and when it is back the store recovers by itself.
 func TestCachedPostgresDatabaseDown(t *testing.T) {
 	t.Parallel()
-	cs, _ := testdb.NewSchema(t)
-	u, err := url.Parse(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := faultproxy.Start(t, u.Host)
-	store, _ := cachedPostgres(t, faultproxy.RewriteURL(cs, proxy.Addr()))
+	cs, proxy := proxiedSchema(t)
+	store, _ := cachedPostgres(t, cs)
 	c := newCached(t, store, roomstore.CacheConfig{LoadTimeout: 5 * time.Second})
 	ctx := cachedCtx(t)
 	for _, id := range []string{"warm", "cold"} {

@@ -49,12 +49,25 @@ func closedPort(t *testing.T) string {
 func proxiedSchema(t *testing.T) (string, *faultproxy.Proxy) {
 	t.Helper()
 	cs, _ := testdb.NewSchema(t)
-	u, err := url.Parse(cs)
+	p := faultproxy.Start(t, mustHost(t, cs))
+	return faultproxy.RewriteURL(cs, p.Addr()), p
+}
+
+// proxiedStore returns a migrated store opened (OpenPostgres, closed at the end of t) on a
+// fresh schema through a new fault proxy, and the proxy.
+func proxiedStore(t *testing.T) (*roomstore.Postgres, *faultproxy.Proxy) {
+	t.Helper()
+	cs, proxy := proxiedSchema(t)
+	ctx := testCtx(t)
+	s, err := roomstore.OpenPostgres(ctx, cs, roomstore.PostgresConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := faultproxy.Start(t, u.Host)
-	return faultproxy.RewriteURL(cs, p.Addr()), p
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s, proxy
 }
 
 func TestOpenPostgresUnreachable(t *testing.T) {
@@ -152,16 +165,8 @@ func mustHost(t *testing.T, cs string) string {
 
 func TestPostgresDatabaseStoppedMidRun(t *testing.T) {
 	t.Parallel()
-	cs, proxy := proxiedSchema(t)
+	s, proxy := proxiedStore(t)
 	ctx := testCtx(t)
-	s, err := roomstore.OpenPostgres(ctx, cs, roomstore.PostgresConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.PutRoom(ctx, roomstoretest.SampleRoom("kept")); err != nil {
 		t.Fatal(err)
 	}
@@ -208,21 +213,13 @@ func TestPostgresDatabaseStoppedMidRun(t *testing.T) {
 
 func TestPostgresStatementResetMidFlight(t *testing.T) {
 	t.Parallel()
-	cs, proxy := proxiedSchema(t)
+	s, proxy := proxiedStore(t)
 	ctx := testCtx(t)
-	s, err := roomstore.OpenPostgres(ctx, cs, roomstore.PostgresConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := proxy.ResetPeer(0); err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = s.GetRooms(cctx, []string{"a", "b"})
+	_, err := s.GetRooms(cctx, []string{"a", "b"})
 	cancel()
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("GetRooms on a reset connection = %v, want a prompt connection error", err)
@@ -235,21 +232,13 @@ func TestPostgresStatementResetMidFlight(t *testing.T) {
 
 func TestPostgresCanceledMidStatement(t *testing.T) {
 	t.Parallel()
-	cs, proxy := proxiedSchema(t)
+	s, proxy := proxiedStore(t)
 	ctx := testCtx(t)
-	s, err := roomstore.OpenPostgres(ctx, cs, roomstore.PostgresConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := proxy.DropReplies(); err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	_, err = s.GetRoom(cctx, "a")
+	_, err := s.GetRoom(cctx, "a")
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("GetRoom whose reply never comes = %v, want DeadlineExceeded", err)

@@ -22,13 +22,43 @@ func TestMain(m *testing.M) {
 // proxied returns a test database URL routed through a new proxy.
 func proxied(t *testing.T) (*faultproxy.Proxy, string) {
 	t.Helper()
-	base := testdb.URL(t)
-	u, err := url.Parse(base)
+	return proxiedURL(t, testdb.URL(t))
+}
+
+// proxiedURL returns cs routed through a new proxy to cs's host.
+func proxiedURL(t *testing.T, cs string) (*faultproxy.Proxy, string) {
+	t.Helper()
+	u, err := url.Parse(cs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := faultproxy.Start(t, u.Host)
-	return p, faultproxy.RewriteURL(base, p.Addr())
+	return p, faultproxy.RewriteURL(cs, p.Addr())
+}
+
+// wantPromptFailure fails t unless err is an error seen before the deadline: not nil and
+// not context.DeadlineExceeded. what names the call in the failure.
+func wantPromptFailure(t *testing.T, err error, what string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s succeeded", what)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%s waited for the deadline instead of failing promptly: %v", what, err)
+	}
+}
+
+// connectAndPing opens a new connection through cs and pings it, failing t if either
+// fails; when names the moment in the failure.
+func connectAndPing(ctx context.Context, t *testing.T, cs, when string) {
+	t.Helper()
+	conn, err := connect(ctx, t, cs)
+	if err != nil {
+		t.Fatalf("connect %s: %v", when, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatalf("ping %s: %v", when, err)
+	}
 }
 
 func connect(ctx context.Context, t *testing.T, cs string) (*pgx.Conn, error) {
@@ -60,12 +90,7 @@ func TestDisableRefusesAndEnableRestores(t *testing.T) {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	err = conn.Ping(pctx)
 	cancel()
-	if err == nil {
-		t.Fatal("ping on a connection cut by Disable succeeded")
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("ping waited for the deadline instead of seeing a closed connection: %v", err)
-	}
+	wantPromptFailure(t, err, "ping on a connection cut by Disable")
 	// New connections are refused, quickly (not by the deadline).
 	if _, err := connect(ctx, t, cs); err == nil {
 		t.Fatal("connect through a disabled proxy succeeded")
@@ -91,11 +116,8 @@ func TestDisableRefusesAndEnableRestores(t *testing.T) {
 
 func TestDropRepliesLosesTheReplyOfACommittedStatement(t *testing.T) {
 	t.Parallel()
-	base := testdb.URL(t)
 	direct, _ := testdb.NewSchema(t)
-	u, _ := url.Parse(base)
-	p := faultproxy.Start(t, u.Host)
-	cs := faultproxy.RewriteURL(direct, p.Addr())
+	p, cs := proxiedURL(t, direct)
 	ctx := context.Background()
 
 	if err := testdb.Exec(ctx, direct, "CREATE TABLE marks (id int primary key)"); err != nil {
@@ -144,13 +166,7 @@ func TestDropRepliesLosesTheReplyOfACommittedStatement(t *testing.T) {
 		t.Fatal("insert whose reply was lost returned nil")
 	}
 	p.RemoveToxics()
-	conn2, err := connect(ctx, t, cs)
-	if err != nil {
-		t.Fatalf("connect after RemoveToxics: %v", err)
-	}
-	if err := conn2.Ping(ctx); err != nil {
-		t.Fatalf("ping after RemoveToxics: %v", err)
-	}
+	connectAndPing(ctx, t, cs, "after RemoveToxics")
 }
 
 func TestResetPeerFailsTheNextStatement(t *testing.T) {
@@ -168,23 +184,12 @@ func TestResetPeerFailsTheNextStatement(t *testing.T) {
 	defer cancel()
 	var one int
 	err = conn.QueryRow(qctx, "SELECT 1").Scan(&one)
-	if err == nil {
-		t.Fatal("statement on a reset connection succeeded")
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("reset was not seen before the deadline: %v", err)
-	}
+	wantPromptFailure(t, err, "statement on a reset connection")
 	if _, err := connect(ctx, t, cs); err == nil {
 		t.Fatal("new connection succeeded while ResetPeer is active")
 	}
 	p.RemoveToxics()
-	conn2, err := connect(ctx, t, cs)
-	if err != nil {
-		t.Fatalf("connect after RemoveToxics: %v", err)
-	}
-	if err := conn2.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
+	connectAndPing(ctx, t, cs, "after RemoveToxics")
 }
 
 func TestLatencyDelaysRoundTrips(t *testing.T) {
