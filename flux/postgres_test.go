@@ -63,21 +63,8 @@ func TestPostgresPlayersGameSchema(t *testing.T) {
 	}
 	r := newRunner(t, store, memoryRooms(t, scenarioRooms()...), flux.RunnerConfig{RunnerID: "game"})
 	read := func() map[string]flux.PlayerState {
-		rows, err := pool.Query(ctx, `SELECT owner::text, lcd, lcd_tier FROM "lucidity""stats"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]flux.PlayerState{}
-		for rows.Next() {
-			var s flux.PlayerState
-			var tier string
-			if err := rows.Scan(&s.ID, &s.Lucidity, &tier); err != nil {
-				t.Fatal(err)
-			}
-			s.Tier = flux.Tier(tier)
-			out[s.ID] = s
-		}
-		return out
+		return queryStates(t, pool, `SELECT s.owner::text, p."current-room", s.lcd, s.lcd_tier
+			FROM "lucidity""stats" s JOIN "Game Players" p ON p.player_uuid = s.owner`)
 	}
 	// Tick 1 at night: eldritch −1.5 with a fractured-or-worse companion: the uneasy player
 	// (41) has a catatonic companion (−0.2) → −1.7 → −1 (41 → 40); the catatonic one has an

@@ -62,7 +62,14 @@ func insertPlayers(t testing.TB, pool *pgxpool.Pool, players ...flux.Player) {
 // dbLucidity reads lucidity and tier of every player of the default table.
 func dbLucidity(t testing.TB, pool *pgxpool.Pool) map[string]flux.PlayerState {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT id, room_id, lucidity, tier FROM flux_players`)
+	return queryStates(t, pool, `SELECT id, room_id, lucidity, tier FROM flux_players`)
+}
+
+// queryStates runs sql, which selects id, room, lucidity and tier (as text), and returns
+// the rows by id.
+func queryStates(t testing.TB, pool *pgxpool.Pool, sql string) map[string]flux.PlayerState {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), sql)
 	if err != nil {
 		t.Fatal(err)
 	}
