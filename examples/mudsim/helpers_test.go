@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/testnats"
 )
 
 // logLines is an io.Writer for a zerolog.Logger that keeps every JSON line and lets a test
@@ -102,4 +105,18 @@ func checkSummary(t *testing.T, sum Summary, backend string) {
 	if sum.Ticks >= 2 && sum.CacheHitRatio <= 0 {
 		t.Errorf("cache hit ratio = %v after %d ticks", sum.CacheHitRatio, sum.Ticks)
 	}
+}
+
+// watchedNATS starts a NATS server for t and connects the test's own client to it, to watch
+// what a simulation publishes or to send it messages; it returns the server's URL and the
+// client (closed at the end of t).
+func watchedNATS(t *testing.T) (string, *nats.Conn) {
+	t.Helper()
+	url := testnats.Start(t).ClientURL()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return url, nc
 }

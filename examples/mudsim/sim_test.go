@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/internal/testdb"
-	"github.com/gamepersist/gamepersist/internal/testnats"
 	"github.com/gamepersist/gamepersist/internal/worldgen"
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/jackc/pgx/v5"
@@ -23,12 +22,7 @@ import (
 // lucidity_change envelope; every chat line is handled; nothing is pending at the end.
 func TestSimulateMemory(t *testing.T) {
 	t.Parallel()
-	srv := testnats.Start(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	natsURL, nc := watchedNATS(t)
 	var received, bad atomic.Int64
 	sub, err := nc.Subscribe("events.lucidity_change.*", func(m *nats.Msg) {
 		env, err := natsbridge.Decode[LucidityChanged](m.Data, natsbridge.DecodeOptions{})
@@ -48,7 +42,7 @@ func TestSimulateMemory(t *testing.T) {
 
 	logs := newLogLines()
 	cfg := smallWorld(logs)
-	cfg.NATSURL = srv.ClientURL()
+	cfg.NATSURL = natsURL
 	cfg.Ticks = 6
 	sum, err := simulate(context.Background(), cfg)
 	if err != nil {
@@ -239,12 +233,7 @@ func TestConfigErrors(t *testing.T) {
 // never blocks on them) and the run reports it as an error, with everything else clean.
 func TestBadChatIsDeadLetteredAndFailsTheRun(t *testing.T) {
 	t.Parallel()
-	srv := testnats.Start(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	natsURL, nc := watchedNATS(t)
 	dead := make(chan *nats.Msg, 4)
 	if _, err := nc.ChanSubscribe("deadletter.chat.>", dead); err != nil {
 		t.Fatal(err)
@@ -252,7 +241,7 @@ func TestBadChatIsDeadLetteredAndFailsTheRun(t *testing.T) {
 
 	logs := newLogLines()
 	cfg := smallWorld(logs)
-	cfg.NATSURL = srv.ClientURL()
+	cfg.NATSURL = natsURL
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {
