@@ -1,0 +1,32 @@
+// Package roomstore stores a game world's rooms: the RoomStore interface, an in-memory
+// implementation, a PostgreSQL implementation on pgx/v5, and a read-through cache that
+// decorates any of them.
+//
+// # Rooms
+//
+// A Room is a plain value whose parts cannot be changed in place (Exits and Attributes are
+// immutable types), so a Room can be copied, cached and shared between goroutines freely:
+// changing a field of a Room you got changes only your copy. Ids are any printable UTF-8
+// text of at most MaxIDLength bytes; ValidateID rejects the rest with ErrInvalidID before
+// any I/O, and stores pass ids as parameters, never as SQL text.
+//
+// # Stores
+//
+//   - MemoryStore: the embedded default for programs without a database, and a test
+//     double that behaves exactly like the Postgres store.
+//   - Postgres: NewPostgres on a *pgxpool.Pool you own (never closed by the store), or
+//     OpenPostgres, which opens a pool and closes it in Close. GetRooms is one round trip
+//     whatever the count; PutRoom is one upsert that bumps Version; Migrate applies the
+//     embedded schema idempotently, under an advisory lock. A game with its own schema sets
+//     PostgresConfig.Table, or a SelectSQL that assembles rooms from several tables.
+//   - Cached: a read-through decorator (ristretto behind internal/cache). A hit costs a
+//     map lookup and no allocation; concurrent misses of one room make one load; GetRooms
+//     loads every miss in one inner call; not-found ids are remembered briefly; writes
+//     through it invalidate, and Invalidate/InvalidateAll drop what other processes wrote
+//     (package natsbridge carries those notices between servers).
+//
+// Every store is safe for concurrent use, takes a context first on every call that can
+// wait, returns errors matchable with errors.Is (ErrNotFound, ErrInvalidID, ErrInvalidRoom,
+// ErrClosed, ErrReadOnly, ErrInvalidConfig) and passes the conformance suite in package
+// roomstoretest, which a store of your own can run as well.
+package roomstore
