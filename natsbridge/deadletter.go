@@ -34,8 +34,9 @@ const (
 	DeadLetterTimeout DeadLetterReason = "timeout"
 )
 
-// Headers the Bridge adds to a dead letter, next to the original message's headers. The
-// dead letter's data is the original payload, unchanged.
+// Headers the Bridge adds to a dead letter, next to the original message's headers
+// (its Nats-* headers renamed with HeaderDeadLetterNATSPrefix). The dead letter's data
+// is the original payload, unchanged.
 const (
 	// HeaderDeadLetterSubject is the subject the message was originally published to.
 	HeaderDeadLetterSubject = "Gp-Dl-Subject"
@@ -56,7 +57,22 @@ const (
 	// HeaderReplayOf is set by Replay on a re-published message: "<stream>:<sequence>"
 	// of the dead letter it came from.
 	HeaderReplayOf = "Gp-Replay-Of"
+	// HeaderDeadLetterNATSPrefix prefixes the original message's "Nats-*" headers on
+	// its dead letter ("Nats-Msg-Id" → "Gp-Dl-Nats-Msg-Id"). The server acts on those
+	// headers when a stream stores the message (duplicate detection, expected
+	// stream/sequence, rollup, TTL), so kept as they were they would make the
+	// dead-letter stream drop or reject the dead letter, or purge others. Replay puts
+	// them back under their own names.
+	HeaderDeadLetterNATSPrefix = "Gp-Dl-"
 )
+
+// natsHeaderPrefix starts the header names nats-server interprets on publish.
+const natsHeaderPrefix = "nats-"
+
+// isNATSHeader reports whether k is a header the server may act on ("Nats-*", any case).
+func isNATSHeader(k string) bool {
+	return len(k) >= len(natsHeaderPrefix) && strings.EqualFold(k[:len(natsHeaderPrefix)], natsHeaderPrefix)
+}
 
 // maxErrorHeader bounds HeaderDeadLetterError.
 const maxErrorHeader = 512
@@ -170,6 +186,9 @@ func (p *deadLetterPublisher) finish(abandon bool) {
 func (p *deadLetterPublisher) publish(dl deadLetter) {
 	h := make(nats.Header, len(dl.header)+8)
 	for k, v := range dl.header {
+		if isNATSHeader(k) {
+			k = HeaderDeadLetterNATSPrefix + k
+		}
 		h[k] = v
 	}
 	h.Set(HeaderDeadLetterSubject, dl.subject)
@@ -294,7 +313,7 @@ type ReplayResult struct {
 
 // Replay re-publishes the dead letters kept in a stream (see EnsureDeadLetterStream)
 // to their original subjects, with their original payload and headers (the Gp-Dl-*
-// headers removed, HeaderReplayOf added), in stream order, on js's connection. It
+// headers removed, the original Nats-* headers restored, HeaderReplayOf added), in stream order, on js's connection. It
 // replays the messages present when it starts and stops; it costs one JetStream
 // round trip per dead letter (plus one per deletion with Delete). It returns what it
 // did so far together with the first error.
@@ -349,7 +368,9 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (Repl
 		}
 		h := make(nats.Header, len(raw.Header))
 		for k, v := range raw.Header {
-			if !strings.HasPrefix(k, "Gp-Dl-") {
+			if orig, ok := strings.CutPrefix(k, HeaderDeadLetterNATSPrefix); ok && isNATSHeader(orig) {
+				h[orig] = v // a header the dead letter had to move aside
+			} else if !strings.HasPrefix(k, "Gp-Dl-") {
 				h[k] = v
 			}
 		}

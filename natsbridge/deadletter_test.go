@@ -228,3 +228,77 @@ func TestEnsureDeadLetterStreamRejectsBadConfig(t *testing.T) {
 		t.Errorf("Replay of a missing stream: %v", err)
 	}
 }
+
+// TestReplayedMessageFailingAgainIsKept: a message published with PublishWithMsgID
+// (so it carries JetStream's Nats-Msg-Id) fails, is replayed with Delete and fails
+// again. Its second dead letter must be kept in the stream: a dead letter that kept the
+// original Nats-Msg-Id was dropped by the stream as a duplicate of the first (and the
+// first was deleted by Replay), so the message vanished. Replay still gives the handler
+// the original Nats-Msg-Id.
+func TestReplayedMessageFailingAgainIsKept(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := natsbridge.EnsureDeadLetterStream(ctx, js, natsbridge.DeadLetterStreamConfig{Name: "DL_AGAIN", Memory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgIDs := make(chan string, 4)
+	if err := b.Handle("shop.buy.r1", func(_ context.Context, m natsbridge.Msg) error {
+		msgIDs <- m.Header.Get(natsbridge.HeaderMsgID)
+		return errors.New("still broken")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	env := natsbridge.NewEnvelope("buy", move{Seq: 1})
+	if err := natsbridge.PublishWithMsgID(ctx, nc, "shop.buy.r1", env); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "first dead letter kept", func() bool {
+		info, err := stream.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	first, err := stream.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range first.Header {
+		if strings.HasPrefix(strings.ToLower(k), "nats-") {
+			t.Errorf("dead letter carries JetStream control header %s: %v", k, first.Header)
+		}
+	}
+
+	res, err := natsbridge.Replay(ctx, js, natsbridge.ReplayConfig{Stream: "DL_AGAIN", Delete: true})
+	if err != nil || res.Replayed != 1 {
+		t.Fatalf("Replay = %+v, %v", res, err)
+	}
+	for i := range 2 {
+		select {
+		case id := <-msgIDs:
+			if id != env.ID {
+				t.Errorf("attempt %d: handler saw Nats-Msg-Id %q, want %q", i, id, env.ID)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("handler call %d missing", i)
+		}
+	}
+	eventually(t, "second dead letter published", func() bool { return b.Stats().DeadLettered == 2 })
+	flushConn(t, nc)
+	eventually(t, "second dead letter kept in the stream", func() bool {
+		info, err := stream.Info(ctx)
+		return err == nil && info.State.Msgs == 1 && info.State.LastSeq == 2
+	})
+	second, err := stream.GetMsg(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Header.Get(natsbridge.HeaderReplayOf) != "DL_AGAIN:1" || string(second.Data) != string(first.Data) {
+		t.Errorf("second dead letter: headers %v data %q", second.Header, second.Data)
+	}
+}
