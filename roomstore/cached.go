@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -143,7 +144,11 @@ func (c *Cached) getMiss(ctx context.Context, id string) (Room, error) {
 	if err := ctx.Err(); err != nil {
 		return Room{}, fmt.Errorf("roomstore: get room %q: %w", id, err)
 	}
-	ch := c.flights.DoChan(id, func() (any, error) { return c.load(ctx, id) })
+	// Readers share a load only within one generation of id: a read that starts after a
+	// write or Invalidate of id must not join a load that may have read the room before it.
+	gen := c.generation(id)
+	key := id + "\x00" + strconv.FormatUint(gen, 10) // ids hold no NUL
+	ch := c.flights.DoChan(key, func() (any, error) { return c.load(ctx, id, gen) })
 	select {
 	case res := <-ch:
 		if res.Err != nil {
@@ -155,10 +160,11 @@ func (c *Cached) getMiss(ctx context.Context, id string) (Room, error) {
 	}
 }
 
-// load runs once per id at a time (singleflight), in a goroutine of its own. It is
-// detached from the first reader's cancellation, bounded by LoadTimeout and canceled by
-// Close, which waits for it.
-func (c *Cached) load(parent context.Context, id string) (Room, error) {
+// load runs once per id and generation at a time (singleflight), in a goroutine of its
+// own. It is detached from the first reader's cancellation, bounded by LoadTimeout and
+// canceled by Close, which waits for it. gen is id's generation when the first reader
+// missed: the result is cached only if no invalidation of id came since.
+func (c *Cached) load(parent context.Context, id string, gen uint64) (Room, error) {
 	if !c.beginLoad() {
 		return Room{}, ErrClosed
 	}
@@ -171,7 +177,6 @@ func (c *Cached) load(parent context.Context, id string) (Room, error) {
 	if c.absent.Contains(id) {
 		return Room{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	gen := c.generation(id)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), c.cfg.LoadTimeout)
 	defer cancel()
 	defer context.AfterFunc(c.loadCtx, cancel)()
