@@ -227,7 +227,12 @@ func (c ConnectConfig) options(red redactor) ([]nats.Option, error) {
 	for _, raw := range c.URLs {
 		u, err := parseServerURL(raw)
 		if err != nil {
-			return nil, invalid("server URL %s: %s", redactRawURL(raw), errorReason(err))
+			reason := errorReason(err)
+			if strings.Contains(raw, "@") {
+				// The parser's reason may quote a piece of the user information.
+				reason = "cannot parse it (details withheld: it holds credentials; percent-encode reserved characters in them)"
+			}
+			return nil, invalid("server URL %s: %s", redactRawURL(raw), reason)
 		}
 		if u.User != nil {
 			urlCreds = true

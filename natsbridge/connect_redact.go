@@ -82,14 +82,27 @@ func parseServerURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// redactRawURL returns raw with any user information replaced by redactedSecret; it works
-// on strings that do not parse as URLs too.
+// redactRawURL returns one configured server URL with any user information replaced by
+// redactedSecret. It works on strings that do not parse as URLs too: everything between
+// the scheme (or the start, for a URL without one) and the last '@' is user information,
+// since a password may hold an unescaped '/', '?', '#' or space that ends a URL's
+// authority for a parser.
 func redactRawURL(raw string) string {
-	return redactURLsIn(raw)
+	prefix, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		prefix, rest = raw[:i+3], raw[i+3:]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return raw
+	}
+	return prefix + redactedSecret + rest[at:]
 }
 
 // redactURLsIn masks the user-information part ("user:pass@", "token@") of every
-// "scheme://…@host" in s.
+// "scheme://…@host" in s: up to the last '@' before the next comma, quote or line end
+// (not '/', '?' or '#', which an unescaped password may hold; a space only ends it when
+// no '@' follows before the end of the line). Masking too much is the safe mistake.
 func redactURLsIn(s string) string {
 	var b strings.Builder
 	for {
@@ -100,7 +113,7 @@ func redactURLsIn(s string) string {
 		}
 		b.WriteString(s[:i+3])
 		s = s[i+3:]
-		end := strings.IndexAny(s, "/?#, \t\n\"'")
+		end := strings.IndexAny(s, ",\"'\n")
 		if end < 0 {
 			end = len(s)
 		}

@@ -468,3 +468,34 @@ func TestConnectLogsDisconnectLevels(t *testing.T) {
 		t.Errorf("%d warnings or errors logged, want only the lost connection's:\n%s", warnings, logs.String())
 	}
 }
+
+// TestConnectConfigHidesCredentialsOfMalformedURLs: a password with an unescaped '#',
+// '?', '/', space or bad '%' escape makes the URL unparseable; the error must still show
+// neither part of the password (the userinfo of a bad URL was printed as is, and the
+// parser's reason quoted a piece of it as the "port").
+func TestConnectConfigHidesCredentialsOfMalformedURLs(t *testing.T) {
+	t.Parallel()
+	for _, sep := range []string{"#", "?", "/", " ", "%zz"} {
+		for _, raw := range []string{
+			"nats://user:Alpha1" + sep + "Secret9@127.0.0.1:4222",
+			"user:Alpha1" + sep + "Secret9@127.0.0.1:4222",
+			"tls://user:Alpha1" + sep + "Secret9@127.0.0.1:4222",
+		} {
+			cfg := natsbridge.ConnectConfig{URLs: []string{raw}}
+			err := cfg.Validate()
+			if !errors.Is(err, natsbridge.ErrInvalidOption) {
+				t.Errorf("%q: Validate() = %v, want ErrInvalidOption", raw, err)
+				continue
+			}
+			_, cerr := natsbridge.Connect(t.Context(), cfg)
+			for _, e := range []error{err, cerr} {
+				if msg := e.Error(); strings.Contains(msg, "Alpha1") || strings.Contains(msg, "Secret9") {
+					t.Errorf("%q: error shows the password: %s", raw, msg)
+				}
+				if !strings.Contains(e.Error(), "127.0.0.1:4222") {
+					t.Errorf("%q: error %q does not name the server", raw, e)
+				}
+			}
+		}
+	}
+}
