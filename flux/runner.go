@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,8 +80,10 @@ type Runner struct {
 	log     zerolog.Logger
 	prefix  string
 
-	sem    chan struct{} // one slot, held while ticking or flushing
-	closed atomic.Bool
+	sem      chan struct{} // one slot, held while ticking or flushing
+	closed   atomic.Bool
+	stopped  chan struct{} // closed by the first Stop, so a waiting Run returns
+	stopOnce sync.Once
 
 	// Owned by the holder of sem.
 	seq     uint64
@@ -121,6 +124,7 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 		log:     cfg.Logger.With().Str("component", "flux.runner").Str("runner_id", cfg.RunnerID).Logger(),
 		prefix:  cfg.RunnerID + ":" + hex.EncodeToString(nonce[:]) + ":",
 		sem:     make(chan struct{}, 1),
+		stopped: make(chan struct{}),
 		ledger:  cfg.Ledger,
 		seen:    make(map[string]struct{}),
 		infos:   make(map[string]RoomInfo),
@@ -313,8 +317,9 @@ func (r *Runner) overlayPending(players []Player) {
 	}
 }
 
-// Run ticks every interval in the caller's goroutine until ctx is done, then returns nil
-// (or ErrClosed if the Runner is closed). Tick errors are logged and counted in Stats, not
+// Run ticks every interval in the caller's goroutine until ctx is done, then returns nil,
+// or until Stop or Close is called, then returns ErrClosed (at once when it is waiting for
+// the next interval, after the running tick otherwise). Tick errors are logged and counted in Stats, not
 // returned. A tick that overruns the interval does not pile ticks up: the ticks missed
 // meanwhile are skipped and counted (Stats().SkippedTicks), and the next tick runs at the
 // next interval boundary. The time of each tick is RunnerConfig.Now() or the ticker's.
@@ -331,6 +336,8 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-r.stopped:
+			return ErrClosed
 		case at := <-t.C:
 			if r.cfg.Now != nil {
 				at = r.cfg.Now()
@@ -358,6 +365,7 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 // apply statement.
 func (r *Runner) Stop(ctx context.Context) error {
 	r.closed.Store(true)
+	r.stopOnce.Do(func() { close(r.stopped) })
 	if err := r.acquire(ctx); err != nil {
 		return err
 	}
