@@ -116,7 +116,10 @@ func (p *PostgresPlayers) separateLucidity() bool {
 
 // buildLoadSQL returns the load query without and with the pending-ticks branch: the
 // UNION ALL costs the server about as much again as the scan, so it is sent only while
-// ticks are pending.
+// ticks are pending. The window's bounds are typed timestamptz, so they travel as instants
+// even when the game's columns are timestamp without time zone (pgx would otherwise send
+// the wall clock of now's location); such columns are then read, compared and returned in
+// the session's TimeZone alike, and the query agrees with Rules.IsActive.
 func (p *PostgresPlayers) buildLoadSQL() (plain, withPending string) {
 	n := p.names
 	from := n.Players + " p"
@@ -128,7 +131,7 @@ func (p *PostgresPlayers) buildLoadSQL() (plain, withPending string) {
 	cols := "p." + n.PlayerID + "::text, coalesce(p." + n.Room + "::text, ''), " +
 		luc + "::int, coalesce(p." + n.LastActive + ", 'epoch'::timestamptz), coalesce(p." + n.CreatedAt +
 		", 'epoch'::timestamptz)\nFROM " + from +
-		"\nWHERE p." + n.LastActive + " >= $1 OR p." + n.CreatedAt + " >= $2"
+		"\nWHERE p." + n.LastActive + " >= $1::timestamptz OR p." + n.CreatedAt + " >= $2::timestamptz"
 	plain = "SELECT " + cols
 	withPending = "SELECT 0 AS kind, " + cols +
 		"\nUNION ALL\nSELECT 1, a.tick_id, '', 0, 'epoch'::timestamptz, 'epoch'::timestamptz FROM " +
