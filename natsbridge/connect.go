@@ -143,7 +143,7 @@ func (c ConnectConfig) WithDefaults() ConnectConfig {
 // Validate fills defaults and checks c as Connect would, reading the CA, certificate,
 // key and seed files, without dialling. The error wraps ErrInvalidOption.
 func (c ConnectConfig) Validate() error {
-	_, err := c.WithDefaults().options(newRedactor(c))
+	_, err := c.WithDefaults().options(newConnEvents(newRedactor(c)))
 	return err
 }
 
@@ -163,7 +163,8 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
 	}
 	cfg = cfg.WithDefaults()
 	red := newRedactor(cfg)
-	opts, err := cfg.options(red)
+	events := newConnEvents(red)
+	opts, err := cfg.options(events)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +184,9 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
 		}
 		return nil, fmt.Errorf("%w to %s: %w", ErrConnect, servers, cause)
 	}
+	// Remember the server now: nats.go runs the connect handler later, on its callback
+	// goroutine, and by then a lost connection reports no URL.
+	events.remember(nc)
 	cfg.Logger.Info().
 		Str("event", "connect").
 		Str("url", red.redact(nc.ConnectedUrl())).
@@ -219,7 +223,8 @@ func (c ConnectConfig) tlsWanted() bool {
 }
 
 // options validates c (defaults already filled) and turns it into nats.go options.
-func (c ConnectConfig) options(red redactor) ([]nats.Option, error) {
+func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
+	red := events.red
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidOption, red.redact(fmt.Sprintf(format, args...)))
 	}
@@ -305,7 +310,7 @@ func (c ConnectConfig) options(red redactor) ([]nats.Option, error) {
 		_ = f.Close()
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
 	}
-	return append(opts, c.eventHandlers(red)...), nil
+	return append(opts, c.eventHandlers(events)...), nil
 }
 
 // buildTLS returns the client TLS configuration: a clone of TLSConfig (or a new one)
@@ -350,29 +355,15 @@ func (c ConnectConfig) buildTLS() (*tls.Config, error) {
 // NoReconnect). The disconnect that every deliberate Close (or Drain, or
 // ForceReconnect) causes carries no error and is logged at debug level; the close
 // itself is logged at info level by the closed handler.
-func (c ConnectConfig) eventHandlers(red redactor) []nats.Option {
-	log := c.Logger
+func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {
+	log, red := c.Logger, events.red
 	errStr := func(err error) string {
 		if err == nil {
 			return ""
 		}
 		return red.redact(err.Error())
 	}
-	// The server last connected to (redacted): nats.go's ConnectedUrl is empty by the
-	// time the disconnect handler runs.
-	var lastURL atomic.Pointer[string]
-	remember := func(nc *nats.Conn) {
-		if u := nc.ConnectedUrl(); u != "" {
-			r := red.redact(u)
-			lastURL.Store(&r)
-		}
-	}
-	lost := func() string {
-		if u := lastURL.Load(); u != nil {
-			return *u
-		}
-		return ""
-	}
+	remember, lost := events.remember, events.lastServer
 	return []nats.Option{
 		nats.ConnectHandler(remember),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
@@ -408,6 +399,34 @@ func (c ConnectConfig) eventHandlers(red redactor) []nats.Option {
 			ev.Msg("nats asynchronous error")
 		}),
 	}
+}
+
+// connEvents is the state Connect's event handlers share: the server last connected
+// to, redacted. nats.go's ConnectedUrl is empty by the time the disconnect handler runs,
+// and its connect and reconnect handlers run on its callback goroutine, possibly after
+// the connection was lost again; so Connect also records the server as soon as it
+// returns.
+type connEvents struct {
+	red     redactor
+	lastURL atomic.Pointer[string]
+}
+
+func newConnEvents(red redactor) *connEvents { return &connEvents{red: red} }
+
+// remember records nc's current server, if it is connected.
+func (e *connEvents) remember(nc *nats.Conn) {
+	if u := nc.ConnectedUrl(); u != "" {
+		r := e.red.redact(u)
+		e.lastURL.Store(&r)
+	}
+}
+
+// lastServer returns the server last connected to, redacted ("" if none yet).
+func (e *connEvents) lastServer() string {
+	if u := e.lastURL.Load(); u != nil {
+		return *u
+	}
+	return ""
 }
 
 // connectHint adds a short remedy to the connection errors people hit most.

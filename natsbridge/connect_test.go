@@ -499,3 +499,35 @@ func TestConnectConfigHidesCredentialsOfMalformedURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectLostRightAwayLogsTheServer: a server lost right after Connect returned is
+// named in the disconnect warning. nats.go runs the connect handler on its callback
+// goroutine, and ConnectedUrl is empty once the connection is lost, so a handler that
+// ran late left the warning without a url (TestConnectLogsDisconnectLevels flaked on it).
+func TestConnectLostRightAwayLogsTheServer(t *testing.T) {
+	t.Parallel()
+	const rounds = 40
+	for i := range rounds {
+		srv := testnats.Start(t)
+		logs := &testlog.Buffer{}
+		nc := connect(t, natsbridge.ConnectConfig{URLs: []string{srv.ClientURL()}, NoReconnect: true, Logger: logs.Logger()})
+		srv.Shutdown()
+		deadline := time.Now().Add(10 * time.Second)
+		var lost map[string]any
+		for lost == nil {
+			for _, m := range logs.Lines(t) {
+				if m["event"] == "disconnect" {
+					lost = m
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no disconnect logged:\n%s", i, logs.String())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if lost["url"] != srv.ClientURL() {
+			t.Fatalf("round %d: disconnect logged as %v, want url %s", i, lost, srv.ClientURL())
+		}
+		nc.Close()
+	}
+}
