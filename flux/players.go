@@ -14,7 +14,8 @@ import (
 //   - LoadActive is one round trip (one query) whatever the number of players.
 //   - Apply is one round trip (one statement) whatever the number of ticks and changes, and
 //     idempotent per tick id: a tick already applied (by this or an earlier call, whose
-//     reply may have been lost) is skipped, so each change is applied exactly once.
+//     reply may have been lost) is skipped, so each change is applied exactly once; a
+//     tick id listed twice in one call is applied once, from its first occurrence.
 //   - Apply adds each change's delta (NewLucidity − OldLucidity) to the stored lucidity,
 //     clamped to the rules' bounds, and stores the tier of the result. Deltas, rather than
 //     absolute values, keep a game's own concurrent lucidity writes.

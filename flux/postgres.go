@@ -169,7 +169,8 @@ func (p *PostgresPlayers) buildApplySQL() string {
   ON CONFLICT (tick_id) DO NOTHING
   RETURNING tick_id
 ), fresh_ord AS (
-  SELECT b.ord FROM batch b JOIN fresh f ON f.tick_id = b.tick_id
+  -- A tick id listed twice in one call is applied once: its first occurrence.
+  SELECT min(b.ord) AS ord FROM batch b JOIN fresh f ON f.tick_id = b.tick_id GROUP BY b.tick_id
 ), summed AS (
   SELECT c.player_id::` + n.PlayerIDType + ` AS player_id, sum(c.delta)::int AS delta
   FROM unnest($3::int[], $4::text[], $5::int[]) AS c(tick_ord, player_id, delta)
