@@ -313,7 +313,8 @@ type ReplayResult struct {
 
 // Replay re-publishes the dead letters kept in a stream (see EnsureDeadLetterStream)
 // to their original subjects, with their original payload and headers (the Gp-Dl-*
-// headers removed, the original Nats-* headers restored, HeaderReplayOf added), in stream order, on js's connection. It
+// headers removed, the original Nats-* headers restored, HeaderReplayOf added and
+// HeaderPublishedAt, if present, set to the replay time), in stream order, on js's connection. It
 // replays the messages present when it starts and stops; it costs one JetStream
 // round trip per dead letter (plus one per deletion with Delete). It returns what it
 // did so far together with the first error.
@@ -375,7 +376,13 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (Repl
 			}
 		}
 		h.Set(HeaderReplayOf, cfg.Stream+":"+strconv.FormatUint(raw.Sequence, 10))
-		if err := nc.PublishMsg(&nats.Msg{Subject: original, Data: raw.Data, Header: h}); err != nil {
+		msg := &nats.Msg{Subject: original, Data: raw.Data, Header: h}
+		if _, ok := h[HeaderPublishedAt]; ok {
+			// A replay is a new delivery: the time spent as a dead letter is not the
+			// handler's latency.
+			SetPublishedAt(msg, time.Now())
+		}
+		if err := nc.PublishMsg(msg); err != nil {
 			return res, fmt.Errorf("natsbridge: replay: publish to %q: %w", original, err)
 		}
 		res.Replayed++

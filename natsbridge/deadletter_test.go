@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gamepersist/gamepersist/internal/testnats"
@@ -300,5 +301,50 @@ func TestReplayedMessageFailingAgainIsKept(t *testing.T) {
 	}
 	if second.Header.Get(natsbridge.HeaderReplayOf) != "DL_AGAIN:1" || string(second.Data) != string(first.Data) {
 		t.Errorf("second dead letter: headers %v data %q", second.Header, second.Data)
+	}
+}
+
+// TestReplayRestampsPublishTime: a dead letter replayed an hour after its first publish
+// is a new delivery; the Bridge's latency must not count the hour it spent in the
+// stream (the replay kept the old HeaderPublishedAt, so LatencyP99 read an hour).
+func TestReplayRestampsPublishTime(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := natsbridge.EnsureDeadLetterStream(ctx, js, natsbridge.DeadLetterStreamConfig{Name: "DL_STAMP", Memory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fixed atomic.Bool
+	if err := b.Handle("shop.buy.r2", func(context.Context, natsbridge.Msg) error {
+		if !fixed.Load() {
+			return errors.New("not yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	m := &nats.Msg{Subject: "shop.buy.r2", Data: []byte("sword")}
+	natsbridge.SetPublishedAt(m, time.Now().Add(-time.Hour))
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "dead letter kept", func() bool {
+		info, err := stream.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	fixed.Store(true)
+	if res, err := natsbridge.Replay(ctx, js, natsbridge.ReplayConfig{Stream: "DL_STAMP"}); err != nil || res.Replayed != 1 {
+		t.Fatalf("Replay = %+v, %v", res, err)
+	}
+	eventually(t, "replayed message handled", func() bool { return b.Stats().Handled == 1 })
+	if p99 := b.Stats().LatencyP99; p99 > time.Minute {
+		t.Fatalf("LatencyP99 = %v after a replay: the time in the dead-letter stream was counted", p99)
 	}
 }
