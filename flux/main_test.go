@@ -4,8 +4,11 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/gamepersist/gamepersist/internal/faultproxy"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// The fault proxy's own known leak is ignored; every goroutine of ours is checked.
+	goleak.VerifyTestMain(m, faultproxy.KnownLeaks()...)
 }

@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, faultproxy.KnownLeaks()...)
 }
 
 // proxied returns a test database URL routed through a new proxy.
