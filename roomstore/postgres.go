@@ -142,7 +142,20 @@ func (s *Postgres) GetRooms(ctx context.Context, ids []string) (map[string]Room,
 	if len(ids) == 0 {
 		return out, nil
 	}
-	if err := s.query(ctx, ids, func(r Room) { out[r.ID] = r }); err != nil {
+	keep := func(r Room) { out[r.ID] = r }
+	if s.cfg.SelectSQL != "" {
+		// A game's own query may return rows it was not asked for; the default one cannot.
+		asked := make(map[string]struct{}, len(ids))
+		for _, id := range ids {
+			asked[id] = struct{}{}
+		}
+		keep = func(r Room) {
+			if _, ok := asked[r.ID]; ok {
+				out[r.ID] = r
+			}
+		}
+	}
+	if err := s.query(ctx, ids, keep); err != nil {
 		return nil, s.fail(ctx, "get rooms", err)
 	}
 	return out, nil

@@ -44,7 +44,7 @@ type PostgresConfig struct {
 	// this order: id, name, description, plane, zone, sub_zone, environment (text, NULL
 	// read as ""), exits (jsonb object direction → room id, or NULL), attributes (json,
 	// jsonb or NULL), version (bigint, NULL read as 0). Ids that match no room return no
-	// row; a row whose id was not asked for is ignored by GetRoom.
+	// row; a row whose id was not asked for is ignored by GetRoom and GetRooms.
 	//
 	// A store with a SelectSQL is read-only: PutRoom, PutRoomVersion, DeleteRoom and
 	// Migrate return ErrReadOnly, because the game owns that schema and writes it with its

@@ -550,3 +550,33 @@ func TestOpenPostgresTracesThroughZerolog(t *testing.T) {
 		t.Fatalf("LogLevelNone still traced: %s", quiet.String())
 	}
 }
+
+// TestPostgresCustomSelectExtraRowsIgnored: a game's query that returns more rows than it
+// was asked for (here: every room) still yields exactly the rooms asked for.
+func TestPostgresCustomSelectExtraRowsIgnored(t *testing.T) {
+	t.Parallel()
+	pool, _ := testdb.NewPool(t)
+	ctx := testCtx(t)
+	if _, err := pool.Exec(ctx, `
+CREATE TABLE loose_rooms (id text PRIMARY KEY, title text);
+INSERT INTO loose_rooms VALUES ('a', 'A'), ('b', 'B'), ('c', 'C');`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{SelectSQL: `
+SELECT id, title, NULL, NULL, NULL, NULL, NULL, NULL::jsonb, NULL::jsonb, NULL::bigint
+FROM loose_rooms WHERE cardinality($1::text[]) > 0`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.GetRooms(ctx, []string{"a", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["a"].Name != "A" {
+		t.Fatalf("GetRooms = %v, want only room a", got)
+	}
+	if r, err := s.GetRoom(ctx, "b"); err != nil || r.ID != "b" {
+		t.Fatalf("GetRoom(b) = %+v, %v", r, err)
+	}
+}
