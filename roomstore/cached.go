@@ -19,13 +19,15 @@ import (
 const genStripes = 1024
 
 // Cached is a read-through cache in front of any RoomStore: the tick path's room reads
-// are served from memory in steady state. It implements RoomStore and VersionedPutter.
+// are served from memory in steady state. It implements RoomStore, VersionedPutter and
+// RoomVisitor.
 //
 //   - GetRoom: a hit costs a lookup in an in-process cache (no allocation, no I/O). On a
 //     miss, concurrent readers of one id share one load from the inner store; each reader
 //     still returns when its own ctx is done. Not-found ids are remembered for
 //     NegativeTTL (at most MaxNegative of them). Load errors are not cached.
-//   - GetRooms: hits from memory, every miss loaded in one inner GetRooms call.
+//   - GetRooms and VisitRooms (one code path): hits from memory, every miss loaded in one
+//     inner GetRooms call. VisitRooms allocates nothing when every id is a hit.
 //   - PutRoom, PutRoomVersion, DeleteRoom write through to the inner store, then drop the
 //     id from the cache and call CacheConfig.AfterWrite.
 //   - Invalidate drops ids written elsewhere (another process). A load that started
@@ -44,6 +46,7 @@ type Cached struct {
 	absent *cache.Cache[string, struct{}]
 
 	flights singleflight.Group
+	sets    idSets // scratch sets of ids for GetRooms and VisitRooms
 	seed    maphash.Seed
 	gens    [genStripes]atomic.Uint64
 
@@ -64,6 +67,7 @@ type Cached struct {
 var (
 	_ RoomStore       = (*Cached)(nil)
 	_ VersionedPutter = (*Cached)(nil)
+	_ RoomVisitor     = (*Cached)(nil)
 )
 
 // CacheStats is a snapshot of a Cached decorator's counters since NewCached.
@@ -209,43 +213,61 @@ func (c *Cached) load(parent context.Context, id string, gen uint64) (Room, erro
 
 // GetRooms implements RoomStore. Ids found in memory cost no I/O; all the others are
 // loaded in one call to the inner store's GetRooms, then cached (present ones as rooms,
-// absent ones as not-found entries).
+// absent ones as not-found entries). Beyond that, it costs the result map: one allocation
+// per room (VisitRooms avoids it).
 func (c *Cached) GetRooms(ctx context.Context, ids []string) (map[string]Room, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
 	out := make(map[string]Room, len(ids))
+	if err := c.visit(ctx, ids, func(r Room) { out[r.ID] = r }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// VisitRooms implements RoomVisitor with GetRooms' code path: hits go to fn straight
+// from memory, with no allocation and no I/O (a cache lookup and a set insert per id, to
+// skip duplicates); all the misses are loaded in one inner GetRooms call and cached, then
+// the rooms found go to fn. fn runs while Cached holds no lock.
+func (c *Cached) VisitRooms(ctx context.Context, ids []string, fn func(Room)) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.visit(ctx, ids, fn)
+}
+
+// visit is GetRooms and VisitRooms: it calls fn for each room found among ids, once per
+// id, from memory or, for every miss together, from one inner GetRooms call.
+func (c *Cached) visit(ctx context.Context, ids []string, fn func(Room)) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	seen := c.sets.get(len(ids))
+	defer c.sets.put(seen)
 	var missing []string
-	var seen map[string]struct{}
 	for _, id := range ids {
-		if _, ok := out[id]; ok {
+		if !addNew(seen, id) {
 			continue
 		}
 		if r, ok := c.rooms.Get(id); ok {
-			out[id] = r
+			fn(r)
 			continue
 		}
 		if err := ValidateID(id); err != nil {
-			return nil, err
+			return err
 		}
-		if _, dup := seen[id]; dup {
-			continue
-		}
-		if seen == nil {
-			seen = make(map[string]struct{})
-		}
-		seen[id] = struct{}{}
 		if _, ok := c.absent.Get(id); ok {
 			continue
 		}
 		missing = append(missing, id)
 	}
 	if len(missing) == 0 {
-		return out, nil
+		return nil
 	}
 	c.misses.Add(uint64(len(missing)))
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("roomstore: get rooms: %w", err)
+		return fmt.Errorf("roomstore: get rooms: %w", err)
 	}
 	gens := make([]uint64, len(missing))
 	for i, id := range missing {
@@ -255,19 +277,19 @@ func (c *Cached) GetRooms(ctx context.Context, ids []string) (map[string]Room, e
 	loaded, err := c.inner.GetRooms(ctx, missing)
 	if err != nil {
 		if errors.Is(err, ErrClosed) && c.closed.Load() {
-			return nil, ErrClosed
+			return ErrClosed
 		}
 		c.loadErrors.Add(1)
 		c.cfg.Logger.Debug().Int("rooms", len(missing)).Err(err).Msg("roomstore: cache batch load failed")
-		return nil, fmt.Errorf("roomstore: load %d rooms into cache: %w", len(missing), err)
+		return fmt.Errorf("roomstore: load %d rooms into cache: %w", len(missing), err)
 	}
 	c.fillBatch(missing, gens, loaded)
 	for _, id := range missing {
 		if r, ok := loaded[id]; ok {
-			out[id] = r
+			fn(r)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // fillBatch caches the result of one batch load: a room for each id found, a not-found

@@ -14,11 +14,13 @@ type MemoryStore struct {
 	mu     sync.RWMutex
 	rooms  map[string]Room
 	closed bool
+	sets   idSets // scratch sets of ids for VisitRooms
 }
 
 var (
 	_ RoomStore       = (*MemoryStore)(nil)
 	_ VersionedPutter = (*MemoryStore)(nil)
+	_ RoomVisitor     = (*MemoryStore)(nil)
 )
 
 // NewMemoryStore returns an empty in-memory store.
@@ -66,6 +68,34 @@ func (s *MemoryStore) GetRooms(ctx context.Context, ids []string) (map[string]Ro
 		}
 	}
 	return out, nil
+}
+
+// VisitRooms implements RoomVisitor: GetRooms without the result map. It costs a map
+// lookup and a set insert per id and allocates nothing in steady state. fn runs under the
+// store's read lock, so it must not call the store.
+func (s *MemoryStore) VisitRooms(ctx context.Context, ids []string, fn func(Room)) error {
+	if err := validateIDs(ids); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("roomstore: visit rooms: %w", err)
+	}
+	seen := s.sets.get(len(ids))
+	defer s.sets.put(seen)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, id := range ids {
+		if !addNew(seen, id) {
+			continue
+		}
+		if r, ok := s.rooms[id]; ok {
+			fn(r)
+		}
+	}
+	return nil
 }
 
 // PutRoom implements RoomStore.

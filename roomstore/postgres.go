@@ -15,10 +15,10 @@ import (
 
 // Postgres is a RoomStore on PostgreSQL through pgx/v5. It is safe for concurrent use.
 //
-// Every method is one round trip at most: GetRoom and GetRooms one query (GetRooms splits
-// very long id lists into chunks sent together as one pgx.Batch), PutRoom one upsert that
-// returns the new version, DeleteRoom one delete. Ids and rooms are validated before any
-// I/O. Errors from pgx are wrapped with %w, so errors.As(err, **pgconn.PgError) still
+// Every method is one round trip at most: GetRoom, GetRooms and VisitRooms one query
+// (GetRooms and VisitRooms split very long id lists into chunks sent together as one
+// pgx.Batch), PutRoom one upsert that returns the new version, DeleteRoom one delete. Ids
+// and rooms are validated before any I/O. Errors from pgx are wrapped with %w, so errors.As(err, **pgconn.PgError) still
 // works, and a canceled or expired ctx yields errors.Is(err, context.Canceled /
 // context.DeadlineExceeded).
 //
@@ -39,11 +39,13 @@ type Postgres struct {
 
 	closed atomic.Bool
 	stats  postgresCounters
+	sets   idSets // scratch sets of ids for GetRooms and VisitRooms
 }
 
 var (
 	_ RoomStore       = (*Postgres)(nil)
 	_ VersionedPutter = (*Postgres)(nil)
+	_ RoomVisitor     = (*Postgres)(nil)
 )
 
 // NewPostgres returns a store on pool, which the caller owns: Close never closes it. It
@@ -132,33 +134,52 @@ func (s *Postgres) GetRoom(ctx context.Context, id string) (Room, error) {
 // go in one query; more are split into chunks of BatchChunk sent together in one
 // pgx.Batch. Ids that name no room are absent from the map.
 func (s *Postgres) GetRooms(ctx context.Context, ids []string) (map[string]Room, error) {
-	if err := validateIDs(ids); err != nil {
-		return nil, err
-	}
-	if err := s.ready(ctx, "get rooms"); err != nil {
-		return nil, err
-	}
 	out := make(map[string]Room, len(ids))
-	if len(ids) == 0 {
-		return out, nil
+	if err := s.visit(ctx, "get rooms", ids, func(r Room) { out[r.ID] = r }); err != nil {
+		return nil, err
 	}
-	keep := func(r Room) { out[r.ID] = r }
-	if s.cfg.SelectSQL != "" {
-		// A game's own query may return rows it was not asked for; the default one cannot.
-		asked := make(map[string]struct{}, len(ids))
+	return out, nil
+}
+
+// VisitRooms implements RoomVisitor: GetRooms' one round trip, each row handed to fn as
+// it is scanned instead of being put in a map. fn runs while the query holds a pooled
+// connection, so it must not call the store.
+func (s *Postgres) VisitRooms(ctx context.Context, ids []string, fn func(Room)) error {
+	return s.visit(ctx, "visit rooms", ids, fn)
+}
+
+// visit is GetRooms and VisitRooms: one round trip, fn called once per room asked for.
+func (s *Postgres) visit(ctx context.Context, op string, ids []string, fn func(Room)) error {
+	if err := validateIDs(ids); err != nil {
+		return err
+	}
+	if err := s.ready(ctx, op); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	each := fn
+	if s.cfg.SelectSQL != "" || len(ids) > s.cfg.BatchChunk {
+		// A game's own query may return rows it was not asked for, or one room twice; the
+		// default one cannot, but chunks of a list with duplicates can each return a room.
+		// Pass on the first row of each id asked for, and nothing else.
+		pending := s.sets.get(len(ids))
+		defer s.sets.put(pending)
 		for _, id := range ids {
-			asked[id] = struct{}{}
+			pending[id] = struct{}{}
 		}
-		keep = func(r Room) {
-			if _, ok := asked[r.ID]; ok {
-				out[r.ID] = r
+		each = func(r Room) {
+			if _, ok := pending[r.ID]; ok {
+				delete(pending, r.ID)
+				fn(r)
 			}
 		}
 	}
-	if err := s.query(ctx, ids, keep); err != nil {
-		return nil, s.fail(ctx, "get rooms", err)
+	if err := s.query(ctx, ids, each); err != nil {
+		return s.fail(ctx, op, err)
 	}
-	return out, nil
+	return nil
 }
 
 // query runs the select for ids, chunked into one batch when needed, and calls each for

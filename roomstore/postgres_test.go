@@ -3,6 +3,7 @@ package roomstore_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +174,9 @@ func TestPostgresInvalidInputMakesNoRoundTrip(t *testing.T) {
 		if _, err := s.GetRooms(ctx, []string{"fine", id}); !errors.Is(err, roomstore.ErrInvalidID) {
 			t.Errorf("%s: GetRooms = %v", name, err)
 		}
+		if err := s.VisitRooms(ctx, []string{"fine", id}, func(roomstore.Room) {}); !errors.Is(err, roomstore.ErrInvalidID) {
+			t.Errorf("%s: VisitRooms = %v", name, err)
+		}
 		if err := s.PutRoom(ctx, roomstore.Room{ID: id}); !errors.Is(err, roomstore.ErrInvalidID) {
 			t.Errorf("%s: PutRoom = %v", name, err)
 		}
@@ -229,6 +233,14 @@ func TestPostgresOneRoundTripPerCall(t *testing.T) {
 	}
 	if st.TotalConns < 1 || st.MaxConns < 1 {
 		t.Fatalf("Stats pool fields = %+v", st)
+	}
+	before = counter.RoundTrips()
+	visited := 0
+	if err := s.VisitRooms(ctx, append(ids, ids...), func(roomstore.Room) { visited++ }); err != nil || visited != 25 {
+		t.Fatalf("VisitRooms = %d rooms, %v", visited, err)
+	}
+	if n := counter.RoundTrips() - before; n != 1 {
+		t.Fatalf("VisitRooms of 100 ids in chunks of 7 sent %d round trips", n)
 	}
 	before = counter.RoundTrips()
 	if err := s.DeleteRoom(ctx, "r0"); err != nil {
@@ -578,5 +590,34 @@ FROM loose_rooms WHERE cardinality($1::text[]) > 0`})
 	}
 	if r, err := s.GetRoom(ctx, "b"); err != nil || r.ID != "b" {
 		t.Fatalf("GetRoom(b) = %+v, %v", r, err)
+	}
+	var visited []string
+	if err := s.VisitRooms(ctx, []string{"a", "missing", "a"}, func(r roomstore.Room) {
+		visited = append(visited, r.ID+"="+r.Name)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(visited) != 1 || visited[0] != "a=A" {
+		t.Fatalf("VisitRooms visited %q, want only room a, once", visited)
+	}
+
+	// A query that returns each room twice: GetRooms and VisitRooms still give it once.
+	twice, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{SelectSQL: `
+SELECT id, title, NULL, NULL, NULL, NULL, NULL, NULL::jsonb, NULL::jsonb, NULL::bigint
+FROM loose_rooms, generate_series(1, 2) WHERE id = ANY($1)`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer twice.Close()
+	visited = visited[:0]
+	if err := twice.VisitRooms(ctx, []string{"b", "c"}, func(r roomstore.Room) { visited = append(visited, r.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(visited)
+	if !slices.Equal(visited, []string{"b", "c"}) {
+		t.Fatalf("VisitRooms over a query returning rows twice visited %q, want b and c once", visited)
+	}
+	if got, err := twice.GetRooms(ctx, []string{"b", "c"}); err != nil || len(got) != 2 || got["c"].Name != "C" {
+		t.Fatalf("GetRooms over a query returning rows twice = %v, %v", got, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -97,7 +98,8 @@ func sameContent(a, b roomstore.Room) bool {
 	return a.Equal(b)
 }
 
-// Run runs the whole suite against stores made by f.
+// Run runs the whole suite against stores made by f. Stores that implement
+// roomstore.RoomVisitor are also checked to visit exactly the rooms GetRooms returns.
 func Run(t *testing.T, f Factory) {
 	t.Run("PutGetRoundTrip", func(t *testing.T) { testRoundTrip(t, f) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, f) })
@@ -106,6 +108,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("AwkwardIDs", func(t *testing.T) { testAwkwardIDs(t, f) })
 	t.Run("InvalidRoom", func(t *testing.T) { testInvalidRoom(t, f) })
 	t.Run("GetRooms", func(t *testing.T) { testGetRooms(t, f) })
+	t.Run("VisitRoomsMatchesGetRooms", func(t *testing.T) { testVisitRooms(t, f) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, f) })
 	t.Run("CopiesAreIndependent", func(t *testing.T) { testIndependentCopies(t, f) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, f) })
@@ -458,5 +461,133 @@ func testClosed(t *testing.T, f Factory) {
 	}
 	if err := s.DeleteRoom(ctx, "z-1"); !errors.Is(err, roomstore.ErrClosed) {
 		t.Fatalf("DeleteRoom after Close = %v, want ErrClosed", err)
+	}
+}
+
+// visitAll collects what VisitRooms hands to fn, failing t if a room is visited twice.
+func visitAll(t *testing.T, v roomstore.RoomVisitor, ctx context.Context, ids []string) (map[string]roomstore.Room, error) {
+	t.Helper()
+	got := make(map[string]roomstore.Room)
+	var twice []string
+	err := v.VisitRooms(ctx, ids, func(r roomstore.Room) {
+		if _, dup := got[r.ID]; dup {
+			twice = append(twice, r.ID)
+		}
+		got[r.ID] = r
+	})
+	if len(twice) > 0 {
+		t.Errorf("VisitRooms visited %q more than once", twice)
+	}
+	return got, err
+}
+
+// sameVisit checks that VisitRooms and GetRooms of ids give the same rooms (content and
+// version) and that there are want of them.
+func sameVisit(t *testing.T, s roomstore.RoomStore, what string, ids []string, want int) {
+	t.Helper()
+	ctx := ctxT(t)
+	v := s.(roomstore.RoomVisitor)
+	// Twice, in both orders: a caching store answers the second time from memory.
+	for round := range 2 {
+		var visited, fetched map[string]roomstore.Room
+		var verr, gerr error
+		if round == 0 {
+			visited, verr = visitAll(t, v, ctx, ids)
+			fetched, gerr = s.GetRooms(ctx, ids)
+		} else {
+			fetched, gerr = s.GetRooms(ctx, ids)
+			visited, verr = visitAll(t, v, ctx, ids)
+		}
+		if verr != nil || gerr != nil {
+			t.Fatalf("%s, round %d: VisitRooms error %v, GetRooms error %v", what, round, verr, gerr)
+		}
+		if len(visited) != want || len(fetched) != want {
+			t.Fatalf("%s, round %d: VisitRooms gave %d rooms, GetRooms %d, want %d",
+				what, round, len(visited), len(fetched), want)
+		}
+		for id, r := range fetched {
+			vr, ok := visited[id]
+			if !ok {
+				t.Fatalf("%s, round %d: GetRooms has %q, VisitRooms does not", what, round, id)
+			}
+			if !vr.Equal(r) {
+				t.Fatalf("%s, round %d: room %q: VisitRooms %+v, GetRooms %+v", what, round, id, vr, r)
+			}
+		}
+	}
+}
+
+// testVisitRooms checks a RoomVisitor against GetRooms of the same store: present, absent
+// and duplicate ids, awkward ids, lists longer than a chunk, a rewritten room, invalid ids,
+// a canceled ctx and a closed store.
+func testVisitRooms(t *testing.T, f Factory) {
+	s := open(t, f)
+	if _, ok := s.(roomstore.RoomVisitor); !ok {
+		t.Skip("the store does not implement roomstore.RoomVisitor")
+	}
+	v := s.(roomstore.RoomVisitor)
+	const n = 1200 // more than one chunk for stores that chunk large lists
+	ids := make([]string, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("vr-%04d", i)
+		ids = append(ids, id)
+		if i%2 == 0 {
+			mustPut(t, s, SampleRoom(id))
+		}
+	}
+	awkward := AwkwardIDs()
+	for _, id := range awkward {
+		mustPut(t, s, SampleRoom(id))
+	}
+
+	sameVisit(t, s, "empty list", nil, 0)
+	sameVisit(t, s, "only absent ids", []string{"vr-0001", "vr-0003", "vr-nowhere"}, 0)
+	sameVisit(t, s, "present, absent and duplicates", []string{"vr-0000", "vr-0001", "vr-0000", "vr-0002", "vr-0001", "vr-0000"}, 2)
+	sameVisit(t, s, "awkward ids", append(slices.Clone(awkward), awkward[0], "100% _like_ X"), len(awkward))
+	all := append(slices.Clone(ids), ids[:10]...) // duplicates in different chunks
+	all = append(all, ids[n-10:]...)
+	sameVisit(t, s, "long list with duplicates", all, n/2)
+
+	// A rewritten room (version 2) and a deleted one are seen the same way by both.
+	r := SampleRoom("vr-0000")
+	r.Name = "rewritten"
+	mustPut(t, s, r)
+	if err := s.DeleteRoom(ctxT(t), "vr-0002"); err != nil {
+		t.Fatal(err)
+	}
+	sameVisit(t, s, "after a write and a delete", ids[:10], 4)
+	if got, _ := visitAll(t, v, ctxT(t), []string{"vr-0000"}); got["vr-0000"].Name != "rewritten" || got["vr-0000"].Version != 2 {
+		t.Fatalf("VisitRooms after a write = %+v, want the rewritten room at version 2", got["vr-0000"])
+	}
+
+	// Invalid ids fail the whole call as GetRooms does, after a valid (and cached) id too.
+	for name, id := range InvalidIDs() {
+		_, gerr := s.GetRooms(ctxT(t), []string{"vr-0000", id})
+		_, verr := visitAll(t, v, ctxT(t), []string{"vr-0000", id})
+		if !errors.Is(verr, roomstore.ErrInvalidID) || !errors.Is(gerr, roomstore.ErrInvalidID) {
+			t.Errorf("%s: VisitRooms error %v, GetRooms error %v, want ErrInvalidID from both", name, verr, gerr)
+		}
+	}
+
+	// A canceled ctx fails a read that has to wait, as GetRooms does.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := visitAll(t, v, ctx, []string{"vr-uncached-1", "vr-uncached-2"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("VisitRooms with a canceled ctx = %v, want errors.Is(err, context.Canceled)", err)
+	}
+
+	// After Close: ErrClosed, and fn is never called.
+	closed := f(t)
+	mustPut(t, closed, SampleRoom("vr-z"))
+	if _, err := closed.GetRooms(ctxT(t), []string{"vr-z"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := closed.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	calls := 0
+	err := closed.(roomstore.RoomVisitor).VisitRooms(ctxT(t), []string{"vr-z"}, func(roomstore.Room) { calls++ })
+	if !errors.Is(err, roomstore.ErrClosed) || calls != 0 {
+		t.Fatalf("VisitRooms after Close = %v with %d rooms visited, want ErrClosed and none", err, calls)
 	}
 }
