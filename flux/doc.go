@@ -25,9 +25,10 @@
 // (load the active players in one query, apply one tick's changes in one idempotent
 // statement keyed by tick id) with an in-memory and a PostgreSQL implementation, and a
 // Runner the caller drives. Runner.Tick(ctx, now) does one tick — one query for the active
-// players, one GetRooms call on a roomstore.RoomStore (served from the cache in steady
-// state), Evaluate, one write — and reports per-phase durations and counts. Runner.Run
-// blocks in the caller's goroutine and ticks on an interval, skipping and counting ticks
+// players, one read of their rooms from a roomstore.RoomStore (VisitRooms when it
+// implements roomstore.RoomVisitor, as every store of package roomstore does, else
+// GetRooms; served from the cache in steady state), Evaluate, one write — and reports
+// per-phase durations and counts. Runner.Run blocks in the caller's goroutine and ticks on an interval, skipping and counting ticks
 // that an overrunning tick missed. Changes whose write failed are kept and merged into the
 // next attempt, so each change is applied exactly once; Stop(ctx) makes a final flush
 // within ctx's deadline, Close() within RunnerConfig.CloseTimeout. A crash loses at most the fractional residuals (under one lucidity point per

@@ -14,8 +14,12 @@ import (
 // players over 2,000 rooms, warm roomstore.Cached over a MemoryStore), one step per
 // sub-benchmark: collecting the distinct room ids, the one Cached.GetRooms call, and the
 // copy into the RoomInfo map; "map-lookups" is 2,000 look-ups in a plain Go map of the same
-// rooms, the least any in-memory read could cost; "runner-tick-memory" is a whole Runner
-// tick over MemoryPlayers and the same cache (no database), for its allocations.
+// rooms, the least any in-memory read could cost; "get-rooms+room-infos" is the rooms phase
+// over GetRooms (what the Runner does with a RoomStore that is not a RoomVisitor),
+// "cached-visit-rooms" the one Cached.VisitRooms call alone and "visit-rooms+room-infos"
+// the rooms phase over VisitRooms (what the Runner does with a Cached);
+// "runner-tick-memory" is a whole Runner tick over MemoryPlayers and the same cache (no
+// database), for its allocations.
 func BenchmarkRoomsPhase(b *testing.B) {
 	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 23, 0, 0, 0, time.UTC)
@@ -78,6 +82,50 @@ func BenchmarkRoomsPhase(b *testing.B) {
 		for b.Loop() {
 			infos = flux.RoomInfos(rooms, infos)
 		}
+	})
+	b.Run("get-rooms+room-infos", func(b *testing.B) {
+		b.ReportAllocs()
+		var infos map[string]flux.RoomInfo
+		for b.Loop() {
+			got, err := cached.GetRooms(ctx, ids)
+			if err != nil {
+				b.Fatal(err)
+			}
+			infos = flux.RoomInfos(got, infos)
+		}
+		if len(infos) != len(ids) {
+			b.Fatalf("%d room infos, want %d", len(infos), len(ids))
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/room")
+	})
+	b.Run("cached-visit-rooms", func(b *testing.B) {
+		b.ReportAllocs()
+		n := 0
+		count := func(roomstore.Room) { n++ }
+		for b.Loop() {
+			if err := cached.VisitRooms(ctx, ids, count); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if n != b.N*len(ids) {
+			b.Fatalf("visited %d rooms, want %d", n, b.N*len(ids))
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/room")
+	})
+	b.Run("visit-rooms+room-infos", func(b *testing.B) {
+		b.ReportAllocs()
+		infos := make(map[string]flux.RoomInfo, len(ids))
+		add := func(r roomstore.Room) { infos[r.ID] = flux.RoomInfoOf(r) }
+		for b.Loop() {
+			clear(infos)
+			if err := cached.VisitRooms(ctx, ids, add); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if len(infos) != len(ids) {
+			b.Fatalf("%d room infos, want %d", len(infos), len(ids))
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/room")
 	})
 	b.Run("runner-tick-memory", func(b *testing.B) {
 		players := flux.NewMemoryPlayers(rules)

@@ -48,8 +48,9 @@ type TickReport struct {
 	// Per-phase durations and the total.
 	Load, Rooms, Evaluate, Apply, Total time.Duration
 	// Statements is the number of player-store round trips (one load, at most one
-	// apply); RoomReads the number of GetRooms calls (one, served from cache in steady
-	// state when the RoomStore is a roomstore.Cached).
+	// apply); RoomReads the number of room reads: one GetRooms call, or one VisitRooms
+	// call when the RoomStore implements roomstore.RoomVisitor (served from cache in
+	// steady state when the RoomStore is a roomstore.Cached).
 	Statements int
 	RoomReads  int
 	// Applied is what the apply statement did (ticks and players written).
@@ -74,6 +75,7 @@ type TickReport struct {
 type Runner struct {
 	players PlayerStore
 	rooms   roomstore.RoomStore
+	visitor roomstore.RoomVisitor // rooms, when it offers VisitRooms; else nil
 	cfg     RunnerConfig
 	rules   Rules
 	eval    *Evaluator
@@ -92,6 +94,7 @@ type Runner struct {
 	ids     []string
 	seen    map[string]struct{} // the set of ids, reused
 	infos   map[string]RoomInfo
+	addInfo func(roomstore.Room) // puts RoomInfoOf a room into infos; made once
 	pending []TickChanges
 	spare   [][]Change
 	overlay map[string]int
@@ -119,7 +122,7 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, fmt.Errorf("flux: runner nonce: %w", err)
 	}
-	return &Runner{
+	r := &Runner{
 		players: players, rooms: rooms, cfg: cfg, rules: *cfg.Rules, eval: eval,
 		log:     cfg.Logger.With().Str("component", "flux.runner").Str("runner_id", cfg.RunnerID).Logger(),
 		prefix:  cfg.RunnerID + ":" + hex.EncodeToString(nonce[:]) + ":",
@@ -130,7 +133,10 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 		infos:   make(map[string]RoomInfo),
 		overlay: make(map[string]int),
 		stats:   newRunnerStats(),
-	}, nil
+	}
+	r.visitor, _ = rooms.(roomstore.RoomVisitor)
+	r.addInfo = func(room roomstore.Room) { r.infos[room.ID] = RoomInfoOf(room) }
+	return r, nil
 }
 
 func (r *Runner) acquire(ctx context.Context) error {
@@ -146,10 +152,11 @@ func (r *Runner) release() { <-r.sem }
 
 // Tick does one flux tick at now: load the active players (one query, which also tells
 // which pending ticks are already applied), overlay the pending deltas, read their rooms
-// (one GetRooms), evaluate, and apply this tick's changes together with any pending ones
-// (one statement). It returns the report and, when a phase failed, an error: loading
-// failures leave everything as it was; an apply failure (ErrApplyFailed) keeps the changes
-// pending for the next Tick, Stop or Close. It waits for a running Tick (or Stop) to finish.
+// (one GetRooms, or one VisitRooms when the RoomStore implements roomstore.RoomVisitor),
+// evaluate, and apply this tick's changes together with any pending ones (one statement).
+// It returns the report and, when a phase failed, an error: loading failures leave
+// everything as it was; an apply failure (ErrApplyFailed) keeps the changes pending for the
+// next Tick, Stop or Close. It waits for a running Tick (or Stop) to finish.
 func (r *Runner) Tick(ctx context.Context, now time.Time) (TickReport, error) {
 	if r.closed.Load() {
 		return TickReport{}, ErrClosed
@@ -204,7 +211,7 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 	rep.CommittedFound = r.dropCommitted(loaded.CommittedTicks)
 	r.overlayPending(loaded.Players)
 
-	// Rooms (one GetRooms call).
+	// Rooms (one GetRooms or VisitRooms call).
 	t0 = time.Now()
 	r.ids = activeRoomIDs(r.rules, loaded.Players, now, r.ids[:0], r.seen)
 	valid := r.ids[:0]
@@ -219,14 +226,14 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 	clear(r.infos)
 	if len(valid) > 0 {
 		rctx, cancel := context.WithTimeout(ctx, r.cfg.RoomsTimeout)
-		rooms, err := r.rooms.GetRooms(rctx, valid)
+		err := r.readRooms(rctx, valid)
 		cancel()
 		rep.RoomReads++
 		if err != nil {
+			clear(r.infos)
 			rep.Rooms = time.Since(t0)
 			return rep, fmt.Errorf("flux: read rooms: %w", err)
 		}
-		r.infos = RoomInfos(rooms, r.infos)
 	}
 	rep.Rooms = time.Since(t0)
 
@@ -248,6 +255,21 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 
 	// Apply (one statement for this tick and everything pending).
 	return rep, r.flush(ctx, &rep)
+}
+
+// readRooms fills r.infos (empty) with the rooms of ids in one call to the RoomStore:
+// VisitRooms when it offers it (no map of Rooms is built; nothing is allocated on a warm
+// roomstore.Cached), else GetRooms and RoomInfos.
+func (r *Runner) readRooms(ctx context.Context, ids []string) error {
+	if r.visitor != nil {
+		return r.visitor.VisitRooms(ctx, ids, r.addInfo)
+	}
+	rooms, err := r.rooms.GetRooms(ctx, ids)
+	if err != nil {
+		return err
+	}
+	r.infos = RoomInfos(rooms, r.infos)
+	return nil
 }
 
 // flush applies every pending tick in one statement and clears pending on success.
