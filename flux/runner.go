@@ -258,8 +258,8 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 }
 
 // readRooms fills r.infos (empty) with the rooms of ids in one call to the RoomStore:
-// VisitRooms when it offers it (no map of Rooms is built; nothing is allocated on a warm
-// roomstore.Cached), else GetRooms and RoomInfos.
+// VisitRooms when it offers it (no map of Rooms is built: on a warm roomstore.Cached the
+// read makes no allocation of its own), else GetRooms and RoomInfos.
 func (r *Runner) readRooms(ctx context.Context, ids []string) error {
 	if r.visitor != nil {
 		return r.visitor.VisitRooms(ctx, ids, r.addInfo)

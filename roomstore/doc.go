@@ -27,7 +27,7 @@
 //
 // Every store also implements the optional RoomVisitor: VisitRooms reads what GetRooms
 // reads but hands each room to a function instead of building a map, which saves one
-// allocation per room (on a warm Cached it allocates nothing at all).
+// allocation per room (on a warm Cached it makes no allocation of its own).
 //
 // Every store is safe for concurrent use, takes a context first on every call that can
 // wait, returns errors matchable with errors.Is (ErrNotFound, ErrInvalidID, ErrInvalidRoom,
