@@ -48,7 +48,7 @@ type Cached struct {
 	absent *cache.Cache[string, struct{}]
 
 	flights singleflight.Group
-	sets    idSets // scratch sets of ids for GetRooms and VisitRooms
+	sets    idSets // scratch sets of ids for VisitRooms
 	seed    maphash.Seed
 	gens    [genStripes]atomic.Uint64
 
@@ -222,7 +222,8 @@ func (c *Cached) GetRooms(ctx context.Context, ids []string) (map[string]Room, e
 		return nil, ErrClosed
 	}
 	out := make(map[string]Room, len(ids))
-	if err := c.visit(ctx, ids, func(r Room) { out[r.ID] = r }); err != nil {
+	isNew := func(id string) bool { _, done := out[id]; return !done }
+	if err := c.visit(ctx, ids, isNew, true, func(r Room) { out[r.ID] = r }); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -237,20 +238,24 @@ func (c *Cached) VisitRooms(ctx context.Context, ids []string, fn func(Room)) er
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	return c.visit(ctx, ids, fn)
-}
-
-// visit is GetRooms and VisitRooms: it calls fn for each room found among ids, once per
-// id, from memory or, for every miss together, from one inner GetRooms call.
-func (c *Cached) visit(ctx context.Context, ids []string, fn func(Room)) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	seen := c.sets.get(len(ids))
 	defer c.sets.put(seen)
+	return c.visit(ctx, ids, func(id string) bool { return addNew(seen, id) }, false, fn)
+}
+
+// visit is GetRooms and VisitRooms: it calls fn for each room found among ids, from
+// memory or, for every miss together, from one inner GetRooms call. isNew(id) reports
+// whether id is to be handled (false for an id seen before): GetRooms' looks in its
+// result, which holds only the rooms found, so it asks for dedupeMisses (a set of the ids
+// not found in memory, made on the first one); VisitRooms' keeps a set of every id.
+func (c *Cached) visit(ctx context.Context, ids []string, isNew func(string) bool, dedupeMisses bool, fn func(Room)) error {
 	var missing []string
+	var seen map[string]struct{}
 	for _, id := range ids {
-		if !addNew(seen, id) {
+		if !isNew(id) {
 			continue
 		}
 		if r, ok := c.rooms.Get(id); ok {
@@ -259,6 +264,15 @@ func (c *Cached) visit(ctx context.Context, ids []string, fn func(Room)) error {
 		}
 		if err := ValidateID(id); err != nil {
 			return err
+		}
+		if dedupeMisses {
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			if seen == nil {
+				seen = make(map[string]struct{})
+			}
+			seen[id] = struct{}{}
 		}
 		if _, ok := c.absent.Get(id); ok {
 			continue
