@@ -11,12 +11,55 @@ import (
 // ErrInvalidRules is wrapped by every error of Rules.Validate (and so of NewEvaluator).
 var ErrInvalidRules = errors.New("flux: invalid rules")
 
+// MaxRate is the largest magnitude Rules.Validate accepts for every rate, in lucidity per
+// evaluation: each profile value (Day, Night and All of every override, environment and
+// DefaultProfile), each world-override rate, WorldRateCap, CompanionBonus,
+// CompanionBonusCap and ImpairedCompanionFlux.
+//
+// With every rate within it, Rules.MaxFlux is at most 3·MaxRate, so no evaluation's flux or
+// residual can overflow to ±Inf or NaN (a finite rate of 1e308 did), and a residual that
+// large still keeps its fraction to about 1e-9, far finer than CarryEpsilon's default 1e-6.
+// The default rates are at most 1.5; at MaxRate a single evaluation crosses the widest
+// lucidity range allowed (2·MaxLucidityBound) in about a thousand evaluations.
+const MaxRate = 1e6
+
+// MaxLucidityBound is the largest magnitude Rules.Validate accepts for MinLucidity and
+// MaxLucidity: 2^29 (536,870,912). Lucidity is stored in an integer (int4) column and
+// changes travel as int32 deltas. With both bounds within ±2^29, the span MaxLucidity −
+// MinLucidity is at most 2^30, so any delta between two lucidities in range fits an int32,
+// and a lucidity in range plus such a delta is at most 3·2^29 < 2^31−1 in magnitude: no
+// step overflows, neither in Go (even where int has 32 bits) nor in the apply statement's
+// integer arithmetic on a row the game changed meanwhile.
+const MaxLucidityBound = 1 << 29
+
+// RulesError is the error of a rule value Rules.Validate refuses: Field names the field
+// (for example "MaxLucidity", "Tiers.LucidMin" or `Environments["eldritch"].Night`) and
+// Reason says what is wrong with its value and which limit it breaks. It wraps
+// ErrInvalidRules, so errors.Is(err, ErrInvalidRules) holds; use errors.As to read the
+// field.
+type RulesError struct {
+	Field  string
+	Reason string
+}
+
+// Error returns "flux: invalid rules: <Field>: <Reason>".
+func (e *RulesError) Error() string {
+	return ErrInvalidRules.Error() + ": " + e.Field + ": " + e.Reason
+}
+
+// Unwrap returns ErrInvalidRules.
+func (e *RulesError) Unwrap() error { return ErrInvalidRules }
+
 // Rules holds every number of the passive lucidity flux (see FLUX.md). DefaultRules returns
 // the documented defaults; a game changes any field, then NewEvaluator validates them.
 //
 // The maps are read, never written, by this package; an Evaluator takes its own copy.
 type Rules struct {
-	// Tiers gives the lowest lucidity of each tier (70, 40, 20, 1).
+	// Tiers gives the lowest lucidity of each tier (70, 40, 20, 1). Validate requires
+	// them strictly decreasing and within [MinLucidity, MaxLucidity+1]: a threshold beyond
+	// that range is a tier no lucidity can reach or leave (most likely a typo), while the
+	// ends themselves still switch a tier off (LucidMin = MaxLucidity+1: nobody is lucid;
+	// DerangedMin = MinLucidity: nobody is catatonic).
 	Tiers TierThresholds
 
 	// ActiveWindow: a player whose LastActive is at most this long before now is active
@@ -68,7 +111,8 @@ type Rules struct {
 	// CarryEpsilon of a whole point applies that point.
 	CarryEpsilon float64
 
-	// MinLucidity and MaxLucidity bound lucidity (−100 and 100).
+	// MinLucidity and MaxLucidity bound lucidity (−100 and 100). Validate requires
+	// MinLucidity < MaxLucidity, both within ±MaxLucidityBound.
 	MinLucidity int
 	MaxLucidity int
 }
@@ -118,68 +162,155 @@ func DefaultRules() Rules {
 	}
 }
 
-// Validate reports the first problem with r as an error wrapping ErrInvalidRules, or nil.
-// It walks every map, so it costs O(number of overrides).
+// Validate reports the first problem with r as a *RulesError (wrapping ErrInvalidRules)
+// naming the field and the limit it breaks, or nil. Beyond consistency (tier order, hours,
+// adaptation, epsilon), it bounds every number an evaluation computes with: each rate
+// within ±MaxRate and finite, the lucidity bounds within ±MaxLucidityBound, and the tier
+// thresholds within [MinLucidity, MaxLucidity+1]. So under rules it accepts, MaxFlux is
+// finite and no evaluation produces a NaN or infinite flux or residual, or overflows
+// lucidity. It walks every map, so it costs O(number of overrides).
 func (r Rules) Validate() error {
+	for _, b := range [...]struct {
+		field string
+		v     int
+	}{{"MinLucidity", r.MinLucidity}, {"MaxLucidity", r.MaxLucidity}} {
+		if b.v < -MaxLucidityBound || b.v > MaxLucidityBound {
+			return rulesError(b.field, "%d is beyond ±MaxLucidityBound (%d)", b.v, MaxLucidityBound)
+		}
+	}
 	if r.MinLucidity >= r.MaxLucidity {
-		return invalidRules("MinLucidity %d must be below MaxLucidity %d", r.MinLucidity, r.MaxLucidity)
+		return rulesError("MinLucidity", "%d must be below MaxLucidity %d", r.MinLucidity, r.MaxLucidity)
 	}
-	t := r.Tiers
-	if t.LucidMin <= t.UneasyMin || t.UneasyMin <= t.FracturedMin || t.FracturedMin <= t.DerangedMin {
-		return invalidRules("tier thresholds %d, %d, %d, %d must be strictly decreasing",
-			t.LucidMin, t.UneasyMin, t.FracturedMin, t.DerangedMin)
+	if err := r.validateTiers(); err != nil {
+		return err
 	}
-	if r.ActiveWindow < 0 || r.NewCharacterWindow < 0 {
-		return invalidRules("ActiveWindow %v and NewCharacterWindow %v must not be negative",
-			r.ActiveWindow, r.NewCharacterWindow)
+	if r.ActiveWindow < 0 {
+		return rulesError("ActiveWindow", "%v must not be negative", r.ActiveWindow)
 	}
-	if r.DayStartHour < 0 || r.DayStartHour > 23 || r.DayEndHour < 0 || r.DayEndHour > 23 {
-		return invalidRules("DayStartHour %d and DayEndHour %d must be within 0..23", r.DayStartHour, r.DayEndHour)
+	if r.NewCharacterWindow < 0 {
+		return rulesError("NewCharacterWindow", "%v must not be negative", r.NewCharacterWindow)
 	}
-	for name, m := range map[string]map[string]Profile{
-		"RoomOverrides": r.RoomOverrides, "SubZoneOverrides": r.SubZoneOverrides,
-		"ZoneOverrides": r.ZoneOverrides, "Environments": r.Environments,
+	if r.DayStartHour < 0 || r.DayStartHour > 23 {
+		return rulesError("DayStartHour", "%d must be within 0..23", r.DayStartHour)
+	}
+	if r.DayEndHour < 0 || r.DayEndHour > 23 {
+		return rulesError("DayEndHour", "%d must be within 0..23", r.DayEndHour)
+	}
+	for _, m := range [...]struct {
+		name     string
+		profiles map[string]Profile
+	}{
+		{"RoomOverrides", r.RoomOverrides}, {"SubZoneOverrides", r.SubZoneOverrides},
+		{"ZoneOverrides", r.ZoneOverrides}, {"Environments", r.Environments},
 	} {
-		for k, p := range m {
-			if !p.finite() {
-				return invalidRules("%s[%q] has a value that is NaN or infinite", name, k)
+		for k, p := range m.profiles {
+			if err := validateProfile(fmt.Sprintf("%s[%q]", m.name, k), p); err != nil {
+				return err
 			}
 		}
 	}
-	if !r.DefaultProfile.finite() {
-		return invalidRules("DefaultProfile has a value that is NaN or infinite")
+	if err := validateProfile("DefaultProfile", r.DefaultProfile); err != nil {
+		return err
 	}
-	if !finiteNonNegative(r.WorldRateCap) {
-		return invalidRules("WorldRateCap %v must be finite and not negative", r.WorldRateCap)
+	if why := rateProblem(r.WorldRateCap, true); why != "" {
+		return rulesError("WorldRateCap", "%s", why)
 	}
 	for k, rate := range r.WorldOverrides {
 		if err := validateWorldKey(k); err != nil {
-			return invalidRules("WorldOverrides key %q: %v", k, err)
+			return rulesError(fmt.Sprintf("WorldOverrides[%q]", k), "key: %v", err)
 		}
-		if !finiteNonNegative(rate) {
-			return invalidRules("WorldOverrides[%q] rate %v must be finite and not negative", k, rate)
+		if why := rateProblem(rate, true); why != "" {
+			return rulesError(fmt.Sprintf("WorldOverrides[%q]", k), "rate %s", why)
 		}
 	}
-	if !finiteNonNegative(r.CompanionBonus) || !finiteNonNegative(r.CompanionBonusCap) || !finite(r.ImpairedCompanionFlux) {
-		return invalidRules("CompanionBonus %v and CompanionBonusCap %v must be finite and not negative, ImpairedCompanionFlux %v finite",
-			r.CompanionBonus, r.CompanionBonusCap, r.ImpairedCompanionFlux)
+	for _, c := range [...]struct {
+		field       string
+		v           float64
+		nonNegative bool
+	}{
+		{"CompanionBonus", r.CompanionBonus, true},
+		{"CompanionBonusCap", r.CompanionBonusCap, true},
+		{"ImpairedCompanionFlux", r.ImpairedCompanionFlux, false},
+	} {
+		if why := rateProblem(c.v, c.nonNegative); why != "" {
+			return rulesError(c.field, "%s", why)
+		}
 	}
-	if r.AdaptationStep < 1 || r.AdaptationMaxSteps < 0 {
-		return invalidRules("AdaptationStep %d must be at least 1 and AdaptationMaxSteps %d not negative",
-			r.AdaptationStep, r.AdaptationMaxSteps)
+	if r.AdaptationStep < 1 {
+		return rulesError("AdaptationStep", "%d must be at least 1", r.AdaptationStep)
 	}
-	if !finiteNonNegative(r.AdaptationPerStep) || !finiteNonNegative(r.AdaptationFloor) || r.AdaptationFloor > 1 {
-		return invalidRules("AdaptationPerStep %v must be finite and not negative, AdaptationFloor %v within [0, 1]",
-			r.AdaptationPerStep, r.AdaptationFloor)
+	if r.AdaptationMaxSteps < 0 {
+		return rulesError("AdaptationMaxSteps", "%d must not be negative", r.AdaptationMaxSteps)
+	}
+	if !finiteNonNegative(r.AdaptationPerStep) {
+		return rulesError("AdaptationPerStep", "%v must be finite and not negative", r.AdaptationPerStep)
+	}
+	if !finiteNonNegative(r.AdaptationFloor) || r.AdaptationFloor > 1 {
+		return rulesError("AdaptationFloor", "%v must be within [0, 1]", r.AdaptationFloor)
 	}
 	if !finiteNonNegative(r.CarryEpsilon) || r.CarryEpsilon >= 0.5 {
-		return invalidRules("CarryEpsilon %v must be within [0, 0.5)", r.CarryEpsilon)
+		return rulesError("CarryEpsilon", "%v must be within [0, 0.5)", r.CarryEpsilon)
 	}
 	return nil
 }
 
-func invalidRules(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidRules, fmt.Sprintf(format, args...))
+// validateTiers checks that the thresholds decrease strictly and lie within
+// [MinLucidity, MaxLucidity+1]; the lucidity bounds are already checked.
+func (r Rules) validateTiers() error {
+	t := r.Tiers
+	steps := [...]struct {
+		field, above string
+		v, limit     int
+	}{
+		{"Tiers.UneasyMin", "Tiers.LucidMin", t.UneasyMin, t.LucidMin},
+		{"Tiers.FracturedMin", "Tiers.UneasyMin", t.FracturedMin, t.UneasyMin},
+		{"Tiers.DerangedMin", "Tiers.FracturedMin", t.DerangedMin, t.FracturedMin},
+	}
+	for _, s := range steps {
+		if s.v >= s.limit {
+			return rulesError(s.field, "%d must be below %s %d (thresholds decrease strictly)", s.v, s.above, s.limit)
+		}
+	}
+	if t.LucidMin > r.MaxLucidity+1 {
+		return rulesError("Tiers.LucidMin", "%d is above MaxLucidity+1 (%d): no lucidity reaches it",
+			t.LucidMin, r.MaxLucidity+1)
+	}
+	if t.DerangedMin < r.MinLucidity {
+		return rulesError("Tiers.DerangedMin", "%d is below MinLucidity (%d): no lucidity falls under it",
+			t.DerangedMin, r.MinLucidity)
+	}
+	return nil
+}
+
+// validateProfile checks each of p's values (set or not) with rateProblem; field names p.
+func validateProfile(field string, p Profile) error {
+	for _, v := range [...]struct {
+		name string
+		rate Rate
+	}{{"Day", p.Day}, {"Night", p.Night}, {"All", p.All}} {
+		if why := rateProblem(v.rate.LCD, false); why != "" {
+			return rulesError(field+"."+v.name, "%s", why)
+		}
+	}
+	return nil
+}
+
+// rateProblem returns what is wrong with a rate (not finite, negative when nonNegative,
+// beyond ±MaxRate), or "".
+func rateProblem(v float64, nonNegative bool) string {
+	switch {
+	case !finite(v):
+		return fmt.Sprintf("%v must be finite", v)
+	case nonNegative && v < 0:
+		return fmt.Sprintf("%v must not be negative", v)
+	case math.Abs(v) > MaxRate:
+		return fmt.Sprintf("%v is beyond ±MaxRate (%g)", v, MaxRate)
+	}
+	return ""
+}
+
+func rulesError(field, format string, args ...any) error {
+	return &RulesError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // validateWorldKey checks a "plane|zone|sub_zone" key: three lower-case parts, a "*" zone
@@ -200,7 +331,8 @@ func validateWorldKey(k string) error {
 
 // MaxFlux returns an upper bound of |flux| of one evaluation under r: the largest profile
 // or (capped) world-override value plus the largest companion flux. Adaptation only
-// shrinks flux. It walks every map.
+// shrinks flux. Under rules Validate accepts it is finite, at most 3·MaxRate. It walks
+// every map.
 func (r Rules) MaxFlux() float64 {
 	base := r.DefaultProfile.maxAbs()
 	for _, m := range []map[string]Profile{r.RoomOverrides, r.SubZoneOverrides, r.ZoneOverrides, r.Environments} {
@@ -230,10 +362,6 @@ func cloneMap[V any](m map[string]V) map[string]V {
 		out[k] = v
 	}
 	return out
-}
-
-func (p Profile) finite() bool {
-	return finite(p.Day.LCD) && finite(p.Night.LCD) && finite(p.All.LCD)
 }
 
 func (p Profile) maxAbs() float64 {
