@@ -197,31 +197,44 @@ func TestWorldOverridePrecedenceAndCap(t *testing.T) {
 
 func TestValidateRejectsBrokenRules(t *testing.T) {
 	t.Parallel()
-	cases := map[string]func(*flux.Rules){
-		"lucidity bounds":        func(r *flux.Rules) { r.MinLucidity = 100 },
-		"tier order":             func(r *flux.Rules) { r.Tiers.UneasyMin = 70 },
-		"negative active window": func(r *flux.Rules) { r.ActiveWindow = -time.Second },
-		"day hour":               func(r *flux.Rules) { r.DayEndHour = 24 },
-		"NaN environment":        func(r *flux.Rules) { r.Environments["x"] = flux.Always(math.NaN()) },
-		"Inf room override":      func(r *flux.Rules) { r.RoomOverrides["x"] = flux.DayNight(math.Inf(1), 0) },
-		"NaN default":            func(r *flux.Rules) { r.DefaultProfile.Night = flux.RateOf(math.NaN()) },
-		"world key parts":        func(r *flux.Rules) { r.WorldOverrides["a|b"] = 1 },
-		"world key case":         func(r *flux.Rules) { r.WorldOverrides["A|b|c"] = 1 },
-		"world key wildcard":     func(r *flux.Rules) { r.WorldOverrides["a|*|c"] = 1 },
-		"world key star plane":   func(r *flux.Rules) { r.WorldOverrides["*|*|*"] = 1 },
-		"negative world rate":    func(r *flux.Rules) { r.WorldOverrides["a|b|c"] = -1 },
-		"negative cap":           func(r *flux.Rules) { r.WorldRateCap = -1 },
-		"negative bonus":         func(r *flux.Rules) { r.CompanionBonus = -0.1 },
-		"NaN penalty":            func(r *flux.Rules) { r.ImpairedCompanionFlux = math.NaN() },
-		"adaptation step":        func(r *flux.Rules) { r.AdaptationStep = 0 },
-		"adaptation floor":       func(r *flux.Rules) { r.AdaptationFloor = 1.5 },
-		"epsilon":                func(r *flux.Rules) { r.CarryEpsilon = 0.5 },
+	cases := map[string]struct {
+		breakIt func(*flux.Rules)
+		field   string // RulesError.Field
+	}{
+		"lucidity bounds":        {func(r *flux.Rules) { r.MinLucidity = 100 }, "MinLucidity"},
+		"tier order":             {func(r *flux.Rules) { r.Tiers.UneasyMin = 70 }, "Tiers.UneasyMin"},
+		"negative active window": {func(r *flux.Rules) { r.ActiveWindow = -time.Second }, "ActiveWindow"},
+		"negative new window":    {func(r *flux.Rules) { r.NewCharacterWindow = -time.Second }, "NewCharacterWindow"},
+		"day start hour":         {func(r *flux.Rules) { r.DayStartHour = -1 }, "DayStartHour"},
+		"day hour":               {func(r *flux.Rules) { r.DayEndHour = 24 }, "DayEndHour"},
+		"NaN environment":        {func(r *flux.Rules) { r.Environments["x"] = flux.Always(math.NaN()) }, `Environments["x"].All`},
+		"Inf room override":      {func(r *flux.Rules) { r.RoomOverrides["x"] = flux.DayNight(math.Inf(1), 0) }, `RoomOverrides["x"].Day`},
+		"NaN default":            {func(r *flux.Rules) { r.DefaultProfile.Night = flux.RateOf(math.NaN()) }, "DefaultProfile.Night"},
+		"world key parts":        {func(r *flux.Rules) { r.WorldOverrides["a|b"] = 1 }, `WorldOverrides["a|b"]`},
+		"world key case":         {func(r *flux.Rules) { r.WorldOverrides["A|b|c"] = 1 }, `WorldOverrides["A|b|c"]`},
+		"world key wildcard":     {func(r *flux.Rules) { r.WorldOverrides["a|*|c"] = 1 }, `WorldOverrides["a|*|c"]`},
+		"world key star plane":   {func(r *flux.Rules) { r.WorldOverrides["*|*|*"] = 1 }, `WorldOverrides["*|*|*"]`},
+		"negative world rate":    {func(r *flux.Rules) { r.WorldOverrides["a|b|c"] = -1 }, `WorldOverrides["a|b|c"]`},
+		"negative cap":           {func(r *flux.Rules) { r.WorldRateCap = -1 }, "WorldRateCap"},
+		"negative bonus":         {func(r *flux.Rules) { r.CompanionBonus = -0.1 }, "CompanionBonus"},
+		"negative bonus cap":     {func(r *flux.Rules) { r.CompanionBonusCap = -0.1 }, "CompanionBonusCap"},
+		"NaN penalty":            {func(r *flux.Rules) { r.ImpairedCompanionFlux = math.NaN() }, "ImpairedCompanionFlux"},
+		"adaptation step":        {func(r *flux.Rules) { r.AdaptationStep = 0 }, "AdaptationStep"},
+		"adaptation max steps":   {func(r *flux.Rules) { r.AdaptationMaxSteps = -1 }, "AdaptationMaxSteps"},
+		"adaptation per step":    {func(r *flux.Rules) { r.AdaptationPerStep = math.Inf(1) }, "AdaptationPerStep"},
+		"adaptation floor":       {func(r *flux.Rules) { r.AdaptationFloor = 1.5 }, "AdaptationFloor"},
+		"epsilon":                {func(r *flux.Rules) { r.CarryEpsilon = 0.5 }, "CarryEpsilon"},
 	}
-	for name, breakIt := range cases {
+	for name, c := range cases {
 		r := flux.DefaultRules()
-		breakIt(&r)
-		if err := r.Validate(); !errors.Is(err, flux.ErrInvalidRules) {
+		c.breakIt(&r)
+		err := r.Validate()
+		if !errors.Is(err, flux.ErrInvalidRules) {
 			t.Errorf("%s: Validate() = %v, want ErrInvalidRules", name, err)
+		}
+		var re *flux.RulesError
+		if !errors.As(err, &re) || re.Field != c.field {
+			t.Errorf("%s: Validate() = %v, want a *RulesError for %s", name, err, c.field)
 		}
 		if ev, err := flux.NewEvaluator(r); ev != nil || !errors.Is(err, flux.ErrInvalidRules) {
 			t.Errorf("%s: NewEvaluator = %v, %v; want nil, ErrInvalidRules", name, ev, err)
