@@ -19,8 +19,8 @@ var ErrInvalidRules = errors.New("flux: invalid rules")
 // With every rate within it, Rules.MaxFlux is at most 3·MaxRate, so no evaluation's flux or
 // residual can overflow to ±Inf or NaN (a finite rate of 1e308 did), and a residual that
 // large still keeps its fraction to about 1e-9, far finer than CarryEpsilon's default 1e-6.
-// The default rates are at most 1.5; at MaxRate a single evaluation crosses the widest
-// lucidity range allowed (2·MaxLucidityBound) in about a thousand evaluations.
+// The default rates are at most 1.5; a rate of MaxRate crosses even the widest lucidity
+// range allowed (2·MaxLucidityBound) in about a thousand evaluations.
 const MaxRate = 1e6
 
 // MaxLucidityBound is the largest magnitude Rules.Validate accepts for MinLucidity and
@@ -56,10 +56,10 @@ func (e *RulesError) Unwrap() error { return ErrInvalidRules }
 // The maps are read, never written, by this package; an Evaluator takes its own copy.
 type Rules struct {
 	// Tiers gives the lowest lucidity of each tier (70, 40, 20, 1). Validate requires
-	// them strictly decreasing and within [MinLucidity, MaxLucidity+1]: a threshold beyond
-	// that range is a tier no lucidity can reach or leave (most likely a typo), while the
-	// ends themselves still switch a tier off (LucidMin = MaxLucidity+1: nobody is lucid;
-	// DerangedMin = MinLucidity: nobody is catatonic).
+	// them strictly decreasing and within [MinLucidity, MaxLucidity+1]. A threshold beyond
+	// that range is most likely a typo (LucidMin 700 for 70): it can only make a tier
+	// unreachable, which the ends themselves already do (LucidMin = MaxLucidity+1: nobody
+	// is lucid; DerangedMin = MinLucidity: nobody is catatonic).
 	Tiers TierThresholds
 
 	// ActiveWindow: a player whose LastActive is at most this long before now is active
