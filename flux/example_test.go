@@ -108,7 +108,7 @@ func ExampleRunner_Tick() {
 			c.PlayerID, c.RoomID, c.OldLucidity, c.NewLucidity, c.OldTier, c.NewTier, c.Flux)
 	}
 	fmt.Printf("active %d, changed %d, statements %d, room reads %d, pending %d\n",
-		rep.Counts.Active, rep.Counts.Changed, rep.Statements, rep.RoomReads, rep.PendingChanges)
+		rep.Counts.Active, rep.Counts.Changed, rep.Statements, rep.RoomReads, rep.PendingPlayers)
 	ada, _ := players.Get("ada")
 	fmt.Printf("stored: ada %d %s\n", ada.Lucidity, ada.Tier)
 	// Output:

@@ -34,10 +34,10 @@ func BenchmarkLoadActive(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(got.Players) != w1Players {
-			b.Fatalf("loaded %d players", len(got.Players))
+		if len(got) != w1Players {
+			b.Fatalf("loaded %d players", len(got))
 		}
-		buf = got.Players
+		buf = got
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/load")
 }

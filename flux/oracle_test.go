@@ -2,78 +2,67 @@ package flux_test
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gamepersist/gamepersist/flux"
 	"github.com/gamepersist/gamepersist/internal/faultproxy"
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/internal/worldgen"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// faultyApply wraps the Postgres store so that about 10 % of the apply statements fail at
+// faultyApply wraps a Postgres store so that about 10 % of the apply statements fail at
 // the network level, through a real TCP fault proxy: a connection reset mid-statement (the
-// statement never runs), or the reply dropped after the server committed (the store sees
-// an error; the tick is in fact applied). Loads are never faulted, so the runner's
-// evaluations stay comparable with the replay's.
+// statement never runs), or the reply dropped after the server ran it (the store sees an
+// error; the writes are in fact applied). Loads are never faulted.
 type faultyApply struct {
 	flux.PlayerStore
-	proxy  *faultproxy.Proxy
-	pool   *pgxpool.Pool // the proxied pool, reset after a lost reply
-	direct *pgxpool.Pool // watches commits, bypassing the proxy
-	rng    *rand.Rand
-	t      testing.TB
+	proxy *faultproxy.Proxy
+	pool  *pgxpool.Pool // the proxied pool, reset after a lost reply
+	t     testing.TB
 
-	resets, lost, lostCommitted int
+	mu          sync.Mutex
+	rng         *rand.Rand
+	resets, cut int
 }
 
-func (f *faultyApply) Apply(ctx context.Context, ticks []flux.TickChanges) (flux.ApplyResult, error) {
-	x := f.rng.Float64()
+func (f *faultyApply) Apply(ctx context.Context, writes []flux.PlayerWrite) (flux.ApplyResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	x := 1.0
+	if f.rng != nil {
+		x = f.rng.Float64()
+	}
 	switch {
-	case x < 0.06:
+	case x < 0.05:
 		f.resets++
 		if err := f.proxy.ResetPeer(0); err != nil {
 			f.t.Error(err)
 		}
 		defer f.proxy.RemoveToxics()
-		return f.PlayerStore.Apply(ctx, ticks)
+		return f.PlayerStore.Apply(ctx, writes)
 	case x < 0.10:
-		f.lost++
+		f.cut++
 		if err := f.proxy.DropReplies(); err != nil {
 			f.t.Error(err)
 		}
-		ids := make([]string, len(ticks))
-		for i, tc := range ticks {
-			ids[i] = tc.TickID
-		}
-		committed := make(chan bool, 1)
+		done := make(chan struct{})
 		go func() {
-			// Wait until the statement committed, then cut the connections: the reply
-			// is lost after the commit. (On a connection where pgx must first prepare
-			// the statement, the prepare's reply is the one lost and nothing commits:
-			// then this is one more failure before the statement ran.)
-			deadline := time.Now().Add(500 * time.Millisecond) // a real apply takes milliseconds
-			ok := false
-			for !ok && time.Now().Before(deadline) {
-				var n int
-				err := f.direct.QueryRow(context.Background(),
-					`SELECT count(*) FROM flux_applied_ticks WHERE tick_id = ANY($1)`, ids).Scan(&n)
-				ok = err == nil && n == len(ids)
-				if !ok {
-					time.Sleep(2 * time.Millisecond)
-				}
-			}
+			defer close(done)
+			// Let the statement reach the server and run (milliseconds), then cut the
+			// connections: the reply is lost, after the commit as a rule.
+			time.Sleep(100 * time.Millisecond)
 			_ = f.proxy.CloseConnections()
-			committed <- ok
 		}()
-		res, err := f.PlayerStore.Apply(ctx, ticks)
-		if <-committed {
-			f.lostCommitted++
-		}
+		res, err := f.PlayerStore.Apply(ctx, writes)
+		<-done
 		f.proxy.RemoveToxics()
 		f.pool.Reset()
 		if err == nil {
@@ -81,66 +70,88 @@ func (f *faultyApply) Apply(ctx context.Context, ticks []flux.TickChanges) (flux
 		}
 		return res, err
 	}
-	return f.PlayerStore.Apply(ctx, ticks)
+	return f.PlayerStore.Apply(ctx, writes)
 }
 
-// moveInDB writes the walk's moves to the player table (the game's own writes).
-func moveInDB(t testing.TB, pool *pgxpool.Pool, w *worldgen.World, moved []int) {
-	t.Helper()
-	if len(moved) == 0 {
-		return
-	}
-	ids, roomIDs, at := make([]string, len(moved)), make([]string, len(moved)), make([]time.Time, len(moved))
-	for i, k := range moved {
-		p := w.Players[k]
-		ids[i], roomIDs[i], at[i] = p.ID, p.RoomID, p.LastActive
-	}
-	_, err := pool.Exec(context.Background(), `UPDATE flux_players p SET room_id = m.room, last_active = m.at
-		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS m(id, room, at) WHERE p.id = m.id`, ids, roomIDs, at)
-	if err != nil {
-		t.Fatal(err)
-	}
+func (f *faultyApply) faults() (resets, cut int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.resets, f.cut
 }
 
-// TestOracleFaultyApplies runs about 1,000 ticks of a few hundred players wandering a
-// generated world, with about 10 % of the apply statements failing through a real TCP fault
-// proxy (reset mid-statement, or reply lost after commit), and checks that the database
-// ends exactly equal — lucidity, tier and carry-over ledger of every player — to an
-// in-memory replay of the same ticks with no faults (a second Evaluator, ledger and
-// MemoryPlayers). Every tick's number of changes must match the replay's too.
-func TestOracleFaultyApplies(t *testing.T) {
+// server is one game server of the oracle test: a Runner on its own pool behind its own
+// fault proxy.
+type server struct {
+	name   string
+	scope  string
+	pool   *pgxpool.Pool
+	faulty *faultyApply
+	runner *flux.Runner
+}
+
+// oracleCase is one arrangement of game servers over the same tables.
+type oracleCase struct {
+	servers int
+	// faults: about 10 % of every server's applies fail (see faultyApply).
+	faults bool
+	// scoped: each server ticks only the players it hosts, players move between servers;
+	// else every server ticks every player (default configuration).
+	scoped bool
+	// kill: one server has its connections terminated mid-run, is abandoned without Close,
+	// and is restarted on a new pool, re-running the minute it was in.
+	kill bool
+}
+
+// TestOracleSeveralRunners runs one, two and three game servers over the same PostgreSQL
+// tables — each a Runner with default configuration on its own pool behind its own fault
+// proxy failing about 10 % of its applies (reset mid-statement, or reply lost after the
+// commit) — ticking the same 200 game minutes concurrently while 300 players wander a
+// world (and, when scoped, move between servers), one server killed and restarted. The
+// database must end exactly equal — lucidity, tier and stored flux state of every player —
+// to one Runner alone ticking the same minutes over MemoryPlayers with no faults.
+func TestOracleSeveralRunners(t *testing.T) {
 	t.Parallel()
-	ticks, players, rooms := 1000, 300, 120
-	if testing.Short() {
-		ticks, players = 400, 200
+	for _, c := range []oracleCase{
+		{servers: 1, faults: true},
+		{servers: 2, faults: true, kill: true},
+		{servers: 3, faults: true, kill: true},
+		{servers: 3, scoped: true, kill: true},
+		{servers: 2, scoped: true},
+	} {
+		name := fmt.Sprintf("servers=%d/faults=%v/scoped=%v/kill=%v", c.servers, c.faults, c.scoped, c.kill)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			runOracle(t, c)
+		})
 	}
+}
+
+func runOracle(t *testing.T, c oracleCase) {
+	minutes, players, rooms := 200, 300, 120
 	ctx := context.Background()
 	start := time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC) // night first, day from 06:00
 	world := worldgen.New(worldgen.Config{Rooms: rooms, Players: players, Seed: 7, Now: start})
 	rules := flux.DefaultRules()
+	pcfg := flux.PostgresConfig{Rules: &rules, ScopeColumn: "server"}
 
 	cs, _ := testdb.NewSchema(t)
 	u, err := url.Parse(cs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := faultproxy.Start(t, u.Host)
 	direct, err := pgxpool.New(ctx, cs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	proxied, err := pgxpool.New(ctx, faultproxy.RewriteURL(cs, proxy.Addr()))
-	if err != nil {
+	postgresPlayers(t, direct, pcfg) // migrates
+	if _, err := direct.Exec(ctx, `ALTER TABLE flux_players ADD COLUMN server text NOT NULL DEFAULT ''`); err != nil {
 		t.Fatal(err)
 	}
-	defer proxied.Close()
-
-	postgresPlayers(t, direct, flux.PostgresConfig{}) // migrates
-	if err := world.CopyPlayers(ctx, direct, flux.PostgresConfig{Rules: &rules}); err != nil {
+	if err := world.CopyPlayers(ctx, direct, pcfg); err != nil {
 		t.Fatal(err)
 	}
-	store, err := flux.NewPostgresPlayers(proxied, flux.PostgresConfig{})
+	directStore, err := flux.NewPostgresPlayers(direct, pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,96 +159,179 @@ func TestOracleFaultyApplies(t *testing.T) {
 	if err := world.PutRooms(ctx, roomStore); err != nil {
 		t.Fatal(err)
 	}
-	faulty := &faultyApply{PlayerStore: store, proxy: proxy, pool: proxied, direct: direct, rng: worldgen.NewRand(99), t: t}
-	runner, err := flux.NewRunner(faulty, roomStore, flux.RunnerConfig{RunnerID: "oracle", ApplyTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 
-	// The replay: same rules, no faults, no runner.
+	// The replay: one Runner, no faults, in memory.
 	replay := flux.NewMemoryPlayers(rules)
 	replay.Put(world.Players...)
-	oracle, err := flux.NewEvaluator(rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oracleLedger := flux.Ledger{}
-	allRooms := map[string]flux.RoomInfo{}
-	for _, r := range world.Rooms {
-		allRooms[r.ID] = flux.RoomInfoOf(r)
-	}
+	oracle := newRunner(t, replay, roomStore, flux.RunnerConfig{RunnerID: "replay"})
 
-	walk := worldgen.NewRand(3)
-	var moved []int
-	var buf []flux.Player
-	var notEvaluated, committedFound, changes int
-	for k := range ticks {
-		now := start.Add(time.Duration(k) * time.Minute)
-		moved = world.Wander(walk, now, 0.08, 0.15, moved)
-		moveInDB(t, direct, world, moved)
-		for _, i := range moved {
-			p := world.Players[i]
-			if err := replay.Touch(p.ID, p.RoomID, p.LastActive); err != nil {
-				t.Fatal(err)
-			}
+	seed := uint64(99)
+	start1 := func(i int) *server {
+		seed++
+		s := &server{name: "server-" + strconv.Itoa(i) + "-" + strconv.FormatUint(seed, 10)}
+		if c.scoped {
+			s.scope = "server-" + strconv.Itoa(i)
 		}
-
-		rep, err := runner.Tick(ctx, now)
-		if err != nil && !errors.Is(err, flux.ErrApplyFailed) {
-			t.Logf("tick %d: %v", k, err)
-		}
-		committedFound += rep.CommittedFound
-		if !rep.Evaluated {
-			notEvaluated++
-			continue
-		}
-		loaded, err := replay.LoadActive(ctx, flux.ActiveQueryFor(rules, now), buf)
+		proxy := faultproxy.Start(t, u.Host)
+		connString, err := testdb.WithParams(faultproxy.RewriteURL(cs, proxy.Addr()), map[string]string{"application_name": s.name})
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf = loaded.Players
-		res := oracle.Evaluate(loaded.Players, allRooms, now, oracleLedger)
-		if res.Counts.Changed != rep.Counts.Changed || res.Counts.Evaluated != rep.Counts.Evaluated {
-			t.Fatalf("tick %d: runner %+v, replay %+v", k, rep.Counts, res.Counts)
-		}
-		changes += len(res.Changes)
-		if _, err := replay.Apply(ctx, []flux.TickChanges{{TickID: rep.TickID, Changes: res.Changes}}); err != nil {
+		if s.pool, err = pgxpool.New(ctx, connString); err != nil {
 			t.Fatal(err)
 		}
+		store, err := flux.NewPostgresPlayers(s.pool, pcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.faulty = &faultyApply{PlayerStore: store, proxy: proxy, pool: s.pool, t: t}
+		if c.faults {
+			s.faulty.rng = worldgen.NewRand(seed)
+		}
+		if s.runner, err = flux.NewRunner(s.faulty, roomStore, flux.RunnerConfig{RunnerID: s.name, Scope: s.scope}); err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	closeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := runner.Stop(closeCtx); err != nil {
-		t.Fatalf("final flush: %v", err)
+	servers := make([]*server, c.servers)
+	var abandoned []*server
+	for i := range servers {
+		servers[i] = start1(i)
+	}
+	defer func() {
+		for _, s := range append(servers, abandoned...) {
+			s.pool.Close()
+		}
+	}()
+
+	walk := worldgen.NewRand(3)
+	host := worldgen.NewRand(5)
+	hosts := make([]string, players) // the server hosting each player
+	var moved []int
+	var superseded, alreadyTicked int64
+	killAt := minutes / 2
+	for k := range minutes {
+		now := start.Add(time.Duration(k) * time.Minute)
+		moved = world.Wander(walk, now, 0.08, 0.15, moved)
+		batch := make([]flux.Presence, 0, len(moved))
+		for _, i := range moved {
+			p := world.Players[i]
+			if c.scoped && (hosts[i] == "" || host.Float64() < 0.2) { // log in, or change servers
+				hosts[i] = servers[host.IntN(len(servers))].scope
+			}
+			batch = append(batch, flux.Presence{PlayerID: p.ID, RoomID: p.RoomID, LastActive: p.LastActive, Scope: hosts[i]})
+		}
+		if k == 0 && c.scoped {
+			batch = batch[:0]
+			for i, p := range world.Players {
+				hosts[i] = servers[host.IntN(len(servers))].scope
+				batch = append(batch, flux.Presence{PlayerID: p.ID, RoomID: p.RoomID, LastActive: p.LastActive, Scope: hosts[i]})
+			}
+		}
+		if _, err := directStore.UpdatePresence(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := replay.UpdatePresence(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+
+		// Every server ticks minute k at once.
+		var wg sync.WaitGroup
+		for i, s := range servers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if c.kill && k == killAt && i == len(servers)-1 {
+					// Killed mid-tick: its connections are terminated while it ticks.
+					killed := make(chan struct{})
+					go func() {
+						defer close(killed)
+						time.Sleep(time.Duration(k%3) * time.Millisecond)
+						_, _ = direct.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, s.name)
+					}()
+					defer func() { <-killed }()
+				}
+				_, _ = s.runner.Tick(ctx, now) // failures stay pending; counted below
+			}()
+		}
+		wg.Wait()
+		if c.kill && k == killAt {
+			// The killed server is abandoned without Close (its pending writes are lost
+			// with it) and restarts on a new pool, re-running the minute it was in.
+			i := len(servers) - 1
+			abandoned = append(abandoned, servers[i])
+			servers[i] = start1(i)
+			if _, err := servers[i].runner.Tick(ctx, now); err != nil {
+				t.Logf("restarted server, minute %d again: %v", k, err)
+			}
+		}
+		rep, err := oracle.Tick(ctx, now)
+		if err != nil {
+			t.Fatalf("replay minute %d: %v", k, err)
+		}
+		if rep.Evaluated && rep.Counts.Evaluated == 0 {
+			t.Fatalf("replay minute %d evaluated nobody", k)
+		}
+	}
+	var resets, cut int
+	for _, s := range servers {
+		closeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := s.runner.Stop(closeCtx); err != nil {
+			t.Fatalf("%s final flush: %v", s.name, err)
+		}
+		cancel()
+		st := s.runner.Stats()
+		superseded += st.Superseded
+		alreadyTicked += st.AlreadyTicked
+		r, x := s.faulty.faults()
+		resets, cut = resets+r, cut+x
 	}
 
 	got := dbLucidity(t, direct)
+	states := dbTickStates(t, direct)
+	mismatches := 0
 	for _, want := range replay.Snapshot() {
 		g := got[want.ID]
-		if g.Lucidity != want.Lucidity || g.Tier != want.Tier {
-			t.Errorf("player %s: database %d %s, replay %d %s", want.ID, g.Lucidity, g.Tier, want.Lucidity, want.Tier)
+		if g.Lucidity != want.Lucidity || g.Tier != want.Tier || states[want.ID] != want.Flux {
+			mismatches++
+			if mismatches <= 10 {
+				t.Errorf("player %s: database %d %s %+v, replay %d %s %+v", want.ID, g.Lucidity, g.Tier,
+					states[want.ID], want.Lucidity, want.Tier, want.Flux)
+			}
 		}
 	}
-	ledger, err := runner.Ledger(ctx)
+	if mismatches > 0 {
+		t.Fatalf("%d of %d players differ from the replay", mismatches, players)
+	}
+	t.Logf("%d servers (scoped %v, kill %v), %d players, %d minutes: %d resets, %d lost replies, %d pending writes superseded, %d players already ticked by another server",
+		c.servers, c.scoped, c.kill, players, minutes, resets, cut, superseded, alreadyTicked)
+	if c.faults && (resets == 0 || cut == 0 || superseded == 0) {
+		t.Fatalf("the run did not exercise the faults: resets %d, lost replies %d, superseded %d", resets, cut, superseded)
+	}
+	if c.servers > 1 && !c.scoped && alreadyTicked == 0 {
+		t.Fatal("no server ever found a player already ticked by another: the servers did not overlap")
+	}
+}
+
+// dbTickStates reads the stored flux state of every player of the default tables.
+func dbTickStates(t testing.TB, pool *pgxpool.Pool) map[string]flux.TickState {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT player_id, tick, residual, room_id, evaluations, last_delta FROM flux_state`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ledger) != len(oracleLedger) {
-		t.Errorf("ledger has %d players, replay %d", len(ledger), len(oracleLedger))
-	}
-	for id, c := range oracleLedger {
-		if ledger[id] != c {
-			t.Errorf("ledger of %s: %+v, replay %+v", id, ledger[id], c)
+	defer rows.Close()
+	out := map[string]flux.TickState{}
+	for rows.Next() {
+		var id string
+		var s flux.TickState
+		if err := rows.Scan(&id, &s.Tick, &s.Carry.Residual, &s.Carry.RoomID, &s.Carry.Evaluations, &s.LastDelta); err != nil {
+			t.Fatal(err)
 		}
+		out[id] = s
 	}
-	st := runner.Stats()
-	t.Logf("%d ticks, %d changes, %d resets, %d lost replies (%d committed), %d found committed by a load, %d ticks not evaluated, apply failures %d",
-		ticks, changes, faulty.resets, faulty.lost, faulty.lostCommitted, committedFound, notEvaluated, st.ApplyFailures)
-	if faulty.resets == 0 || faulty.lostCommitted == 0 || committedFound == 0 || changes < ticks {
-		t.Fatalf("the run did not exercise both faults: resets %d, lost-and-committed %d, found %d, changes %d",
-			faulty.resets, faulty.lostCommitted, committedFound, changes)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
-	if st.ApplyFailures < int64(faulty.resets) {
-		t.Fatalf("%d apply failures counted for %d resets", st.ApplyFailures, faulty.resets)
-	}
+	return out
 }

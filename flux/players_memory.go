@@ -21,15 +21,13 @@ type PlayerState struct {
 
 // MemoryPlayers is a PlayerStore held in process memory: the player store of a game that
 // runs without a database, and the test double (and oracle) of PostgresPlayers, with the
-// same semantics — delta apply clamped to the rules' bounds, tier recomputed, idempotent per
-// tick id. It remembers every applied tick id (a few bytes each) until ForgetTicks.
-// The zero value is not usable; use NewMemoryPlayers.
+// same semantics — compare-and-set on each player's stored tick, delta apply clamped to the
+// rules' bounds, tier recomputed. The zero value is not usable; use NewMemoryPlayers.
 type MemoryPlayers struct {
 	rules Rules
 
 	mu      sync.RWMutex
 	players map[string]PlayerState
-	applied map[string]struct{}
 }
 
 var _ PlayerStore = (*MemoryPlayers)(nil)
@@ -39,12 +37,11 @@ func NewMemoryPlayers(rules Rules) *MemoryPlayers {
 	return &MemoryPlayers{
 		rules:   rules,
 		players: make(map[string]PlayerState),
-		applied: make(map[string]struct{}),
 	}
 }
 
-// Put inserts or replaces players; lucidity is clamped to the rules' bounds and the tier
-// is computed from it.
+// Put inserts or replaces players (with their Scope and TickState as given); lucidity is
+// clamped to the rules' bounds and the tier is computed from it.
 func (m *MemoryPlayers) Put(players ...Player) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -89,6 +86,9 @@ func (m *MemoryPlayers) UpdatePresence(ctx context.Context, batch []Presence) (i
 			continue
 		}
 		s.RoomID, s.LastActive = pr.RoomID, pr.LastActive
+		if pr.Scope != "" {
+			s.Scope = pr.Scope
+		}
 		m.players[pr.PlayerID] = s
 		seen[pr.PlayerID] = struct{}{}
 	}
@@ -116,69 +116,64 @@ func (m *MemoryPlayers) Snapshot() []PlayerState {
 	return out
 }
 
-// ForgetTicks drops the remembered tick ids (after which a re-sent tick would apply again).
-func (m *MemoryPlayers) ForgetTicks() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	clear(m.applied)
-}
-
-// LoadActive implements PlayerStore: the players active at q.Now, sorted by id. It costs a
-// pass over every stored player and a sort of the active ones.
-func (m *MemoryPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) (Loaded, error) {
+// LoadActive implements PlayerStore: the players active at q.Now (with a Scope, those of
+// the scope and their companions; see ActiveQuery), sorted by id. It costs a pass over
+// every stored player and a sort of the active ones.
+func (m *MemoryPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) ([]Player, error) {
 	if err := ctx.Err(); err != nil {
-		return Loaded{}, fmt.Errorf("flux: load active players: %w", err)
+		return dst[:0], fmt.Errorf("flux: load active players: %w", err)
 	}
 	activeSince := q.Now.Add(-q.ActiveWithin)
 	createdSince := q.Now.Add(-q.CreatedWithin)
 	dst = dst[:0]
-	var committed []string
 	m.mu.RLock()
 	for _, s := range m.players {
 		if !s.LastActive.Before(activeSince) || !s.CreatedAt.Before(createdSince) {
 			dst = append(dst, s.Player)
 		}
 	}
-	for _, id := range q.PendingTicks {
-		if _, ok := m.applied[id]; ok {
-			committed = append(committed, id)
-		}
-	}
 	m.mu.RUnlock()
+	if q.Scope != "" {
+		rooms := make(map[string]struct{})
+		for _, p := range dst {
+			if p.Scope == q.Scope {
+				rooms[p.RoomID] = struct{}{}
+			}
+		}
+		dst = slices.DeleteFunc(dst, func(p Player) bool {
+			_, shared := rooms[p.RoomID]
+			return p.Scope != q.Scope && !shared
+		})
+	}
 	slices.SortFunc(dst, func(a, b Player) int { return cmp.Compare(a.ID, b.ID) })
-	return Loaded{Players: dst, CommittedTicks: committed}, nil
+	return dst, nil
 }
 
-// Apply implements PlayerStore. The deltas of all newly applied ticks are summed per
-// player and the sum is added and clamped once, as PostgresPlayers does. Changes of
-// players the store does not hold are ignored.
-func (m *MemoryPlayers) Apply(ctx context.Context, ticks []TickChanges) (ApplyResult, error) {
+// Apply implements PlayerStore: each write whose FromTick equals the player's stored tick
+// adds its Delta (clamped), recomputes the tier and stores its State; the others, and
+// writes for players the store does not hold, are conflicts. A player written twice in one
+// call is written once (the first write; the second is a conflict), as PostgresPlayers does.
+func (m *MemoryPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyResult, error) {
 	if err := ctx.Err(); err != nil {
 		return ApplyResult{}, fmt.Errorf("flux: apply: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var res ApplyResult
-	sums := make(map[string]int)
-	for _, t := range ticks {
-		if _, done := m.applied[t.TickID]; done {
+	for _, w := range writes {
+		s, ok := m.players[w.PlayerID]
+		if !ok || s.Flux.Tick != w.FromTick || w.State.Tick <= w.FromTick {
+			res.Conflicts++
 			continue
 		}
-		m.applied[t.TickID] = struct{}{}
-		res.TicksApplied++
-		for _, c := range t.Changes {
-			sums[c.PlayerID] += c.NewLucidity - c.OldLucidity
+		res.Written++
+		if w.Delta != 0 {
+			s.Lucidity = clampLucidity(s.Lucidity+w.Delta, m.rules.MinLucidity, m.rules.MaxLucidity)
+			s.Tier = m.rules.Tier(s.Lucidity)
+			res.LucidityUpdated++
 		}
-	}
-	for id, d := range sums {
-		s, ok := m.players[id]
-		if !ok || d == 0 {
-			continue
-		}
-		s.Lucidity = clampLucidity(s.Lucidity+d, m.rules.MinLucidity, m.rules.MaxLucidity)
-		s.Tier = m.rules.Tier(s.Lucidity)
-		m.players[id] = s
-		res.PlayersUpdated++
+		s.Flux = w.State
+		m.players[w.PlayerID] = s
 	}
 	return res, nil
 }

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/template"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,34 +22,51 @@ var schemaFS embed.FS
 const migrateLockKey int64 = 0x67702d666c7578
 
 // PostgresPlayers is a PlayerStore on a caller-owned *pgxpool.Pool (never closed here).
-// LoadActive is one query; Apply is one statement (one round trip) that records the tick
-// ids in the applied-ticks table with ON CONFLICT DO NOTHING and, only for the ticks it
-// inserted, adds the summed deltas to lucidity (clamped in SQL), rewrites the tier and,
-// when configured, inserts the audit rows. UpdatePresence is the game's own batched write
+// LoadActive is one query (the active players joined with their stored TickState);
+// Apply is one statement (one round trip) that, for each write whose FromTick still
+// holds, stores the new TickState, adds the delta to lucidity (clamped in SQL), rewrites
+// the tier and the configured bookkeeping columns and, when configured, inserts the audit
+// rows. Rows are locked in player-id order, so Apply, UpdatePresence and a game's own
+// writes that lock in the same order cannot deadlock; deadlock and serialization failures
+// that happen anyway are retried within ctx. UpdatePresence is the game's own batched write
 // of rooms and last-active times (one statement). Safe for concurrent use.
 type PostgresPlayers struct {
 	pool *pgxpool.Pool
 	cfg  PostgresConfig
 
-	loadSQL        string // active players only
-	loadPendingSQL string // active players UNION ALL the applied pending tick ids
-	applySQL       string
-	presenceSQL    string
-	names          schemaNames
+	loadSQL     string
+	applySQL    string
+	presenceSQL string
+	names       schemaNames
+	audit       AuditColumns // the audit columns in use (when cfg.Audit)
 
 	argsPool     sync.Pool // *applyArgs
 	presencePool sync.Pool // *presenceArgs
+	retries      atomic.Int64
 }
 
 var _ PlayerStore = (*PostgresPlayers)(nil)
 
+// PostgresPlayersStats is a snapshot of a PostgresPlayers' counters.
+type PostgresPlayersStats struct {
+	// Retries counts statements sent again after a deadlock, serialization failure or
+	// lock timeout (see Retryable): 0 while every writer of the same rows locks them in
+	// player-id order.
+	Retries int64
+}
+
+// Stats returns a snapshot of the store's counters. It costs an atomic load.
+func (p *PostgresPlayers) Stats() PostgresPlayersStats {
+	return PostgresPlayersStats{Retries: p.retries.Load()}
+}
+
 // schemaNames are the quoted identifiers and literals the schema templates use.
 type schemaNames struct {
-	Players, PlayerID, Room, LastActive, CreatedAt, PlayerIDType   string
-	Lucidity, Tier, LucidityTable, LucidityPlayerID                string
-	AppliedTicks, Audit                                            string
-	LastActiveIndex, CreatedAtIndex, AppliedTicksIndex, AuditIndex string
-	MinLucidity, MaxLucidity, TierList                             string
+	Players, PlayerID, Room, LastActive, CreatedAt, PlayerIDType string
+	Lucidity, Tier, LucidityTable, LucidityPlayerID              string
+	State, Audit, StateSchema                                    string
+	LastActiveIndex, CreatedAtIndex, AuditIndex                  string
+	MinLucidity, MaxLucidity, TierList                           string
 }
 
 // NewPostgresPlayers returns a store on pool configured by cfg (see PostgresConfig). It does
@@ -63,19 +80,22 @@ func NewPostgresPlayers(pool *pgxpool.Pool, cfg PostgresConfig) (*PostgresPlayer
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := &PostgresPlayers{pool: pool, cfg: cfg}
+	p := &PostgresPlayers{pool: pool, cfg: cfg, audit: cfg.AuditColumns}
+	if p.audit == (AuditColumns{}) {
+		p.audit = defaultAuditColumns
+	}
 	p.argsPool.New = func() any { return new(applyArgs) }
 	p.presencePool.New = func() any { return new(presenceArgs) }
 	p.names = p.buildNames()
-	p.loadSQL, p.loadPendingSQL = p.buildLoadSQL()
+	p.loadSQL = p.buildLoadSQL()
 	p.applySQL = p.buildApplySQL()
 	p.presenceSQL = p.buildPresenceSQL()
 	return p, nil
 }
 
-func (p *PostgresPlayers) table(name string) string {
-	if p.cfg.Schema != "" {
-		return pgx.Identifier{p.cfg.Schema, name}.Sanitize()
+func qualified(schema, name string) string {
+	if schema != "" {
+		return pgx.Identifier{schema, name}.Sanitize()
 	}
 	return pgx.Identifier{name}.Sanitize()
 }
@@ -94,19 +114,25 @@ func (p *PostgresPlayers) buildNames() schemaNames {
 	for _, t := range Tiers() {
 		tiers = append(tiers, quoteLiteral(string(t)))
 	}
-	return schemaNames{
-		Players: p.table(c.PlayersTable), PlayerID: ident(c.PlayerIDColumn), Room: ident(c.RoomColumn),
+	n := schemaNames{
+		Players: qualified(c.Schema, c.PlayersTable), PlayerID: ident(c.PlayerIDColumn), Room: ident(c.RoomColumn),
 		LastActive: ident(c.LastActiveColumn), CreatedAt: ident(c.CreatedAtColumn), PlayerIDType: c.PlayerIDType,
-		Lucidity: ident(c.LucidityColumn), Tier: ident(c.TierColumn), LucidityTable: p.table(lucTable),
+		Lucidity: ident(c.LucidityColumn), Tier: ident(c.TierColumn), LucidityTable: qualified(c.Schema, lucTable),
 		LucidityPlayerID: ident(c.LucidityPlayerIDColumn),
-		AppliedTicks:     p.table(c.AppliedTicksTable), Audit: p.table(c.AuditTable),
-		LastActiveIndex:   ident(c.PlayersTable + "_last_active_idx"),
-		CreatedAtIndex:    ident(c.PlayersTable + "_created_at_idx"),
-		AppliedTicksIndex: ident(c.AppliedTicksTable + "_applied_at_idx"),
-		AuditIndex:        ident(c.AuditTable + "_player_idx"),
-		MinLucidity:       strconv.Itoa(c.Rules.MinLucidity), MaxLucidity: strconv.Itoa(c.Rules.MaxLucidity),
+		State:            qualified(c.StateSchema, c.StateTable), Audit: qualified(c.StateSchema, c.AuditTable),
+		LastActiveIndex: ident(c.PlayersTable + "_last_active_idx"),
+		CreatedAtIndex:  ident(c.PlayersTable + "_created_at_idx"),
+		AuditIndex:      ident(c.AuditTable + "_player_idx"),
+		MinLucidity:     strconv.Itoa(c.Rules.MinLucidity), MaxLucidity: strconv.Itoa(c.Rules.MaxLucidity),
 		TierList: strings.Join(tiers, ", "),
 	}
+	if c.StateSchema != "" {
+		n.StateSchema = ident(c.StateSchema)
+	}
+	if c.Audit && c.AuditColumns != (AuditColumns{}) {
+		n.Audit = qualified(c.Schema, c.AuditTable) // a game's own log table
+	}
+	return n
 }
 
 // separateLucidity reports whether lucidity lives in its own table.
@@ -114,13 +140,14 @@ func (p *PostgresPlayers) separateLucidity() bool {
 	return p.cfg.LucidityTable != "" && p.cfg.LucidityTable != p.cfg.PlayersTable
 }
 
-// buildLoadSQL returns the load query without and with the pending-ticks branch: the
-// UNION ALL costs the server about as much again as the scan, so it is sent only while
-// ticks are pending. The window's bounds are typed timestamptz, so they travel as instants
-// even when the game's columns are timestamp without time zone (pgx would otherwise send
-// the wall clock of now's location); such columns are then read, compared and returned in
-// the session's TimeZone alike, and the query agrees with Rules.IsActive.
-func (p *PostgresPlayers) buildLoadSQL() (plain, withPending string) {
+// buildLoadSQL returns the load query: the active players (joined with the lucidity table
+// when separate) with their stored TickState, narrowed by Filter and, with ScopeColumn and
+// a scope in $3, to that scope's players and the players of other scopes in the same rooms
+// (their companions). The window's bounds are typed timestamptz, so they travel as
+// instants even when the game's columns are timestamp without time zone (pgx would
+// otherwise send the wall clock of now's location); such columns are then read, compared
+// and returned in the session's TimeZone alike, and the query agrees with Rules.IsActive.
+func (p *PostgresPlayers) buildLoadSQL() string {
 	n := p.names
 	from := n.Players + " p"
 	luc := "p." + n.Lucidity
@@ -128,15 +155,25 @@ func (p *PostgresPlayers) buildLoadSQL() (plain, withPending string) {
 		from += " JOIN " + n.LucidityTable + " l ON l." + n.LucidityPlayerID + " = p." + n.PlayerID
 		luc = "l." + n.Lucidity
 	}
-	cols := "p." + n.PlayerID + "::text, coalesce(p." + n.Room + "::text, ''), " +
+	from += " LEFT JOIN " + n.State + " s ON s.player_id = p." + n.PlayerID
+	where := "(p." + n.LastActive + " >= $1::timestamptz OR p." + n.CreatedAt + " >= $2::timestamptz)"
+	if p.cfg.Filter != "" {
+		where += " AND (" + p.cfg.Filter + ")"
+	}
+	scope := "''"
+	if p.cfg.ScopeColumn != "" {
+		scope = "coalesce(p." + ident(p.cfg.ScopeColumn) + "::text, '')"
+	}
+	sel := "SELECT p." + n.PlayerID + "::text AS id, coalesce(p." + n.Room + "::text, '') AS room, " +
 		luc + "::int, coalesce(p." + n.LastActive + ", 'epoch'::timestamptz), coalesce(p." + n.CreatedAt +
-		", 'epoch'::timestamptz)\nFROM " + from +
-		"\nWHERE p." + n.LastActive + " >= $1::timestamptz OR p." + n.CreatedAt + " >= $2::timestamptz"
-	plain = "SELECT " + cols
-	withPending = "SELECT 0 AS kind, " + cols +
-		"\nUNION ALL\nSELECT 1, a.tick_id, '', 0, 'epoch'::timestamptz, 'epoch'::timestamptz FROM " +
-		n.AppliedTicks + " a WHERE a.tick_id = ANY($3::text[])"
-	return plain, withPending
+		", 'epoch'::timestamptz),\n  " + scope + " AS scope, coalesce(s.tick, 0), coalesce(s.residual, 0), " +
+		"coalesce(s.room_id, ''), coalesce(s.evaluations, 0), coalesce(s.last_delta, 0)\nFROM " + from +
+		"\nWHERE " + where
+	if p.cfg.ScopeColumn == "" {
+		return sel
+	}
+	return "WITH active AS MATERIALIZED (\n" + sel + "\n)\nSELECT * FROM active a WHERE $3::text = '' OR a.scope = $3::text" +
+		" OR a.room IN (SELECT room FROM active WHERE scope = $3::text)"
 }
 
 // tierCase returns a CASE expression mapping the integer expression x to its tier name.
@@ -149,69 +186,125 @@ func (p *PostgresPlayers) tierCase(x string) string {
 		" ELSE " + quoteLiteral(string(TierCatatonic)) + " END"
 }
 
-// Apply's parameters: $1 tick ids, $2 changes per tick, then one element per change:
-// $3 tick ordinal (1-based), $4 player id, $5 delta; with Audit also $6 room, $7 old,
-// $8 new, $9 old tier, $10 new tier, $11 base, $12 companion, $13 adaptation, $14 flux.
+// Apply's parameters, one element per write: $1 player id, $2 from tick, $3 tick, $4
+// residual, $5 room, $6 evaluations, $7 last delta, $8 delta; with Audit also $9 ticks,
+// $10 old lucidity, $11 new lucidity, $12 flux, $13 old tier, $14 new tier.
+//
+// Locks are taken in player-id order, state rows first, then lucidity rows: each lock set
+// is a sorted FOR UPDATE (ORDER BY is applied before the locking clause), and the updates
+// touch only rows already locked. A write whose from tick no longer matches (re-checked on
+// the locked row) is left out, and so is its lucidity change.
 func (p *PostgresPlayers) buildApplySQL() string {
 	n := p.names
 	lucTable, idCol := n.LucidityTable, n.LucidityPlayerID
 	if !p.separateLucidity() {
 		idCol = n.PlayerID
 	}
-	clamped := "least(" + n.MaxLucidity + ", greatest(" + n.MinLucidity + ", t." + n.Lucidity + " + s.delta))"
+	typ := n.PlayerIDType
+	clamped := "least(" + n.MaxLucidity + ", greatest(" + n.MinLucidity + ", t." + n.Lucidity + " + f.delta))"
+	newTier := p.tierCase(clamped)
+	set := n.Lucidity + " = " + clamped + ", " + n.Tier + " = " + newTier
+	if c := p.cfg.UpdatedAtColumn; c != "" {
+		set += ", " + ident(c) + " = now()"
+	}
+	if c := p.cfg.TierEnteredColumn; c != "" {
+		tier := quoteLiteral(string(p.cfg.TierEntered))
+		expr := "CASE WHEN (" + newTier + ") = " + tier + " AND t." + n.Tier + "::text IS DISTINCT FROM " + tier + " THEN now()"
+		if p.cfg.ClearTierEntered {
+			expr += " WHEN (" + newTier + ") <> " + tier + " THEN NULL"
+		}
+		set += ", " + ident(c) + " = " + expr + " ELSE t." + ident(c) + " END"
+	}
 	var b strings.Builder
-	b.WriteString(`WITH batch AS (
-  SELECT b.tick_id, b.changes, b.ord::int AS ord
-  FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS b(tick_id, changes, ord)
-), fresh AS (
-  INSERT INTO ` + n.AppliedTicks + ` (tick_id, changes, applied_at)
-  SELECT tick_id, changes, now() FROM batch
-  ON CONFLICT (tick_id) DO NOTHING
-  RETURNING tick_id
-), fresh_ord AS (
-  -- A tick id listed twice in one call is applied once: its first occurrence.
-  SELECT min(b.ord) AS ord FROM batch b JOIN fresh f ON f.tick_id = b.tick_id GROUP BY b.tick_id
-), summed AS (
-  SELECT c.player_id::` + n.PlayerIDType + ` AS player_id, sum(c.delta)::int AS delta
-  FROM unnest($3::int[], $4::text[], $5::int[]) AS c(tick_ord, player_id, delta)
-  WHERE c.tick_ord IN (SELECT ord FROM fresh_ord)
-  GROUP BY 1 HAVING sum(c.delta) <> 0
+	b.WriteString(`WITH input AS (
+  SELECT i.player_id::` + typ + ` AS player_id, i.from_tick, i.tick, i.residual, i.room_id, i.evaluations,
+    i.last_delta, i.delta, i.ord
+  FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::text[], $6::int4[], $7::int4[], $8::int4[])
+    WITH ORDINALITY AS i(player_id, from_tick, tick, residual, room_id, evaluations, last_delta, delta, ord)
+  WHERE i.tick > i.from_tick
+), firsts AS (
+  -- A player written twice in one call is written once: its first write.
+  SELECT DISTINCT ON (player_id) * FROM input ORDER BY player_id, ord
+), state_locked AS MATERIALIZED (
+  SELECT s.player_id FROM ` + n.State + ` s
+  WHERE s.player_id IN (SELECT player_id FROM firsts WHERE from_tick <> 0)
+  ORDER BY s.player_id FOR UPDATE
+), moved AS (
+  UPDATE ` + n.State + ` s SET tick = f.tick, residual = f.residual, room_id = f.room_id,
+    evaluations = f.evaluations, last_delta = f.last_delta, updated_at = now()
+  FROM firsts f
+  WHERE s.player_id = f.player_id AND s.tick = f.from_tick AND s.player_id IN (SELECT player_id FROM state_locked)
+  RETURNING s.player_id
+), born AS (
+  INSERT INTO ` + n.State + ` (player_id, tick, residual, room_id, evaluations, last_delta)
+  SELECT f.player_id, f.tick, f.residual, f.room_id, f.evaluations, f.last_delta FROM firsts f
+  WHERE f.from_tick = 0 AND EXISTS (SELECT 1 FROM ` + lucTable + ` t WHERE t.` + idCol + ` = f.player_id)
+  ORDER BY f.player_id
+  ON CONFLICT (player_id) DO NOTHING
+  RETURNING player_id
+), won AS (
+  SELECT player_id FROM moved UNION ALL SELECT player_id FROM born
+), lucidity_locked AS MATERIALIZED (
+  SELECT t.` + idCol + ` AS player_id FROM ` + lucTable + ` t
+  WHERE t.` + idCol + ` IN (SELECT w.player_id FROM won w JOIN firsts f ON f.player_id = w.player_id WHERE f.delta <> 0)
+  ORDER BY t.` + idCol + ` FOR UPDATE
 ), updated AS (
-  UPDATE ` + lucTable + ` t SET ` + n.Lucidity + ` = ` + clamped + `, ` + n.Tier + ` = ` + p.tierCase(clamped) + `
-  FROM summed s WHERE t.` + idCol + ` = s.player_id
-  RETURNING 1
+  UPDATE ` + lucTable + ` t SET ` + set + `
+  FROM firsts f
+  WHERE t.` + idCol + ` = f.player_id AND t.` + idCol + ` IN (SELECT player_id FROM lucidity_locked)
+  RETURNING t.` + idCol + ` AS player_id
 )`)
 	if p.cfg.Audit {
+		a := p.audit
+		var cols, vals []string
+		add := func(col, val string) {
+			if col != "" {
+				cols = append(cols, ident(col))
+				vals = append(vals, val)
+			}
+		}
+		add(a.PlayerID, "f.player_id")
+		add(a.Tick, "f.tick")
+		add(a.Ticks, "x.ticks")
+		add(a.RoomID, "f.room_id")
+		add(a.OldLucidity, "x.old")
+		add(a.NewLucidity, "x.new")
+		add(a.Delta, "f.delta")
+		add(a.OldTier, "x.old_tier")
+		add(a.NewTier, "x.new_tier")
+		add(a.Flux, "x.flux")
+		add(a.Reason, quoteLiteral(p.cfg.AuditReason))
+		add(a.At, "now()")
 		b.WriteString(`, audit AS (
-  INSERT INTO ` + n.Audit + ` (tick_id, player_id, room_id, old_lucidity, new_lucidity, old_tier, new_tier,
-    base, companion, adaptation, flux)
-  SELECT b.tick_id, c.player_id, c.room_id, c.old, c.new, c.old_tier, c.new_tier, c.base, c.companion,
-    c.adaptation, c.flux
-  FROM unnest($3::int[], $4::text[], $6::text[], $7::int[], $8::int[], $9::text[], $10::text[],
-    $11::float8[], $12::float8[], $13::float8[], $14::float8[])
-    AS c(tick_ord, player_id, room_id, old, new, old_tier, new_tier, base, companion, adaptation, flux)
-  JOIN batch b ON b.ord = c.tick_ord
-  WHERE c.tick_ord IN (SELECT ord FROM fresh_ord)
+  INSERT INTO ` + n.Audit + ` (` + strings.Join(cols, ", ") + `)
+  SELECT ` + strings.Join(vals, ", ") + `
+  FROM updated u JOIN firsts f ON f.player_id = u.player_id
+  JOIN unnest($9::int4[], $10::int4[], $11::int4[], $12::float8[], $13::text[], $14::text[])
+    WITH ORDINALITY AS x(ticks, old, new, flux, old_tier, new_tier, ord) ON x.ord = f.ord
   RETURNING 1
 )`)
 	}
-	b.WriteString("\nSELECT (SELECT count(*) FROM fresh)::int, (SELECT count(*) FROM updated)::int")
+	b.WriteString("\nSELECT (SELECT count(*) FROM won)::int, (SELECT count(*) FROM updated)::int")
 	return b.String()
 }
 
-// Migrate creates the tables this store uses if they do not exist: the player table (unless
-// ExternalPlayerTables), the applied-ticks table and, with Audit, the audit table. It runs
-// in one transaction under an advisory lock, so concurrent calls from several processes are
-// safe, and it is idempotent. It costs a few round trips; call it once at start-up.
+// Migrate creates what this store uses if it does not exist: StateSchema (when set), the
+// player table (unless ExternalPlayerTables), the state table and, with Audit and no
+// AuditColumns, the audit table. It runs in one transaction under an advisory lock, so
+// concurrent calls from several processes are safe, and it is idempotent. It costs a few
+// round trips; call it once at start-up.
 func (p *PostgresPlayers) Migrate(ctx context.Context) error {
-	files := []string{"applied_ticks.sql"}
+	files := []string{"state.sql"}
 	if !p.cfg.ExternalPlayerTables {
 		files = append([]string{"players.sql"}, files...)
 	}
-	if p.cfg.Audit {
+	if p.cfg.Audit && p.cfg.AuditColumns == (AuditColumns{}) {
 		files = append(files, "audit.sql")
 	}
 	var stmts []string
+	if p.names.StateSchema != "" {
+		stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+p.names.StateSchema)
+	}
 	for _, f := range files {
 		raw, err := schemaFS.ReadFile("schema/" + f)
 		if err != nil {
@@ -245,126 +338,112 @@ func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 }
 
 // LoadActive implements PlayerStore with one query: the active players (player table joined
-// with the lucidity table when separate), UNION ALL the pending tick ids already applied
-// when q.PendingTicks is not empty.
-func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) (Loaded, error) {
-	pending := len(q.PendingTicks) > 0
-	var rows pgx.Rows
-	var err error
-	if pending {
-		rows, err = p.pool.Query(ctx, p.loadPendingSQL, q.Now.Add(-q.ActiveWithin), q.Now.Add(-q.CreatedWithin), q.PendingTicks)
-	} else {
-		rows, err = p.pool.Query(ctx, p.loadSQL, q.Now.Add(-q.ActiveWithin), q.Now.Add(-q.CreatedWithin))
-	}
+// with the lucidity table when separate, and with their stored TickState), narrowed by
+// Filter and by q.Scope when ScopeColumn is set.
+func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) ([]Player, error) {
+	sql, args := p.LoadStatement(q)
+	dst = dst[:0]
+	rows, err := p.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return Loaded{}, fmt.Errorf("flux: load active players: %w", err)
+		return dst, fmt.Errorf("flux: load active players: %w", err)
 	}
 	defer rows.Close()
-	dst = dst[:0]
-	var committed []string
 	var (
-		kind int32
-		pl   Player
-		luc  int32
+		pl              Player
+		luc, evals, lst int32
 	)
-	dest := []any{&pl.ID, &pl.RoomID, &luc, &pl.LastActive, &pl.CreatedAt}
-	if pending {
-		dest = append([]any{&kind}, dest...)
-	}
+	dest := []any{&pl.ID, &pl.RoomID, &luc, &pl.LastActive, &pl.CreatedAt, &pl.Scope,
+		&pl.Flux.Tick, &pl.Flux.Carry.Residual, &pl.Flux.Carry.RoomID, &evals, &lst}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return Loaded{}, fmt.Errorf("flux: load active players: %w", err)
+			return dst, fmt.Errorf("flux: load active players: %w", err)
 		}
-		if kind == 1 {
-			committed = append(committed, pl.ID)
-			continue
-		}
-		pl.Lucidity = int(luc)
+		pl.Lucidity, pl.Flux.Carry.Evaluations, pl.Flux.LastDelta = int(luc), int(evals), int(lst)
 		dst = append(dst, pl)
 	}
 	if err := rows.Err(); err != nil {
-		return Loaded{}, fmt.Errorf("flux: load active players: %w", err)
+		return dst, fmt.Errorf("flux: load active players: %w", err)
 	}
-	return Loaded{Players: dst, CommittedTicks: committed}, nil
+	return dst, nil
+}
+
+// LoadStatement returns the SQL text and arguments LoadActive sends for q, for callers that
+// want to issue or measure the very same query themselves (the W1 benchmark's hand-written
+// tick does). Its columns: id, room, lucidity, last active, created at, scope, then the stored
+// TickState's tick, residual, room, evaluations and last delta.
+func (p *PostgresPlayers) LoadStatement(q ActiveQuery) (string, []any) {
+	args := []any{q.Now.Add(-q.ActiveWithin), q.Now.Add(-q.CreatedWithin)}
+	if p.cfg.ScopeColumn != "" {
+		args = append(args, q.Scope)
+	}
+	return p.loadSQL, args
 }
 
 // applyArgs are the reusable parameter arrays of the apply statement.
 type applyArgs struct {
-	tickIDs                            []string
-	tickChanges, ords, deltas          []int32
-	players, rooms, oldTiers, newTiers []string
-	olds, news                         []int32
-	base, comp, adapt, flux            []float64
+	players, rooms, oldTiers, newTiers   []string
+	from, ticks                          []int64
+	residual, flux                       []float64
+	evals, lastDelta, delta, n, old, new []int32
 }
 
 func (a *applyArgs) reset() {
-	a.tickIDs, a.tickChanges, a.ords, a.deltas = a.tickIDs[:0], a.tickChanges[:0], a.ords[:0], a.deltas[:0]
 	a.players, a.rooms, a.oldTiers, a.newTiers = a.players[:0], a.rooms[:0], a.oldTiers[:0], a.newTiers[:0]
-	a.olds, a.news = a.olds[:0], a.news[:0]
-	a.base, a.comp, a.adapt, a.flux = a.base[:0], a.comp[:0], a.adapt[:0], a.flux[:0]
+	a.from, a.ticks, a.residual, a.flux = a.from[:0], a.ticks[:0], a.residual[:0], a.flux[:0]
+	a.evals, a.lastDelta, a.delta, a.n, a.old, a.new = a.evals[:0], a.lastDelta[:0], a.delta[:0], a.n[:0], a.old[:0], a.new[:0]
 }
 
-func (p *PostgresPlayers) fill(a *applyArgs, ticks []TickChanges) []any {
+func (p *PostgresPlayers) fill(a *applyArgs, writes []PlayerWrite) []any {
 	a.reset()
-	for i, t := range ticks {
-		a.tickIDs = append(a.tickIDs, t.TickID)
-		a.tickChanges = append(a.tickChanges, int32(len(t.Changes)))
-		for _, c := range t.Changes {
-			a.ords = append(a.ords, int32(i+1))
-			a.players = append(a.players, c.PlayerID)
-			a.deltas = append(a.deltas, int32(c.NewLucidity-c.OldLucidity))
-			if p.cfg.Audit {
-				a.rooms = append(a.rooms, c.RoomID)
-				a.olds = append(a.olds, int32(c.OldLucidity))
-				a.news = append(a.news, int32(c.NewLucidity))
-				a.oldTiers = append(a.oldTiers, string(c.OldTier))
-				a.newTiers = append(a.newTiers, string(c.NewTier))
-				a.base = append(a.base, c.Base)
-				a.comp = append(a.comp, c.Companion)
-				a.adapt = append(a.adapt, c.Adaptation)
-				a.flux = append(a.flux, c.Flux)
-			}
+	for _, w := range writes {
+		a.players = append(a.players, w.PlayerID)
+		a.from = append(a.from, w.FromTick)
+		a.ticks = append(a.ticks, w.State.Tick)
+		a.residual = append(a.residual, w.State.Carry.Residual)
+		a.rooms = append(a.rooms, w.State.Carry.RoomID)
+		a.evals = append(a.evals, int32(w.State.Carry.Evaluations))
+		a.lastDelta = append(a.lastDelta, int32(w.State.LastDelta))
+		a.delta = append(a.delta, int32(w.Delta))
+		if p.cfg.Audit {
+			a.n = append(a.n, int32(w.Ticks))
+			a.old = append(a.old, int32(w.OldLucidity))
+			a.new = append(a.new, int32(w.NewLucidity))
+			a.flux = append(a.flux, w.Flux)
+			a.oldTiers = append(a.oldTiers, string(p.cfg.Rules.Tier(w.OldLucidity)))
+			a.newTiers = append(a.newTiers, string(p.cfg.Rules.Tier(w.NewLucidity)))
 		}
 	}
-	args := []any{a.tickIDs, a.tickChanges, a.ords, a.players, a.deltas}
+	args := []any{a.players, a.from, a.ticks, a.residual, a.rooms, a.evals, a.lastDelta, a.delta}
 	if p.cfg.Audit {
-		args = append(args, a.rooms, a.olds, a.news, a.oldTiers, a.newTiers, a.base, a.comp, a.adapt, a.flux)
+		args = append(args, a.n, a.old, a.new, a.flux, a.oldTiers, a.newTiers)
 	}
 	return args
 }
 
-// ApplyStatement returns the SQL text and the arguments Apply sends for ticks, for callers
+// ApplyStatement returns the SQL text and the arguments Apply sends for writes, for callers
 // that want to issue or measure the very same statement themselves (the W1 benchmark's
-// floor does). The arguments are freshly allocated.
-func (p *PostgresPlayers) ApplyStatement(ticks []TickChanges) (string, []any) {
-	return p.applySQL, p.fill(new(applyArgs), ticks)
+// floor does). The statement returns two integers: writes applied, lucidity rows
+// updated. The arguments are freshly allocated.
+func (p *PostgresPlayers) ApplyStatement(writes []PlayerWrite) (string, []any) {
+	return p.applySQL, p.fill(new(applyArgs), writes)
 }
 
-// Apply implements PlayerStore with one statement (see PostgresPlayers). Ticks with no
-// changes may be passed; they are recorded as applied. An empty ticks slice does nothing
-// and costs no round trip.
-func (p *PostgresPlayers) Apply(ctx context.Context, ticks []TickChanges) (ApplyResult, error) {
-	if len(ticks) == 0 {
+// Apply implements PlayerStore with one statement (see PostgresPlayers), sent again after
+// a deadlock or serialization failure (nothing was applied) until ctx ends. An empty
+// writes slice does nothing and costs no round trip.
+func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyResult, error) {
+	if len(writes) == 0 {
 		return ApplyResult{}, nil
 	}
 	a, _ := p.argsPool.Get().(*applyArgs)
 	defer p.argsPool.Put(a)
-	var res ApplyResult
-	var applied, updated int32
-	if err := p.pool.QueryRow(ctx, p.applySQL, p.fill(a, ticks)...).Scan(&applied, &updated); err != nil {
-		return ApplyResult{}, fmt.Errorf("flux: apply %d ticks: %w", len(ticks), err)
-	}
-	res.TicksApplied, res.PlayersUpdated = int(applied), int(updated)
-	return res, nil
-}
-
-// PruneTicks deletes the applied-tick records older than before and returns how many it
-// deleted. A tick id pruned and then retried would apply again, so keep well beyond the
-// longest time a change can stay pending (hours, not seconds). One statement.
-func (p *PostgresPlayers) PruneTicks(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := p.pool.Exec(ctx, "DELETE FROM "+p.names.AppliedTicks+" WHERE applied_at < $1", before)
+	args := p.fill(a, writes)
+	var written, updated int32
+	err := retryConflicts(ctx, &p.retries, func() error {
+		return p.pool.QueryRow(ctx, p.applySQL, args...).Scan(&written, &updated)
+	})
 	if err != nil {
-		return 0, fmt.Errorf("flux: prune applied ticks: %w", err)
+		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
 	}
-	return tag.RowsAffected(), nil
+	return ApplyResult{Written: int(written), Conflicts: len(writes) - int(written), LucidityUpdated: int(updated)}, nil
 }

@@ -11,9 +11,9 @@ var ErrInvalidConfig = errors.New("flux: invalid config")
 
 // Default table and column names of PostgresPlayers (the embedded schema uses them).
 const (
-	DefaultPlayersTable      = "flux_players"
-	DefaultAppliedTicksTable = "flux_applied_ticks"
-	DefaultAuditTable        = "flux_lucidity_audit"
+	DefaultPlayersTable = "flux_players"
+	DefaultStateTable   = "flux_state"
+	DefaultAuditTable   = "flux_audit"
 )
 
 // PostgresConfig names the tables and columns PostgresPlayers reads and writes. The zero
@@ -21,10 +21,14 @@ const (
 // (id text, room_id, lucidity, tier, last_active, created_at). A game points it at its own
 // tables instead — players in one table, lucidity and tier in another — and sets
 // ExternalPlayerTables so that Migrate leaves them alone. Every name is quoted as an SQL
-// identifier, so any name is safe.
+// identifier, so any name is safe; Filter is the one piece of SQL taken as written.
 type PostgresConfig struct {
-	// Schema qualifies every table; empty uses the connection's search_path.
+	// Schema qualifies the player and lucidity tables; empty uses the connection's
+	// search_path.
 	Schema string
+	// StateSchema qualifies the library's own tables (state, audit); empty means Schema.
+	// Migrate creates it if it does not exist.
+	StateSchema string
 
 	// PlayersTable holds one row per player (flux_players).
 	PlayersTable string
@@ -49,15 +53,40 @@ type PostgresConfig struct {
 	TierColumn     string
 
 	// ExternalPlayerTables says the player and lucidity tables belong to the game: Migrate
-	// creates only the flux tables (applied ticks, audit).
+	// creates only the flux tables (state, audit).
 	ExternalPlayerTables bool
 
-	// AppliedTicksTable remembers applied tick ids (flux_applied_ticks).
-	AppliedTicksTable string
-	// Audit makes the apply statement also insert one row per change into AuditTable
-	// (flux_lucidity_audit).
-	Audit      bool
-	AuditTable string
+	// Filter is a trusted SQL predicate ANDed to the load's WHERE clause, to narrow who is
+	// ticked (for example "NOT p.is_deleted"). The player table is aliased p, a separate
+	// lucidity table l. It is spliced into the query as written: never build it from
+	// player input.
+	Filter string
+	// ScopeColumn names a text column of the player table holding the scope (game server)
+	// that hosts the player. When set, LoadActive with a Scope loads only that scope's
+	// players, and UpdatePresence writes Presence.Scope into it. Empty: no scopes.
+	ScopeColumn string
+
+	// UpdatedAtColumn names a timestamptz column of the lucidity table that Apply sets to
+	// now() whenever it changes the player's lucidity. Empty: none.
+	UpdatedAtColumn string
+	// TierEnteredColumn names a timestamptz column of the lucidity table that Apply sets
+	// to now() when a player enters TierEntered (for example catatonia_entered_at), and,
+	// with ClearTierEntered, sets to NULL when the player leaves it. Empty: none.
+	TierEnteredColumn string
+	TierEntered       Tier
+	ClearTierEntered  bool
+
+	// StateTable holds each player's TickState — last tick, carry-over, last change —
+	// the exactly-once fence of every write (flux_state). Migrate creates it.
+	StateTable string
+	// Audit makes the apply statement also insert one row per lucidity-changing write into
+	// AuditTable (flux_audit): by default the library's own table, created by Migrate;
+	// with AuditColumns set, a game's own log table, whose columns AuditColumns maps.
+	Audit        bool
+	AuditTable   string
+	AuditColumns AuditColumns
+	// AuditReason is written into AuditColumns.Reason ("passive_flux").
+	AuditReason string
 
 	// Rules gives the lucidity bounds and tier thresholds written by Apply; nil means
 	// DefaultRules().
@@ -80,8 +109,12 @@ func (c PostgresConfig) WithDefaults() PostgresConfig {
 	def(&c.LucidityPlayerIDColumn, "player_id")
 	def(&c.LucidityColumn, "lucidity")
 	def(&c.TierColumn, "tier")
-	def(&c.AppliedTicksTable, DefaultAppliedTicksTable)
+	def(&c.StateTable, DefaultStateTable)
 	def(&c.AuditTable, DefaultAuditTable)
+	def(&c.AuditReason, "passive_flux")
+	if c.StateSchema == "" {
+		c.StateSchema = c.Schema
+	}
 	if c.Rules == nil {
 		r := DefaultRules()
 		c.Rules = &r
@@ -99,14 +132,84 @@ func (c PostgresConfig) validate() error {
 	if err := c.Rules.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	for _, n := range []string{c.PlayersTable, c.PlayerIDColumn, c.RoomColumn, c.LastActiveColumn,
-		c.CreatedAtColumn, c.LucidityPlayerIDColumn, c.LucidityColumn, c.TierColumn,
-		c.AppliedTicksTable, c.AuditTable, c.LucidityTable, c.Schema} {
-		for _, r := range n {
-			if r == 0 {
-				return fmt.Errorf("%w: a table or column name contains NUL", ErrInvalidConfig)
-			}
+	if c.TierEnteredColumn != "" && !c.TierEntered.Valid() {
+		return fmt.Errorf("%w: TierEntered %q is not a tier", ErrInvalidConfig, c.TierEntered)
+	}
+	if c.Audit && c.AuditColumns != (AuditColumns{}) && c.AuditColumns.PlayerID == "" {
+		return fmt.Errorf("%w: AuditColumns must name at least the PlayerID column", ErrInvalidConfig)
+	}
+	if err := checkText("AuditReason", c.AuditReason, maxTextLength); err != nil {
+		return err
+	}
+	names := []struct{ field, value string }{
+		{"Schema", c.Schema}, {"StateSchema", c.StateSchema}, {"PlayersTable", c.PlayersTable},
+		{"PlayerIDColumn", c.PlayerIDColumn}, {"RoomColumn", c.RoomColumn},
+		{"LastActiveColumn", c.LastActiveColumn}, {"CreatedAtColumn", c.CreatedAtColumn},
+		{"LucidityTable", c.LucidityTable}, {"LucidityPlayerIDColumn", c.LucidityPlayerIDColumn},
+		{"LucidityColumn", c.LucidityColumn}, {"TierColumn", c.TierColumn},
+		{"ScopeColumn", c.ScopeColumn}, {"UpdatedAtColumn", c.UpdatedAtColumn},
+		{"TierEnteredColumn", c.TierEnteredColumn}, {"StateTable", c.StateTable},
+		{"AuditTable", c.AuditTable},
+		// Index names Migrate derives from table names.
+		{"PlayersTable (index name)", c.PlayersTable + "_last_active_idx"},
+		{"PlayersTable (index name)", c.PlayersTable + "_created_at_idx"},
+		{"AuditTable (index name)", c.AuditTable + "_player_idx"},
+	}
+	for _, col := range c.AuditColumns.names() {
+		names = append(names, struct{ field, value string }{"AuditColumns", col})
+	}
+	for _, n := range names {
+		if n.value == "" {
+			continue
+		}
+		if err := checkIdentifier(n.field, n.value); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.Filter {
+		if r == 0 {
+			return fmt.Errorf("%w: Filter contains NUL", ErrInvalidConfig)
 		}
 	}
 	return nil
+}
+
+// AuditColumns maps the values of one audit row onto the columns of a game's own log
+// table; a value whose column is empty is not written. PlayerID is required.
+type AuditColumns struct {
+	PlayerID    string // the player id (cast to PostgresConfig.PlayerIDType)
+	Tick        string // bigint: the last tick of the write
+	Ticks       string // integer: ticks summed in the write
+	RoomID      string // text: the room of the last tick
+	OldLucidity string // integer: lucidity before the first tick
+	NewLucidity string // integer: lucidity after the last tick
+	Delta       string // integer: NewLucidity − OldLucidity as applied
+	OldTier     string // text
+	NewTier     string // text
+	Flux        string // double precision: the summed flux
+	Reason      string // text: PostgresConfig.AuditReason
+	At          string // timestamptz: now()
+}
+
+// names returns the non-empty column names of a.
+func (a AuditColumns) names() []string {
+	var out []string
+	for _, n := range []string{a.PlayerID, a.Tick, a.Ticks, a.RoomID, a.OldLucidity, a.NewLucidity,
+		a.Delta, a.OldTier, a.NewTier, a.Flux, a.Reason, a.At} {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// maxTextLength bounds the strings of configs that travel into SQL as values or into logs
+// (runner id, scope, audit reason).
+const maxTextLength = 255
+
+// defaultAuditColumns are the columns of the library's own audit table (schema/audit.sql).
+var defaultAuditColumns = AuditColumns{
+	PlayerID: "player_id", Tick: "tick", Ticks: "ticks", RoomID: "room_id", OldLucidity: "old_lucidity",
+	NewLucidity: "new_lucidity", Delta: "delta", OldTier: "old_tier", NewTier: "new_tier", Flux: "flux",
+	Reason: "reason", At: "applied_at",
 }

@@ -30,7 +30,7 @@ var gameConfig = flux.PostgresConfig{
 	PlayersTable: "Game Players", PlayerIDColumn: "player_uuid", RoomColumn: "current-room",
 	LastActiveColumn: "seen_at", CreatedAtColumn: "born_at", PlayerIDType: "uuid",
 	LucidityTable: `lucidity"stats`, LucidityPlayerIDColumn: "owner", LucidityColumn: "lcd", TierColumn: "lcd_tier",
-	ExternalPlayerTables: true, AppliedTicksTable: "flux ticks; DROP TABLE x", Audit: true, AuditTable: "lcd-audit",
+	ExternalPlayerTables: true, StateTable: "flux state; DROP TABLE x", Audit: true, AuditTable: "lcd-audit",
 }
 
 // TestPostgresPlayersGameSchema runs the Runner on a game's own two-table schema with uuid
@@ -91,15 +91,15 @@ func TestPostgresPlayersGameSchema(t *testing.T) {
 	}
 	checkLucidity(t, read(), map[string]int{grave: 9, eld: 38, brink: -100})
 
-	var audits, tickRows int
+	var audits, stateRows int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM "lcd-audit"`).Scan(&audits); err != nil {
 		t.Fatal(err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM "flux ticks; DROP TABLE x"`).Scan(&tickRows); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM "flux state; DROP TABLE x"`).Scan(&stateRows); err != nil {
 		t.Fatal(err)
 	}
-	if want := int(r.Stats().ChangesApplied); audits != 4 || tickRows != 2 || want != 4 {
-		t.Fatalf("%d audit rows, %d tick rows, %d changes applied; want 4, 2, 4", audits, tickRows, want)
+	if want := int(r.Stats().ChangesApplied); audits != 4 || stateRows != 3 || want != 4 {
+		t.Fatalf("%d audit rows, %d state rows, %d changes applied; want 4, 3, 4", audits, stateRows, want)
 	}
 	var oldL, newL int
 	var oldT, newT string
@@ -138,7 +138,7 @@ func TestPostgresMigrateIdempotentConcurrent(t *testing.T) {
 	}
 	var n int
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables
-		WHERE table_schema = current_schema() AND table_name IN ('flux_players', 'flux_applied_ticks', 'flux_lucidity_audit')`).Scan(&n); err != nil {
+		WHERE table_schema = current_schema() AND table_name IN ('flux_players', 'flux_state', 'flux_audit')`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 3 {
@@ -148,10 +148,6 @@ func TestPostgresMigrateIdempotentConcurrent(t *testing.T) {
 	_, err = pool.Exec(context.Background(), `INSERT INTO flux_players (id, room_id, lucidity, last_active) VALUES ('x', 'r', 101, now())`)
 	if err == nil {
 		t.Fatal("lucidity 101 accepted")
-	}
-	pruned, err := store.PruneTicks(context.Background(), time.Now().Add(time.Hour))
-	if err != nil || pruned != 0 {
-		t.Fatalf("prune: %d %v", pruned, err)
 	}
 	if _, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{PlayerIDType: "text; DROP"}); !errors.Is(err, flux.ErrInvalidConfig) {
 		t.Fatalf("bad id type: %v", err)

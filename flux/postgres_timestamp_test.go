@@ -70,7 +70,7 @@ func TestPostgresLoadActiveTimestampWithoutTimeZone(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ids []string
-		for _, p := range loaded.Players {
+		for _, p := range loaded {
 			ids = append(ids, p.ID)
 			if !rules.IsActive(p, at) {
 				t.Errorf("now in %s: loaded %s (seen %v, born %v), which Rules.IsActive calls inactive",

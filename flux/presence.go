@@ -12,6 +12,10 @@ type Presence struct {
 	PlayerID   string
 	RoomID     string
 	LastActive time.Time
+	// Scope names the game server that hosts the player now (see RunnerConfig.Scope):
+	// written when not empty (PostgresPlayers: only with PostgresConfig.ScopeColumn set),
+	// left as it was when empty.
+	Scope string
 }
 
 // PresenceUpdater writes a batch of presences. MemoryPlayers and PostgresPlayers implement

@@ -121,10 +121,10 @@ func TestUpdatePresence(t *testing.T) {
 				b: {ID: b, RoomID: "camp", Lucidity: -20, LastActive: t1},
 				c: {ID: c, RoomID: "grave", Lucidity: 5, LastActive: idle},
 			}
-			if len(all.Players) != len(want) {
-				t.Fatalf("stored players %+v", all.Players)
+			if len(all) != len(want) {
+				t.Fatalf("stored players %+v", all)
 			}
-			for _, p := range all.Players {
+			for _, p := range all {
 				w := want[p.ID]
 				if p.RoomID != w.RoomID || p.Lucidity != w.Lucidity || !p.LastActive.Equal(w.LastActive) {
 					t.Errorf("player %s: %s %d %v; want %s %d %v", p.ID, p.RoomID, p.Lucidity, p.LastActive, w.RoomID, w.Lucidity, w.LastActive)
@@ -137,7 +137,7 @@ func TestUpdatePresence(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := map[string]string{}
-			for _, p := range active.Players {
+			for _, p := range active {
 				got[p.ID] = p.RoomID
 			}
 			if len(got) != 2 || got[a] != "sanct" || got[b] != "camp" {

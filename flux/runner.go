@@ -2,11 +2,9 @@ package flux
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,59 +17,73 @@ import (
 var (
 	// ErrClosed is returned by Tick and Run after Stop or Close.
 	ErrClosed = errors.New("flux: runner closed")
-	// ErrApplyFailed wraps the store's error when a tick's changes could not be applied;
-	// they are kept pending and retried by the next Tick, Stop or Close.
-	ErrApplyFailed = errors.New("flux: apply failed, changes kept pending")
-	// ErrTooManyPending is returned by a Tick that only retried the apply because
-	// RunnerConfig.MaxPendingTicks ticks are pending.
-	ErrTooManyPending = errors.New("flux: too many pending ticks, evaluation skipped")
+	// ErrApplyFailed wraps the store's error when a tick's writes could not be applied;
+	// they are kept pending (summed per player) and retried by the next Tick, Stop or
+	// Close.
+	ErrApplyFailed = errors.New("flux: apply failed, writes kept pending")
+	// ErrFlushIncomplete is returned by Stop and Close when the final flush gave up with
+	// writes still pending (the error says how many players); a later Stop or Close tries
+	// again.
+	ErrFlushIncomplete = errors.New("flux: final flush incomplete, writes still pending")
 )
 
 // TickReport says what one Tick did.
 type TickReport struct {
-	// TickID is the id under which this tick's changes are applied.
-	TickID string
+	// Tick is the tick's number (TickNumber of Now and RunnerConfig.TickLength): the
+	// fence that applies it at most once to each player, whichever Runner ticks it.
+	Tick int64
 	// Now is the tick's time.
 	Now time.Time
-	// Evaluated is true when the tick got as far as the evaluation (and updated the
-	// ledger); false when loading players or rooms failed or too much was pending.
+	// Evaluated is true when the tick got as far as the evaluation; false when loading
+	// players or rooms failed.
 	Evaluated bool
 	// Counts are the evaluation's counts (players seen, active, evaluated, changed, rooms
-	// needed and missing, players skipped in missing rooms).
+	// needed and missing, players skipped in missing rooms). Players already ticked are
+	// evaluated as companions but not written (AlreadyTicked).
 	Counts Counts
+	// AlreadyTicked counts loaded players whose stored tick is this one or a later one
+	// (another server ticked them, or this tick is re-run): they are not written again.
+	AlreadyTicked int
+	// Superseded counts pending writes dropped because the load showed the player's
+	// stored tick had moved: the write was applied after all (a lost reply) or another
+	// Runner ticked the player first.
+	Superseded int
 	// InvalidRoomIDs counts active players' room ids that no RoomStore accepts (empty, …);
 	// they are not read and their players are skipped as in a missing room.
 	InvalidRoomIDs int
-	// Changes are this tick's changes, owned by the Runner and valid until its next Tick
-	// (for publishing events). They are applied when ApplyErr is nil.
+	// Changes are this tick's lucidity changes (players already ticked left out), owned
+	// by the Runner and valid until its next Tick (for publishing events). They are
+	// applied when ApplyErr is nil.
 	Changes []Change
 	// Per-phase durations and the total.
 	Load, Rooms, Evaluate, Apply, Total time.Duration
-	// Statements is the number of player-store round trips (one load, at most one
-	// apply); RoomReads the number of room reads: one GetRooms call, or one VisitRooms
-	// call when the RoomStore implements roomstore.RoomVisitor (served from cache in
-	// steady state when the RoomStore is a roomstore.Cached).
+	// Statements is the number of player-store round trips (one load, and one apply per
+	// RunnerConfig.MaxWriteBatch pending players); RoomReads the number of room reads:
+	// one GetRooms call, or one VisitRooms call when the RoomStore implements
+	// roomstore.RoomVisitor (served from cache in steady state when the RoomStore is a
+	// roomstore.Cached).
 	Statements int
 	RoomReads  int
-	// Applied is what the apply statement did (ticks and players written).
+	// Applied is what the apply statements did.
 	Applied ApplyResult
-	// ApplyErr is the apply's error, if any (the tick's changes are then pending).
+	// ApplyErr is the apply's error, if any (the writes are then pending).
 	ApplyErr error
-	// CommittedFound counts pending ticks the load found already applied (a retry whose
-	// reply was lost); they are dropped from pending without being sent again.
-	CommittedFound int
-	// PendingTicks and PendingChanges are what is left to apply after this tick.
-	PendingTicks   int
-	PendingChanges int
+	// PendingPlayers is the number of players whose writes are left to apply.
+	PendingPlayers int
 }
 
 // Runner does flux ticks for a caller that drives it: Tick does one, Run ticks on an
-// interval in the caller's goroutine. A Runner starts no goroutine. It owns an Evaluator,
-// the ledger and the changes that could not be applied yet (pending), which it merges
-// into the next apply (one statement) and overlays on the loaded lucidity so that the next
-// evaluation starts from the values including them. Tick, Run, Stop, Close and Stats are
-// safe to call from different goroutines; ticks never overlap. Stop or Close it at
-// shutdown: that is the final flush of what is pending.
+// interval in the caller's goroutine. A Runner starts no goroutine of its own.
+//
+// A Runner keeps nothing between ticks but the writes it could not apply yet (pending,
+// summed per player): each player's carry-over and last tick live in the PlayerStore and
+// are loaded with the player. So any number of Runners, on any number of servers, can
+// tick the same players: each write is a compare-and-set on the player's stored tick,
+// and a player gets exactly one step per tick number (see RunnerConfig.TickLength),
+// whichever Runner gives it. A player moving to another server keeps its carry-over.
+// Tick, Run, Stop, Close and Stats are safe to call from different goroutines; ticks
+// never overlap. Stop or Close it at shutdown: that is the final flush of what is
+// pending.
 type Runner struct {
 	players PlayerStore
 	rooms   roomstore.RoomStore
@@ -80,32 +92,32 @@ type Runner struct {
 	rules   Rules
 	eval    *Evaluator
 	log     zerolog.Logger
-	prefix  string
 
 	sem      chan struct{} // one slot, held while ticking or flushing
 	closed   atomic.Bool
 	stopped  chan struct{} // closed by the first Stop, so a waiting Run returns
 	stopOnce sync.Once
+	life     context.Context         // cancelled by Stop: aborts a running tick's I/O
+	endLife  context.CancelCauseFunc // cancels life
 
 	// Owned by the holder of sem.
-	seq     uint64
-	ledger  Ledger
 	buf     []Player
 	ids     []string
 	seen    map[string]struct{} // the set of ids, reused
 	infos   map[string]RoomInfo
 	addInfo func(roomstore.Room) // puts RoomInfoOf a room into infos; made once
-	pending []TickChanges
-	spare   [][]Change
-	overlay map[string]int
-	pendIDs []string
+	ledger  Ledger               // this tick's carry-overs, loaded with the players
+	skip    []bool               // per loaded player: already ticked, not written
+	pending map[string]PlayerWrite
+	writes  []PlayerWrite
+	changes []Change
 
 	stats runnerStats
 }
 
 // NewRunner returns a Runner reading players from players and rooms from rooms (neither is
-// closed by the Runner). Invalid config returns an error wrapping ErrInvalidConfig. It draws
-// a random nonce for its tick ids and does no I/O.
+// closed by the Runner). Invalid config returns an error wrapping ErrInvalidConfig. It does
+// no I/O.
 func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig) (*Runner, error) {
 	if players == nil || rooms == nil {
 		return nil, fmt.Errorf("%w: nil player or room store", ErrInvalidConfig)
@@ -118,20 +130,21 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	var nonce [6]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, fmt.Errorf("flux: runner nonce: %w", err)
+	life, endLife := context.WithCancelCause(context.Background())
+	lc := cfg.Logger.With().Str("component", "flux.runner").Str("runner_id", cfg.RunnerID)
+	if cfg.Scope != "" {
+		lc = lc.Str("scope", cfg.Scope)
 	}
 	r := &Runner{
 		players: players, rooms: rooms, cfg: cfg, rules: *cfg.Rules, eval: eval,
-		log:     cfg.Logger.With().Str("component", "flux.runner").Str("runner_id", cfg.RunnerID).Logger(),
-		prefix:  cfg.RunnerID + ":" + hex.EncodeToString(nonce[:]) + ":",
+		log:     lc.Logger(),
 		sem:     make(chan struct{}, 1),
 		stopped: make(chan struct{}),
-		ledger:  cfg.Ledger,
+		life:    life, endLife: endLife,
 		seen:    make(map[string]struct{}),
 		infos:   make(map[string]RoomInfo),
-		overlay: make(map[string]int),
+		ledger:  make(Ledger),
+		pending: make(map[string]PlayerWrite),
 		stats:   newRunnerStats(),
 	}
 	r.visitor, _ = rooms.(roomstore.RoomVisitor)
@@ -150,13 +163,23 @@ func (r *Runner) acquire(ctx context.Context) error {
 
 func (r *Runner) release() { <-r.sem }
 
-// Tick does one flux tick at now: load the active players (one query, which also tells
-// which pending ticks are already applied), overlay the pending deltas, read their rooms
-// (one GetRooms, or one VisitRooms when the RoomStore implements roomstore.RoomVisitor),
-// evaluate, and apply this tick's changes together with any pending ones (one statement).
-// It returns the report and, when a phase failed, an error: loading failures leave
-// everything as it was; an apply failure (ErrApplyFailed) keeps the changes pending for the
-// next Tick, Stop or Close. It waits for a running Tick (or Stop) to finish.
+// bound returns ctx, also cancelled (with cause ErrClosed) when Stop is called, so that
+// Stop never waits for a running tick's database call.
+func (r *Runner) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(r.life, func() { cancel(context.Cause(r.life)) })
+	return ctx, func() { stop(); cancel(nil) }
+}
+
+// Tick does one flux tick at now: load the active players with their stored flux state
+// (one query), reconcile and overlay the pending writes, read their rooms (one GetRooms,
+// or one VisitRooms when the RoomStore implements roomstore.RoomVisitor), evaluate, and
+// apply this tick's writes together with the pending ones (one statement per
+// MaxWriteBatch players). Players whose stored tick is already this tick's number or
+// later are not written (AlreadyTicked). It returns the report and, when a phase failed,
+// an error: loading failures leave everything as it was; an apply failure
+// (ErrApplyFailed) keeps the writes pending for the next Tick, Stop or Close. It waits for
+// a running Tick (or Stop) to finish.
 func (r *Runner) Tick(ctx context.Context, now time.Time) (TickReport, error) {
 	if r.closed.Load() {
 		return TickReport{}, ErrClosed
@@ -168,52 +191,42 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) (TickReport, error) {
 	if r.closed.Load() {
 		return TickReport{}, ErrClosed
 	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	start := time.Now()
 	rep, err := r.tick(ctx, now)
 	rep.Total = time.Since(start)
-	rep.PendingTicks, rep.PendingChanges = len(r.pending), countChanges(r.pending)
+	rep.PendingPlayers = len(r.pending)
 	r.stats.record(rep, err)
 	if err != nil {
-		r.log.Warn().Err(err).Str("tick_id", rep.TickID).Int("pending_ticks", rep.PendingTicks).
-			Int("pending_changes", rep.PendingChanges).Msg("flux tick failed")
+		r.log.Warn().Err(err).Int64("tick", rep.Tick).Int("pending_players", rep.PendingPlayers).
+			Msg("flux tick failed")
 	}
 	return rep, err
 }
 
 func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
-	r.seq++
-	rep := TickReport{TickID: r.prefix + strconv.FormatUint(r.seq, 10), Now: now}
+	tick := TickNumber(now, r.cfg.TickLength)
+	rep := TickReport{Tick: tick, Now: now}
 
-	if len(r.pending) >= r.cfg.MaxPendingTicks {
-		if err := r.flush(ctx, &rep); err != nil {
-			return rep, errors.Join(ErrTooManyPending, err)
-		}
-		return rep, ErrTooManyPending
-	}
-
-	// Load (one query), learning which pending ticks were applied after all.
+	// Load (one query), with each player's stored flux state.
 	t0 := time.Now()
 	q := ActiveQueryFor(r.rules, now)
-	r.pendIDs = r.pendIDs[:0]
-	for _, p := range r.pending {
-		r.pendIDs = append(r.pendIDs, p.TickID)
-	}
-	q.PendingTicks = r.pendIDs
+	q.Scope = r.cfg.Scope
 	lctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
-	loaded, err := r.players.LoadActive(lctx, q, r.buf)
+	players, err := r.players.LoadActive(lctx, q, r.buf)
 	cancel()
 	rep.Statements++
 	rep.Load = time.Since(t0)
 	if err != nil {
 		return rep, err
 	}
-	r.buf = loaded.Players
-	rep.CommittedFound = r.dropCommitted(loaded.CommittedTicks)
-	r.overlayPending(loaded.Players)
+	r.buf = players
+	rep.Superseded = r.reconcile(players)
 
 	// Rooms (one GetRooms or VisitRooms call).
 	t0 = time.Now()
-	r.ids = activeRoomIDs(r.rules, loaded.Players, now, r.ids[:0], r.seen)
+	r.ids = activeRoomIDs(r.rules, players, now, r.ids[:0], r.seen)
 	valid := r.ids[:0]
 	for _, id := range r.ids {
 		if roomstore.ValidateID(id) != nil {
@@ -237,24 +250,108 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 	}
 	rep.Rooms = time.Since(t0)
 
-	// Evaluate (pure).
+	// Evaluate (pure), from the carry-overs loaded with the players.
 	t0 = time.Now()
-	res := r.eval.Evaluate(loaded.Players, r.infos, now, r.ledger)
+	rep.AlreadyTicked = r.prepare(players, tick)
+	res := r.eval.Evaluate(players, r.infos, now, r.ledger)
+	r.collect(players, res, tick, now)
 	rep.Evaluate = time.Since(t0)
 	rep.Evaluated = true
 	rep.Counts = res.Counts
-	rep.Changes = res.Changes
-	if len(res.Changes) > 0 {
-		var cp []Change
-		if n := len(r.spare); n > 0 {
-			cp, r.spare = r.spare[n-1][:0], r.spare[:n-1]
-		}
-		cp = append(cp, res.Changes...)
-		r.pending = append(r.pending, TickChanges{TickID: rep.TickID, Changes: cp})
-	}
+	rep.Changes = r.changes
 
-	// Apply (one statement for this tick and everything pending).
+	// Apply (one statement for this tick and everything pending, per MaxWriteBatch).
 	return rep, r.flush(ctx, &rep)
+}
+
+// reconcile matches the pending writes with the loaded players: a write whose FromTick is
+// still the player's stored tick is overlaid on the player (lucidity plus its delta, its
+// flux state), so the evaluation continues from it; any other pending write of a loaded
+// player is dropped (applied after all, or superseded by another Runner) and counted.
+// Pending writes of players not loaded stay pending.
+func (r *Runner) reconcile(players []Player) int {
+	if len(r.pending) == 0 {
+		return 0
+	}
+	dropped := 0
+	for i := range players {
+		p := &players[i]
+		w, ok := r.pending[p.ID]
+		if !ok {
+			continue
+		}
+		if p.Flux.Tick != w.FromTick {
+			delete(r.pending, p.ID)
+			dropped++
+			continue
+		}
+		p.Lucidity = clampLucidity(p.Lucidity+w.Delta, r.rules.MinLucidity, r.rules.MaxLucidity)
+		p.Flux = w.State
+	}
+	return dropped
+}
+
+// prepare fills the ledger with the players' stored carry-overs and marks the players
+// already ticked at tick or later; those already ticked at tick itself enter the
+// evaluation with their lucidity as it stood at the tick's start, so that they count as
+// the same companions as in the Runner that ticked them. It returns how many it marked.
+func (r *Runner) prepare(players []Player, tick int64) int {
+	clear(r.ledger)
+	r.skip = slices.Grow(r.skip[:0], len(players))[:len(players)]
+	n := 0
+	for i := range players {
+		p := &players[i]
+		r.ledger[p.ID] = p.Flux.Carry
+		done := p.Flux.Tick >= tick
+		r.skip[i] = done
+		if !done {
+			continue
+		}
+		n++
+		if p.Flux.Tick == tick {
+			p.Lucidity = clampLucidity(p.Lucidity-p.Flux.LastDelta, r.rules.MinLucidity, r.rules.MaxLucidity)
+		}
+	}
+	return n
+}
+
+// collect turns the evaluation into pending writes, summed per player: every evaluated
+// player not already ticked gets one (its new carry-over and tick, and its lucidity change
+// if any). It copies the changes of those players into r.changes.
+func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time) {
+	r.changes = r.changes[:0]
+	cut := activeCutoffs(r.rules, now)
+	j := 0 // cursor in res.Changes, which follow the order of players
+	for i := range players {
+		p := &players[i]
+		var ch *Change
+		if j < len(res.Changes) && res.Changes[j].PlayerID == p.ID {
+			ch = &res.Changes[j]
+			j++
+		}
+		if r.skip[i] || !cut.active(p) || (r.cfg.Scope != "" && p.Scope != r.cfg.Scope) {
+			continue
+		}
+		if _, ok := r.infos[p.RoomID]; !ok {
+			continue
+		}
+		delta, flux := 0, 0.0
+		if ch != nil {
+			delta, flux = ch.NewLucidity-ch.OldLucidity, ch.Flux
+			r.changes = append(r.changes, *ch)
+		}
+		w, ok := r.pending[p.ID]
+		if !ok {
+			w = PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, OldLucidity: p.Lucidity}
+		}
+		w.State = TickState{Tick: tick, Carry: r.ledger[p.ID], LastDelta: delta}
+		w.Delta += delta
+		w.Ticks++
+		w.NewLucidity = p.Lucidity + delta
+		w.RoomID = p.RoomID
+		w.Flux += flux
+		r.pending[p.ID] = w
+	}
 }
 
 // readRooms fills r.infos (empty) with the rooms of ids in one call to the RoomStore:
@@ -272,76 +369,43 @@ func (r *Runner) readRooms(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// flush applies every pending tick in one statement and clears pending on success.
+// flush applies every pending write, MaxWriteBatch players per statement, each within
+// ApplyTimeout; the writes of a statement that succeeded leave pending (applied or
+// refused as conflicts alike), those of one that failed stay.
 func (r *Runner) flush(ctx context.Context, rep *TickReport) error {
 	if len(r.pending) == 0 {
 		return nil
 	}
 	t0 := time.Now()
-	actx, cancel := context.WithTimeout(ctx, r.cfg.ApplyTimeout)
-	res, err := r.players.Apply(actx, r.pending)
-	cancel()
-	rep.Statements++
-	rep.Apply = time.Since(t0)
-	if err != nil {
-		rep.ApplyErr = err
-		return fmt.Errorf("%w: %w", ErrApplyFailed, err)
+	defer func() { rep.Apply = time.Since(t0) }()
+	r.writes = r.writes[:0]
+	for _, w := range r.pending {
+		r.writes = append(r.writes, w)
 	}
-	rep.Applied = res
-	for i := range r.pending {
-		r.spare = append(r.spare, r.pending[i].Changes)
-		r.pending[i] = TickChanges{}
+	for len(r.writes) > 0 {
+		chunk := r.writes[:min(len(r.writes), r.cfg.MaxWriteBatch)]
+		r.writes = r.writes[len(chunk):]
+		actx, cancel := context.WithTimeout(ctx, r.cfg.ApplyTimeout)
+		res, err := r.players.Apply(actx, chunk)
+		cancel()
+		rep.Statements++
+		if err != nil {
+			rep.ApplyErr = err
+			return fmt.Errorf("%w: %w", ErrApplyFailed, err)
+		}
+		rep.Applied.Written += res.Written
+		rep.Applied.Conflicts += res.Conflicts
+		rep.Applied.LucidityUpdated += res.LucidityUpdated
+		for _, w := range chunk {
+			delete(r.pending, w.PlayerID)
+		}
 	}
-	r.pending = r.pending[:0]
 	return nil
 }
 
-// dropCommitted removes the given tick ids from pending and returns how many it removed.
-func (r *Runner) dropCommitted(ids []string) int {
-	if len(ids) == 0 {
-		return 0
-	}
-	done := make(map[string]struct{}, len(ids))
-	for _, id := range ids {
-		done[id] = struct{}{}
-	}
-	kept := r.pending[:0]
-	n := 0
-	for _, p := range r.pending {
-		if _, ok := done[p.TickID]; ok {
-			r.spare = append(r.spare, p.Changes)
-			n++
-			continue
-		}
-		kept = append(kept, p)
-	}
-	clear(r.pending[len(kept):])
-	r.pending = kept
-	return n
-}
-
-// overlayPending adds the pending deltas to the loaded lucidity, summed per player and
-// clamped once, exactly as the stores apply them.
-func (r *Runner) overlayPending(players []Player) {
-	if len(r.pending) == 0 {
-		return
-	}
-	clear(r.overlay)
-	for _, t := range r.pending {
-		for _, c := range t.Changes {
-			r.overlay[c.PlayerID] += c.NewLucidity - c.OldLucidity
-		}
-	}
-	for i := range players {
-		if d := r.overlay[players[i].ID]; d != 0 {
-			players[i].Lucidity = clampLucidity(players[i].Lucidity+d, r.rules.MinLucidity, r.rules.MaxLucidity)
-		}
-	}
-}
-
 // Run ticks every interval in the caller's goroutine until ctx is done, then returns nil,
-// or until Stop or Close is called, then returns ErrClosed (at once when it is waiting for
-// the next interval, after the running tick otherwise). Tick errors are logged and counted in Stats, not
+// or until Stop or Close is called, then returns ErrClosed (at once: a running tick's
+// database call is cancelled). Tick errors are logged and counted in Stats, not
 // returned. A tick that overruns the interval does not pile ticks up: the ticks missed
 // meanwhile are skipped and counted (Stats().SkippedTicks), and the next tick runs at the
 // next interval boundary. The time of each tick is RunnerConfig.Now() or the ticker's.
@@ -368,6 +432,9 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 			if _, err := r.Tick(ctx, at); errors.Is(err, ErrClosed) {
 				return err
 			}
+			if r.closed.Load() {
+				return ErrClosed
+			}
 			if elapsed := time.Since(start); elapsed >= interval {
 				select {
 				case <-t.C:
@@ -379,44 +446,40 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Stop makes a final flush of the pending changes within ctx (and ApplyTimeout) and
-// returns its error; from the moment it is called, Tick and Run return ErrClosed. It waits
-// for a running Tick, but never past ctx's deadline (it then returns ctx's error, wrapped).
-// Calling Stop again retries a flush that failed; once nothing is pending it returns nil,
-// so Stop is idempotent. It does not close the player or room store. It costs at most one
-// apply statement.
+// Stop makes a final flush of the pending writes within ctx and returns its error; from
+// the moment it is called, Tick and Run return ErrClosed. A running Tick's database call
+// is cancelled (its writes stay pending and are part of the flush), so Stop does not wait
+// for a slow apply. When the flush cannot finish it returns an error wrapping
+// ErrFlushIncomplete and the store's error, saying how many players' writes are left.
+// Calling Stop again retries; once nothing is pending it returns nil, so Stop is
+// idempotent. It does not close the player or room store. It costs one apply statement
+// per MaxWriteBatch pending players.
 func (r *Runner) Stop(ctx context.Context) error {
 	r.closed.Store(true)
-	r.stopOnce.Do(func() { close(r.stopped) })
+	r.stopOnce.Do(func() {
+		close(r.stopped)
+		r.endLife(ErrClosed)
+	})
 	if err := r.acquire(ctx); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrFlushIncomplete, err)
 	}
 	defer r.release()
 	var rep TickReport
 	err := r.flush(ctx, &rep)
-	r.stats.setPending(len(r.pending), countChanges(r.pending))
+	r.stats.setPending(len(r.pending))
 	if err != nil {
-		r.log.Error().Err(err).Int("pending_ticks", len(r.pending)).Msg("flux final flush failed")
+		r.log.Error().Err(err).Int("pending_players", len(r.pending)).Msg("flux final flush gave up")
+		return fmt.Errorf("%w: %d players: %w", ErrFlushIncomplete, len(r.pending), err)
 	}
-	return err
+	return nil
 }
 
 // Close is Stop within RunnerConfig.CloseTimeout (DefaultCloseTimeout): the final flush of
-// the pending changes, whose error it returns. It is idempotent: a later call retries a
+// the pending writes, whose error it returns. It is idempotent: a later call retries a
 // flush that failed and returns nil once nothing is pending. Use Stop to give the final
 // flush a deadline of your own.
 func (r *Runner) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CloseTimeout)
 	defer cancel()
 	return r.Stop(ctx)
-}
-
-// Ledger returns a copy of the carry-over state (to persist at shutdown). It waits for a
-// running Tick and costs a copy of the map.
-func (r *Runner) Ledger(ctx context.Context) (Ledger, error) {
-	if err := r.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer r.release()
-	return r.ledger.Clone(), nil
 }

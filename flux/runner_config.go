@@ -9,43 +9,64 @@ import (
 
 // Defaults of RunnerConfig.
 const (
-	DefaultRunnerID        = "flux"
-	DefaultLoadTimeout     = 5 * time.Second
-	DefaultRoomsTimeout    = 5 * time.Second
-	DefaultApplyTimeout    = 10 * time.Second
-	DefaultMaxPendingTicks = 1000
-	DefaultCloseTimeout    = 5 * time.Second
+	DefaultRunnerID      = "flux"
+	DefaultTickLength    = time.Minute
+	DefaultLoadTimeout   = 5 * time.Second
+	DefaultRoomsTimeout  = 5 * time.Second
+	DefaultApplyTimeout  = 10 * time.Second
+	DefaultCloseTimeout  = 15 * time.Second
+	DefaultMaxWriteBatch = 10_000
 )
 
-// RunnerConfig configures a Runner. The zero value, filled by WithDefaults, is usable.
+// Limits of RunnerConfig, refused by NewRunner beyond them.
+const (
+	// MaxRunnerIDLength and MaxScopeLength bound RunnerID and Scope in bytes.
+	MaxRunnerIDLength = 255
+	MaxScopeLength    = 255
+	// MaxWriteBatchLimit bounds MaxWriteBatch: one statement's arrays stay well within
+	// PostgreSQL's limits and a statement within seconds.
+	MaxWriteBatchLimit = 1_000_000
+)
+
+// RunnerConfig configures a Runner. The zero value, filled by WithDefaults, is usable, and
+// safe with any number of Runners over the same players.
 type RunnerConfig struct {
-	// RunnerID names this runner (this game-server process) in every tick id, so that
-	// several processes can apply ticks to one database (DefaultRunnerID). Tick ids are
-	// "<RunnerID>:<nonce drawn at NewRunner>:<sequence>", so a restarted process never
-	// reuses an id.
+	// RunnerID names this runner (this game-server process) in its log lines
+	// (DefaultRunnerID). Valid UTF-8, no NUL, at most MaxRunnerIDLength bytes.
 	RunnerID string
+	// Scope, when not empty, makes the Runner tick only the players its PlayerStore places
+	// in that scope: the players this game server hosts (PostgresConfig.ScopeColumn,
+	// Presence.Scope). Empty ticks every active player; several Runners may still do so
+	// safely, each player getting one step per tick. Valid UTF-8, no NUL, at most
+	// MaxScopeLength bytes.
+	Scope string
+	// TickLength is the length of one tick in game time (DefaultTickLength, one game
+	// minute as in FLUX.md): a tick's number is TickNumber(now, TickLength), and each
+	// player gets at most one step per number, whichever Runner ticks it and however
+	// often. Every Runner over the same players must use the same TickLength.
+	TickLength time.Duration
 	// Rules are the flux rules (nil means DefaultRules()). The player store's tier and
 	// bound settings should match them.
 	Rules *Rules
 	// Logger receives one structured line per failed tick or final flush, with the fields
-	// component=flux.runner and runner_id. The zero value, like zerolog.Nop(), logs
+	// component=flux.runner, runner_id and scope. The zero value, like zerolog.Nop(), logs
 	// nothing (a zerolog.Logger without a writer is disabled).
 	Logger zerolog.Logger
 	// LoadTimeout, RoomsTimeout and ApplyTimeout bound each phase of a tick (within the
 	// caller's ctx): DefaultLoadTimeout, DefaultRoomsTimeout, DefaultApplyTimeout.
+	// ApplyTimeout bounds each apply statement.
 	LoadTimeout  time.Duration
 	RoomsTimeout time.Duration
 	ApplyTimeout time.Duration
-	// CloseTimeout bounds Close's final flush (DefaultCloseTimeout, 5 s); Stop takes a
-	// ctx instead.
+	// CloseTimeout bounds Close's final flush (DefaultCloseTimeout, 15 s: longer than
+	// ApplyTimeout, so the flush's own statement has its full time); Stop takes a ctx
+	// instead.
 	CloseTimeout time.Duration
-	// MaxPendingTicks bounds how many failed ticks are kept for retry. When reached, a
-	// Tick only retries the apply and evaluates nothing (that tick is lost as game time,
-	// no change is lost) and returns ErrTooManyPending (DefaultMaxPendingTicks).
-	MaxPendingTicks int
-	// Ledger is the carry-over state to start from (for example restored at start-up);
-	// nil starts empty. The Runner owns it afterwards (see Runner.Ledger).
-	Ledger Ledger
+	// MaxWriteBatch is the most player writes one apply statement carries
+	// (DefaultMaxWriteBatch); a backlog after an outage is written in statements of at
+	// most this many players. Pending writes are summed per player, so a backlog never
+	// holds more writes than players.
+	MaxWriteBatch int
 	// Now gives the time of each tick in Run (game time); nil uses the ticker's time.
 	Now func() time.Time
 }
@@ -59,6 +80,9 @@ func (c RunnerConfig) WithDefaults() RunnerConfig {
 		r := DefaultRules()
 		c.Rules = &r
 	}
+	if c.TickLength == 0 {
+		c.TickLength = DefaultTickLength
+	}
 	if c.LoadTimeout == 0 {
 		c.LoadTimeout = DefaultLoadTimeout
 	}
@@ -71,21 +95,24 @@ func (c RunnerConfig) WithDefaults() RunnerConfig {
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = DefaultCloseTimeout
 	}
-	if c.MaxPendingTicks == 0 {
-		c.MaxPendingTicks = DefaultMaxPendingTicks
-	}
-	if c.Ledger == nil {
-		c.Ledger = make(Ledger)
+	if c.MaxWriteBatch == 0 {
+		c.MaxWriteBatch = DefaultMaxWriteBatch
 	}
 	return c
 }
 
 func (c RunnerConfig) validate() error {
-	if c.LoadTimeout < 0 || c.RoomsTimeout < 0 || c.ApplyTimeout < 0 || c.CloseTimeout < 0 {
-		return fmt.Errorf("%w: timeouts must be positive", ErrInvalidConfig)
+	if err := checkText("RunnerID", c.RunnerID, MaxRunnerIDLength); err != nil {
+		return err
 	}
-	if c.MaxPendingTicks < 1 {
-		return fmt.Errorf("%w: MaxPendingTicks %d must be at least 1", ErrInvalidConfig, c.MaxPendingTicks)
+	if err := checkText("Scope", c.Scope, MaxScopeLength); err != nil {
+		return err
+	}
+	if c.TickLength < 0 || c.LoadTimeout < 0 || c.RoomsTimeout < 0 || c.ApplyTimeout < 0 || c.CloseTimeout < 0 {
+		return fmt.Errorf("%w: TickLength and timeouts must be positive", ErrInvalidConfig)
+	}
+	if c.MaxWriteBatch < 1 || c.MaxWriteBatch > MaxWriteBatchLimit {
+		return fmt.Errorf("%w: MaxWriteBatch %d must be within 1..%d", ErrInvalidConfig, c.MaxWriteBatch, MaxWriteBatchLimit)
 	}
 	if err := c.Rules.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

@@ -115,18 +115,33 @@ func (f *flakyStore) applyCount() int { f.mu.Lock(); defer f.mu.Unlock(); return
 
 func (f *flakyStore) loadCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.loads }
 
-func (f *flakyStore) LoadActive(ctx context.Context, q flux.ActiveQuery, dst []flux.Player) (flux.Loaded, error) {
+func (f *flakyStore) LoadActive(ctx context.Context, q flux.ActiveQuery, dst []flux.Player) ([]flux.Player, error) {
 	f.mu.Lock()
 	f.loads++
 	d := f.loadDelay
 	f.mu.Unlock()
-	if d > 0 {
-		time.Sleep(d)
+	if err := sleepCtx(ctx, d); err != nil {
+		return dst[:0], err
 	}
 	return f.PlayerStore.LoadActive(ctx, q, dst)
 }
 
-func (f *flakyStore) Apply(ctx context.Context, ticks []flux.TickChanges) (flux.ApplyResult, error) {
+// sleepCtx waits d or until ctx ends (then returns ctx's error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+func (f *flakyStore) Apply(ctx context.Context, ticks []flux.PlayerWrite) (flux.ApplyResult, error) {
 	f.mu.Lock()
 	f.applies++
 	fail := f.failApply > 0
@@ -136,14 +151,8 @@ func (f *flakyStore) Apply(ctx context.Context, ticks []flux.TickChanges) (flux.
 	lost := f.lostReply
 	delay := f.applyDelay
 	f.mu.Unlock()
-	if delay > 0 {
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return flux.ApplyResult{}, ctx.Err()
-		case <-timer.C:
-		}
+	if err := sleepCtx(ctx, delay); err != nil {
+		return flux.ApplyResult{}, err
 	}
 	if !fail {
 		return f.PlayerStore.Apply(ctx, ticks)

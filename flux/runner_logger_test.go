@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -43,15 +44,15 @@ func TestRunnerLogger(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("%d log lines, want 2: %v", len(lines), lines)
 	}
-	for i, want := range []struct{ level, msg string }{{"warn", "flux tick failed"}, {"error", "flux final flush failed"}} {
+	for i, want := range []struct{ level, msg string }{{"warn", "flux tick failed"}, {"error", "flux final flush gave up"}} {
 		l := lines[i]
 		if l["level"] != want.level || l["message"] != want.msg || l["component"] != "flux.runner" ||
-			l["runner_id"] != "game-7" || !strings.Contains(l["error"].(string), "injected") || l["pending_ticks"] != 1.0 {
+			l["runner_id"] != "game-7" || !strings.Contains(l["error"].(string), "injected") || l["pending_players"] != 5.0 {
 			t.Errorf("line %d: %v", i, l)
 		}
 	}
-	if !strings.HasPrefix(lines[0]["tick_id"].(string), "game-7:") {
-		t.Errorf("tick_id %v", lines[0]["tick_id"])
+	if want := float64(flux.TickNumber(rtNight, time.Minute)); lines[0]["tick"] != want {
+		t.Errorf("tick %v, want %v", lines[0]["tick"], want)
 	}
 }
 

@@ -1,7 +1,6 @@
 package flux
 
 import (
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -17,11 +16,14 @@ type RunnerStats struct {
 	Ticks, Failures, ApplyFailures int64
 	// SkippedTicks counts interval ticks Run skipped because a tick overran.
 	SkippedTicks int64
-	// ChangesApplied counts the changes of successful applies (ticks found already
-	// applied are not counted again).
-	ChangesApplied int64
-	// PendingTicks and PendingChanges are waiting for the next apply.
-	PendingTicks, PendingChanges int
+	// Written counts player writes applied; Conflicts those refused because the player's
+	// stored tick had moved on (applied before, or by another Runner); ChangesApplied the
+	// lucidity rows changed.
+	Written, Conflicts, ChangesApplied int64
+	// AlreadyTicked and Superseded sum the TickReport fields of the same names.
+	AlreadyTicked, Superseded int64
+	// PendingPlayers is the number of players whose writes wait for the next apply.
+	PendingPlayers int
 	// LastReport is the last Tick's report (without its Changes).
 	LastReport TickReport
 	// TickP50 and TickP99 are percentiles of the last 1024 ticks' total durations.
@@ -48,10 +50,13 @@ func (s *runnerStats) record(rep TickReport, err error) {
 	}
 	if rep.ApplyErr != nil {
 		s.s.ApplyFailures++
-	} else if err == nil || errors.Is(err, ErrTooManyPending) {
-		s.s.ChangesApplied += int64(rep.Applied.PlayersUpdated)
 	}
-	s.s.PendingTicks, s.s.PendingChanges = rep.PendingTicks, rep.PendingChanges
+	s.s.Written += int64(rep.Applied.Written)
+	s.s.Conflicts += int64(rep.Applied.Conflicts)
+	s.s.ChangesApplied += int64(rep.Applied.LucidityUpdated)
+	s.s.AlreadyTicked += int64(rep.AlreadyTicked)
+	s.s.Superseded += int64(rep.Superseded)
+	s.s.PendingPlayers = rep.PendingPlayers
 	rep.Changes = nil
 	s.s.LastReport = rep
 	if len(s.ring) < tickWindow {
@@ -68,9 +73,9 @@ func (s *runnerStats) skip(n int64) {
 	s.mu.Unlock()
 }
 
-func (s *runnerStats) setPending(ticks, changes int) {
+func (s *runnerStats) setPending(players int) {
 	s.mu.Lock()
-	s.s.PendingTicks, s.s.PendingChanges = ticks, changes
+	s.s.PendingPlayers = players
 	s.mu.Unlock()
 }
 

@@ -3,6 +3,7 @@ package flux_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,11 +153,11 @@ func TestRunnerGraveyardAtNight(t *testing.T) {
 					c.RoomsNeeded != 4 || c.RoomsMissing != 0 {
 					t.Errorf("tick %d counts %+v", k+1, c)
 				}
-				if len(rep.Changes) != scenarioChanged[k] || rep.Applied.TicksApplied != 1 ||
-					rep.Applied.PlayersUpdated != scenarioChanged[k] {
+				if len(rep.Changes) != scenarioChanged[k] || rep.Applied.Written != 5 || rep.Applied.Conflicts != 0 ||
+					rep.Applied.LucidityUpdated != scenarioChanged[k] {
 					t.Errorf("tick %d: %d changes, applied %+v", k+1, len(rep.Changes), rep.Applied)
 				}
-				if rep.Statements != 2 || rep.RoomReads != 1 || rep.PendingChanges != 0 || !rep.Evaluated {
+				if rep.Statements != 2 || rep.RoomReads != 1 || rep.PendingPlayers != 0 || !rep.Evaluated {
 					t.Errorf("tick %d report %+v", k+1, rep)
 				}
 			}
@@ -200,9 +201,18 @@ func TestRunnerMissingRooms(t *testing.T) {
 	}
 }
 
-// TestApplyIdempotentPerTickID applies the same tick id twice (alone, then merged with a
-// new tick) on both stores: it is applied once.
-func TestApplyIdempotentPerTickID(t *testing.T) {
+// write is a PlayerWrite of one tick for tests.
+func write(id string, from, tick int64, delta int) flux.PlayerWrite {
+	return flux.PlayerWrite{PlayerID: id, FromTick: from, Delta: delta, Ticks: 1,
+		State: flux.TickState{Tick: tick, Carry: flux.Carry{Residual: 0.25, RoomID: "grave", Evaluations: int(tick)}, LastDelta: delta}}
+}
+
+// TestApplyCompareAndSet: on both stores, a write applies only while the player's stored
+// tick is its FromTick — the same write sent twice (a retry after a lost reply), a write
+// computed from a tick since overtaken, a write for an unknown player and the second write
+// of a player listed twice in one call are conflicts — deltas are clamped, and LoadActive
+// returns the stored flux state.
+func TestApplyCompareAndSet(t *testing.T) {
 	t.Parallel()
 	players := scenarioPlayers()
 	for name, mk := range backends(t, players...) {
@@ -210,46 +220,46 @@ func TestApplyIdempotentPerTickID(t *testing.T) {
 			t.Parallel()
 			b := mk(t)
 			ctx := context.Background()
-			t1 := flux.TickChanges{TickID: "r:1", Changes: []flux.Change{
-				{PlayerID: "grave-1", OldLucidity: 100, NewLucidity: 90},
-				{PlayerID: "camp-1", OldLucidity: 50, NewLucidity: 45},
-			}}
-			t2 := flux.TickChanges{TickID: "r:2", Changes: []flux.Change{{PlayerID: "camp-1", OldLucidity: 45, NewLucidity: 30}}}
-			res, err := b.store.Apply(ctx, []flux.TickChanges{t1})
-			if err != nil || res.TicksApplied != 1 || res.PlayersUpdated != 2 {
-				t.Fatalf("first apply: %+v %v", res, err)
+			apply := func(want flux.ApplyResult, writes ...flux.PlayerWrite) {
+				t.Helper()
+				res, err := b.store.Apply(ctx, writes)
+				if err != nil || res != want {
+					t.Fatalf("apply %+v: %+v %v, want %+v", writes, res, err, want)
+				}
 			}
-			res, err = b.store.Apply(ctx, []flux.TickChanges{t1})
-			if err != nil || res.TicksApplied != 0 || res.PlayersUpdated != 0 {
-				t.Fatalf("repeated apply: %+v %v", res, err)
-			}
-			res, err = b.store.Apply(ctx, []flux.TickChanges{t1, t2})
-			if err != nil || res.TicksApplied != 1 || res.PlayersUpdated != 1 {
-				t.Fatalf("merged apply: %+v %v", res, err)
-			}
+			first := []flux.PlayerWrite{write("grave-1", 0, 1, -10), write("camp-1", 0, 1, -5)}
+			apply(flux.ApplyResult{Written: 2, LucidityUpdated: 2}, first...)
+			apply(flux.ApplyResult{Conflicts: 2}, first...) // a retry whose reply was lost
+			apply(flux.ApplyResult{Written: 1, Conflicts: 2, LucidityUpdated: 1},
+				write("camp-1", 1, 2, -15), write("camp-1", 1, 2, -15), write("nobody", 0, 1, -1))
+			apply(flux.ApplyResult{Conflicts: 1}, write("grave-1", 0, 5, -1)) // from an overtaken tick
+			apply(flux.ApplyResult{Written: 1}, write("eld-1", 0, 1, 0))      // state only
 			checkLucidity(t, b.lucidity(), map[string]int{"grave-1": 90, "camp-1": 30, "eld-1": 100})
-			// Deltas are clamped to the bounds.
-			t3 := flux.TickChanges{TickID: "r:3", Changes: []flux.Change{{PlayerID: "grave-1", OldLucidity: 90, NewLucidity: -150}}}
-			if _, err := b.store.Apply(ctx, []flux.TickChanges{t3}); err != nil {
-				t.Fatal(err)
-			}
+			apply(flux.ApplyResult{Written: 1, LucidityUpdated: 1}, write("grave-1", 1, 2, -250)) // clamped
 			checkLucidity(t, b.lucidity(), map[string]int{"grave-1": -100})
+
 			loaded, err := b.store.LoadActive(ctx, flux.ActiveQuery{Now: rtNight, ActiveWithin: 5 * time.Minute,
-				CreatedWithin: time.Hour, PendingTicks: []string{"r:2", "r:9", "r:3"}}, nil)
+				CreatedWithin: time.Hour}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(loaded.Players) != 5 || len(loaded.CommittedTicks) != 2 {
-				t.Fatalf("loaded %d players, committed %v", len(loaded.Players), loaded.CommittedTicks)
+			got := map[string]flux.TickState{}
+			for _, p := range loaded {
+				got[p.ID] = p.Flux
+			}
+			if len(loaded) != 5 || got["sanct-1"] != (flux.TickState{}) ||
+				got["camp-1"] != write("camp-1", 1, 2, -15).State || got["grave-1"] != write("grave-1", 1, 2, -250).State {
+				t.Fatalf("loaded %d players, flux states %+v", len(loaded), got)
 			}
 		})
 	}
 }
 
-// TestRunnerApplyFailureKeepsPending: a failed apply keeps the tick's changes pending, the
-// next tick evaluates from the lucidity including them and applies both in one statement;
-// a lost reply (applied, error returned) is found committed by the next load and not
-// applied twice. Either way the store ends where an unfailing run ends.
+// TestRunnerApplyFailureKeepsPending: a failed apply keeps the tick's writes pending, the
+// next tick evaluates from the lucidity including them and writes both ticks summed, one
+// write per player; a lost reply (applied, error returned) is recognised by the next load
+// (the stored tick moved) and not applied twice. Either way the store ends where an
+// unfailing run ends.
 func TestRunnerApplyFailureKeepsPending(t *testing.T) {
 	t.Parallel()
 	for _, lost := range []bool{false, true} {
@@ -264,21 +274,21 @@ func TestRunnerApplyFailureKeepsPending(t *testing.T) {
 			if !errors.Is(err, flux.ErrApplyFailed) || !errors.Is(err, errInjected) {
 				t.Fatalf("tick 1 error %v", err)
 			}
-			if rep.PendingTicks != 1 || rep.PendingChanges != 2 || rep.ApplyErr == nil {
+			if rep.PendingPlayers != 5 || rep.ApplyErr == nil {
 				t.Fatalf("tick 1 report %+v", rep)
 			}
-			if st := r.Stats(); st.PendingChanges != 2 || st.ApplyFailures != 1 {
+			if st := r.Stats(); st.PendingPlayers != 5 || st.ApplyFailures != 1 {
 				t.Fatalf("stats %+v", st)
 			}
 			rep, err = r.Tick(ctx, rtNight.Add(time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantCommitted, wantApplied := 0, 2
+			wantSuperseded := 0
 			if lost {
-				wantCommitted, wantApplied = 1, 1
+				wantSuperseded = 5
 			}
-			if rep.CommittedFound != wantCommitted || rep.Applied.TicksApplied != wantApplied || rep.PendingChanges != 0 {
+			if rep.Superseded != wantSuperseded || rep.Applied.Written != 5 || rep.Applied.Conflicts != 0 || rep.PendingPlayers != 0 {
 				t.Fatalf("tick 2 report %+v", rep)
 			}
 			for _, c := range rep.Changes {
@@ -322,7 +332,7 @@ func TestRunnerCloseFlushesPending(t *testing.T) {
 	if err := r.Run(ctx, time.Second); !errors.Is(err, flux.ErrClosed) {
 		t.Fatalf("Run after Close: %v", err)
 	}
-	if st := r.Stats(); st.PendingTicks != 0 || st.PendingChanges != 0 {
+	if st := r.Stats(); st.PendingPlayers != 0 {
 		t.Fatalf("stats after Close %+v", st)
 	}
 	if got := flaky.applyCount(); got != 2 {
@@ -330,7 +340,8 @@ func TestRunnerCloseFlushesPending(t *testing.T) {
 	}
 }
 
-// TestRunnerStopReturnsFlushError: a final flush that fails is reported and can be retried.
+// TestRunnerStopReturnsFlushError: a final flush that fails says it gave up and how many
+// players' writes are left, and can be retried.
 func TestRunnerStopReturnsFlushError(t *testing.T) {
 	t.Parallel()
 	b := memoryBackend(t, scenarioPlayers()...)
@@ -341,10 +352,11 @@ func TestRunnerStopReturnsFlushError(t *testing.T) {
 	}
 	ctx := context.Background()
 	_, _ = r.Tick(ctx, rtNight)
-	if err := r.Stop(ctx); !errors.Is(err, flux.ErrApplyFailed) {
+	err = r.Stop(ctx)
+	if !errors.Is(err, flux.ErrFlushIncomplete) || !errors.Is(err, flux.ErrApplyFailed) || !strings.Contains(err.Error(), "5 players") {
 		t.Fatalf("Stop: %v", err)
 	}
-	if st := r.Stats(); st.PendingTicks != 1 {
+	if st := r.Stats(); st.PendingPlayers != 5 {
 		t.Fatalf("pending after a failed Stop: %+v", st)
 	}
 	if err := r.Stop(ctx); err != nil {
@@ -353,67 +365,62 @@ func TestRunnerStopReturnsFlushError(t *testing.T) {
 	checkLucidity(t, b.lucidity(), scenarioExpect[0])
 }
 
-// TestRunnerStopRespectsDeadline: Stop waits for a running tick only until ctx's deadline
-// and then returns ctx's error; a final flush slower than the deadline is cut at it; and
-// Close's flush is bounded by CloseTimeout. The changes stay pending, and a later Stop
-// with time to spare applies them.
-func TestRunnerStopRespectsDeadline(t *testing.T) {
+// TestRunnerCloseDuringSlowApply: with default settings, Close during an apply that would
+// take longer than CloseTimeout cancels it and writes everything pending itself: nothing
+// is left in a closed runner. Then a flush that cannot finish is reported as given up.
+func TestRunnerCloseDuringSlowApply(t *testing.T) {
 	t.Parallel()
-	const slow = 300 * time.Millisecond
 	b := memoryBackend(t, scenarioPlayers()...)
-	store := &flakyStore{PlayerStore: b.store, failApply: 1}
-	r, err := flux.NewRunner(store, memoryRooms(t, scenarioRooms()...), flux.RunnerConfig{CloseTimeout: 50 * time.Millisecond})
+	store := &flakyStore{PlayerStore: b.store, applyDelay: time.Hour}
+	r, err := flux.NewRunner(store, memoryRooms(t, scenarioRooms()...), flux.RunnerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if _, err := r.Tick(ctx, rtNight); !errors.Is(err, flux.ErrApplyFailed) {
-		t.Fatalf("tick: %v", err)
-	}
-
-	// A tick that holds the runner longer than Stop's deadline (and fails its apply too).
-	store.setLoadDelay(slow)
-	store.setFailApply(1)
-	loads := store.loadCount()
 	ticked := make(chan error, 1)
 	go func() {
-		_, err := r.Tick(ctx, rtNight.Add(time.Minute))
+		_, err := r.Tick(context.Background(), rtNight)
 		ticked <- err
 	}()
-	for store.loadCount() == loads {
+	for store.applyCount() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
+	store.setApplyDelay(0) // the database recovers while the first apply still hangs
 	start := time.Now()
-	err = r.Stop(sctx)
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > slow {
-		t.Fatalf("Stop during a slow tick: %v after %v", err, time.Since(start))
+	if err := r.Close(); err != nil {
+		t.Fatalf("Close during a slow apply: %v", err)
 	}
-	if err := <-ticked; !errors.Is(err, flux.ErrApplyFailed) {
-		t.Fatalf("the running tick: %v", err)
+	if d := time.Since(start); d > flux.DefaultApplyTimeout/2 {
+		t.Fatalf("Close took %v: it waited for the slow apply", d)
 	}
-	if st := r.Stats(); st.PendingTicks != 2 {
-		t.Fatalf("pending after two failed ticks: %+v", st)
+	if err := <-ticked; !errors.Is(err, flux.ErrApplyFailed) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled tick: %v", err)
+	}
+	checkLucidity(t, b.lucidity(), scenarioExpect[0])
+	if st := r.Stats(); st.PendingPlayers != 0 {
+		t.Fatalf("pending after Close: %+v", st)
 	}
 
-	// A final flush slower than CloseTimeout: Close returns at the deadline.
-	store.setApplyDelay(slow)
-	if _, err := r.Tick(ctx, rtNight); !errors.Is(err, flux.ErrClosed) {
-		t.Fatalf("tick after Stop: %v", err)
+	// A database that never answers: Close gives up at CloseTimeout and says so.
+	b2 := memoryBackend(t, scenarioPlayers()...)
+	dead := &flakyStore{PlayerStore: b2.store, failApply: 1}
+	r2, err := flux.NewRunner(dead, memoryRooms(t, scenarioRooms()...), flux.RunnerConfig{CloseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if _, err := r2.Tick(context.Background(), rtNight); !errors.Is(err, flux.ErrApplyFailed) {
+		t.Fatal(err)
+	}
+	dead.setApplyDelay(time.Hour)
 	start = time.Now()
-	if err := r.Close(); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > slow {
-		t.Fatalf("Close with a slow flush: %v after %v", err, time.Since(start))
+	err = r2.Close()
+	if !errors.Is(err, flux.ErrFlushIncomplete) || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+		t.Fatalf("Close against a dead database: %v after %v", err, time.Since(start))
 	}
-	store.setApplyDelay(0)
-	if err := r.Stop(ctx); err != nil {
-		t.Fatalf("Stop with time to spare: %v", err)
+	dead.setApplyDelay(0)
+	if err := r2.Close(); err != nil {
+		t.Fatalf("Close once the database answers: %v", err)
 	}
-	checkLucidity(t, b.lucidity(), scenarioExpect[1])
-	if err := r.Close(); err != nil {
-		t.Fatalf("Close once nothing is pending: %v", err)
-	}
+	checkLucidity(t, b2.lucidity(), scenarioExpect[0])
 }
 
 // TestRunnerRunSkipsOverrunTicks: with every tick taking 6 intervals, Run skips the missed
@@ -448,10 +455,17 @@ func TestRunnerConfigInvalid(t *testing.T) {
 	bad := flux.DefaultRules()
 	bad.MinLucidity = 200
 	for name, cfg := range map[string]flux.RunnerConfig{
-		"negative timeout": {ApplyTimeout: -time.Second},
-		"negative pending": {MaxPendingTicks: -1},
-		"negative close":   {CloseTimeout: -time.Second},
-		"bad rules":        {Rules: &bad},
+		"negative timeout":     {ApplyTimeout: -time.Second},
+		"negative batch":       {MaxWriteBatch: -1},
+		"huge batch":           {MaxWriteBatch: flux.MaxWriteBatchLimit + 1},
+		"negative close":       {CloseTimeout: -time.Second},
+		"negative tick length": {TickLength: -time.Minute},
+		"bad rules":            {Rules: &bad},
+		"runner id with NUL":   {RunnerID: "srv\x00"},
+		"runner id not UTF-8":  {RunnerID: "srv\xff"},
+		"runner id too long":   {RunnerID: strings.Repeat("s", flux.MaxRunnerIDLength+1)},
+		"scope with NUL":       {Scope: "a\x00"},
+		"scope too long":       {Scope: strings.Repeat("s", flux.MaxScopeLength+1)},
 	} {
 		if _, err := flux.NewRunner(m, rooms, cfg); !errors.Is(err, flux.ErrInvalidConfig) {
 			t.Errorf("%s: %v", name, err)

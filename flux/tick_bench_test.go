@@ -101,7 +101,7 @@ func BenchmarkTickW1(b *testing.B) {
 		lib, floor, hand = append(lib, l.Duration), append(floor, got[tickload.Floor].Duration), append(hand, got[tickload.Hand].Duration)
 		load, apply = append(load, l.Report.Load), append(apply, l.Report.Apply)
 		roomsD, evalD = append(roomsD, l.Report.Rooms), append(evalD, l.Report.Evaluate)
-		rows += int64(l.Report.Applied.PlayersUpdated)
+		rows += int64(l.Report.Applied.LucidityUpdated)
 		statements += l.Statements
 		w.Next()
 	}

@@ -16,6 +16,28 @@ type Player struct {
 	LastActive time.Time
 	// CreatedAt is when the character was created (see Rules.IsActive).
 	CreatedAt time.Time
+	// Scope names the game server hosting the player, as the store holds it (empty when
+	// the store has no scopes). A Runner with a RunnerConfig.Scope writes only its own
+	// scope's players; the others it loads are their companions.
+	Scope string
+	// Flux is the player's flux bookkeeping as the store holds it: the last tick applied
+	// to the player and the carry-over it left. The pure functions ignore it; the Runner
+	// continues from it, so any Runner can tick any player (see TickState).
+	Flux TickState
+}
+
+// TickState is what the last flux tick applied to a player left behind, stored beside the
+// player's lucidity and written by the same statement: the tick's number (the
+// exactly-once fence: a write computed from an older Tick is refused), the carry-over and
+// the lucidity change the tick made. The zero value is a player never ticked.
+type TickState struct {
+	// Tick is the number of the last tick applied (see TickNumber); 0 when none.
+	Tick int64
+	// Carry is the carry-over (residual, room, consecutive evaluations) after that tick.
+	Carry Carry
+	// LastDelta is the lucidity change that tick applied, so that a Runner loading the
+	// player later in the same tick can read its lucidity as it stood at the tick's start.
+	LastDelta int
 }
 
 // RoomInfo is what flux needs to know about a room: its place in the world hierarchy and

@@ -145,7 +145,7 @@ func seedTables(ctx context.Context, pool *pgxpool.Pool, rooms *roomstore.Postgr
 	}
 	if _, err := pool.Exec(ctx, "TRUNCATE "+pgx.Identifier{pc.Schema, roomstore.DefaultTable}.Sanitize()+", "+
 		pgx.Identifier{pc.Schema, flux.DefaultPlayersTable}.Sanitize()+", "+
-		pgx.Identifier{pc.Schema, flux.DefaultAppliedTicksTable}.Sanitize()); err != nil {
+		pgx.Identifier{pc.Schema, flux.DefaultStateTable}.Sanitize()); err != nil {
 		return fmt.Errorf("mudsim: empty tables: %w", err)
 	}
 	if err := world.PutRooms(ctx, rooms); err != nil {

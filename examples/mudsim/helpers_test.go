@@ -96,8 +96,8 @@ func checkSummary(t *testing.T, sum Summary, backend string) {
 	if sum.ChangesApplied <= 0 || sum.EventsPublished != sum.ChangesApplied {
 		t.Errorf("changes applied = %d, events published = %d", sum.ChangesApplied, sum.EventsPublished)
 	}
-	if sum.PendingTicks != 0 || sum.PendingChanges != 0 {
-		t.Errorf("pending = %d ticks, %d changes", sum.PendingTicks, sum.PendingChanges)
+	if sum.PendingPlayers != 0 {
+		t.Errorf("pending = %d players", sum.PendingPlayers)
 	}
 	if sum.ChatSent == 0 || sum.ChatHandled != sum.ChatSent || sum.ChatLost != 0 || sum.DeadLetters != 0 {
 		t.Errorf("chat sent %d, handled %d, lost %d, dead letters %d", sum.ChatSent, sum.ChatHandled, sum.ChatLost, sum.DeadLetters)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
@@ -112,7 +113,7 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 	}
 	s.clients = &clients{nc: cnc, rng: worldgen.NewRand(cfg.Seed + 2)}
 	if s.runner, err = flux.NewRunner(s.store.players, s.rooms, flux.RunnerConfig{
-		RunnerID: "mudsim", Rules: &rules, Logger: s.log,
+		RunnerID: "mudsim", Rules: &rules, Logger: s.log, TickLength: cfg.GameStep, // one flux step per game step
 	}); err != nil {
 		return s, err
 	}
@@ -179,7 +180,7 @@ func (s *sim) tick(parent context.Context) {
 	}
 
 	t0 = time.Now()
-	n, err := publishChanges(ctx, s.nc, s.origin, rep.TickID, rep.Changes)
+	n, err := publishChanges(ctx, s.nc, s.origin, strconv.FormatInt(rep.Tick, 10), rep.Changes)
 	s.events += int64(n)
 	if err != nil {
 		errs = append(errs, err)
@@ -209,7 +210,7 @@ func (s *sim) tick(parent context.Context) {
 		Int("players", len(s.world.Players)).Int("active", rep.Counts.Active).Int("moved", len(s.moved)).
 		Int("changes", rep.Counts.Changed).Int("statements", rep.Statements).
 		Float64("cache_hit_ratio", cache.HitRatio).
-		Int("pending_ticks", rep.PendingTicks).Int("pending_changes", rep.PendingChanges).
+		Int("pending_players", rep.PendingPlayers).
 		Uint64("chat_sent", s.clients.sent).Uint64("chat_handled", chats.Handled).
 		Msg("tick")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"github.com/gamepersist/gamepersist/flux"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -64,7 +65,7 @@ func TestSimulateMemory(t *testing.T) {
 		t.Fatalf("%d tick lines for %d ticks", len(ticks), sum.Ticks)
 	}
 	for _, f := range []string{"total_ms", "moves_ms", "load_ms", "rooms_ms", "eval_ms", "apply_ms", "events_ms",
-		"chat_ms", "players", "active", "changes", "cache_hit_ratio", "pending_ticks", "pending_changes", "chat_handled"} {
+		"chat_ms", "players", "active", "changes", "cache_hit_ratio", "pending_players", "chat_handled"} {
 		if _, ok := ticks[0][f]; !ok {
 			t.Errorf("tick line has no %q: %v", f, ticks[0])
 		}
@@ -94,10 +95,10 @@ func TestSimulatePostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var players, applied, actedLast int64
+		var players, lastTick, actedLast int64
 		err = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM flux_players),
-			(SELECT coalesce(sum(changes), 0) FROM flux_applied_ticks),
-			(SELECT count(*) FROM flux_players WHERE last_active = $1)`, sum.GameTime).Scan(&players, &applied, &actedLast)
+			(SELECT coalesce(max(tick), 0) FROM flux_state),
+			(SELECT count(*) FROM flux_players WHERE last_active = $1)`, sum.GameTime).Scan(&players, &lastTick, &actedLast)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,9 +115,13 @@ func TestSimulatePostgres(t *testing.T) {
 			rooms[id] = room
 		}
 		_ = conn.Close(ctx)
-		if players != int64(cfg.Players) || applied != sum.ChangesApplied {
-			t.Errorf("run %d: database has %d players and %d applied changes; want %d and %d",
-				run, players, applied, cfg.Players, sum.ChangesApplied)
+		step := cfg.GameStep
+		if step == 0 {
+			step = DefaultGameStep
+		}
+		if want := flux.TickNumber(sum.GameTime, step); players != int64(cfg.Players) || lastTick != want {
+			t.Errorf("run %d: database has %d players, last flux tick %d; want %d and %d",
+				run, players, lastTick, cfg.Players, want)
 		}
 		// The game's moves reached the database: some players acted in the last tick, and
 		// some stand elsewhere than where the world put them.
@@ -159,7 +164,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatal("run did not return within 30s of cancel")
 	}
 	line := out.String()
-	for _, want := range []string{"mudsim summary: ", "pending_ticks=0 pending_changes=0", "tick_errors=0", "dead_letters=0"} {
+	for _, want := range []string{"mudsim summary: ", "pending_players=0", "tick_errors=0", "dead_letters=0"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("summary %q lacks %q", line, want)
 		}
@@ -279,7 +284,7 @@ func TestBadChatIsDeadLetteredAndFailsTheRun(t *testing.T) {
 	if r.err == nil || !strings.Contains(r.err.Error(), "2 dead-lettered") {
 		t.Errorf("err = %v, want the dead letters reported", r.err)
 	}
-	if r.sum.DeadLetters != 2 || r.sum.TickErrors != 0 || r.sum.PendingChanges != 0 || r.sum.ChatHandled != r.sum.ChatSent {
+	if r.sum.DeadLetters != 2 || r.sum.TickErrors != 0 || r.sum.PendingPlayers != 0 || r.sum.ChatHandled != r.sum.ChatSent {
 		t.Errorf("summary = %+v", r.sum)
 	}
 }

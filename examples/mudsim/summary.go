@@ -14,9 +14,10 @@ type Summary struct {
 	// missed because a tick overran.
 	Ticks, TickErrors, SkippedTicks int64
 	// ChangesApplied counts lucidity changes written; EventsPublished the lucidity_change
-	// events sent; PendingTicks/PendingChanges what the final flush could not write (0).
+	// events sent; PendingPlayers the players whose writes the final flush could not
+	// write (0).
 	ChangesApplied, EventsPublished int64
-	PendingTicks, PendingChanges    int
+	PendingPlayers                  int
 	// ChatSent counts lines the clients said, ChatHandled those the handler took (lines
 	// from other processes on a shared NATS included), ChatLost those that failed, were
 	// dropped or abandoned, DeadLetters the messages published to a dead-letter subject.
@@ -38,7 +39,7 @@ func (s *sim) summary() Summary {
 	}
 	if s.runner != nil {
 		rs := s.runner.Stats()
-		sum.ChangesApplied, sum.PendingTicks, sum.PendingChanges = rs.ChangesApplied, rs.PendingTicks, rs.PendingChanges
+		sum.ChangesApplied, sum.PendingPlayers = rs.ChangesApplied, rs.PendingPlayers
 		sum.TickP50, sum.TickP99 = rs.TickP50, rs.TickP99
 	}
 	if s.clients != nil {
@@ -61,8 +62,8 @@ func (sum Summary) err() error {
 	switch {
 	case sum.TickErrors > 0:
 		return fmt.Errorf("mudsim: %d of %d ticks had errors (see the log)", sum.TickErrors, sum.Ticks)
-	case sum.PendingTicks > 0 || sum.PendingChanges > 0:
-		return fmt.Errorf("mudsim: %d changes of %d ticks left unwritten", sum.PendingChanges, sum.PendingTicks)
+	case sum.PendingPlayers > 0:
+		return fmt.Errorf("mudsim: the writes of %d players left unwritten", sum.PendingPlayers)
 	case sum.DeadLetters > 0 || sum.ChatLost > 0:
 		return fmt.Errorf("mudsim: %d chat lines lost, %d dead-lettered", sum.ChatLost, sum.DeadLetters)
 	}
@@ -72,10 +73,10 @@ func (sum Summary) err() error {
 // print writes the summary as one line of key=value pairs.
 func (sum Summary) print(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "mudsim summary: backend=%s players=%d rooms=%d ticks=%d tick_errors=%d skipped_ticks=%d "+
-		"changes_applied=%d events_published=%d pending_ticks=%d pending_changes=%d chat_sent=%d chat_handled=%d "+
+		"changes_applied=%d events_published=%d pending_players=%d chat_sent=%d chat_handled=%d "+
 		"chat_lost=%d dead_letters=%d cache_hit_ratio=%.3f tick_p50=%s tick_p99=%s game_time=%s elapsed=%s\n",
 		sum.Backend, sum.Players, sum.Rooms, sum.Ticks, sum.TickErrors, sum.SkippedTicks,
-		sum.ChangesApplied, sum.EventsPublished, sum.PendingTicks, sum.PendingChanges, sum.ChatSent, sum.ChatHandled,
+		sum.ChangesApplied, sum.EventsPublished, sum.PendingPlayers, sum.ChatSent, sum.ChatHandled,
 		sum.ChatLost, sum.DeadLetters, sum.CacheHitRatio, sum.TickP50, sum.TickP99, sum.GameTime.Format(time.DateTime),
 		sum.Elapsed.Round(time.Millisecond))
 	return err

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -87,7 +86,8 @@ type Workload struct {
 	handEval    *flux.Evaluator
 	handLedger  flux.Ledger
 	handPlayers []flux.Player
-	handLoadSQL string
+
+	writes []flux.PlayerWrite // the floor's and the hand-written tick's, reused
 
 	seedEval    *flux.Evaluator
 	seedLedger  flux.Ledger
@@ -133,9 +133,9 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, counter *pgcount.StatementCo
 
 	players := func(name string) (*flux.PostgresPlayers, error) {
 		pc := flux.PostgresConfig{
-			PlayersTable:      cfg.Prefix + name + "_players",
-			AppliedTicksTable: cfg.Prefix + name + "_ticks",
-			Rules:             &rules,
+			PlayersTable: cfg.Prefix + name + "_players",
+			StateTable:   cfg.Prefix + name + "_state",
+			Rules:        &rules,
 		}
 		s, err := flux.NewPostgresPlayers(pool, pc)
 		if err != nil {
@@ -184,7 +184,6 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, counter *pgcount.StatementCo
 	w.seedRooms = make(map[string]flux.RoomInfo, len(w.world.Rooms))
 
 	active := ` WHERE last_active >= $1 OR created_at >= $2`
-	w.handLoadSQL = `SELECT id, room_id, lucidity, last_active, created_at FROM ` + ident(cfg.Prefix+"hand_players") + active
 	w.seedLoadSQL = `SELECT id, room_id, lucidity, last_active, created_at FROM ` + ident(cfg.Prefix+"seed_players") + active
 	w.seedRoomSQL = `SELECT plane, zone, sub_zone, environment FROM ` + ident(cfg.Prefix+"rooms") + ` WHERE id = $1`
 	w.seedUpdSQL = `UPDATE ` + ident(cfg.Prefix+"seed_players") + ` SET lucidity = $2, tier = $3 WHERE id = $1`
@@ -229,11 +228,39 @@ func (w *Workload) library(ctx context.Context, now time.Time) (Sample, error) {
 	return Sample{Duration: rep.Total, Changes: rep.Counts.Changed, Report: rep}, nil
 }
 
-func (w *Workload) apply(ctx context.Context, store *flux.PostgresPlayers, path string, changes []flux.Change) error {
-	sql, args := store.ApplyStatement([]flux.TickChanges{{TickID: path + ":" + strconv.Itoa(w.tick), Changes: changes}})
-	var applied, updated int32
-	if err := w.pool.QueryRow(ctx, sql, args...).Scan(&applied, &updated); err != nil {
+// apply sends the library's own apply statement for one write per evaluated player (its
+// new flux state and lucidity change), as the Runner does, and sets the players' stored
+// tick in memory.
+func (w *Workload) apply(ctx context.Context, store *flux.PostgresPlayers, path string, players []flux.Player,
+	res flux.Result, ledger flux.Ledger, now time.Time) error {
+	tick := flux.TickNumber(now, flux.DefaultTickLength)
+	rules := flux.DefaultRules()
+	w.writes = w.writes[:0]
+	j := 0
+	for i := range players {
+		p := &players[i]
+		delta := 0
+		if j < len(res.Changes) && res.Changes[j].PlayerID == p.ID {
+			delta = res.Changes[j].NewLucidity - res.Changes[j].OldLucidity
+			j++
+		}
+		if _, ok := w.roomInfos[p.RoomID]; !ok || !rules.IsActive(*p, now) {
+			continue
+		}
+		w.writes = append(w.writes, flux.PlayerWrite{
+			PlayerID: p.ID, FromTick: p.Flux.Tick, Delta: delta, Ticks: 1,
+			State:       flux.TickState{Tick: tick, Carry: ledger[p.ID], LastDelta: delta},
+			OldLucidity: p.Lucidity, NewLucidity: p.Lucidity + delta, RoomID: p.RoomID,
+		})
+		p.Flux.Tick = tick
+	}
+	sql, args := store.ApplyStatement(w.writes)
+	var written, updated int32
+	if err := w.pool.QueryRow(ctx, sql, args...).Scan(&written, &updated); err != nil {
 		return fmt.Errorf("tickload: %s apply: %w", path, err)
+	}
+	if int(written) != len(w.writes) {
+		return fmt.Errorf("tickload: %s apply wrote %d of %d players", path, written, len(w.writes))
 	}
 	return nil
 }
@@ -241,7 +268,7 @@ func (w *Workload) apply(ctx context.Context, store *flux.PostgresPlayers, path 
 func (w *Workload) floor(ctx context.Context, now time.Time) (Sample, error) {
 	t0 := time.Now()
 	res := w.floorEval.Evaluate(w.floorPlayers, w.roomInfos, now, w.floorLedger)
-	if err := w.apply(ctx, w.floorStore, "floor", res.Changes); err != nil {
+	if err := w.apply(ctx, w.floorStore, "floor", w.floorPlayers, res, w.floorLedger, now); err != nil {
 		return Sample{}, err
 	}
 	d := time.Since(t0)
@@ -249,6 +276,29 @@ func (w *Workload) floor(ctx context.Context, now time.Time) (Sample, error) {
 		w.floorPlayers[w.floorIndex[c.PlayerID]].Lucidity = c.NewLucidity
 	}
 	return Sample{Duration: d, Changes: len(res.Changes)}, nil
+}
+
+// loadLibrary runs the library's own load query (with the stored flux state) directly.
+func (w *Workload) loadLibrary(ctx context.Context, store *flux.PostgresPlayers, now time.Time, dst []flux.Player) ([]flux.Player, error) {
+	sql, args := store.LoadStatement(flux.ActiveQueryFor(flux.DefaultRules(), now))
+	rows, err := w.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return dst, fmt.Errorf("tickload: load players: %w", err)
+	}
+	defer rows.Close()
+	dst = dst[:0]
+	var p flux.Player
+	for rows.Next() {
+		if err := rows.Scan(&p.ID, &p.RoomID, &p.Lucidity, &p.LastActive, &p.CreatedAt, &p.Scope, &p.Flux.Tick,
+			&p.Flux.Carry.Residual, &p.Flux.Carry.RoomID, &p.Flux.Carry.Evaluations, &p.Flux.LastDelta); err != nil {
+			return dst, fmt.Errorf("tickload: scan player: %w", err)
+		}
+		dst = append(dst, p)
+	}
+	if err := rows.Err(); err != nil {
+		return dst, fmt.Errorf("tickload: load players: %w", err)
+	}
+	return dst, nil
 }
 
 func (w *Workload) load(ctx context.Context, sql string, now time.Time, dst []flux.Player) ([]flux.Player, error) {
@@ -274,11 +324,15 @@ func (w *Workload) load(ctx context.Context, sql string, now time.Time, dst []fl
 func (w *Workload) hand(ctx context.Context, now time.Time) (Sample, error) {
 	t0 := time.Now()
 	var err error
-	if w.handPlayers, err = w.load(ctx, w.handLoadSQL, now, w.handPlayers); err != nil {
+	if w.handPlayers, err = w.loadLibrary(ctx, w.handStore, now, w.handPlayers); err != nil {
 		return Sample{}, err
 	}
+	clear(w.handLedger)
+	for _, p := range w.handPlayers {
+		w.handLedger[p.ID] = p.Flux.Carry
+	}
 	res := w.handEval.Evaluate(w.handPlayers, w.roomInfos, now, w.handLedger)
-	if err := w.apply(ctx, w.handStore, "hand", res.Changes); err != nil {
+	if err := w.apply(ctx, w.handStore, "hand", w.handPlayers, res, w.handLedger, now); err != nil {
 		return Sample{}, err
 	}
 	return Sample{Duration: time.Since(t0), Changes: len(res.Changes)}, nil

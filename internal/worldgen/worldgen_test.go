@@ -28,15 +28,18 @@ func checkCopied(t *testing.T, pool *pgxpool.Pool, cfg flux.PostgresConfig, w *w
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := store.Migrate(ctx); err != nil { // the flux state table
+		t.Fatal(err)
+	}
 	got, err := store.LoadActive(ctx, flux.ActiveQuery{Now: start, ActiveWithin: 24 * time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Players) != len(w.Players) {
-		t.Fatalf("%d players read back, %d generated", len(got.Players), len(w.Players))
+	if len(got) != len(w.Players) {
+		t.Fatalf("%d players read back, %d generated", len(got), len(w.Players))
 	}
 	byID := map[string]flux.Player{}
-	for _, p := range got.Players {
+	for _, p := range got {
 		byID[p.ID] = p
 	}
 	for _, want := range w.Players {
