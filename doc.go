@@ -11,9 +11,11 @@
 //     of a batch in one call. roomstore/roomstoretest is the conformance suite every
 //     implementation passes, a user's own included.
 //   - flux: the passive-lucidity-flux tick. Pure functions compute one tick from players,
-//     rooms, a time and caller-owned carry-over state; a caller-driven Runner does one tick
-//     with one query for the active players, one GetRooms call, and one idempotent
-//     database statement that applies every change of the tick.
+//     rooms, a time and carry-over state; a caller-driven Runner does one tick with one
+//     query for the active players, one GetRooms call, and one database statement that
+//     writes every player of the tick, each as a compare-and-set on the player's last tick
+//     number — so any number of game servers can tick the same players, and each player
+//     gets exactly one step per game minute.
 //   - natsbridge: game events over NATS. Typed envelopes, validated subjects, TLS and auth,
 //     and a Bridge that runs handlers without ever blocking NATS delivery: bounded,
 //     ordered per key, with retries, dead letters and stats. It also carries cross-node
@@ -26,6 +28,13 @@
 // for the rooms not in the cache (none in steady state), an in-memory evaluation, and one
 // write statement. The tick goroutine never makes a per-player or per-room round trip, and
 // a tick that overruns its interval is skipped and counted rather than queued.
+//
+// # Several game servers
+//
+// N game servers share one PostgreSQL and one NATS cluster. Each runs its own
+// flux.Runner (default configuration: all of them may tick every player; or with a Scope:
+// each ticks the players it hosts), its own roomstore.Cached, and an invalidator that drops
+// rooms written elsewhere. The flux package documentation says exactly what holds.
 //
 // # Lifecycle
 //

@@ -22,15 +22,66 @@
 // # The runner
 //
 // The rest of the package does that I/O for a game server: a player-state store interface
-// (load the active players in one query, apply one tick's changes in one idempotent
-// statement keyed by tick id) with an in-memory and a PostgreSQL implementation, and a
-// Runner the caller drives. Runner.Tick(ctx, now) does one tick — one query for the active
-// players, one read of their rooms from a roomstore.RoomStore (VisitRooms when it
-// implements roomstore.RoomVisitor, as every store of package roomstore does, else
-// GetRooms; served from the cache in steady state), Evaluate, one write — and reports
-// per-phase durations and counts. Runner.Run blocks in the caller's goroutine and ticks on an interval, skipping and counting ticks
-// that an overrunning tick missed. Changes whose write failed are kept and merged into the
-// next attempt, so each change is applied exactly once; Stop(ctx) makes a final flush
-// within ctx's deadline, Close() within RunnerConfig.CloseTimeout. A crash loses at most the fractional residuals (under one lucidity point per
-// player), never an applied change.
+// (load the active players in one query, apply a batch of writes in one statement) with an
+// in-memory and a PostgreSQL implementation, and a Runner the caller drives.
+// Runner.Tick(ctx, now) does one tick — one query for the active players, one read of
+// their rooms from a roomstore.RoomStore (VisitRooms when it implements
+// roomstore.RoomVisitor, else GetRooms; served from the cache in steady state), Evaluate,
+// one write — and reports per-phase durations and counts. Runner.Run blocks in the
+// caller's goroutine and ticks on an interval, skipping and counting ticks that an
+// overrunning tick missed. Stop(ctx) and Close() make the final flush.
+//
+// # Exactly once, with any number of servers
+//
+// A tick has a number: TickNumber(now, RunnerConfig.TickLength), one per game minute by
+// default, the same on every server that ticks the same game minute. Each player's store
+// row keeps, beside its lucidity, a TickState: the number of the last tick applied to it,
+// the carry-over that tick left (fractional residual, room, consecutive evaluations) and
+// the change it made. A Runner loads it with the player, continues from it, and writes the
+// player back with a compare-and-set on that tick number (PlayerWrite.FromTick). So:
+//
+//   - two or three servers with default configuration ticking the same minutes, in any
+//     interleaving, give each player exactly one step per minute: the first write wins,
+//     the others are refused as conflicts, and a server that loads a player already
+//     ticked this minute does not write it again (it still counts it as a companion, with
+//     its lucidity as it stood at the start of the minute);
+//   - a restarted server re-running a minute, or a write retried after a lost reply,
+//     applies nothing twice;
+//   - a player moving from one server to another keeps its carry-over: it lives in the
+//     database, not in a server's memory.
+//
+// Servers that each tick only the players they host set RunnerConfig.Scope (and the
+// store's scope column, written by UpdatePresence): a scoped Runner loads its own players
+// and, as companions only, the players of other servers standing in the same rooms. That
+// divides the work instead of repeating it. What it gives up: while one server's writes
+// fail, the other servers see its players as last written, and a server that dies with
+// writes it could not apply loses those minutes for its players (nobody else ticks them);
+// unscoped Runners cover for each other.
+//
+// # Failures, outages and shutdown
+//
+// A write that fails stays pending, summed per player (one PlayerWrite however many ticks
+// it covers), and the next tick evaluates from the database's state plus the pending
+// writes, so the game keeps its flux through a write outage and memory grows with players,
+// not with ticks. When the database answers again the backlog goes out with the next
+// tick, in statements of at most RunnerConfig.MaxWriteBatch players. When loading fails,
+// the tick evaluates nothing (that game minute passes without flux). Stop cancels a
+// running tick's database call, then flushes within its ctx (Close: CloseTimeout, longer
+// than ApplyTimeout); when it cannot, it returns ErrFlushIncomplete saying how many
+// players' writes are left. A crash loses the pending writes, never an applied one.
+//
+// # Living with the game's own writes
+//
+// Writes add deltas, so the game's own lucidity changes are kept. PostgresPlayers locks
+// the rows it writes in player-id order (a sorted SELECT … FOR UPDATE before each
+// UPDATE), so Apply and UpdatePresence cannot deadlock with each other nor with a game
+// statement that does the same:
+//
+//	WITH locked AS MATERIALIZED (
+//	  SELECT id FROM players WHERE id = ANY($1) ORDER BY id FOR UPDATE)
+//	UPDATE players p SET … FROM … WHERE p.id IN (SELECT id FROM locked) …
+//
+// A deadlock or serialization failure that reaches PostgresPlayers anyway is retried within
+// the caller's deadline (Retryable says which errors those are; PostgresPlayers.Stats
+// counts the retries).
 package flux

@@ -292,7 +292,7 @@ func runOracle(t *testing.T, c oracleCase) {
 	mismatches := 0
 	for _, want := range replay.Snapshot() {
 		g := got[want.ID]
-		if g.Lucidity != want.Lucidity || g.Tier != want.Tier || states[want.ID] != want.Flux {
+		if g.Lucidity != want.Lucidity || g.Tier != want.Tier || !sameState(states[want.ID], want.Flux) {
 			mismatches++
 			if mismatches <= 10 {
 				t.Errorf("player %s: database %d %s %+v, replay %d %s %+v", want.ID, g.Lucidity, g.Tier,
@@ -311,6 +311,12 @@ func runOracle(t *testing.T, c oracleCase) {
 	if c.servers > 1 && !c.scoped && alreadyTicked == 0 {
 		t.Fatal("no server ever found a player already ticked by another: the servers did not overlap")
 	}
+}
+
+// sameState compares two tick states but for their writers (each Runner has its own).
+func sameState(a, b flux.TickState) bool {
+	a.Writer, b.Writer = 0, 0
+	return a == b
 }
 
 // dbTickStates reads the stored flux state of every player of the default tables.

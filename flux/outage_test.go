@@ -91,7 +91,7 @@ func TestOutageBoundedAndRecovers(t *testing.T) {
 	got := live.Snapshot()
 	diff := 0
 	for i := range want {
-		if got[i].Lucidity != want[i].Lucidity || got[i].Flux != want[i].Flux {
+		if got[i].Lucidity != want[i].Lucidity || !sameState(got[i].Flux, want[i].Flux) {
 			diff++
 			if diff <= 5 {
 				t.Errorf("player %s: %d %+v, replay %d %+v", want[i].ID, got[i].Lucidity, got[i].Flux, want[i].Lucidity, want[i].Flux)
@@ -166,7 +166,7 @@ func TestBacklogWrittenInChunks(t *testing.T) {
 	got := dbLucidity(t, pool)
 	states := dbTickStates(t, pool)
 	for _, want := range replay.Snapshot() {
-		if got[want.ID].Lucidity != want.Lucidity || states[want.ID] != want.Flux {
+		if got[want.ID].Lucidity != want.Lucidity || !sameState(states[want.ID], want.Flux) {
 			t.Fatalf("player %s: database %d %+v, replay %d %+v", want.ID, got[want.ID].Lucidity, states[want.ID], want.Lucidity, want.Flux)
 		}
 	}

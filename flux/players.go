@@ -14,8 +14,8 @@ import (
 //   - LoadActive is one round trip (one query) whatever the number of players, and returns
 //     each player with its stored TickState.
 //   - Apply is one round trip (one statement) per call whatever the number of writes. Each
-//     PlayerWrite is applied only if the player's stored TickState.Tick still equals the
-//     write's FromTick (compare-and-set); otherwise it is refused and counted as a
+//     PlayerWrite is applied only if the player's stored TickState (Tick and Writer) still
+//     equals the write's From (compare-and-set); otherwise it is refused and counted as a
 //     conflict. So a write retried after a lost reply, a minute re-run after a restart,
 //     and the same minute ticked by two servers are each applied once.
 //   - Apply adds each write's Delta to the stored lucidity, clamped to the rules' bounds,
@@ -48,11 +48,14 @@ func ActiveQueryFor(rules Rules, now time.Time) ActiveQuery {
 }
 
 // PlayerWrite is what one or more consecutive ticks did to one player, summed: the store
-// applies it only while the player's stored TickState.Tick is FromTick.
+// applies it only while the player's stored TickState.Tick is FromTick and its Writer is
+// FromWriter.
 type PlayerWrite struct {
 	PlayerID string
-	// FromTick is the stored TickState.Tick the write was computed from (0: never ticked).
-	FromTick int64
+	// FromTick and FromWriter are the stored TickState's Tick and Writer the write was
+	// computed from (0 and 0: never ticked).
+	FromTick   int64
+	FromWriter int64
 	// State is the TickState the store keeps after the write; State.Tick > FromTick.
 	State TickState
 	// Delta is the lucidity change to add (the sum of the ticks' changes); 0 writes the

@@ -149,7 +149,8 @@ func (m *MemoryPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Pla
 	return dst, nil
 }
 
-// Apply implements PlayerStore: each write whose FromTick equals the player's stored tick
+// Apply implements PlayerStore: each write whose FromTick and FromWriter equal the player's
+// stored tick and writer
 // adds its Delta (clamped), recomputes the tier and stores its State; the others, and
 // writes for players the store does not hold, are conflicts. A player written twice in one
 // call is written once (the first write; the second is a conflict), as PostgresPlayers does.
@@ -162,7 +163,7 @@ func (m *MemoryPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyR
 	var res ApplyResult
 	for _, w := range writes {
 		s, ok := m.players[w.PlayerID]
-		if !ok || s.Flux.Tick != w.FromTick || w.State.Tick <= w.FromTick {
+		if !ok || s.Flux.Tick != w.FromTick || s.Flux.Writer != w.FromWriter || w.State.Tick <= w.FromTick {
 			res.Conflicts++
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -61,7 +62,7 @@ func (p *PostgresPlayers) UpdatePresence(ctx context.Context, batch []Presence) 
 	var tag pgconn.CommandTag
 	err := retryConflicts(ctx, &p.retries, func() error {
 		var err error
-		tag, err = p.pool.Exec(ctx, p.presenceSQL, a.ids, a.rooms, a.at, a.scopes)
+		tag, err = p.pool.Exec(ctx, p.presenceSQL, pgx.QueryExecModeCacheDescribe, a.ids, a.rooms, a.at, a.scopes)
 		return err
 	})
 	if err != nil {

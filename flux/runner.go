@@ -2,8 +2,11 @@ package flux
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -99,6 +102,9 @@ type Runner struct {
 	stopOnce sync.Once
 	life     context.Context         // cancelled by Stop: aborts a running tick's I/O
 	endLife  context.CancelCauseFunc // cancels life
+	startMu  sync.Mutex              // guards step's creation
+	step     *stepper                // the non-blocking mode's state, after Start
+	writer   int64                   // TickState.Writer of this Runner's writes
 
 	// Owned by the holder of sem.
 	buf     []Player
@@ -117,7 +123,7 @@ type Runner struct {
 
 // NewRunner returns a Runner reading players from players and rooms from rooms (neither is
 // closed by the Runner). Invalid config returns an error wrapping ErrInvalidConfig. It does
-// no I/O.
+// no I/O; it draws the random id that marks its writes (TickState.Writer).
 func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig) (*Runner, error) {
 	if players == nil || rooms == nil {
 		return nil, fmt.Errorf("%w: nil player or room store", ErrInvalidConfig)
@@ -147,6 +153,11 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 		pending: make(map[string]PlayerWrite),
 		stats:   newRunnerStats(),
 	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("flux: runner writer id: %w", err)
+	}
+	r.writer = int64(binary.LittleEndian.Uint64(b[:])&math.MaxInt64) | 1 // positive, never 0
 	r.visitor, _ = rooms.(roomstore.RoomVisitor)
 	r.addInfo = func(room roomstore.Room) { r.infos[room.ID] = RoomInfoOf(room) }
 	return r, nil
@@ -183,6 +194,9 @@ func (r *Runner) bound(ctx context.Context) (context.Context, context.CancelFunc
 func (r *Runner) Tick(ctx context.Context, now time.Time) (TickReport, error) {
 	if r.closed.Load() {
 		return TickReport{}, ErrClosed
+	}
+	if r.started() {
+		return TickReport{}, ErrStarted
 	}
 	if err := r.acquire(ctx); err != nil {
 		return TickReport{}, err
@@ -280,7 +294,7 @@ func (r *Runner) reconcile(players []Player) int {
 		if !ok {
 			continue
 		}
-		if p.Flux.Tick != w.FromTick {
+		if p.Flux.Tick != w.FromTick || p.Flux.Writer != w.FromWriter {
 			delete(r.pending, p.ID)
 			dropped++
 			continue
@@ -342,9 +356,9 @@ func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time
 		}
 		w, ok := r.pending[p.ID]
 		if !ok {
-			w = PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, OldLucidity: p.Lucidity}
+			w = PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, FromWriter: p.Flux.Writer, OldLucidity: p.Lucidity}
 		}
-		w.State = TickState{Tick: tick, Carry: r.ledger[p.ID], LastDelta: delta}
+		w.State = TickState{Tick: tick, Carry: r.ledger[p.ID], LastDelta: delta, Writer: r.writer}
 		w.Delta += delta
 		w.Ticks++
 		w.NewLucidity = p.Lucidity + delta
@@ -353,6 +367,29 @@ func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time
 		r.pending[p.ID] = w
 	}
 }
+
+// started reports whether Start was called.
+func (r *Runner) started() bool {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	return r.step != nil
+}
+
+// readRoomsInto is readRooms for the background worker: it fills infos.
+func (r *Runner) readRoomsInto(ctx context.Context, ids []string, infos map[string]RoomInfo) error {
+	if r.visitor != nil {
+		return r.visitor.VisitRooms(ctx, ids, func(room roomstore.Room) { infos[room.ID] = RoomInfoOf(room) })
+	}
+	rooms, err := r.rooms.GetRooms(ctx, ids)
+	if err != nil {
+		return err
+	}
+	RoomInfos(rooms, infos)
+	return nil
+}
+
+// validRoomID reports whether id is a room id a RoomStore accepts.
+func validRoomID(id string) bool { return roomstore.ValidateID(id) == nil }
 
 // readRooms fills r.infos (empty) with the rooms of ids in one call to the RoomStore:
 // VisitRooms when it offers it (no map of Rooms is built: on a warm roomstore.Cached the
@@ -416,6 +453,9 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
+	if r.started() {
+		return ErrStarted
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -464,9 +504,35 @@ func (r *Runner) Stop(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrFlushIncomplete, err)
 	}
 	defer r.release()
+	r.startMu.Lock()
+	s := r.step
+	r.startMu.Unlock()
+	if s != nil { // the worker stops at once (its I/O is cancelled); what it held is merged here
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for the background worker: %w", ErrFlushIncomplete, ctx.Err())
+		}
+		s.mu.Lock()
+		batches, now := s.mailbox, s.nextNow
+		s.mailbox = nil
+		s.mu.Unlock()
+		for _, b := range batches {
+			for _, w := range b.writes {
+				r.merge(w)
+			}
+		}
+		if len(s.doubt) > 0 { // learn which writes of unknown outcome landed
+			if players, err := r.loadPlayers(ctx, now); err == nil {
+				r.resolveDoubt(s.doubt, players)
+			}
+			r.mergeDoubt(s.doubt)
+			clear(s.doubt)
+		}
+	}
 	var rep TickReport
 	err := r.flush(ctx, &rep)
-	r.stats.setPending(len(r.pending))
+	r.stats.flushed(rep, len(r.pending))
 	if err != nil {
 		r.log.Error().Err(err).Int("pending_players", len(r.pending)).Msg("flux final flush gave up")
 		return fmt.Errorf("%w: %d players: %w", ErrFlushIncomplete, len(r.pending), err)

@@ -16,6 +16,7 @@ const (
 	DefaultApplyTimeout  = 10 * time.Second
 	DefaultCloseTimeout  = 15 * time.Second
 	DefaultMaxWriteBatch = 10_000
+	DefaultMaxLag        = 64
 )
 
 // Limits of RunnerConfig, refused by NewRunner beyond them.
@@ -26,6 +27,8 @@ const (
 	// MaxWriteBatchLimit bounds MaxWriteBatch: one statement's arrays stay well within
 	// PostgreSQL's limits and a statement within seconds.
 	MaxWriteBatchLimit = 1_000_000
+	// MaxLagLimit bounds MaxLag.
+	MaxLagLimit = 10_000
 )
 
 // RunnerConfig configures a Runner. The zero value, filled by WithDefaults, is usable, and
@@ -67,6 +70,10 @@ type RunnerConfig struct {
 	// most this many players. Pending writes are summed per player, so a backlog never
 	// holds more writes than players.
 	MaxWriteBatch int
+	// MaxLag bounds the non-blocking mode (Start, Step): when this many Step batches are
+	// still waiting for the background writer, Step skips its tick with ErrLagging
+	// (DefaultMaxLag). Memory then stays within MaxLag ticks of writes.
+	MaxLag int
 	// Now gives the time of each tick in Run (game time); nil uses the ticker's time.
 	Now func() time.Time
 }
@@ -98,6 +105,9 @@ func (c RunnerConfig) WithDefaults() RunnerConfig {
 	if c.MaxWriteBatch == 0 {
 		c.MaxWriteBatch = DefaultMaxWriteBatch
 	}
+	if c.MaxLag == 0 {
+		c.MaxLag = DefaultMaxLag
+	}
 	return c
 }
 
@@ -113,6 +123,9 @@ func (c RunnerConfig) validate() error {
 	}
 	if c.MaxWriteBatch < 1 || c.MaxWriteBatch > MaxWriteBatchLimit {
 		return fmt.Errorf("%w: MaxWriteBatch %d must be within 1..%d", ErrInvalidConfig, c.MaxWriteBatch, MaxWriteBatchLimit)
+	}
+	if c.MaxLag < 1 || c.MaxLag > MaxLagLimit {
+		return fmt.Errorf("%w: MaxLag %d must be within 1..%d", ErrInvalidConfig, c.MaxLag, MaxLagLimit)
 	}
 	if err := c.Rules.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

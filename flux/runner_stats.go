@@ -22,8 +22,16 @@ type RunnerStats struct {
 	Written, Conflicts, ChangesApplied int64
 	// AlreadyTicked and Superseded sum the TickReport fields of the same names.
 	AlreadyTicked, Superseded int64
-	// PendingPlayers is the number of players whose writes wait for the next apply.
+	// PendingPlayers is the number of players whose writes wait for the next apply (in
+	// the non-blocking mode, as the background worker last saw it).
 	PendingPlayers int
+	// The non-blocking mode's background worker: writes attempted and failed, loads done
+	// and failed, the last load's duration, and the durable lag — from a Step handing its
+	// writes over to their commit — over the last 1024 writes.
+	BackgroundWrites, BackgroundWriteFailures int64
+	BackgroundLoads, BackgroundLoadFailures   int64
+	LastLoad                                  time.Duration
+	DurableLagP50, DurableLagP99              time.Duration
 	// LastReport is the last Tick's report (without its Changes).
 	LastReport TickReport
 	// TickP50 and TickP99 are percentiles of the last 1024 ticks' total durations.
@@ -35,6 +43,8 @@ type runnerStats struct {
 	s    RunnerStats
 	ring []time.Duration
 	next int
+	lag  []time.Duration // durable lags, a ring like ring
+	lagN int
 }
 
 func newRunnerStats() runnerStats {
@@ -42,6 +52,12 @@ func newRunnerStats() runnerStats {
 }
 
 func (s *runnerStats) record(rep TickReport, err error) {
+	s.recordTick(rep, err, true)
+}
+
+// recordTick records one Tick or Step; a Step (pending false) leaves the pending count to
+// the background worker.
+func (s *runnerStats) recordTick(rep TickReport, err error, pending bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.s.Ticks++
@@ -56,7 +72,9 @@ func (s *runnerStats) record(rep TickReport, err error) {
 	s.s.ChangesApplied += int64(rep.Applied.LucidityUpdated)
 	s.s.AlreadyTicked += int64(rep.AlreadyTicked)
 	s.s.Superseded += int64(rep.Superseded)
-	s.s.PendingPlayers = rep.PendingPlayers
+	if pending {
+		s.s.PendingPlayers = rep.PendingPlayers
+	}
 	rep.Changes = nil
 	s.s.LastReport = rep
 	if len(s.ring) < tickWindow {
@@ -73,23 +91,75 @@ func (s *runnerStats) skip(n int64) {
 	s.mu.Unlock()
 }
 
-func (s *runnerStats) setPending(players int) {
+// worked records one background write of the non-blocking mode: its result, and the
+// durable lag of its oldest batch when it succeeded.
+func (s *runnerStats) worked(rep TickReport, err error, oldest time.Time, pending int) {
 	s.mu.Lock()
-	s.s.PendingPlayers = players
+	defer s.mu.Unlock()
+	s.s.Written += int64(rep.Applied.Written)
+	s.s.Conflicts += int64(rep.Applied.Conflicts)
+	s.s.ChangesApplied += int64(rep.Applied.LucidityUpdated)
+	s.s.PendingPlayers = pending
+	if rep.Statements == 0 {
+		return
+	}
+	s.s.BackgroundWrites++
+	if err != nil {
+		s.s.BackgroundWriteFailures++
+		s.s.ApplyFailures++
+		return
+	}
+	if !oldest.IsZero() {
+		d := time.Since(oldest)
+		if len(s.lag) < tickWindow {
+			s.lag = append(s.lag, d)
+		} else {
+			s.lag[s.lagN] = d
+			s.lagN = (s.lagN + 1) % tickWindow
+		}
+	}
+}
+
+func (s *runnerStats) loaded(d time.Duration) {
+	s.mu.Lock()
+	s.s.BackgroundLoads++
+	s.s.LastLoad = d
+	s.mu.Unlock()
+}
+
+func (s *runnerStats) loadFailed() {
+	s.mu.Lock()
+	s.s.BackgroundLoadFailures++
+	s.mu.Unlock()
+}
+
+// flushed records a final flush: what it applied and what is left.
+func (s *runnerStats) flushed(rep TickReport, pending int) {
+	s.mu.Lock()
+	s.s.Written += int64(rep.Applied.Written)
+	s.s.Conflicts += int64(rep.Applied.Conflicts)
+	s.s.ChangesApplied += int64(rep.Applied.LucidityUpdated)
+	s.s.PendingPlayers = pending
 	s.mu.Unlock()
 }
 
 // Stats returns a snapshot of the runner's counters. It costs a copy and a sort of at most
-// 1024 durations.
+// 2048 durations.
 func (r *Runner) Stats() RunnerStats {
 	r.stats.mu.Lock()
 	out := r.stats.s
 	d := slices.Clone(r.stats.ring)
+	lag := slices.Clone(r.stats.lag)
 	r.stats.mu.Unlock()
 	if len(d) > 0 {
 		slices.Sort(d)
 		out.TickP50 = d[(len(d)-1)*50/100]
 		out.TickP99 = d[(len(d)-1)*99/100]
+	}
+	if len(lag) > 0 {
+		slices.Sort(lag)
+		out.DurableLagP50 = lag[(len(lag)-1)*50/100]
+		out.DurableLagP99 = lag[(len(lag)-1)*99/100]
 	}
 	return out
 }

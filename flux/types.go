@@ -38,6 +38,10 @@ type TickState struct {
 	// LastDelta is the lucidity change that tick applied, so that a Runner loading the
 	// player later in the same tick can read its lucidity as it stood at the tick's start.
 	LastDelta int
+	// Writer identifies the Runner that wrote the state (random per Runner, never 0), so
+	// that the fence also tells apart two Runners' writes of the same tick: a Runner that
+	// continues from its own write of a tick another Runner wrote first is refused.
+	Writer int64
 }
 
 // RoomInfo is what flux needs to know about a room: its place in the world hierarchy and

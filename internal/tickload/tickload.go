@@ -248,11 +248,11 @@ func (w *Workload) apply(ctx context.Context, store *flux.PostgresPlayers, path 
 			continue
 		}
 		w.writes = append(w.writes, flux.PlayerWrite{
-			PlayerID: p.ID, FromTick: p.Flux.Tick, Delta: delta, Ticks: 1,
-			State:       flux.TickState{Tick: tick, Carry: ledger[p.ID], LastDelta: delta},
+			PlayerID: p.ID, FromTick: p.Flux.Tick, FromWriter: p.Flux.Writer, Delta: delta, Ticks: 1,
+			State:       flux.TickState{Tick: tick, Carry: ledger[p.ID], LastDelta: delta, Writer: 1},
 			OldLucidity: p.Lucidity, NewLucidity: p.Lucidity + delta, RoomID: p.RoomID,
 		})
-		p.Flux.Tick = tick
+		p.Flux.Tick, p.Flux.Writer = tick, 1
 	}
 	sql, args := store.ApplyStatement(w.writes)
 	var written, updated int32
@@ -290,7 +290,7 @@ func (w *Workload) loadLibrary(ctx context.Context, store *flux.PostgresPlayers,
 	var p flux.Player
 	for rows.Next() {
 		if err := rows.Scan(&p.ID, &p.RoomID, &p.Lucidity, &p.LastActive, &p.CreatedAt, &p.Scope, &p.Flux.Tick,
-			&p.Flux.Carry.Residual, &p.Flux.Carry.RoomID, &p.Flux.Carry.Evaluations, &p.Flux.LastDelta); err != nil {
+			&p.Flux.Carry.Residual, &p.Flux.Carry.RoomID, &p.Flux.Carry.Evaluations, &p.Flux.LastDelta, &p.Flux.Writer); err != nil {
 			return dst, fmt.Errorf("tickload: scan player: %w", err)
 		}
 		dst = append(dst, p)

@@ -1,0 +1,491 @@
+package flux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Errors of the non-blocking mode (Start, Step). Match them with errors.Is.
+var (
+	// ErrNotStarted is returned by Step before Start.
+	ErrNotStarted = errors.New("flux: runner not started (call Start before Step)")
+	// ErrStarted is returned by Tick and Run after Start: a started Runner ticks with Step.
+	ErrStarted = errors.New("flux: runner started: use Step, not Tick")
+	// ErrNoState is returned by a Step that has no player state yet: the first background
+	// load has not finished (or has failed). The tick is skipped, nothing is written.
+	ErrNoState = errors.New("flux: no player state loaded yet, tick skipped")
+	// ErrLagging is returned by a Step that found RunnerConfig.MaxLag batches of writes
+	// still waiting for the background writer (the database is down or too slow): the
+	// tick is skipped rather than queue more, so memory stays bounded.
+	ErrLagging = errors.New("flux: background writer lagging, tick skipped")
+)
+
+// snapshot is a load prepared by the background worker for Step: the players (with the
+// pending writes overlaid), their rooms, their carry-overs and an index by id.
+type snapshot struct {
+	players []Player
+	index   map[string]int32
+	infos   map[string]RoomInfo
+	ledger  Ledger
+	seq     uint64    // the last Step batch merged into pending before the overlay
+	loaded  time.Time // when the load was sent
+}
+
+// stepBatch is the writes of one Step, in the order Step made them.
+type stepBatch struct {
+	seq    uint64
+	at     time.Time // when Step handed it over
+	writes []PlayerWrite
+}
+
+// stepper is the non-blocking mode's state, created by Start.
+type stepper struct {
+	// Shared between Step and the worker, under mu.
+	mu      sync.Mutex
+	mailbox []stepBatch            // Step's batches the worker has not merged yet
+	seq     uint64                 // seq of the last batch appended
+	fresh   *snapshot              // the latest prepared snapshot, not yet taken by Step
+	nextNow time.Time              // the game time the next load is for
+	handled uint64                 // seq of the last batch the worker has written (or failed to)
+	cycles  uint64                 // worker cycles completed
+	lastErr error                  // the error of the worker's last write, nil when it succeeded
+	left    int                    // players whose writes the worker still holds after its last write
+	cycled  chan struct{}          // closed and replaced at the end of each worker cycle
+	doubt   map[string]PlayerWrite // left by the worker when it returns, for Stop
+	wake    chan struct{}
+	done    chan struct{} // closed when the worker returns
+
+	// Owned by Step (under the Runner's sem).
+	cur    *snapshot
+	recent []stepBatch // batches a snapshot may not include yet
+	low    []int32     // players whose lucidity prepare lowered for this tick
+	lowBy  []int
+}
+
+// Start switches the Runner to its non-blocking mode and starts its one background worker
+// goroutine, which writes what Step hands it and loads the players (and reads their rooms)
+// for the next Step; Stop and Close stop it and wait for it. From then on, Step replaces
+// Tick and Run. The first load is sent at once for time now (the game time of the first
+// Step). Start after Stop returns ErrClosed, a second Start an error.
+func (r *Runner) Start(now time.Time) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if r.step != nil {
+		return fmt.Errorf("flux: runner already started: %w", ErrStarted)
+	}
+	s := &stepper{nextNow: now, wake: make(chan struct{}, 1), done: make(chan struct{}), cycled: make(chan struct{})}
+	r.step = s
+	go r.work(s)
+	s.signal()
+	return nil
+}
+
+func (s *stepper) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Step does one flux tick at now without waiting for the database: it evaluates the
+// players of the latest background load (at most one tick old: the worker loads after
+// each write) plus this Runner's own writes since, hands this tick's writes to the
+// background worker, and returns. Its cost is the evaluation plus a pass over the players;
+// it makes no database round trip and never waits for one. Exactly once holds as in Tick:
+// each write is a compare-and-set on the player's stored tick, checked when the worker
+// writes it.
+//
+// What the game sees: moves, log-ins and lucidity written straight to the database reach
+// Step with the next background load (one tick later, or as soon as the database
+// answers); while the database is down, Step keeps evaluating from memory — the last
+// load plus this Runner's own changes — and the worker writes the backlog, summed per
+// player, when it answers again. Past RunnerConfig.MaxLag batches waiting for the
+// worker, Step skips the tick (ErrLagging) instead of queueing more. Before the first
+// load has arrived Step returns ErrNoState.
+//
+// The report's Changes are valid until the next Step; Load and Apply durations are the
+// worker's, in Stats. Step must not be called concurrently with itself.
+func (r *Runner) Step(now time.Time) (TickReport, error) {
+	if r.closed.Load() {
+		return TickReport{}, ErrClosed
+	}
+	s := r.step
+	if s == nil {
+		return TickReport{}, ErrNotStarted
+	}
+	select {
+	case r.sem <- struct{}{}:
+	default:
+		return TickReport{}, errors.New("flux: Step called while another Step or Stop runs")
+	}
+	defer r.release()
+	start := time.Now()
+	rep, err := r.stepLocked(s, now)
+	rep.Total = time.Since(start)
+	r.stats.recordTick(rep, err, false)
+	return rep, err
+}
+
+func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
+	tick := TickNumber(now, r.cfg.TickLength)
+	rep := TickReport{Tick: tick, Now: now}
+
+	s.mu.Lock()
+	fresh := s.fresh
+	s.fresh = nil
+	lag := len(s.mailbox)
+	s.mu.Unlock()
+	if fresh != nil {
+		r.adopt(s, fresh)
+	}
+	if s.cur == nil {
+		return rep, ErrNoState
+	}
+	if lag >= r.cfg.MaxLag {
+		return rep, ErrLagging
+	}
+	cur := s.cur
+	t0 := time.Now()
+	rep.AlreadyTicked = r.prepareStep(s, cur.players, tick)
+	res := r.eval.Evaluate(cur.players, cur.infos, now, cur.ledger)
+	for i, k := range s.low { // back to the stored lucidity
+		cur.players[k].Lucidity += s.lowBy[i]
+	}
+	batch := r.collectStep(cur, res, tick, now)
+	rep.Evaluate = time.Since(t0)
+	rep.Evaluated = true
+	rep.Counts = res.Counts
+	rep.Changes = r.changes
+
+	s.mu.Lock()
+	s.seq++
+	b := stepBatch{seq: s.seq, at: time.Now(), writes: batch}
+	s.mailbox = append(s.mailbox, b)
+	s.nextNow = now.Add(r.cfg.TickLength)
+	s.mu.Unlock()
+	s.recent = append(s.recent, b)
+	s.signal()
+	return rep, nil
+}
+
+// adopt makes fresh the current state and replays onto it the batches it may not include
+// (those handed over after the worker overlaid its pending writes).
+func (r *Runner) adopt(s *stepper, fresh *snapshot) {
+	s.cur = fresh
+	kept := s.recent[:0]
+	for _, b := range s.recent {
+		if b.seq <= fresh.seq {
+			continue
+		}
+		kept = append(kept, b)
+		for _, w := range b.writes {
+			k, ok := fresh.index[w.PlayerID]
+			if !ok {
+				continue
+			}
+			p := &fresh.players[k]
+			if p.Flux.Tick != w.FromTick || p.Flux.Writer != w.FromWriter {
+				continue
+			}
+			p.Lucidity = clampLucidity(p.Lucidity+w.Delta, r.rules.MinLucidity, r.rules.MaxLucidity)
+			p.Flux = w.State
+			fresh.ledger[p.ID] = w.State.Carry
+		}
+	}
+	clear(s.recent[len(kept):])
+	s.recent = kept
+}
+
+// prepareStep marks the players already ticked at tick or later (r.skip) and lowers the
+// lucidity of those ticked at tick itself to where it stood at the tick's start, recording
+// it in s.low so that Step restores it after the evaluation.
+func (r *Runner) prepareStep(s *stepper, players []Player, tick int64) int {
+	r.skip = slices.Grow(r.skip[:0], len(players))[:len(players)]
+	s.low, s.lowBy = s.low[:0], s.lowBy[:0]
+	n := 0
+	for i := range players {
+		p := &players[i]
+		done := p.Flux.Tick >= tick
+		r.skip[i] = done
+		if !done {
+			continue
+		}
+		n++
+		if p.Flux.Tick == tick && p.Flux.LastDelta != 0 {
+			was := p.Lucidity
+			p.Lucidity = clampLucidity(p.Lucidity-p.Flux.LastDelta, r.rules.MinLucidity, r.rules.MaxLucidity)
+			s.low, s.lowBy = append(s.low, int32(i)), append(s.lowBy, was-p.Lucidity)
+		}
+	}
+	return n
+}
+
+// collectStep returns this tick's writes (a new slice, handed to the worker) and applies
+// them to the current state, so that the next Step continues from them.
+func (r *Runner) collectStep(cur *snapshot, res Result, tick int64, now time.Time) []PlayerWrite {
+	r.changes = r.changes[:0]
+	cut := activeCutoffs(r.rules, now)
+	batch := make([]PlayerWrite, 0, res.Counts.Evaluated)
+	j := 0
+	for i := range cur.players {
+		p := &cur.players[i]
+		var ch *Change
+		if j < len(res.Changes) && res.Changes[j].PlayerID == p.ID {
+			ch = &res.Changes[j]
+			j++
+		}
+		if r.skip[i] || !cut.active(p) || (r.cfg.Scope != "" && p.Scope != r.cfg.Scope) {
+			continue
+		}
+		if _, ok := cur.infos[p.RoomID]; !ok {
+			continue
+		}
+		delta, flux := 0, 0.0
+		if ch != nil {
+			delta, flux = ch.NewLucidity-ch.OldLucidity, ch.Flux
+			r.changes = append(r.changes, *ch)
+		}
+		st := TickState{Tick: tick, Carry: cur.ledger[p.ID], LastDelta: delta, Writer: r.writer}
+		batch = append(batch, PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, FromWriter: p.Flux.Writer, State: st, Delta: delta, Ticks: 1,
+			OldLucidity: p.Lucidity, NewLucidity: p.Lucidity + delta, RoomID: p.RoomID, Flux: flux})
+		p.Lucidity += delta
+		p.Flux = st
+	}
+	return batch
+}
+
+// work is the background worker of the non-blocking mode: each time Step hands it a batch
+// (or once at Start) it merges the batches into pending, writes pending, then loads the
+// players for the next Step and publishes them. A write whose outcome is unknown (any
+// error: the reply may have been lost after the commit) moves to doubt: those players are
+// not written again until a load tells whether it landed. It returns when Stop ends
+// r.life; Stop then merges what is left and makes the final flush itself.
+func (r *Runner) work(s *stepper) {
+	defer close(s.done)
+	doubt := make(map[string]PlayerWrite)
+	for {
+		select {
+		case <-r.life.Done():
+			s.doubt = doubt // Stop settles them
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		batches := s.mailbox
+		s.mailbox = nil
+		seq, now := s.seq, s.nextNow
+		s.mu.Unlock()
+		oldest := time.Time{}
+		for _, b := range batches {
+			if oldest.IsZero() {
+				oldest = b.at
+			}
+			for _, w := range b.writes {
+				r.merge(w)
+			}
+		}
+		ctx, cancel := r.bound(context.Background())
+		if len(doubt) > 0 { // learn what the failed writes did before writing again
+			if players, err := r.loadPlayers(ctx, now); err == nil {
+				r.resolveDoubt(doubt, players)
+			}
+		}
+		rep := TickReport{}
+		err := r.flushAsync(ctx, &rep, doubt)
+		r.stats.worked(rep, err, oldest, len(r.pending)+len(doubt))
+		if err != nil && r.life.Err() == nil {
+			r.log.Warn().Err(err).Int("pending_players", len(r.pending)+len(doubt)).Msg("flux background write failed")
+		}
+		snap, lerr := r.loadSnapshot(ctx, now, seq, doubt)
+		cancel()
+		if lerr != nil && r.life.Err() == nil {
+			r.stats.loadFailed()
+			r.log.Warn().Err(lerr).Msg("flux background load failed")
+		}
+		s.mu.Lock()
+		if lerr == nil {
+			s.fresh = snap
+		}
+		s.handled, s.lastErr, s.left = seq, err, len(r.pending)+len(doubt)
+		s.cycles++
+		close(s.cycled)
+		s.cycled = make(chan struct{})
+		s.mu.Unlock()
+	}
+}
+
+// Sync waits until the background worker has written every batch Step handed it before
+// the call, and then loaded once more, within ctx. It returns nil when nothing is left to
+// write, else the last write's error (wrapping ErrApplyFailed; the writes stay held and
+// are retried with the next Step). For tests, save points and a zone's hand-over; a game
+// loop never needs it. It returns ErrNotStarted before Start.
+func (r *Runner) Sync(ctx context.Context) error {
+	r.startMu.Lock()
+	s := r.step
+	r.startMu.Unlock()
+	if s == nil {
+		return ErrNotStarted
+	}
+	s.mu.Lock()
+	target, from := s.seq, s.cycles
+	s.mu.Unlock()
+	s.signal()
+	for {
+		s.mu.Lock()
+		handled, lastErr, left, cycled, cycles := s.handled, s.lastErr, s.left, s.cycled, s.cycles
+		s.mu.Unlock()
+		done := handled >= target && cycles > from
+		if done && (lastErr != nil || left == 0) {
+			return lastErr
+		}
+		if done { // held writes (in doubt) wait for another cycle
+			s.signal()
+		}
+		select {
+		case <-cycled:
+		case <-s.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("flux: sync: %w", ctx.Err())
+		}
+	}
+}
+
+// flushAsync writes pending but for the players in doubt, MaxWriteBatch per statement; the
+// writes of a statement that failed move to doubt.
+func (r *Runner) flushAsync(ctx context.Context, rep *TickReport, doubt map[string]PlayerWrite) error {
+	r.writes = r.writes[:0]
+	for id, w := range r.pending {
+		if _, held := doubt[id]; !held {
+			r.writes = append(r.writes, w)
+		}
+	}
+	for len(r.writes) > 0 {
+		chunk := r.writes[:min(len(r.writes), r.cfg.MaxWriteBatch)]
+		r.writes = r.writes[len(chunk):]
+		actx, cancel := context.WithTimeout(ctx, r.cfg.ApplyTimeout)
+		res, err := r.players.Apply(actx, chunk)
+		cancel()
+		rep.Statements++
+		for _, w := range chunk {
+			delete(r.pending, w.PlayerID)
+			if err != nil {
+				doubt[w.PlayerID] = w
+			}
+		}
+		if err != nil {
+			rep.ApplyErr = err
+			return fmt.Errorf("%w: %w", ErrApplyFailed, err)
+		}
+		rep.Applied.Written += res.Written
+		rep.Applied.Conflicts += res.Conflicts
+		rep.Applied.LucidityUpdated += res.LucidityUpdated
+	}
+	return nil
+}
+
+// resolveDoubt settles the writes in doubt of the loaded players: one that did not land is
+// sent again, with whatever pending continues it summed in; one that landed leaves pending
+// as it is; one overtaken by another Runner is dropped with what continues it.
+func (r *Runner) resolveDoubt(doubt map[string]PlayerWrite, players []Player) {
+	for i := range players {
+		p := &players[i]
+		d, ok := doubt[p.ID]
+		if !ok {
+			continue
+		}
+		delete(doubt, p.ID)
+		switch {
+		case p.Flux.Tick == d.FromTick && p.Flux.Writer == d.FromWriter: // not applied
+			e, has := r.pending[p.ID]
+			r.pending[p.ID] = d
+			if has {
+				r.merge(e)
+			}
+		case p.Flux.Tick == d.State.Tick && p.Flux.Writer == d.State.Writer: // applied
+		default: // another Runner wrote the player first
+			delete(r.pending, p.ID)
+		}
+	}
+}
+
+// mergeDoubt puts the writes still in doubt back into pending (with what continues them)
+// for Stop's final flush: a write that did land is then refused, harmlessly.
+func (r *Runner) mergeDoubt(doubt map[string]PlayerWrite) {
+	for id, d := range doubt {
+		e, has := r.pending[id]
+		r.pending[id] = d
+		if has {
+			r.merge(e)
+		}
+	}
+}
+
+// loadPlayers loads the active players for a Step at now (in a new slice).
+func (r *Runner) loadPlayers(ctx context.Context, now time.Time) ([]Player, error) {
+	q := ActiveQueryFor(r.rules, now)
+	q.Scope = r.cfg.Scope
+	lctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
+	defer cancel()
+	return r.players.LoadActive(lctx, q, nil)
+}
+
+// merge adds one write to pending: a write that continues the pending one of its player
+// (its FromTick is that one's tick) is summed into it; any other replaces it.
+func (r *Runner) merge(w PlayerWrite) {
+	e, ok := r.pending[w.PlayerID]
+	if !ok || e.State.Tick != w.FromTick || e.State.Writer != w.FromWriter {
+		r.pending[w.PlayerID] = w
+		return
+	}
+	e.State = w.State
+	e.Delta += w.Delta
+	e.Ticks += w.Ticks
+	e.NewLucidity = w.NewLucidity
+	e.RoomID = w.RoomID
+	e.Flux += w.Flux
+	r.pending[w.PlayerID] = e
+}
+
+// loadSnapshot loads the players for a Step at now, settles the writes in doubt and
+// overlays pending (as Tick does), reads their rooms and builds the index and the ledger:
+// everything off Step's goroutine.
+func (r *Runner) loadSnapshot(ctx context.Context, now time.Time, seq uint64, doubt map[string]PlayerWrite) (*snapshot, error) {
+	t0 := time.Now()
+	players, err := r.loadPlayers(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	r.resolveDoubt(doubt, players)
+	r.reconcile(players)
+	snap := &snapshot{players: players, index: make(map[string]int32, len(players)),
+		infos: make(map[string]RoomInfo), ledger: make(Ledger, len(players)), seq: seq, loaded: t0}
+	for i, p := range players {
+		snap.index[p.ID] = int32(i)
+		snap.ledger[p.ID] = p.Flux.Carry
+	}
+	ids := activeRoomIDs(r.rules, players, now, nil, make(map[string]struct{}))
+	valid := ids[:0]
+	for _, id := range ids {
+		if validRoomID(id) {
+			valid = append(valid, id)
+		}
+	}
+	if len(valid) > 0 {
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.RoomsTimeout)
+		err := r.readRoomsInto(rctx, valid, snap.infos)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("flux: read rooms: %w", err)
+		}
+	}
+	r.stats.loaded(time.Since(t0))
+	return snap, nil
+}
