@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -181,5 +182,53 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestSilentDatabaseFailsBeforeStart: something listens at the address but never answers
+// (a TCP listener that accepts and stays silent): that is not "nothing listens", so the run
+// stops with ErrDatabase naming the timeout instead of falling back to memory.
+func TestSilentDatabaseFailsBeforeStart(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 4)
+	done := make(chan struct{})
+	go func() { // owned by this test: ends when ln closes
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case accepted <- c: // held open, silent
+			default:
+				_ = c.Close()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		close(accepted)
+		for c := range accepted {
+			_ = c.Close()
+		}
+	})
+
+	logs := newLogLines()
+	cfg := smallWorld(logs)
+	cfg.DatabaseURL = "postgres://mud:hunter2@" + ln.Addr().String() + "/game?sslmode=disable"
+	cfg.DBTimeout = 300 * time.Millisecond
+	_, err = simulate(context.Background(), cfg)
+	if !errors.Is(err, ErrDatabase) || !errors.Is(err, context.DeadlineExceeded) ||
+		!strings.Contains(err.Error(), "no answer within 300ms") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v, want ErrDatabase naming the timeout", err)
+	}
+	if len(logs.withMessage("embedded nats server started")) != 0 || len(logs.withMessage("world seeded in memory")) != 0 {
+		t.Errorf("something started:\n%s", logs)
 	}
 }
