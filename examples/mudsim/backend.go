@@ -65,15 +65,24 @@ var ErrDatabase = errors.New("mudsim: database unusable")
 // dbHint ends every ErrDatabase message: what the user can do about it.
 const dbHint = "fix -database-url or $" + EnvDatabaseURL + ", or pass -database-url '' to run in memory"
 
-// sqlstateReasons says in words what the SQLSTATEs a newcomer meets at connect time mean.
-var sqlstateReasons = map[string]string{
-	"28000": "role refused", // invalid_authorization_specification: no such role, pg_hba reject
-	"28P01": "wrong password",
-	"3D000": "no such database",
-	"42501": "permission denied",
-	"53300": "too many connections",
-	"57P03": "server is starting up or shutting down",
-	"3F000": "no such schema",
+// sqlstateReason says in words what a SQLSTATE a newcomer meets at connect or set-up time
+// means; "" for the others.
+func sqlstateReason(code string) string {
+	switch code {
+	case "28000": // invalid_authorization_specification: no such role, or pg_hba.conf rejects it
+		return "role refused"
+	case "28P01":
+		return "wrong password"
+	case "3D000":
+		return "no such database"
+	case "42501":
+		return "permission denied"
+	case "53300":
+		return "too many connections"
+	case "57P03":
+		return "server is starting up or shutting down"
+	}
+	return ""
 }
 
 // nothingListens reports whether err means no server is at the address at all: the
@@ -110,7 +119,7 @@ func databaseError(where, step string, timeout time.Duration, err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr):
-		reason := sqlstateReasons[pgErr.Code]
+		reason := sqlstateReason(pgErr.Code)
 		if reason == "" {
 			reason = "refused"
 		}

@@ -39,7 +39,11 @@ func main() {
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
-	if err != nil {
+	if errors.Is(err, ErrInvalidConfig) {
+		fmt.Fprintln(os.Stderr, err) // already "mudsim: invalid config: …"
+		os.Exit(2)
+	}
+	if err != nil { // the flag package's own message; it printed the usage too
 		fmt.Fprintln(os.Stderr, "mudsim:", err)
 		os.Exit(2)
 	}
