@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
+	"github.com/gamepersist/gamepersist/natsbridge"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 )
 
@@ -23,6 +26,9 @@ const (
 	DefaultSchema      = "mudsim"
 	DefaultDBTimeout   = 2 * time.Second
 	DefaultSeed        = 1
+	// DefaultDuration is how long the program runs when neither -duration nor -ticks is
+	// given: a finite run that ends with its summary and exit status 0.
+	DefaultDuration = 30 * time.Second
 	// DefaultDatabaseURL is the local server tried when neither -database-url nor
 	// GAMEPERSIST_DATABASE_URL says otherwise.
 	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -47,16 +53,22 @@ type Config struct {
 	GameStep  time.Duration
 	GameStart string
 	// Duration stops the simulation after that long, Ticks after that many ticks; 0 and 0
-	// run until ctx ends (a signal).
+	// run until ctx ends (a signal). The command line's default is DefaultDuration.
 	Duration time.Duration
 	Ticks    int64
 	// DatabaseURL is the PostgreSQL to use; empty runs on the in-memory stores, and so does
-	// a database that does not answer within DBTimeout (said in one log line).
+	// an address where nothing listens (connection refused, no route: said in one log
+	// line). A database that answers but refuses (wrong role or password, missing
+	// database), does not answer within DBTimeout, or a URL that does not parse is an
+	// error (ErrDatabase, ErrInvalidConfig) before anything starts.
 	DatabaseURL string
 	DBTimeout   time.Duration
 	// Schema is the PostgreSQL schema the simulation owns: created if missing, its tables
-	// emptied and reseeded at start. It must be a plain lower-case identifier.
+	// emptied and reseeded at start. It must be a plain lower-case identifier, and not
+	// public, information_schema or pg_*.
 	Schema string
+	// Cleanup drops Schema (with everything in it) at the end of the run.
+	Cleanup bool
 	// NATSURL is the NATS server to use; empty starts one in-process.
 	NATSURL string
 	// ChatPerTick is how many chat lines the simulated clients say per tick.
@@ -106,9 +118,21 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: chat must be >= 0", ErrInvalidConfig)
 	case !identRE.MatchString(c.Schema):
 		return fmt.Errorf("%w: schema must match %s", ErrInvalidConfig, identRE)
+	case c.Schema == "public" || c.Schema == "information_schema" || strings.HasPrefix(c.Schema, "pg_"):
+		return fmt.Errorf("%w: schema %s is not mudsim's to empty or drop: name a schema of its own", ErrInvalidConfig, c.Schema)
 	}
 	if _, err := c.gameStart(); err != nil {
 		return err
+	}
+	if c.DatabaseURL != "" {
+		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+			return err
+		}
+	}
+	if c.NATSURL != "" {
+		if err := (natsbridge.ConnectConfig{URLs: []string{c.NATSURL}}).Validate(); err != nil {
+			return fmt.Errorf("%w: nats URL: %w", ErrInvalidConfig, err)
+		}
 	}
 	return nil
 }
@@ -138,7 +162,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, zerolog.Level, error) 
 It generates a world, lets players wander, runs the lucidity flux tick every -tick,
 publishes a lucidity_change event per change and handles the simulated clients' chat
 over NATS, logging one JSON line per tick (stderr) and a summary at the end (stdout).
-It stops on SIGINT/SIGTERM, after -duration or after -ticks, flushing everything first.
+It stops after -duration (30s), after -ticks, or on SIGINT/SIGTERM, flushing everything
+first, and exits 0 when everything was written and handled. On PostgreSQL it owns the
+schema -schema (mudsim): created, emptied and reseeded at start, dropped at the end with
+-cleanup. Nothing listening at the database address: the in-memory stores; a database
+that refuses (role, password, database name) or a URL that does not parse: exit 1 or 2
+with one line, before anything starts.
 
 Usage: go run ./examples/mudsim [flags]`)
 		fs.PrintDefaults()
@@ -148,18 +177,26 @@ Usage: go run ./examples/mudsim [flags]`)
 	fs.DurationVar(&c.Tick, "tick", DefaultTick, "wall-clock interval between flux ticks")
 	fs.DurationVar(&c.GameStep, "game-step", DefaultGameStep, "game time that passes per tick (flux counts game minutes)")
 	fs.StringVar(&c.GameStart, "game-start", DefaultGameStart, "game clock time of day (HH:MM, UTC) at the first tick; day is 06:00-17:59")
-	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0: run until SIGINT/SIGTERM)")
+	fs.DurationVar(&c.Duration, "duration", DefaultDuration, "stop after this long (0: run until SIGINT/SIGTERM; with -ticks alone, no time limit)")
 	fs.Int64Var(&c.Ticks, "ticks", 0, "stop after this many ticks (0: no limit)")
-	fs.StringVar(&c.DatabaseURL, "database-url", dbDefault,
-		"PostgreSQL URL (default $"+EnvDatabaseURL+", else the local server); empty or unreachable: in-memory stores")
+	dbURL := &secretURL{url: dbDefault}
+	fs.Var(dbURL, "database-url",
+		"PostgreSQL URL (default $"+EnvDatabaseURL+", else the local server; a password is never printed); empty, or nothing listening there: in-memory stores")
 	fs.DurationVar(&c.DBTimeout, "db-timeout", DefaultDBTimeout, "how long to wait for the database to answer at start")
-	fs.StringVar(&c.Schema, "schema", DefaultSchema, "PostgreSQL schema the simulation owns (emptied and reseeded at start)")
+	fs.StringVar(&c.Schema, "schema", DefaultSchema, "PostgreSQL schema the simulation owns (created, emptied and reseeded at start)")
+	fs.BoolVar(&c.Cleanup, "cleanup", false, "drop -schema (and everything in it) at the end of the run")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL (empty: an embedded in-process server)")
 	fs.IntVar(&c.ChatPerTick, "chat", DefaultChatPerTick, "chat lines the simulated clients say per tick")
 	fs.Uint64Var(&c.Seed, "seed", DefaultSeed, "seed of the world and of the players' walk")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error, disabled")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, zerolog.NoLevel, err
+	}
+	c.DatabaseURL = dbURL.url
+	durationSet := false
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
+	if c.Ticks > 0 && !durationSet {
+		c.Duration = 0 // -ticks alone decides when the run ends
 	}
 	if fs.NArg() > 0 {
 		return Config{}, zerolog.NoLevel, fmt.Errorf("%w: unexpected arguments %q", ErrInvalidConfig, fs.Args())
@@ -169,4 +206,58 @@ Usage: go run ./examples/mudsim [flags]`)
 		return Config{}, zerolog.NoLevel, fmt.Errorf("%w: -log-level: %w", ErrInvalidConfig, err)
 	}
 	return c, lvl, nil
+}
+
+// secretURL is the -database-url flag: its String, which -h prints as the default, hides
+// the password.
+type secretURL struct{ url string }
+
+// String returns the URL with its password redacted.
+func (s *secretURL) String() string {
+	if s == nil {
+		return ""
+	}
+	return redactURL(s.url)
+}
+
+// Set sets the URL.
+func (s *secretURL) Set(v string) error { s.url = v; return nil }
+
+var (
+	// userinfo with a password in a URL, parsed or not: scheme://user:password@
+	urlPasswordRE = regexp.MustCompile(`(://[^:/@\s]*:)[^/?#\s]*@`)
+	// password=… in a keyword/value connection string or a URL query.
+	kvPasswordRE = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)`)
+)
+
+// redactURL replaces any password in a database URL or connection string (or in an error
+// text quoting one) with xxxxx.
+func redactURL(s string) string {
+	s = urlPasswordRE.ReplaceAllString(s, "${1}xxxxx@")
+	return kvPasswordRE.ReplaceAllString(s, "${1}xxxxx")
+}
+
+// checkDatabaseURL reports, wrapping ErrInvalidConfig, why raw does not parse as a pgx
+// connection string, on one line and without the password: pgx hides a password it could
+// parse, but its parser's reason may quote a piece of one it could not. So a URL with a
+// password is judged with the password replaced; if that parses, the password is the
+// problem, and the message says so without quoting it.
+func checkDatabaseURL(raw string) error {
+	_, err := pgxpool.ParseConfig(raw)
+	if err == nil {
+		return nil
+	}
+	if red := redactURL(raw); red != raw {
+		if _, err = pgxpool.ParseConfig(red); err == nil {
+			return fmt.Errorf("%w: database URL %s: its password does not parse (percent-encode @ : / ? # %% in it)",
+				ErrInvalidConfig, red)
+		}
+	}
+	return fmt.Errorf("%w: database URL: %s", ErrInvalidConfig, oneLine(redactURL(err.Error())))
+}
+
+// oneLine joins a multi-line error text (pgx reports each connection attempt on a line of
+// its own) into one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

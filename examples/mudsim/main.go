@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,12 +18,32 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// exitStatus reports err and returns the exit status for it. A setting that does not
+// parse (2) or a database that refuses (1) is found before anything starts: one plain line
+// on stderr says what and what to do. Any later failure is a log line (1).
+func exitStatus(err error, stderr io.Writer, log zerolog.Logger) int {
+	switch {
+	case errors.Is(err, ErrInvalidConfig):
+		fmt.Fprintln(stderr, err)
+		return 2
+	case errors.Is(err, ErrDatabase):
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log.Error().Err(err).Msg("mudsim failed")
+	return 1
+}
+
 func main() {
 	cfg, level, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
-	if err != nil {
+	if errors.Is(err, ErrInvalidConfig) {
+		fmt.Fprintln(os.Stderr, err) // already "mudsim: invalid config: …"
+		os.Exit(2)
+	}
+	if err != nil { // the flag package's own message; it printed the usage too
 		fmt.Fprintln(os.Stderr, "mudsim:", err)
 		os.Exit(2)
 	}
@@ -35,8 +56,7 @@ func main() {
 	defer stop()
 
 	if err := run(ctx, cfg, os.Stdout); err != nil {
-		cfg.Logger.Error().Err(err).Msg("mudsim failed")
 		stop()
-		os.Exit(1)
+		os.Exit(exitStatus(err, os.Stderr, cfg.Logger))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -71,6 +72,11 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 	s.world = worldgen.New(worldgen.Config{Rooms: cfg.Rooms, Players: cfg.Players, Seed: cfg.Seed, Now: start})
 	s.rng = worldgen.NewRand(cfg.Seed + 1)
 
+	// The database first: a database that refuses, or a URL that does not parse, stops
+	// the program before the NATS server starts.
+	if s.store, err = openBackend(ctx, cfg, rules, s.world); err != nil {
+		return s, err
+	}
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
 		if s.srv, err = startNATS(); err != nil {
@@ -79,16 +85,13 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 		natsURL = s.srv.ClientURL()
 		s.log.Info().Str("url", natsURL).Msg("embedded nats server started")
 	}
-	if s.store, err = openBackend(ctx, cfg, rules, s.world); err != nil {
-		return s, err
-	}
 	// Warm reads for the tick path: every room of the world fits.
 	if s.rooms, err = roomstore.NewCached(s.store.rooms, roomstore.CacheConfig{
 		MaxRooms: int64(max(2*cfg.Rooms, 1024)), Logger: s.log,
 	}); err != nil {
 		return s, err
 	}
-	if s.nc, err = natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: []string{natsURL}, Name: "mudsim", Logger: s.log}); err != nil {
+	if s.nc, err = natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: []string{natsURL}, Name: gameConn, Logger: connLogger(s.log, gameConn)}); err != nil {
 		return s, err
 	}
 	if s.bridge, err = natsbridge.New(s.nc, natsbridge.Config{Origin: s.origin, Logger: s.log}); err != nil {
@@ -107,7 +110,7 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 	if err = s.nc.FlushWithContext(fctx); err != nil {
 		return s, fmt.Errorf("mudsim: nats flush: %w", err)
 	}
-	cnc, err := natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: []string{natsURL}, Name: "mudsim-clients", Logger: s.log})
+	cnc, err := natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: []string{natsURL}, Name: clientsConn, Logger: connLogger(s.log, clientsConn)})
 	if err != nil {
 		return s, err
 	}
@@ -209,14 +212,53 @@ func (s *sim) tick(parent context.Context) {
 		Float64("events_ms", ms(events)).Float64("chat_ms", ms(chat)).
 		Int("players", len(s.world.Players)).Int("active", rep.Counts.Active).Int("moved", len(s.moved)).
 		Int("changes", rep.Counts.Changed).Int("statements", rep.Statements).
-		Float64("cache_hit_ratio", cache.HitRatio).
+		Float64("cache_hit_ratio", round3(cache.HitRatio)).
 		Int("pending_players", rep.PendingPlayers).
 		Uint64("chat_sent", s.clients.sent).Uint64("chat_handled", chats.Handled).
 		Msg("tick")
 }
 
-// ms is d in milliseconds, for log fields.
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// ms is d in milliseconds to 0.001 (a microsecond), for log fields.
+func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+
+// round3 rounds v to three decimals, for log fields (a ratio, milliseconds).
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// The names of the program's two NATS connections: the server's name for the client, and
+// the "conn" field of every log line about it.
+const (
+	gameConn    = "mudsim"         // the game server's: events out, chat in through the Bridge
+	clientsConn = "mudsim-clients" // the simulated players' clients
+)
+
+// connLogger is the logger of one NATS connection: every line carries the connection's
+// name (conn), so the two connections' lines tell apart. natsbridge logs a clean close
+// with an empty "error" field; that line is left out here and closeConn logs the close,
+// with an error field only when there is an error.
+func connLogger(log zerolog.Logger, name string) zerolog.Logger {
+	return log.Hook(libraryCloseLine{}).With().Str("conn", name).Logger()
+}
+
+// libraryCloseLine drops natsbridge's "nats connection closed" line (see connLogger).
+type libraryCloseLine struct{}
+
+// Run discards the event of natsbridge's close line.
+func (libraryCloseLine) Run(e *zerolog.Event, _ zerolog.Level, msg string) {
+	if msg == "nats connection closed" {
+		e.Discard()
+	}
+}
+
+// closeConn closes nc, the connection called name, and logs it: info when it closed
+// cleanly, a warning with an error field (redacted) only when it had an error.
+func closeConn(nc *nats.Conn, log zerolog.Logger, name string) {
+	nc.Close()
+	if err := nc.LastError(); err != nil {
+		log.Warn().Str("conn", name).Str("event", "close").Str("error", redactURL(err.Error())).Msg("nats connection closed")
+		return
+	}
+	log.Info().Str("conn", name).Str("event", "close").Msg("nats connection closed")
+}
 
 // shutdown stops everything open started, in reverse order, each step within
 // shutdownTimeout, and returns every error joined: the Runner's final flush first, then the
@@ -235,20 +277,20 @@ func (s *sim) shutdown() error {
 	}
 	if s.clients != nil {
 		errs = append(errs, step(s.clients.nc.FlushWithContext))
-		s.clients.nc.Close()
+		closeConn(s.clients.nc, s.log, clientsConn)
 	}
 	if s.bridge != nil {
 		errs = append(errs, step(s.bridge.Drain))
 	}
 	if s.nc != nil {
 		errs = append(errs, step(s.nc.FlushWithContext))
-		s.nc.Close()
+		closeConn(s.nc, s.log, gameConn)
 	}
 	if s.rooms != nil {
 		errs = append(errs, s.rooms.Close())
 	}
 	if s.store != nil {
-		errs = append(errs, s.store.close())
+		errs = append(errs, step(func(ctx context.Context) error { return s.store.close(ctx, s.log) }))
 	}
 	if s.srv != nil {
 		stopNATS(s.srv)

@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"github.com/gamepersist/gamepersist/flux"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gamepersist/gamepersist/flux"
 	"github.com/gamepersist/gamepersist/internal/testdb"
 	"github.com/gamepersist/gamepersist/internal/worldgen"
 	"github.com/gamepersist/gamepersist/natsbridge"
@@ -64,11 +65,32 @@ func TestSimulateMemory(t *testing.T) {
 	if int64(len(ticks)) != sum.Ticks {
 		t.Fatalf("%d tick lines for %d ticks", len(ticks), sum.Ticks)
 	}
-	for _, f := range []string{"total_ms", "moves_ms", "load_ms", "rooms_ms", "eval_ms", "apply_ms", "events_ms",
-		"chat_ms", "players", "active", "changes", "cache_hit_ratio", "pending_players", "chat_handled"} {
+	msFields := []string{"total_ms", "moves_ms", "load_ms", "rooms_ms", "eval_ms", "apply_ms", "events_ms", "chat_ms"}
+	for _, f := range append(msFields, "players", "active", "changes", "cache_hit_ratio", "pending_players", "chat_handled") {
 		if _, ok := ticks[0][f]; !ok {
 			t.Errorf("tick line has no %q: %v", f, ticks[0])
 		}
+	}
+	// Values are rounded to 0.001 (the ratio, and milliseconds to a microsecond).
+	for _, line := range ticks {
+		for _, f := range append(msFields, "cache_hit_ratio") {
+			if v, _ := line[f].(float64); math.Abs(v*1000-math.Round(v*1000)) > 1e-6 {
+				t.Errorf("tick %v: %s = %v, not rounded to 3 decimals", line["tick"], f, v)
+			}
+		}
+	}
+	// Each NATS connection is named in its lines, and a clean close has no error field.
+	conns := map[any]int{}
+	for _, msg := range []string{"nats connected", "nats connection closed"} {
+		for _, line := range logs.withMessage(msg) {
+			conns[line["conn"]]++
+			if _, ok := line["error"]; ok {
+				t.Errorf("%q line with an error field: %v", msg, line)
+			}
+		}
+	}
+	if len(conns) != 2 || conns[gameConn] != 2 || conns[clientsConn] != 2 {
+		t.Errorf("connect and close lines per conn = %v, want one of each for %s and %s", conns, gameConn, clientsConn)
 	}
 }
 
@@ -174,8 +196,9 @@ func TestRunStopsOnCancel(t *testing.T) {
 	}
 }
 
-// TestUnreachableDatabaseFallsBackToMemory checks the embedded default: a database that does
-// not answer is said in one log line (without the password) and the run goes on in memory.
+// TestUnreachableDatabaseFallsBackToMemory checks the embedded default: an address where
+// nothing listens (a port refusing connections) is said in one log line (without the
+// password) and the run goes on in memory.
 func TestUnreachableDatabaseFallsBackToMemory(t *testing.T) {
 	t.Parallel()
 	logs := newLogLines()
@@ -187,7 +210,7 @@ func TestUnreachableDatabaseFallsBackToMemory(t *testing.T) {
 		t.Fatalf("simulate: %v\n%s", err, logs)
 	}
 	checkSummary(t, sum, "memory")
-	warn := logs.withMessage("no database answered; running on the in-memory stores")
+	warn := logs.withMessage("nothing listens at the database address; running on the in-memory stores")
 	if len(warn) != 1 || warn[0]["database"] != "127.0.0.1:1/x" {
 		t.Fatalf("fallback lines = %v", warn)
 	}

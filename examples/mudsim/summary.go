@@ -77,7 +77,7 @@ func (sum Summary) print(w io.Writer) error {
 		"chat_lost=%d dead_letters=%d cache_hit_ratio=%.3f tick_p50=%s tick_p99=%s game_time=%s elapsed=%s\n",
 		sum.Backend, sum.Players, sum.Rooms, sum.Ticks, sum.TickErrors, sum.SkippedTicks,
 		sum.ChangesApplied, sum.EventsPublished, sum.PendingPlayers, sum.ChatSent, sum.ChatHandled,
-		sum.ChatLost, sum.DeadLetters, sum.CacheHitRatio, sum.TickP50, sum.TickP99, sum.GameTime.Format(time.DateTime),
+		sum.ChatLost, sum.DeadLetters, sum.CacheHitRatio, sum.TickP50.Round(time.Microsecond), sum.TickP99.Round(time.Microsecond), sum.GameTime.Format(time.DateTime),
 		sum.Elapsed.Round(time.Millisecond))
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // result is one player count's measurement; its JSON keys are the documented -json output.
@@ -131,61 +133,223 @@ func writeCSV(path string, rs []result) (err error) {
 }
 
 // auditTicks are the tick times the audit published for its MUD server (ms, ticks 1–4).
+// They are quoted figures from another machine, not measurements of this run: the chart
+// marks them as such.
 var auditTicks = []float64{3400, 6400, 15100, 17400}
 
-// drawChart plots tick time over tick number, log scale: per player count, the library
-// (solid) and the audit's pattern (dashed) in one colour, plus the four tick times the
-// audit itself published, for scale.
-func drawChart(path string, rs []result) error {
-	p := plot.New()
-	p.Title.Text = "flux tick time: gamepersist vs the audit's per-player pattern (same world, same database)"
+// publishedLabel is the legend entry of the audit's published tick times.
+const publishedLabel = "the audit's server, ticks 1-4: published, not measured"
+
+// Chart layout: size, and the y range's margin around the data (a factor, log scale).
+const (
+	chartWidth, chartHeight = 11 * vg.Inch, 6.5 * vg.Inch
+	yMargin                 = 1.5
+)
+
+// chart is the tick-time chart before it is drawn: the plot (axes and series, its own
+// legend left empty so that nothing is drawn over the data) and the legend drawn in a
+// column of its own right of the plot. Labels lists the legend's entries in order.
+type chart struct {
+	plot   *plot.Plot
+	legend plot.Legend
+	labels []string
+	// plotters are what was added to the plot, in order.
+	plotters []plot.Plotter
+	// dataMin and dataMax bound every value drawn (ms), the published figures included.
+	dataMin, dataMax float64
+}
+
+// newChart builds the chart of tick time over tick number, log scale: per player count
+// one colour, with the library (solid), the floor (dotted) and the audit's pattern
+// (dashed); the audit's own published tick times as labelled hollow markers without a
+// line (quoted figures). The y range is fitted to the data, a factor yMargin either side.
+func newChart(rs []result) (*chart, error) {
+	c := &chart{plot: plot.New(), legend: plot.NewLegend(), dataMin: math.Inf(1), dataMax: math.Inf(-1)}
+	p := c.plot
+	p.Title.Text = "flux tick time: gamepersist, its floor and the audit's per-player pattern (same world, same database)"
 	p.X.Label.Text = "tick"
 	p.Y.Label.Text = "tick time, ms (log scale)"
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Legend.Top = true
-	p.Legend.Left = false
-	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.Y.Tick.Marker = plot.TickerFunc(logTicks)
+	p.X.Tick.Marker = plot.TickerFunc(tickNumbers)
+	p.Add(plotter.NewGrid())
+	draws := func(ps ...plot.Plotter) {
+		p.Add(ps...)
+		c.plotters = append(c.plotters, ps...)
+	}
+	c.legend.Top, c.legend.Left = true, true
+	c.legend.TextStyle.Font.Size = vg.Points(9)
+	c.legend.Padding = vg.Points(3)
 
+	add := func(label string, thumbs ...plot.Thumbnailer) {
+		c.legend.Add(label, thumbs...)
+		c.labels = append(c.labels, label)
+	}
 	for i, r := range rs {
-		c := plotutil.Color(i)
+		col := plotutil.Color(i)
 		for _, s := range []struct {
 			label  string
 			ds     []time.Duration
 			dashes []vg.Length
 		}{
 			{fmt.Sprintf("library, %d players", r.Players), r.library, nil},
-			{fmt.Sprintf("audit pattern, %d players", r.Players), r.seed, []vg.Length{vg.Points(6), vg.Points(3)}},
+			{fmt.Sprintf("floor (evaluation + one write), %d players", r.Players), r.floor, []vg.Length{vg.Points(1), vg.Points(2)}},
+			{fmt.Sprintf("audit's pattern, %d players", r.Players), r.seed, []vg.Length{vg.Points(6), vg.Points(3)}},
 		} {
 			if len(s.ds) == 0 {
 				continue
 			}
-			l, err := plotter.NewLine(xys(s.ds))
+			pts := xys(s.ds)
+			c.fit(pts)
+			l, err := plotter.NewLine(pts)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			l.Color, l.Dashes, l.Width = c, s.dashes, vg.Points(1.2)
-			p.Add(l)
-			p.Legend.Add(s.label, l)
+			l.Color, l.Dashes, l.Width = col, s.dashes, vg.Points(1.2)
+			draws(l)
+			add(s.label, l)
 		}
 	}
+
 	pts := make(plotter.XYs, len(auditTicks))
+	labels := make([]string, len(auditTicks))
 	for i, v := range auditTicks {
 		pts[i].X, pts[i].Y = float64(i+1), v
+		labels[i] = strconv.FormatFloat(v/1000, 'f', 1, 64) + " s (published)"
 	}
-	audit, points, err := plotter.NewLinePoints(pts)
+	c.fit(pts)
+	published, err := plotter.NewScatter(pts)
+	if err != nil {
+		return nil, err
+	}
+	published.Shape = draw.BoxGlyph{}
+	published.Color = color.Black
+	published.Radius = vg.Points(4)
+	ring, err := plotter.NewScatter(pts) // a hollow marker: a white box inside the black one
+	if err != nil {
+		return nil, err
+	}
+	ring.Shape, ring.Color, ring.Radius = draw.BoxGlyph{}, color.White, vg.Points(2.5)
+	// Each figure labelled right of its marker, alternately below and above it, so that
+	// neighbouring figures' labels do not overlap.
+	var quoted []plot.Plotter
+	for parity, dy := range []vg.Length{-vg.Points(11), vg.Points(4)} {
+		var l plotter.XYLabels
+		for i := parity; i < len(pts); i += 2 {
+			l.XYs, l.Labels = append(l.XYs, pts[i]), append(l.Labels, labels[i])
+		}
+		q, err := plotter.NewLabels(l)
+		if err != nil {
+			return nil, err
+		}
+		for i := range q.TextStyle {
+			q.TextStyle[i].Font.Size = vg.Points(8)
+			q.TextStyle[i].Color = color.Gray{Y: 0x40}
+		}
+		q.Offset = vg.Point{X: vg.Points(7), Y: dy}
+		quoted = append(quoted, q)
+	}
+	draws(published, ring)
+	draws(quoted...)
+	add(publishedLabel, published, ring)
+
+	p.Y.Min, p.Y.Max = c.dataMin/yMargin, c.dataMax*yMargin
+	// Room right of the last published figure for its label, however few ticks ran.
+	p.X.Min, p.X.Max = 0, math.Max(p.X.Max, float64(len(auditTicks))+1.5)
+	return c, nil
+}
+
+// fit widens the data bounds to pts.
+func (c *chart) fit(pts plotter.XYs) {
+	for _, pt := range pts {
+		c.dataMin, c.dataMax = math.Min(c.dataMin, pt.Y), math.Max(c.dataMax, pt.Y)
+	}
+}
+
+// layout splits the canvas into the plot's area and, right of it, the legend's column,
+// as wide as the legend's longest entry.
+func (c *chart) layout(dc draw.Canvas) (plotArea, legendArea draw.Canvas) {
+	gap := vg.Points(12)
+	width := c.legend.Rectangle(dc).Size().X + gap
+	plotArea = draw.Crop(dc, 0, -width, 0, 0)
+	legendArea = draw.Crop(dc, dc.Size().X-width+gap, -vg.Points(4), 0, -vg.Points(24))
+	return plotArea, legendArea
+}
+
+// draw draws the plot and its legend column on dc.
+func (c *chart) draw(dc draw.Canvas) {
+	plotArea, legendArea := c.layout(dc)
+	c.plot.Draw(plotArea)
+	c.legend.Draw(legendArea)
+}
+
+// drawChart draws the chart of rs (newChart) to a PNG file at path.
+func drawChart(path string, rs []result) (err error) {
+	c, err := newChart(rs)
 	if err != nil {
 		return err
 	}
-	audit.Width = vg.Points(2)
-	points.Shape = draw.CircleGlyph{}
-	p.Add(audit, points)
-	p.Legend.Add("the audit's published ticks (3.4 s → 17.4 s)", audit, points)
+	img := vgimg.New(chartWidth, chartHeight)
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Path())
+	c.draw(dc)
+	f, err := os.Create(path) //nolint:gosec // the path is the user's own -chart flag
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	_, err = vgimg.PngCanvas{Canvas: img}.WriteTo(f)
+	return err
+}
 
-	// Head room above the data so the legend covers no line.
-	p.Y.Max = math.Max(p.Y.Max, 1e6)
-	p.Y.Min = math.Min(p.Y.Min, 0.05)
-	return p.Save(11*vg.Inch, 6.5*vg.Inch, path)
+// logTicks marks 1, 2 and 5 times each power of ten within [lo, hi] (labelled), and the
+// other integer multiples unlabelled, so that a range narrower than a decade still has
+// labelled ticks.
+func logTicks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	if lo <= 0 || hi <= lo {
+		return ticks
+	}
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		base := math.Pow(10, e)
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * base
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// tickNumbers marks whole tick numbers within [lo, hi], every 1, 2 or 5 × 10^k ticks so
+// that about ten are labelled.
+func tickNumbers(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	if hi <= lo {
+		return ticks
+	}
+	// The steps 1, 2, 5, 10, 20, 50, …: the first with at most ten ticks in the range.
+	nth := func(k int) float64 { return []float64{1, 2, 5}[k%3] * math.Pow(10, float64(k/3)) }
+	k := 0
+	for (hi-lo)/nth(k) > 10 {
+		k++
+	}
+	step := nth(k)
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', 0, 64)})
+	}
+	return ticks
 }
 
 func xys(ds []time.Duration) plotter.XYs {
