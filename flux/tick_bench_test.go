@@ -170,3 +170,67 @@ func BenchmarkTickW2(b *testing.B) {
 	b.ReportMetric(float64(libStmts)/float64(b.N), "library-statements/tick")
 	b.ReportMetric(float64(seedStmts)/float64(b.N), "seed-statements/tick")
 }
+
+// BenchmarkStepW1 is W1 in the non-blocking mode beside the blocking Tick, interleaved in
+// one run (internal/tickload): the caller's stall of Step (evaluation of the background
+// worker's latest load, writes handed over) against the pure evaluation of the same tick
+// over players in memory, and the blocking Tick's whole duration. Between ticks the
+// benchmark waits, unmeasured, for the worker's write and load (Sync), as a 0.6 s flux
+// interval would allow. Metrics: stall-p50-ms/stall-p99-ms, eval-p50-ms, ratio-stall-eval
+// (stall p50 / evaluation p50), ratio-stall-p99-eval (stall p99 / evaluation p50),
+// tick-p50-ms (blocking), durable-lag-p50-ms/durable-lag-p99-ms (Step → its writes
+// committed).
+func BenchmarkStepW1(b *testing.B) {
+	benchStep(b, w1Players)
+}
+
+// BenchmarkStepW1x5 is BenchmarkStepW1 at 50,000 players (5 × W1): the stall's cost per
+// player (stall-us-per-player) compared with W1's.
+func BenchmarkStepW1x5(b *testing.B) {
+	benchStep(b, 5*w1Players)
+}
+
+func benchStep(b *testing.B, players int) {
+	ctx := context.Background()
+	w := w1Workload(b, players)
+	paths := []tickload.Path{tickload.Step, tickload.Evaluate, tickload.Library}
+	for range 3 { // warm up: the room cache, the statements, the worker's first load
+		for _, p := range paths {
+			if _, err := w.Run(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		w.Next()
+	}
+	var stall, eval, tick []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		got := map[tickload.Path]tickload.Sample{}
+		for k := range paths {
+			p := paths[(i+k)%len(paths)]
+			s, err := w.Run(ctx, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got[p] = s
+		}
+		if got[tickload.Step].Changes != got[tickload.Evaluate].Changes || got[tickload.Step].Report.Counts.Evaluated != players {
+			b.Fatalf("tick %d: step %+v, evaluation %d changes", i, got[tickload.Step].Report.Counts, got[tickload.Evaluate].Changes)
+		}
+		stall = append(stall, got[tickload.Step].Duration)
+		eval = append(eval, got[tickload.Evaluate].Duration)
+		tick = append(tick, got[tickload.Library].Duration)
+		w.Next()
+	}
+	b.StopTimer()
+	st := w.StepStats()
+	b.ReportMetric(ms(percentile(stall, 50)), "stall-p50-ms")
+	b.ReportMetric(ms(percentile(stall, 99)), "stall-p99-ms")
+	b.ReportMetric(ms(percentile(eval, 50)), "eval-p50-ms")
+	b.ReportMetric(float64(percentile(stall, 50))/float64(percentile(eval, 50)), "ratio-stall-eval")
+	b.ReportMetric(float64(percentile(stall, 99))/float64(percentile(eval, 50)), "ratio-stall-p99-eval")
+	b.ReportMetric(ms(percentile(tick, 50)), "tick-p50-ms")
+	b.ReportMetric(ms(st.DurableLagP50), "durable-lag-p50-ms")
+	b.ReportMetric(ms(st.DurableLagP99), "durable-lag-p99-ms")
+	b.ReportMetric(float64(percentile(stall, 50).Microseconds())/float64(players), "stall-us-per-player")
+}

@@ -50,6 +50,13 @@ type Path string
 const (
 	Library     Path = "library"
 	Floor       Path = "floor"
+	// Step is the Runner's non-blocking mode (Start, Step): the Sample's Duration is the
+	// caller's stall only; the background write and load run after it, before the next
+	// tick (Run waits for them with Sync, outside the measured time).
+	Step Path = "step"
+	// Evaluate is the pure evaluation alone over players held in memory: what the game
+	// loop should wait for in the non-blocking mode.
+	Evaluate Path = "evaluate"
 	Hand        Path = "hand"
 	SeedPattern Path = "seed_pattern"
 )
@@ -71,9 +78,16 @@ type Workload struct {
 	world   *worldgen.World
 	tick    int
 
-	roomsPG *roomstore.Postgres
-	rooms   *roomstore.Cached
-	runner  *flux.Runner
+	roomsPG    *roomstore.Postgres
+	rooms      *roomstore.Cached
+	runner     *flux.Runner
+	stepRunner *flux.Runner
+	stepRooms  *roomstore.Cached // the step runner's own cache: the paths share no warm state
+
+	evalEval    *flux.Evaluator
+	evalLedger  flux.Ledger
+	evalPlayers []flux.Player
+	evalIndex   map[string]int
 
 	floorStore   *flux.PostgresPlayers
 	floorEval    *flux.Evaluator
@@ -159,6 +173,19 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, counter *pgcount.StatementCo
 	if w.floorStore, err = players("floor"); err != nil {
 		return nil, err
 	}
+	stepStore, err := players("step")
+	if err != nil {
+		return nil, err
+	}
+	if w.stepRooms, err = roomstore.NewCached(w.roomsPG, roomstore.CacheConfig{}); err != nil {
+		return nil, err
+	}
+	if w.stepRunner, err = flux.NewRunner(stepStore, w.stepRooms, flux.RunnerConfig{RunnerID: "tickload-step"}); err != nil {
+		return nil, err
+	}
+	if err := w.stepRunner.Start(cfg.Start); err != nil {
+		return nil, err
+	}
 	if w.handStore, err = players("hand"); err != nil {
 		return nil, err
 	}
@@ -175,7 +202,13 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, counter *pgcount.StatementCo
 	for i, p := range w.floorPlayers {
 		w.floorIndex[p.ID] = i
 	}
-	for _, e := range []**flux.Evaluator{&w.floorEval, &w.handEval, &w.seedEval} {
+	w.evalPlayers = slices.Clone(w.world.Players)
+	w.evalIndex = make(map[string]int, len(w.evalPlayers))
+	for i, p := range w.evalPlayers {
+		w.evalIndex[p.ID] = i
+	}
+	w.evalLedger = flux.Ledger{}
+	for _, e := range []**flux.Evaluator{&w.floorEval, &w.handEval, &w.seedEval, &w.evalEval} {
 		if *e, err = flux.NewEvaluator(rules); err != nil {
 			return nil, err
 		}
@@ -209,6 +242,10 @@ func (w *Workload) Run(ctx context.Context, p Path) (Sample, error) {
 		s, err = w.library(ctx, now)
 	case Floor:
 		s, err = w.floor(ctx, now)
+	case Step:
+		s, err = w.step(ctx, now)
+	case Evaluate:
+		s = w.evaluate(now)
 	case Hand:
 		s, err = w.hand(ctx, now)
 	case SeedPattern:
@@ -231,6 +268,33 @@ func (w *Workload) library(ctx context.Context, now time.Time) (Sample, error) {
 // apply sends the library's own apply statement for one write per evaluated player (its
 // new flux state and lucidity change), as the Runner does, and sets the players' stored
 // tick in memory.
+// step does the non-blocking tick: the Sample's Duration is Step's alone; then it waits
+// (unmeasured) for the background write and load, as a game loop's interval would.
+func (w *Workload) step(ctx context.Context, now time.Time) (Sample, error) {
+	rep, err := w.stepRunner.Step(now)
+	if err != nil {
+		return Sample{}, fmt.Errorf("tickload: step: %w", err)
+	}
+	if err := w.stepRunner.Sync(ctx); err != nil {
+		return Sample{}, fmt.Errorf("tickload: step sync: %w", err)
+	}
+	return Sample{Duration: rep.Total, Changes: rep.Counts.Changed, Report: rep}, nil
+}
+
+// evaluate is the pure evaluation alone, over players held in memory.
+func (w *Workload) evaluate(now time.Time) Sample {
+	t0 := time.Now()
+	res := w.evalEval.Evaluate(w.evalPlayers, w.roomInfos, now, w.evalLedger)
+	d := time.Since(t0)
+	for _, c := range res.Changes {
+		w.evalPlayers[w.evalIndex[c.PlayerID]].Lucidity = c.NewLucidity
+	}
+	return Sample{Duration: d, Changes: len(res.Changes)}
+}
+
+// StepStats returns the non-blocking Runner's stats (durable lag, background work).
+func (w *Workload) StepStats() flux.RunnerStats { return w.stepRunner.Stats() }
+
 func (w *Workload) apply(ctx context.Context, store *flux.PostgresPlayers, path string, players []flux.Player,
 	res flux.Result, ledger flux.Ledger, now time.Time) error {
 	tick := flux.TickNumber(now, flux.DefaultTickLength)
@@ -371,5 +435,5 @@ func (w *Workload) seedPattern(ctx context.Context, now time.Time) (Sample, erro
 // Close stops the runner (flushing nothing: every tick applied or failed loudly) and the
 // room cache. The pool is the caller's.
 func (w *Workload) Close() error {
-	return errors.Join(w.runner.Close(), w.rooms.Close(), w.roomsPG.Close())
+	return errors.Join(w.runner.Close(), w.stepRunner.Close(), w.rooms.Close(), w.stepRooms.Close(), w.roomsPG.Close())
 }

@@ -42,7 +42,7 @@ func TestPathsAgree(t *testing.T) {
 	totalChanges := 0
 	for tick := range 12 {
 		got := map[tickload.Path]tickload.Sample{}
-		for _, p := range []tickload.Path{tickload.Library, tickload.Floor, tickload.Hand, tickload.SeedPattern} {
+		for _, p := range []tickload.Path{tickload.Library, tickload.Floor, tickload.Hand, tickload.SeedPattern, tickload.Step, tickload.Evaluate} {
 			s, err := w.Run(ctx, p)
 			if err != nil {
 				t.Fatalf("tick %d %s: %v", tick, p, err)
@@ -58,10 +58,7 @@ func TestPathsAgree(t *testing.T) {
 		if lib.Report.Counts.Evaluated != players {
 			t.Fatalf("tick %d: library evaluated %d players, want %d", tick, lib.Report.Counts.Evaluated, players)
 		}
-		wantPlayers := int64(1) // the load
-		if lib.Changes > 0 {
-			wantPlayers++ // the one apply statement
-		}
+		wantPlayers := int64(2) // the load, the one write (every evaluated player's tick state)
 		wantLib := wantPlayers
 		if tick == 0 {
 			wantLib++ // the cold cache loads every room, in one query; none after that
