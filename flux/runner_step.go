@@ -57,7 +57,8 @@ type stepper struct {
 	cycled  chan struct{}          // closed and replaced at the end of each worker cycle
 	doubt   map[string]PlayerWrite // left by the worker when it returns, for Stop
 	wake    chan struct{}
-	done    chan struct{} // closed when the worker returns
+	done    chan struct{}      // closed when the worker returns
+	spare   chan []PlayerWrite // batch slices the worker has merged, for Step to reuse
 
 	// Owned by Step (under the Runner's sem).
 	cur    *snapshot
@@ -80,7 +81,8 @@ func (r *Runner) Start(now time.Time) error {
 	if r.step != nil {
 		return fmt.Errorf("flux: runner already started: %w", ErrStarted)
 	}
-	s := &stepper{nextNow: now, wake: make(chan struct{}, 1), done: make(chan struct{}), cycled: make(chan struct{})}
+	s := &stepper{nextNow: now, wake: make(chan struct{}, 1), done: make(chan struct{}), cycled: make(chan struct{}),
+		spare: make(chan []PlayerWrite, 4)}
 	r.step = s
 	go r.work(s)
 	s.signal()
@@ -158,7 +160,12 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 	for i, k := range s.low { // back to the stored lucidity
 		cur.players[k].Lucidity += s.lowBy[i]
 	}
-	batch := r.collectStep(cur, res, tick, now)
+	var spare []PlayerWrite
+	select {
+	case spare = <-s.spare:
+	default:
+	}
+	batch := r.collectStep(cur, res, tick, now, spare[:0])
 	rep.Evaluate = time.Since(t0)
 	rep.Evaluated = true
 	rep.Counts = res.Counts
@@ -227,12 +234,12 @@ func (r *Runner) prepareStep(s *stepper, players []Player, tick int64) int {
 	return n
 }
 
-// collectStep returns this tick's writes (a new slice, handed to the worker) and applies
-// them to the current state, so that the next Step continues from them.
-func (r *Runner) collectStep(cur *snapshot, res Result, tick int64, now time.Time) []PlayerWrite {
+// collectStep appends this tick's writes to batch (handed to the worker) and applies them
+// to the current state, so that the next Step continues from them.
+func (r *Runner) collectStep(cur *snapshot, res Result, tick int64, now time.Time, batch []PlayerWrite) []PlayerWrite {
 	r.changes = r.changes[:0]
 	cut := activeCutoffs(r.rules, now)
-	batch := make([]PlayerWrite, 0, res.Counts.Evaluated)
+	batch = slices.Grow(batch, res.Counts.Evaluated)
 	j := 0
 	for i := range cur.players {
 		p := &cur.players[i]
@@ -289,6 +296,12 @@ func (r *Runner) work(s *stepper) {
 			}
 			for _, w := range b.writes {
 				r.merge(w)
+			}
+		}
+		for _, b := range batches { // merged: Step may reuse them (a snapshot's seq covers them)
+			select {
+			case s.spare <- b.writes:
+			default:
 			}
 		}
 		ctx, cancel := r.bound(context.Background())
