@@ -31,6 +31,23 @@
 // caller's goroutine and ticks on an interval, skipping and counting ticks that an
 // overrunning tick missed. Stop(ctx) and Close() make the final flush.
 //
+// # The non-blocking mode
+//
+// Tick makes the game loop wait for two database round trips. After Start, Step replaces
+// it: the Runner's one background goroutine (stopped by Stop and Close) writes what each
+// Step hands it and then loads the players and reads their rooms for the next one, so the
+// game loop waits for the evaluation only. The state a Step evaluates is the latest load
+// (made after the previous Step's writes) plus this Runner's own writes since: moves,
+// log-ins and lucidity written straight to the database show one Step later. While the
+// database is down Step keeps evaluating from memory and the worker keeps the writes,
+// summed per player, until it answers; past MaxLag batches waiting, Step skips its tick
+// (ErrLagging). A write whose reply was lost is held until a load says whether it landed.
+// Sync waits for the worker (tests, save points).
+//
+//	_ = runner.Start(gameTime)
+//	for each loop tick: rep, err := runner.Step(gameTime) // no I/O on this goroutine
+//	defer runner.Close()                                   // stops the worker, final flush
+//
 // # Exactly once, with any number of servers
 //
 // A tick has a number: TickNumber(now, RunnerConfig.TickLength), one per game minute by
