@@ -73,7 +73,7 @@ type CacheConfig struct {
 	// a later hit retries. Default DefaultCacheMaxRefreshes.
 	MaxRefreshes int
 	// Clock returns the time from which room age (refresh-ahead and TTL) is measured.
-	// Default time.Now; tests and simulations pass their own. The cache also drops rooms
+	// nil means time.Now (its monotonic reading); tests and simulations pass their own. The cache also drops rooms
 	// after their TTL of wall time, so with a slower clock the wall clock expires them
 	// first.
 	Clock func() time.Time
@@ -127,9 +127,6 @@ func (c CacheConfig) WithDefaults() CacheConfig {
 	}
 	if c.MaxRefreshes == 0 {
 		c.MaxRefreshes = DefaultCacheMaxRefreshes
-	}
-	if c.Clock == nil {
-		c.Clock = time.Now
 	}
 	return c
 }

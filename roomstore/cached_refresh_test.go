@@ -46,7 +46,7 @@ func TestCachedRefreshConfig(t *testing.T) {
 	t.Parallel()
 	d := roomstore.CacheConfig{}.WithDefaults()
 	if d.RefreshAhead != roomstore.DefaultCacheRefreshAhead || d.TTLJitter != roomstore.DefaultCacheTTLJitter ||
-		d.MaxRefreshes != roomstore.DefaultCacheMaxRefreshes || d.Clock == nil {
+		d.MaxRefreshes != roomstore.DefaultCacheMaxRefreshes || d.Clock != nil {
 		t.Fatalf("defaults = %+v", d)
 	}
 	good := []roomstore.CacheConfig{
