@@ -43,8 +43,9 @@ type CacheConfig struct {
 	// Default DefaultCacheMaxRooms. The admission counters cost about 30 bytes per room of
 	// capacity, allocated up front.
 	MaxRooms int64
-	// TTL is how long a cached room is served before it is loaded again. Default
-	// DefaultCacheTTL.
+	// TTL is how long a cached room is served before it is loaded again, jittered per
+	// room by TTLJitter; refresh-ahead reloads rooms read regularly before it passes.
+	// Default DefaultCacheTTL.
 	TTL time.Duration
 	// NegativeTTL is how long a not-found id is answered with ErrNotFound from memory.
 	// Default DefaultCacheNegativeTTL. Writes through the decorator and Invalidate end it
@@ -59,8 +60,9 @@ type CacheConfig struct {
 	LoadTimeout time.Duration
 	// RefreshAhead is the fraction of a room's TTL, in (0, 1), after which a hit serves
 	// the cached room and also starts one background reload of it (refresh-ahead): rooms
-	// read at least once every (1−RefreshAhead)×TTL×(1−TTLJitter) (67 s at the defaults)
-	// are never loaded on the reader's path after their first load. Default
+	// read at least once every (1−RefreshAhead)×TTL×(1−TTLJitter) (67 s at the defaults,
+	// less a refresh's duration) are never loaded on the reader's path after their first
+	// load. Default
 	// DefaultCacheRefreshAhead; NoRefreshAhead turns it off.
 	RefreshAhead float64
 	// TTLJitter spreads the TTL of each loaded room uniformly over TTL×(1±TTLJitter), in
@@ -73,9 +75,9 @@ type CacheConfig struct {
 	// a later hit retries. Default DefaultCacheMaxRefreshes.
 	MaxRefreshes int
 	// Clock returns the time from which room age (refresh-ahead and TTL) is measured.
-	// nil means time.Now (its monotonic reading); tests and simulations pass their own. The cache also drops rooms
-	// after their TTL of wall time, so with a slower clock the wall clock expires them
-	// first.
+	// nil means time.Now (its monotonic reading); tests and simulations pass their own.
+	// The cache also drops rooms after their TTL of wall time, so with a slower clock the
+	// wall clock expires them first. NegativeTTL is always wall time.
 	Clock func() time.Time
 	// Logger receives debug events (failed loads, dropped fills). The zero value, like
 	// zerolog.Nop(), logs nothing.
