@@ -46,7 +46,8 @@ const genStripes = 1024
 // changing a Room it got never changes what another caller gets.
 //
 // Cached runs goroutines of its own (the cache's, one per in-flight load and one per
-// running refresh); Close stops them. Close does not close the inner store: the caller owns it.
+// running refresh); Close stops them. Close does not close the inner store: the caller
+// owns it.
 type Cached struct {
 	inner  RoomStore
 	vput   VersionedPutter // inner's, or nil
