@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -32,19 +34,25 @@ const genStripes = 1024
 //     once per 64 hits, as for GetRoom).
 //   - PutRoom, PutRoomVersion, DeleteRoom write through to the inner store, then drop the
 //     id from the cache and call CacheConfig.AfterWrite.
-//   - Invalidate drops ids written elsewhere (another process). A load that started
-//     before an invalidation never puts what it read into the cache after it.
+//   - Invalidate drops ids written elsewhere (another process). A load or refresh that
+//     started before an invalidation never puts what it read into the cache after it.
+//   - Refresh-ahead: a hit on a room older than RefreshAhead of its TTL is served from
+//     memory and starts one background reload; the stale ids of one GetRooms or
+//     VisitRooms call are reloaded together in one inner GetRooms call, an id at most
+//     once at a time, at most MaxRefreshes reloads at once. Each loaded room's TTL is
+//     jittered by ±TTLJitter so rooms loaded together do not go stale together.
 //
 // Rooms are values whose fields cannot be changed in place (see Room), so a caller
 // changing a Room it got never changes what another caller gets.
 //
-// Cached runs goroutines of its own (the cache's, and one per in-flight load); Close stops
-// them. Close does not close the inner store: the caller owns it.
+// Cached runs goroutines of its own (the cache's, one per in-flight load and one per
+// running refresh); Close stops them. Close does not close the inner store: the caller
+// owns it.
 type Cached struct {
 	inner  RoomStore
 	vput   VersionedPutter // inner's, or nil
 	cfg    CacheConfig
-	rooms  *cache.Cache[string, Room]
+	rooms  *cache.Cache[string, entry]
 	absent *cache.Cache[string, struct{}]
 
 	flights singleflight.Group
@@ -53,17 +61,37 @@ type Cached struct {
 	gens    [genStripes]atomic.Uint64
 
 	closed      atomic.Bool
-	mu          sync.Mutex // orders loads.Add against Close
+	mu          sync.Mutex // orders loads.Add against Close; guards refreshing, refreshRunning
 	loads       sync.WaitGroup
 	loadCtx     context.Context // canceled by Close
 	cancelLoads context.CancelFunc
 
+	epoch time.Time // the Clock's time at NewCached; entry times count from it
+
+	refreshing     map[string]struct{} // ids a running refresh is reloading
+	refreshRunning int
+
 	rechecks      atomic.Uint64 // cache hits inside a load, not counted as reader hits
+	expiredHits   atomic.Uint64 // entries found past their TTL on the Clock: misses
+	staleHits     atomic.Uint64
+	refreshes     atomic.Uint64
+	refreshed     atomic.Uint64
+	refreshErrors atomic.Uint64
+	refreshSkips  atomic.Uint64
 	misses        atomic.Uint64
 	loadCalls     atomic.Uint64
 	loadErrors    atomic.Uint64
 	invalidations atomic.Uint64
 	droppedFills  atomic.Uint64
+}
+
+// entry is a cached room with the times, in nanoseconds since Cached.epoch on
+// CacheConfig.Clock, at which it goes stale (a hit starts a refresh) and expires (no
+// longer served).
+type entry struct {
+	room    Room
+	staleAt int64
+	expires int64
 }
 
 var (
@@ -74,16 +102,29 @@ var (
 
 // CacheStats is a snapshot of a Cached decorator's counters since NewCached.
 type CacheStats struct {
-	// Hits counts ids answered with a room from memory.
+	// Hits counts ids answered with a room from memory, stale or not.
 	Hits uint64
+	// StaleHits counts the hits on rooms older than RefreshAhead of their TTL; each asks
+	// for a background refresh.
+	StaleHits uint64
 	// NegativeHits counts ids answered with ErrNotFound from memory.
 	NegativeHits uint64
-	// Misses counts ids that had to be loaded from the inner store (a shared load counts
-	// once per reader).
+	// Misses counts ids that had to be loaded from the inner store on the reader's path (a
+	// shared load counts once per reader).
 	Misses uint64
-	// Loads counts calls made to the inner store's GetRoom or GetRooms to fill the cache;
-	// LoadErrors counts those that failed (other than not found).
+	// Loads counts calls made to the inner store's GetRoom or GetRooms on a reader's path
+	// (misses; background refreshes are not counted here); LoadErrors counts those that
+	// failed (other than not found).
 	Loads, LoadErrors uint64
+	// RefreshesStarted counts background refreshes (one inner GetRooms call each, off
+	// every reader's path); RoomsRefreshed counts the rooms they stored; RefreshFailures
+	// counts those that failed (the stale rooms are served until their TTL passes).
+	RefreshesStarted, RoomsRefreshed, RefreshFailures uint64
+	// RefreshesSkipped counts stale ids not refreshed because MaxRefreshes refreshes were
+	// running; a later hit asks again.
+	RefreshesSkipped uint64
+	// RefreshesRunning is the number of background refreshes in flight now.
+	RefreshesRunning int
 	// Evictions counts rooms removed to make room or because their TTL passed.
 	Evictions uint64
 	// Invalidations counts ids dropped by writes and Invalidate.
@@ -107,7 +148,8 @@ func NewCached(inner RoomStore, cfg CacheConfig) (*Cached, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	rooms, err := cache.New[string, Room](cache.Config{MaxItems: cfg.MaxRooms, TTL: cfg.TTL})
+	// Each room gets its own (jittered) TTL; the configured one is only a default.
+	rooms, err := cache.New[string, entry](cache.Config{MaxItems: cfg.MaxRooms, TTL: cfg.TTL})
 	if err != nil {
 		return nil, fmt.Errorf("%w: rooms: %w", ErrInvalidConfig, err)
 	}
@@ -117,23 +159,33 @@ func NewCached(inner RoomStore, cfg CacheConfig) (*Cached, error) {
 		return nil, fmt.Errorf("%w: negative entries: %w", ErrInvalidConfig, err)
 	}
 	c := &Cached{
-		inner:  inner,
-		cfg:    cfg,
-		rooms:  rooms,
-		absent: absent,
-		seed:   maphash.MakeSeed(),
+		inner:      inner,
+		cfg:        cfg,
+		rooms:      rooms,
+		absent:     absent,
+		seed:       maphash.MakeSeed(),
+		refreshing: make(map[string]struct{}),
+	}
+	if cfg.Clock != nil {
+		c.epoch = cfg.Clock()
+	} else {
+		c.epoch = time.Now()
 	}
 	c.vput, _ = inner.(VersionedPutter)
 	c.loadCtx, c.cancelLoads = context.WithCancel(context.Background())
 	return c, nil
 }
 
-// GetRoom implements RoomStore. A hit returns without I/O and without looking at ctx.
+// GetRoom implements RoomStore. A hit returns without I/O and without looking at ctx; a
+// stale hit also starts a background refresh of id.
 func (c *Cached) GetRoom(ctx context.Context, id string) (Room, error) {
 	if c.closed.Load() {
 		return Room{}, ErrClosed
 	}
-	if r, ok := c.rooms.Get(id); ok {
+	if r, stale, ok := c.lookup(id, c.now()); ok {
+		if stale {
+			c.refreshAhead([]string{id})
+		}
 		return r, nil
 	}
 	return c.getMiss(ctx, id)
@@ -176,7 +228,8 @@ func (c *Cached) load(parent context.Context, id string, gen uint64) (Room, erro
 	}
 	defer c.loads.Done()
 	// A reader may have missed just before the previous load of id filled the cache.
-	if r, ok := c.rooms.Get(id); ok {
+	loadedAt := c.now()
+	if r, _, ok := c.lookup(id, loadedAt); ok {
 		c.rechecks.Add(1)
 		return r, nil
 	}
@@ -191,7 +244,7 @@ func (c *Cached) load(parent context.Context, id string, gen uint64) (Room, erro
 	switch {
 	case err == nil:
 		if c.generation(id) == gen {
-			if !c.rooms.Store(id, r) {
+			if e, ttl := c.newEntry(id, r, loadedAt); !c.rooms.StoreWithTTL(id, e, ttl) {
 				c.droppedFill(id)
 			}
 			c.absent.Del(id)
@@ -251,14 +304,21 @@ func (c *Cached) VisitRooms(ctx context.Context, ids []string, fn func(Room)) er
 // whether id is to be handled (false for an id seen before): GetRooms' looks in its
 // result, which holds only the rooms found, so it asks for dedupeMisses (a set of the ids
 // not found in memory, made on the first one); VisitRooms' keeps a set of every id.
+//
+// The stale hits are refreshed together in the background (refreshAhead) before the misses
+// are loaded.
 func (c *Cached) visit(ctx context.Context, ids []string, isNew func(string) bool, dedupeMisses bool, fn func(Room)) error {
-	var missing []string
+	var missing, stale []string
 	var seen map[string]struct{}
+	now := c.now()
 	for _, id := range ids {
 		if !isNew(id) {
 			continue
 		}
-		if r, ok := c.rooms.Get(id); ok {
+		if r, isStale, ok := c.lookup(id, now); ok {
+			if isStale {
+				stale = append(stale, id)
+			}
 			fn(r)
 			continue
 		}
@@ -279,6 +339,9 @@ func (c *Cached) visit(ctx context.Context, ids []string, isNew func(string) boo
 		}
 		missing = append(missing, id)
 	}
+	if len(stale) > 0 {
+		c.refreshAhead(stale)
+	}
 	if len(missing) == 0 {
 		return nil
 	}
@@ -290,6 +353,7 @@ func (c *Cached) visit(ctx context.Context, ids []string, isNew func(string) boo
 	for i, id := range missing {
 		gens[i] = c.generation(id)
 	}
+	loadedAt := c.now()
 	c.loadCalls.Add(1)
 	loaded, err := c.inner.GetRooms(ctx, missing)
 	if err != nil {
@@ -300,7 +364,7 @@ func (c *Cached) visit(ctx context.Context, ids []string, isNew func(string) boo
 		c.cfg.Logger.Debug().Int("rooms", len(missing)).Err(err).Msg("roomstore: cache batch load failed")
 		return fmt.Errorf("roomstore: load %d rooms into cache: %w", len(missing), err)
 	}
-	c.fillBatch(missing, gens, loaded)
+	c.fillBatch(missing, gens, loaded, loadedAt)
 	for _, id := range missing {
 		if r, ok := loaded[id]; ok {
 			fn(r)
@@ -309,20 +373,28 @@ func (c *Cached) visit(ctx context.Context, ids []string, isNew func(string) boo
 	return nil
 }
 
-// fillBatch caches the result of one batch load: a room for each id found, a not-found
-// entry for the others. Sets are buffered and applied together; dropped ones are retried
-// once, so the rooms are visible to the next read.
-func (c *Cached) fillBatch(ids []string, gens []uint64, loaded map[string]Room) {
+// fillBatch caches the result of one batch load read at loadedAt (on the Clock): a room
+// for each id found, a not-found entry for the others (dropping a cached room, for a
+// refresh of a room deleted elsewhere). Sets are buffered and applied together; dropped
+// ones are retried once, so the rooms are visible to the next read. It returns the number
+// of rooms it set.
+func (c *Cached) fillBatch(ids []string, gens []uint64, loaded map[string]Room, loadedAt int64) int {
 	var dropped []int
+	stored := 0
 	for i, id := range ids {
 		if c.generation(id) != gens[i] {
 			continue
 		}
 		var ok bool
 		if r, found := loaded[id]; found {
-			ok = c.rooms.Set(id, r)
+			e, ttl := c.newEntry(id, r, loadedAt)
+			ok = c.rooms.SetWithTTL(id, e, ttl)
 			c.absent.Del(id)
+			stored++
 		} else {
+			if c.rooms.Contains(id) {
+				c.rooms.Del(id)
+			}
 			ok = c.absent.Set(id, struct{}{})
 		}
 		if !ok {
@@ -334,7 +406,7 @@ func (c *Cached) fillBatch(ids []string, gens []uint64, loaded map[string]Room) 
 	for _, i := range dropped {
 		id := ids[i]
 		if r, found := loaded[id]; found {
-			if !c.rooms.Store(id, r) {
+			if e, ttl := c.newEntry(id, r, loadedAt); !c.rooms.StoreWithTTL(id, e, ttl) {
 				c.droppedFill(id)
 			}
 		} else {
@@ -344,6 +416,119 @@ func (c *Cached) fillBatch(ids []string, gens []uint64, loaded map[string]Room) 
 	for i, id := range ids {
 		c.undoIfInvalidated(id, gens[i])
 	}
+	return stored
+}
+
+// now reads the Clock, in nanoseconds since epoch. Without a Clock it reads only the
+// monotonic clock (about half the cost of time.Now).
+func (c *Cached) now() int64 {
+	if c.cfg.Clock == nil {
+		return int64(time.Since(c.epoch))
+	}
+	return int64(c.cfg.Clock().Sub(c.epoch))
+}
+
+// lookup returns id's cached room and whether it is stale at now, or ok false when id has
+// no entry or the entry's TTL has passed at now. It costs one cache Get.
+func (c *Cached) lookup(id string, now int64) (r Room, stale, ok bool) {
+	e, ok := c.rooms.Get(id)
+	if !ok {
+		return Room{}, false, false
+	}
+	if now >= e.expires {
+		c.expiredHits.Add(1)
+		return Room{}, false, false
+	}
+	return e.room, now >= e.staleAt, true
+}
+
+// newEntry wraps r, read at loadedAt, with its stale and expiry times; it returns the
+// entry and its TTL: CacheConfig.TTL × (1 ± TTLJitter), drawn from a hash of id and
+// loadedAt (rooms loaded together get independent TTLs).
+func (c *Cached) newEntry(id string, r Room, loadedAt int64) (entry, time.Duration) {
+	ttl := c.cfg.TTL
+	if c.cfg.TTLJitter > 0 {
+		u := float64(mix64(maphash.String(c.seed, id)^uint64(loadedAt))>>11) / (1 << 53) // [0, 1)
+		ttl = time.Duration(float64(ttl) * (1 + c.cfg.TTLJitter*(2*u-1)))
+	}
+	e := entry{room: r, staleAt: math.MaxInt64, expires: loadedAt + int64(ttl)}
+	if c.cfg.RefreshAhead > 0 {
+		e.staleAt = loadedAt + int64(float64(ttl)*c.cfg.RefreshAhead)
+	}
+	return e, ttl
+}
+
+// mix64 is splitmix64's finalizer: it spreads every input bit over the output.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// refreshAhead starts one background reload of the stale ids that no running refresh is
+// reloading, unless MaxRefreshes refreshes are running or Close has begun. It takes ids
+// over and never waits for I/O: the reader already has the stale rooms.
+func (c *Cached) refreshAhead(ids []string) {
+	c.staleHits.Add(uint64(len(ids)))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	batch := ids[:0]
+	for _, id := range ids {
+		if _, busy := c.refreshing[id]; !busy {
+			batch = append(batch, id)
+		}
+	}
+	if len(batch) == 0 {
+		return
+	}
+	if c.refreshRunning >= c.cfg.MaxRefreshes {
+		c.refreshSkips.Add(uint64(len(batch)))
+		return
+	}
+	for _, id := range batch {
+		c.refreshing[id] = struct{}{}
+	}
+	c.refreshRunning++
+	c.refreshes.Add(1)
+	c.loads.Add(1)
+	go c.refresh(batch)
+}
+
+// refresh reloads ids with one inner GetRooms call, bounded by LoadTimeout and canceled
+// by Close (which waits for it), and caches what it read unless an invalidation of the id
+// came after the read began.
+func (c *Cached) refresh(ids []string) {
+	defer c.loads.Done()
+	defer func() {
+		c.mu.Lock()
+		for _, id := range ids {
+			delete(c.refreshing, id)
+		}
+		c.refreshRunning--
+		c.mu.Unlock()
+	}()
+	gens := make([]uint64, len(ids))
+	for i, id := range ids {
+		gens[i] = c.generation(id)
+	}
+	loadedAt := c.now()
+	ctx, cancel := context.WithTimeout(c.loadCtx, c.cfg.LoadTimeout)
+	defer cancel()
+	loaded, err := c.inner.GetRooms(ctx, ids)
+	if c.closed.Load() {
+		return
+	}
+	if err != nil {
+		c.refreshErrors.Add(1)
+		c.cfg.Logger.Debug().Int("rooms", len(ids)).Err(err).Msg("roomstore: cache refresh failed")
+		return
+	}
+	c.refreshed.Add(uint64(c.fillBatch(ids, gens, loaded, loadedAt)))
 }
 
 // PutRoom implements RoomStore: it writes through to the inner store, then invalidates
@@ -455,26 +640,36 @@ func mayHaveApplied(err error) bool {
 	return true
 }
 
-// Stats returns a snapshot of the counters. It costs a few hundred atomic loads.
+// Stats returns a snapshot of the counters. It costs a few hundred atomic loads and one
+// short lock.
 func (c *Cached) Stats() CacheStats {
 	rm, am := c.rooms.Metrics(), c.absent.Metrics()
+	notHits := c.rechecks.Load() + c.expiredHits.Load()
 	s := CacheStats{
-		Hits:          rm.Hits - min(rm.Hits, c.rechecks.Load()),
-		NegativeHits:  am.Hits,
-		Misses:        c.misses.Load(),
-		Loads:         c.loadCalls.Load(),
-		LoadErrors:    c.loadErrors.Load(),
-		Evictions:     rm.KeysEvicted,
-		Invalidations: c.invalidations.Load(),
-		DroppedFills:  c.droppedFills.Load(),
+		Hits:             rm.Hits - min(rm.Hits, notHits),
+		StaleHits:        c.staleHits.Load(),
+		NegativeHits:     am.Hits,
+		Misses:           c.misses.Load(),
+		Loads:            c.loadCalls.Load(),
+		LoadErrors:       c.loadErrors.Load(),
+		RefreshesStarted: c.refreshes.Load(),
+		RoomsRefreshed:   c.refreshed.Load(),
+		RefreshFailures:  c.refreshErrors.Load(),
+		RefreshesSkipped: c.refreshSkips.Load(),
+		Evictions:        rm.KeysEvicted,
+		Invalidations:    c.invalidations.Load(),
+		DroppedFills:     c.droppedFills.Load(),
 	}
+	c.mu.Lock()
+	s.RefreshesRunning = c.refreshRunning
+	c.mu.Unlock()
 	if total := s.Hits + s.NegativeHits + s.Misses; total > 0 {
 		s.HitRatio = float64(s.Hits+s.NegativeHits) / float64(total)
 	}
 	return s
 }
 
-// Close cancels the loads in flight, waits for them, and drops the cache. It does NOT
+// Close cancels the loads and refreshes in flight, waits for them, and drops the cache. It does NOT
 // close the inner store, which the caller owns. It is idempotent: a second call returns
 // nil. Every other call made after Close returns ErrClosed.
 func (c *Cached) Close() error {

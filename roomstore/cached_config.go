@@ -2,6 +2,7 @@ package roomstore
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,6 +22,18 @@ const (
 	// DefaultCacheLoadTimeout bounds one load from the inner store shared by concurrent
 	// readers of a key (each reader still returns at its own deadline).
 	DefaultCacheLoadTimeout = 10 * time.Second
+	// DefaultCacheRefreshAhead is the fraction of a room's TTL after which a hit also
+	// starts a background reload of it.
+	DefaultCacheRefreshAhead = 0.75
+	// DefaultCacheTTLJitter spreads each loaded room's TTL uniformly over ±10 %.
+	DefaultCacheTTLJitter = 0.1
+	// DefaultCacheMaxRefreshes bounds the background refreshes running at once.
+	DefaultCacheMaxRefreshes = 4
+	// NoRefreshAhead, as CacheConfig.RefreshAhead, turns refresh-ahead off (0 means the
+	// default there, as for every other field).
+	NoRefreshAhead = -1
+	// NoTTLJitter, as CacheConfig.TTLJitter, gives every room exactly TTL.
+	NoTTLJitter = -1
 )
 
 // CacheConfig configures a Cached decorator. The zero value is valid: WithDefaults fills
@@ -30,8 +43,9 @@ type CacheConfig struct {
 	// Default DefaultCacheMaxRooms. The admission counters cost about 30 bytes per room of
 	// capacity, allocated up front.
 	MaxRooms int64
-	// TTL is how long a cached room is served before it is loaded again. Default
-	// DefaultCacheTTL.
+	// TTL is how long a cached room is served before it is loaded again, jittered per
+	// room by TTLJitter; refresh-ahead reloads rooms read regularly before it passes.
+	// Default DefaultCacheTTL.
 	TTL time.Duration
 	// NegativeTTL is how long a not-found id is answered with ErrNotFound from memory.
 	// Default DefaultCacheNegativeTTL. Writes through the decorator and Invalidate end it
@@ -44,6 +58,27 @@ type CacheConfig struct {
 	// every reader of that id and is not canceled when one of them gives up; it is
 	// canceled by Close. Default DefaultCacheLoadTimeout.
 	LoadTimeout time.Duration
+	// RefreshAhead is the fraction of a room's TTL, in (0, 1), after which a hit serves
+	// the cached room and also starts one background reload of it (refresh-ahead): rooms
+	// read at least once every (1−RefreshAhead)×TTL×(1−TTLJitter) (67 s at the defaults,
+	// less a refresh's duration) are never loaded on the reader's path after their first
+	// load. Default
+	// DefaultCacheRefreshAhead; NoRefreshAhead turns it off.
+	RefreshAhead float64
+	// TTLJitter spreads the TTL of each loaded room uniformly over TTL×(1±TTLJitter), in
+	// (0, 0.5], so rooms loaded together do not expire (or go stale) together. Default
+	// DefaultCacheTTLJitter; NoTTLJitter gives every room exactly TTL.
+	TTLJitter float64
+	// MaxRefreshes bounds the background refreshes running at once; each is one
+	// goroutine and one inner GetRooms call for every stale room of one read. A stale hit
+	// that finds the limit reached is served and counted in CacheStats.RefreshesSkipped;
+	// a later hit retries. Default DefaultCacheMaxRefreshes.
+	MaxRefreshes int
+	// Clock returns the time from which room age (refresh-ahead and TTL) is measured.
+	// nil means time.Now (its monotonic reading); tests and simulations pass their own.
+	// The cache also drops rooms after their TTL of wall time, so with a slower clock the
+	// wall clock expires them first. NegativeTTL is always wall time.
+	Clock func() time.Time
 	// Logger receives debug events (failed loads, dropped fills). The zero value, like
 	// zerolog.Nop(), logs nothing.
 	Logger zerolog.Logger
@@ -86,6 +121,15 @@ func (c CacheConfig) WithDefaults() CacheConfig {
 	if c.LoadTimeout == 0 {
 		c.LoadTimeout = DefaultCacheLoadTimeout
 	}
+	if c.RefreshAhead == 0 {
+		c.RefreshAhead = DefaultCacheRefreshAhead
+	}
+	if c.TTLJitter == 0 {
+		c.TTLJitter = DefaultCacheTTLJitter
+	}
+	if c.MaxRefreshes == 0 {
+		c.MaxRefreshes = DefaultCacheMaxRefreshes
+	}
 	return c
 }
 
@@ -101,6 +145,14 @@ func (c CacheConfig) validate() error {
 		return fmt.Errorf("%w: MaxNegative must be > 0, got %d", ErrInvalidConfig, c.MaxNegative)
 	case c.LoadTimeout < 0:
 		return fmt.Errorf("%w: LoadTimeout must be > 0, got %s", ErrInvalidConfig, c.LoadTimeout)
+	case c.RefreshAhead != NoRefreshAhead && !(c.RefreshAhead > 0 && c.RefreshAhead < 1):
+		return fmt.Errorf("%w: RefreshAhead must be in (0, 1) or NoRefreshAhead, got %v", ErrInvalidConfig, c.RefreshAhead)
+	case c.TTLJitter != NoTTLJitter && !(c.TTLJitter > 0 && c.TTLJitter <= 0.5):
+		return fmt.Errorf("%w: TTLJitter must be in (0, 0.5] or NoTTLJitter, got %v", ErrInvalidConfig, c.TTLJitter)
+	case c.MaxRefreshes < 0:
+		return fmt.Errorf("%w: MaxRefreshes must be > 0, got %d", ErrInvalidConfig, c.MaxRefreshes)
+	case c.TTL > math.MaxInt64/2:
+		return fmt.Errorf("%w: TTL too long, got %s", ErrInvalidConfig, c.TTL)
 	}
 	return nil
 }

@@ -23,7 +23,11 @@
 //     map lookup and no allocation; concurrent misses of one room make one load; GetRooms
 //     loads every miss in one inner call; not-found ids are remembered briefly; writes
 //     through it invalidate, and Invalidate/InvalidateAll drop what other processes wrote
-//     (package natsbridge carries those notices between servers).
+//     (package natsbridge carries those notices between servers). A hit on a room older
+//     than CacheConfig.RefreshAhead of its TTL is served and reloaded in the background
+//     (one batch per read call, bounded, stopped by Close), so rooms read every tick are
+//     loaded on the reader's path only once; each room's TTL is jittered (±10 %) so rooms
+//     loaded together do not expire together.
 //
 // Every store also implements the optional RoomVisitor: VisitRooms reads what GetRooms
 // reads but hands each room to a function instead of building a map, which saves one

@@ -46,7 +46,9 @@ type Config struct {
 	// counters is about 30 bytes per item of capacity, allocated up front.
 	MaxItems int64
 	// TTL is the lifetime of an entry set with Set or Store; 0 means entries never expire.
-	// Must not be negative.
+	// Must not be negative. ristretto measures it on the wall clock (time.Now), which
+	// cannot be replaced: a caller that needs a simulated clock keeps the load time in the
+	// value and treats this TTL as the hard expiry.
 	TTL time.Duration
 }
 
