@@ -48,15 +48,15 @@ type Path string
 
 // The paths a Workload measures.
 const (
-	Library     Path = "library"
-	Floor       Path = "floor"
+	Library Path = "library"
+	Floor   Path = "floor"
 	// Step is the Runner's non-blocking mode (Start, Step): the Sample's Duration is the
 	// caller's stall only; the background write and load run after it, before the next
 	// tick (Run waits for them with Sync, outside the measured time).
 	Step Path = "step"
 	// Evaluate is the pure evaluation alone over players held in memory: what the game
 	// loop should wait for in the non-blocking mode.
-	Evaluate Path = "evaluate"
+	Evaluate    Path = "evaluate"
 	Hand        Path = "hand"
 	SeedPattern Path = "seed_pattern"
 )
