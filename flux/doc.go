@@ -42,7 +42,13 @@
 // database is down Step keeps evaluating from memory and the worker keeps the writes,
 // summed per player, until it answers; past MaxLag batches waiting, Step skips its tick
 // (ErrLagging). A write whose reply was lost is held until a load says whether it landed.
-// Sync waits for the worker (tests, save points).
+// Sync waits for the worker (tests, save points). The fence holds in this mode too: no
+// minute is ever applied twice. One thing is weaker than with Tick: when this Runner
+// shares players with another one and both fail to write the same minute, the stepping
+// Runner, which evaluates from memory, can move on from the other's later write and that
+// minute is lost for those players (measured: at most one minute in 120 with both
+// Runners failing ~10 % of their writes; none when the stepping Runner is alone, or with
+// scopes that do not overlap).
 //
 //	_ = runner.Start(gameTime)
 //	for each loop tick: rep, err := runner.Step(gameTime) // no I/O on this goroutine

@@ -52,6 +52,7 @@ type stepper struct {
 	nextNow time.Time              // the game time the next load is for
 	handled uint64                 // seq of the last batch the worker has written (or failed to)
 	cycles  uint64                 // worker cycles completed
+	busy    bool                   // the worker is in a cycle
 	lastErr error                  // the error of the worker's last write, nil when it succeeded
 	left    int                    // players whose writes the worker still holds after its last write
 	cycled  chan struct{}          // closed and replaced at the end of each worker cycle
@@ -288,6 +289,7 @@ func (r *Runner) work(s *stepper) {
 		batches := s.mailbox
 		s.mailbox = nil
 		seq, now := s.seq, s.nextNow
+		s.busy = true
 		s.mu.Unlock()
 		oldest := time.Time{}
 		for _, b := range batches {
@@ -328,6 +330,7 @@ func (r *Runner) work(s *stepper) {
 		}
 		s.handled, s.lastErr, s.left = seq, err, len(r.pending)+len(doubt)
 		s.cycles++
+		s.busy = false
 		close(s.cycled)
 		s.cycled = make(chan struct{})
 		s.mu.Unlock()
@@ -347,9 +350,11 @@ func (r *Runner) Sync(ctx context.Context) error {
 		return ErrNotStarted
 	}
 	s.mu.Lock()
-	target, from := s.seq, s.cycles
+	target, from, waiting := s.seq, s.cycles, len(s.mailbox) > 0 || s.busy
 	s.mu.Unlock()
-	s.signal()
+	if !waiting { // else a cycle is due or running; another signal would make an extra load
+		s.signal()
+	}
 	for {
 		s.mu.Lock()
 		handled, lastErr, left, cycled, cycles := s.handled, s.lastErr, s.left, s.cycled, s.cycles
@@ -406,7 +411,9 @@ func (r *Runner) flushAsync(ctx context.Context, rep *TickReport, doubt map[stri
 
 // resolveDoubt settles the writes in doubt of the loaded players: one that did not land is
 // sent again, with whatever pending continues it summed in; one that landed leaves pending
-// as it is; one overtaken by another Runner is dropped with what continues it.
+// as it is; one whose tick another Runner wrote first is dropped and what continues it is
+// rebased on that Runner's write (the same tick from the same stored state gives the same
+// result); one overtaken at another tick is dropped with what continues it.
 func (r *Runner) resolveDoubt(doubt map[string]PlayerWrite, players []Player) {
 	for i := range players {
 		p := &players[i]
@@ -423,7 +430,14 @@ func (r *Runner) resolveDoubt(doubt map[string]PlayerWrite, players []Player) {
 				r.merge(e)
 			}
 		case p.Flux.Tick == d.State.Tick && p.Flux.Writer == d.State.Writer: // applied
-		default: // another Runner wrote the player first
+		case p.Flux.Tick == d.State.Tick: // another Runner wrote the same tick: continue from its write
+			if e, has := r.pending[p.ID]; has && e.FromTick == d.State.Tick && e.FromWriter == d.State.Writer {
+				e.FromWriter = p.Flux.Writer
+				r.pending[p.ID] = e
+			} else {
+				delete(r.pending, p.ID)
+			}
+		default: // another Runner wrote the player at another tick: start again from the load
 			delete(r.pending, p.ID)
 		}
 	}

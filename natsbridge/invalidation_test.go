@@ -148,7 +148,7 @@ func TestRoomInvalidatorNATSDownFallsBackToTTL(t *testing.T) {
 	a := newInvNode(t, stores[0], invDial(t, srv.ClientURL(), nats.ReconnectBufSize(-1)),
 		roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
 	b := newInvNode(t, stores[1], invDial(t, srv.ClientURL()),
-		roomstore.CacheConfig{TTL: ttl}, natsbridge.InvalidatorConfig{Instance: "node-b"})
+		roomstore.CacheConfig{TTL: ttl, RefreshAhead: roomstore.NoRefreshAhead, TTLJitter: roomstore.NoTTLJitter}, natsbridge.InvalidatorConfig{Instance: "node-b"})
 	ctx := invCtx(t)
 	if err := a.cached.PutRoom(ctx, roomstore.Room{ID: "gate", Name: "Gate"}); err != nil {
 		t.Fatalf("seed: %v", err)
