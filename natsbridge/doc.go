@@ -114,9 +114,10 @@
 // NATS core does not redeliver, so a notice is lost while NATS or the receiver's
 // connection is down. Two things bound the staleness: the cache TTL
 // (roomstore.CacheConfig.TTL) is the safety net for any lost notice, and when the
-// receiving connection comes back after an outage the RoomInvalidator calls the
-// target's InvalidateAll (*roomstore.Cached has it), which drops every cached room at
-// once because notices of the outage may have been missed.
+// receiving connection comes back after an outage, and when nats.go dropped notices
+// because the subscription was a slow consumer (at the start and at the end of each such
+// episode), the RoomInvalidator calls the target's InvalidateAll (*roomstore.Cached has
+// it), which drops every cached room at once because notices may have been missed.
 //
 // # Errors
 //

@@ -516,3 +516,78 @@ func TestRoomInvalidatorConfig(t *testing.T) {
 		t.Fatalf("second Attach: %v, want ErrInvalidOption", err)
 	}
 }
+
+// invBlockingTarget is an invRecordingTarget whose first Invalidate blocks until
+// release is closed, so the invalidator's subscription falls behind.
+type invBlockingTarget struct {
+	invRecordingTarget
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *invBlockingTarget) Invalidate(ids ...string) {
+	b.once.Do(func() {
+		close(b.entered)
+		<-b.release
+	})
+	b.invRecordingTarget.Invalidate(ids...)
+}
+
+// Notices nats.go drops because the subscription is a slow consumer are lost, so the
+// invalidator empties the whole target: when the episode starts and when it ends.
+func TestRoomInvalidatorSlowConsumerInvalidatesAll(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	target := &invBlockingTarget{entered: make(chan struct{}), release: make(chan struct{})}
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}) // the drop is expected
+	recv, err := natsbridge.NewRoomInvalidator(invDial(t, url, quiet), natsbridge.InvalidatorConfig{SubPendingMsgs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = recv.Close() })
+	if err := recv.Attach(invCtx(t), target); err != nil {
+		t.Fatal(err)
+	}
+	sendNC := invDial(t, url)
+	send, err := natsbridge.NewRoomInvalidator(sendNC, natsbridge.InvalidatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = send.Close() })
+
+	send.Publish(roomstore.RoomChange{ID: "first"})
+	<-target.entered // the callback is stuck: the next notices pile up in nats.go
+	const burst = 50
+	for i := range burst {
+		send.Publish(roomstore.RoomChange{ID: "r" + strconv.Itoa(i)})
+	}
+	if !invWaitUntil(10*time.Second, func() bool { return send.Stats().Published == burst+1 }) {
+		t.Fatalf("sender: %+v", send.Stats())
+	}
+	flushConn(t, sendNC)
+	if !invWaitUntil(10*time.Second, func() bool { return recv.Stats().SlowConsumer > 0 }) {
+		t.Fatalf("no slow-consumer drop: %+v", recv.Stats())
+	}
+	if !invWaitUntil(10*time.Second, func() bool { return target.allCount() == 1 }) {
+		t.Fatalf("InvalidateAll not called at the start of the episode: %d calls, %+v", target.allCount(), recv.Stats())
+	}
+	close(target.release)
+	// One more notice after the backlog: nats.go accepts it, the episode ends.
+	send.Publish(roomstore.RoomChange{ID: "after"})
+	// Episodes may start and end more than once while the backlog drains; each start
+	// and each end empties the target, and the last event is an end.
+	if !invWaitUntil(10*time.Second, func() bool {
+		s := recv.Stats()
+		return s.SlowConsumerEvents >= 2 && s.SlowConsumerEvents%2 == 0 && target.allCount() == int(s.SlowConsumerEvents)
+	}) {
+		t.Fatalf("InvalidateAll not called at the end of the episode: %d calls, %+v", target.allCount(), recv.Stats())
+	}
+	s := recv.Stats()
+	if s.FullInvalidations != s.SlowConsumerEvents || s.Reconnects != 0 {
+		t.Fatalf("stats %+v: want one full invalidation per slow-consumer event, 0 reconnects", s)
+	}
+	if got := s.Applied + s.SlowConsumer; got > burst+2 {
+		t.Fatalf("applied %d + dropped %d exceeds the %d notices sent", s.Applied, s.SlowConsumer, burst+2)
+	}
+}
