@@ -61,8 +61,8 @@ type Bridge struct {
 	backoff *backoff
 	dead    *deadLetterPublisher
 
-	ctx    context.Context // handlers' parent context; cancelled by Close
-	cancel context.CancelFunc
+	ctx    context.Context // handlers' parent context; cancelled by Close with cause ErrClosed
+	cancel context.CancelCauseFunc
 	sem    chan struct{} // Config.MaxInFlight slots
 
 	closing   chan struct{} // closed by Close (and by a Drain that ran out of time)
@@ -99,7 +99,7 @@ func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
 		names:   map[string]bool{},
 		done:    make(chan struct{}),
 	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.ctx, b.cancel = context.WithCancelCause(context.Background())
 	b.dead = newDeadLetterPublisher(nc, cfg, &b.counters)
 	return b, nil
 }
@@ -149,6 +149,8 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 		log:     b.cfg.Logger.With().Str("handler", o.name).Logger(),
 		keys:    map[string]*keyQueue{},
 		subDone: make(chan struct{}),
+		timeoutCause: fmt.Errorf("%w: %q took longer than %s: %w",
+			ErrHandlerTimeout, o.name, o.timeout, context.DeadlineExceeded),
 	}
 	r.cond = sync.NewCond(&r.mu)
 
@@ -344,7 +346,7 @@ func (b *Bridge) Close() error {
 // after it returns. Callers have unsubscribed (or drained) the subscriptions first.
 func (b *Bridge) shutdown(regs []*registration) {
 	b.closeOnce.Do(func() { close(b.closing) })
-	b.cancel()
+	b.cancel(ErrClosed)
 	for _, r := range regs {
 		r.setState(stateStopped) // from here on onMsg only counts abandoned messages
 	}

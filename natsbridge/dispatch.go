@@ -84,6 +84,9 @@ type registration struct {
 	log     zerolog.Logger
 	sub     *nats.Subscription
 	subDone chan struct{} // closed by nats.go after the subscription's last callback returned
+	// timeoutCause is context.Cause of an attempt whose deadline passed; it wraps
+	// context.DeadlineExceeded and ErrHandlerTimeout.
+	timeoutCause error
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -181,6 +184,11 @@ func (r *registration) start() {
 // buffer is empty.
 func (r *registration) work() {
 	defer r.workers.Done()
+	// Each worker derives its attempts' contexts from a context of its own, so the
+	// per-message WithTimeoutCause registers with an uncontended parent instead of the
+	// Bridge's context shared by every worker.
+	wctx, cancel := context.WithCancel(r.b.ctx)
+	defer cancel()
 	r.mu.Lock()
 	for {
 		for r.ready.len() == 0 {
@@ -204,7 +212,7 @@ func (r *registration) work() {
 		r.b.counters.queued.Add(-1)
 		r.mu.Unlock()
 
-		r.process(item)
+		r.process(wctx, item)
 
 		r.mu.Lock()
 		kq.owned = false
@@ -247,7 +255,7 @@ func (r *registration) setState(state int) {
 }
 
 // process runs the handler for one message with retries, then records the outcome.
-func (r *registration) process(item queued) {
+func (r *registration) process(wctx context.Context, item queued) {
 	b := r.b
 	c := &b.counters
 	msg := Msg{
@@ -260,7 +268,7 @@ func (r *registration) process(item queued) {
 			c.abandoned.Add(1)
 			return
 		}
-		err := r.invoke(msg)
+		err := r.invoke(wctx, msg)
 		b.release()
 		if err == nil {
 			c.handled.Add(1)
@@ -317,11 +325,13 @@ func (r *registration) process(item queued) {
 	}
 }
 
-// invoke calls the handler once with the per-attempt deadline, turning a panic into a
+// invoke calls the handler once with the per-attempt deadline (a standard library
+// context derived from the Bridge's: contexts the handler derives from it start no
+// goroutine, and context.Cause names the timeout or ErrClosed), turning a panic into a
 // *PanicError and an ignored deadline into an error wrapping context.DeadlineExceeded.
-func (r *registration) invoke(msg Msg) (err error) {
-	ctx := newAttemptCtx(r.b.ctx, r.opts.timeout)
-	defer ctx.release()
+func (r *registration) invoke(wctx context.Context, msg Msg) (err error) {
+	ctx, cancel := context.WithTimeoutCause(wctx, r.opts.timeout, r.timeoutCause)
+	defer cancel()
 	r.b.counters.inFlight.Add(1)
 	defer r.b.counters.inFlight.Add(-1)
 	defer func() {

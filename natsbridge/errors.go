@@ -22,6 +22,11 @@ var (
 	// names the server addresses with credentials redacted.
 	ErrConnect = errors.New("natsbridge: cannot connect")
 	// ErrClosed is returned by every call made on a closed Bridge (and by calls that
-	// were waiting when it closed).
+	// were waiting when it closed). It is also context.Cause of a handler's context
+	// that Close cancelled.
 	ErrClosed = errors.New("natsbridge: closed")
+	// ErrHandlerTimeout is matched by context.Cause of a handler attempt's context
+	// once its deadline (Config.HandlerTimeout) passed; the cause also matches
+	// context.DeadlineExceeded.
+	ErrHandlerTimeout = errors.New("natsbridge: handler timeout")
 )
