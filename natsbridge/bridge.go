@@ -40,10 +40,14 @@ import (
 // source private to this Bridge) up to MaxAttempts; the waiting message keeps its key
 // (later messages of the key wait behind it, to keep order) and its worker, but gives
 // back its MaxInFlight slot. Other errors, the last failed attempt, a deadline overrun, a
-// Typed decode error and a panic (recovered, counted, never retried) publish the message
-// to Config.DeadLetterPrefix + subject with the Gp-Dl-* headers (see
-// HeaderDeadLetterReason) and the handler goes on with the next message.
-// EnsureDeadLetterStream keeps dead letters in JetStream and Replay sends them back.
+// Typed decode error and a panic (recovered, counted, never retried) make the message a
+// dead letter on Config.DeadLetterPrefix + subject with the Gp-Dl-* headers (see
+// HeaderDeadLetterReason), and the handler goes on with the next message. Dead letters
+// are published to JetStream with acknowledgement (a stream must capture them: see
+// EnsureDeadLetterStream) and count in Stats.DeadLettered only once the stream
+// acknowledged them; while JetStream is unreachable they wait in a bounded buffer
+// (Config.DeadLetterQueueLen) and are retried for Config.DeadLetterTimeout; what cannot
+// be kept is counted in Stats.DeadLetterLost and logged. Replay sends them back.
 //
 // Lifecycle. New starts only the dead-letter publisher goroutine. Handle and
 // HandlePattern may be called at any time before Drain or Close; each subscribes at once
@@ -100,7 +104,11 @@ func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
 		done:    make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancelCause(context.Background())
-	b.dead = newDeadLetterPublisher(nc, cfg, &b.counters)
+	dead, err := newDeadLetterPublisher(nc, cfg, &b.counters)
+	if err != nil {
+		return nil, err
+	}
+	b.dead = dead
 	return b, nil
 }
 
@@ -224,7 +232,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 // Drain stops intake (drains every subscription, so messages nats.go already holds are
 // still buffered), waits until every buffered and in-flight message is handled or
-// dead-lettered and the dead letters are flushed to the server, then stops. If ctx ends
+// dead-lettered and every dead letter is acknowledged by its stream (or lost), then stops. If ctx ends
 // first, it closes the Bridge (handlers' contexts are cancelled, the rest of the buffer
 // is abandoned and counted in Stats.Abandoned) and returns an error wrapping ctx.Err().
 // Errors from the steps are joined (errors.Join). A Drain or Close already begun makes
@@ -267,7 +275,7 @@ func (b *Bridge) Drain(ctx context.Context) error {
 			}
 		})
 	}
-	// 3. Publish the remaining dead letters and flush them.
+	// 3. Wait until the remaining dead letters are acknowledged (or lost).
 	if !expired {
 		expired = !waitCtx(ctx, func() { b.dead.finish(false) })
 	}
@@ -434,7 +442,9 @@ func (b *Bridge) Stats() Stats {
 		Timeouts:         c.timeouts.Load(),
 		DecodeErrors:     c.decodeErrors.Load(),
 		DeadLettered:     c.deadLettered.Load(),
+		DeadLetterLost:   c.deadLetterLost.Load(),
 		DeadLetterErrors: c.deadLetterErrors.Load(),
+		DeadLetterQueued: c.deadLetterQueued.Load(),
 		Overflowed:       c.overflowed.Load(),
 		Dropped:          c.dropped.Load(),
 		Abandoned:        c.abandoned.Load(),

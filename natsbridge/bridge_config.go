@@ -35,8 +35,15 @@ const (
 	// DefaultDeadLetterPrefix is put in front of a message's subject to form its
 	// dead-letter subject ("chat.say.room.7" → "deadletter.chat.say.room.7").
 	DefaultDeadLetterPrefix = "deadletter."
-	// DefaultDeadLetterQueueLen bounds the dead letters waiting to be published.
-	DefaultDeadLetterQueueLen = 1024
+	// DefaultDeadLetterQueueLen bounds the dead letters buffered or awaiting their
+	// acknowledgement from JetStream: room for every message of a full default handler
+	// buffer and then some, so an outage of a few seconds loses none.
+	DefaultDeadLetterQueueLen = 8192
+	// DefaultDeadLetterTimeout is how long a dead letter is retried until a stream
+	// acknowledges it. It is below the stream's duplicate window (2 minutes, set by
+	// EnsureDeadLetterStream), so a retry after a lost acknowledgement is never stored
+	// twice.
+	DefaultDeadLetterTimeout = time.Minute
 	// DefaultSubPendingMsgs is the nats.go pending-message limit set on each subscription.
 	DefaultSubPendingMsgs = 65536
 	// DefaultSubPendingBytes is the nats.go pending-bytes limit set on each subscription.
@@ -54,8 +61,8 @@ type OverflowPolicy int
 const (
 	// OverflowDeadLetter (the default) publishes the message to its dead-letter subject
 	// with reason "overflow", so it is kept (see EnsureDeadLetterStream) and can be
-	// replayed. If the dead-letter buffer is full too, the message is counted in
-	// Stats.Dropped and logged.
+	// replayed. If the dead-letter buffer is full too, the dead letter is counted in
+	// Stats.DeadLetterLost and logged.
 	OverflowDeadLetter OverflowPolicy = iota
 	// OverflowDropNewest discards the arriving message, counts it in Stats.Dropped and
 	// logs it at debug level. Use it for data that is superseded anyway (positions,
@@ -106,8 +113,15 @@ type Config struct {
 	// DeadLetterPrefix is prepended to a message's subject to form its dead-letter
 	// subject. It must end with "." and contain no wildcard or whitespace.
 	DeadLetterPrefix string
-	// DeadLetterQueueLen bounds the dead letters waiting for the publisher goroutine.
+	// DeadLetterQueueLen bounds the dead letters buffered or awaiting JetStream's
+	// acknowledgement (about 200 bytes each plus the payload, which the message already
+	// holds). While JetStream is unreachable dead letters wait here; one that finds it
+	// full is lost (Stats.DeadLetterLost, logged).
 	DeadLetterQueueLen int
+	// DeadLetterTimeout is how long a dead letter is retried, from the moment it was
+	// buffered, until a stream acknowledges it; then it is lost (Stats.DeadLetterLost,
+	// logged). Keep it below the dead-letter stream's duplicate window.
+	DeadLetterTimeout time.Duration
 	// SubPendingMsgs and SubPendingBytes are the nats.go pending limits set explicitly on
 	// every subscription; messages nats.go drops beyond them appear in
 	// Stats.SlowConsumer. The Bridge's callback never blocks, so they are rarely reached.
@@ -161,6 +175,9 @@ func (c Config) WithDefaults() Config {
 	if c.DeadLetterQueueLen == 0 {
 		c.DeadLetterQueueLen = DefaultDeadLetterQueueLen
 	}
+	if c.DeadLetterTimeout == 0 {
+		c.DeadLetterTimeout = DefaultDeadLetterTimeout
+	}
 	if c.SubPendingMsgs == 0 {
 		c.SubPendingMsgs = DefaultSubPendingMsgs
 	}
@@ -191,6 +208,7 @@ func (c Config) validate() error {
 		{"BackoffBase", int64(c.BackoffBase)},
 		{"BackoffMax", int64(c.BackoffMax)},
 		{"DeadLetterQueueLen", int64(c.DeadLetterQueueLen)},
+		{"DeadLetterTimeout", int64(c.DeadLetterTimeout)},
 		{"SubPendingMsgs", int64(c.SubPendingMsgs)},
 		{"SubPendingBytes", int64(c.SubPendingBytes)},
 		{"DrainTimeout", int64(c.DrainTimeout)},

@@ -166,10 +166,7 @@ func (r *registration) overflow(m *nats.Msg, key string, received time.Time) {
 		subject: m.Subject, data: m.Data, header: m.Header, handler: r.opts.name,
 		reason: DeadLetterOverflow, errText: "handler buffer full", attempts: 0, firstSeen: received,
 	}
-	if !r.b.dead.tryPut(dl) {
-		c.dropped.Add(1)
-		r.log.Warn().Str("subject", m.Subject).Str("key", key).Msg("natsbridge: buffer and dead-letter buffer full, message dropped")
-	}
+	r.b.dead.put(dl)
 }
 
 // start launches the registration's workers.
@@ -318,9 +315,7 @@ func (r *registration) process(wctx context.Context, item queued) {
 			reason: reason, decodeReason: decodeReason, errText: err.Error(),
 			attempts: attempt, firstSeen: item.received,
 		}
-		if !b.dead.put(dl, b.closing) {
-			c.abandoned.Add(1)
-		}
+		b.dead.put(dl)
 		return
 	}
 }

@@ -71,10 +71,19 @@
 //     Gp-Dl-* headers (reason, error, attempts, handler, first seen, origin); the handler
 //     goes on with the next message.
 //   - Dead letters: EnsureDeadLetterStream creates a JetStream stream on the dead-letter
-//     subjects so they are kept; Replay re-publishes them to their original subjects
-//     (HeaderReplayOf says where each came from), optionally deleting them.
+//     subjects. Dead letters are published to it with acknowledgement, each with its own
+//     Nats-Msg-Id so a retry is stored once; a dead letter counts (Stats.DeadLettered)
+//     only after the stream acknowledged it. While JetStream is unreachable they wait in
+//     a bounded buffer (Config.DeadLetterQueueLen, default 8,192) and are retried for up
+//     to Config.DeadLetterTimeout (default 1 minute); one that finds the buffer full,
+//     runs out of time, or is unacknowledged at Close is counted in
+//     Stats.DeadLetterLost and logged, one error line per batch. Without a stream every
+//     dead letter ends lost. Replay re-publishes them to their original subjects
+//     (HeaderReplayOf says where each came from) and, with Delete, deletes one only after
+//     its re-publication was acknowledged by a stream or confirmed delivered to a live
+//     subscriber (the server did not answer "no responders").
 //   - Shutdown: Drain(ctx) stops intake, lets the workers finish everything buffered,
-//     publishes and flushes the remaining dead letters, and stops; if ctx ends first it
+//     waits until the remaining dead letters are acknowledged (or lost), and stops; if ctx ends first it
 //     falls back to Close and says how many messages were abandoned. Close stops now:
 //     handlers' contexts are cancelled, the buffer is discarded (Stats.Abandoned), and it
 //     returns once every goroutine the Bridge started and nats.go's last callback into it
