@@ -46,6 +46,6 @@ func stopNATS(srv *server.Server) {
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	if dir != "" {
-		_ = os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) //nolint:gosec // the temporary directory startNATS made
 	}
 }
