@@ -15,8 +15,8 @@ import (
 // goroutine, with bounded memory, ordered per key, with deadlines, retries and dead
 // letters.
 //
-// Dispatch. Each registration (Handle, HandlePattern) owns a fixed pool of worker
-// goroutines (Concurrency, default Config.MaxInFlightPerHandler) and a set of per-key
+// Dispatch. Each registration (Handle, HandlePattern) owns a pool of worker goroutines,
+// started lazily up to Concurrency (default Config.MaxInFlightPerHandler), and a set of per-key
 // FIFO queues. The nats.go callback only appends the message to its key's queue (key:
 // KeyFunc, by default the subject's last token, e.g. the room) and, if no worker owns
 // that key, queues the key on a "ready" list and wakes an idle worker; it takes one
@@ -112,8 +112,8 @@ func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
 	return b, nil
 }
 
-// Handle subscribes h to a literal subject (no wildcards; see HandlePattern) and starts
-// its workers. It fails with an error wrapping ErrInvalidSubject, ErrInvalidOption
+// Handle subscribes h to a literal subject (no wildcards; see HandlePattern); its
+// workers start as messages need them. It fails with an error wrapping ErrInvalidSubject, ErrInvalidOption
 // (bad option or duplicate Name), ErrClosed (after Drain or Close began) or nats.go's
 // subscribe error.
 func (b *Bridge) Handle(subject string, h Handler, opts ...HandlerOption) error {
@@ -200,7 +200,6 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 	r.sub = sub
 	b.names[o.name] = true
 	b.regs = append(b.regs, r)
-	r.start()
 	return nil
 }
 
@@ -423,11 +422,11 @@ func (b *Bridge) Stats() Stats {
 			}
 		}
 		r.mu.Lock()
-		queued, keys := r.queued, len(r.keys)
+		queued, keys, started := r.queued, len(r.keys), r.started
 		r.mu.Unlock()
 		per = append(per, HandlerStats{
 			Name: r.opts.name, Subject: r.subject, Queue: r.opts.queue,
-			Workers: r.opts.workers, Queued: queued, Keys: keys,
+			Workers: r.opts.workers, Started: started, Queued: queued, Keys: keys,
 		})
 	}
 	b.mu.Unlock()

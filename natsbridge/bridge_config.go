@@ -52,6 +52,21 @@ const (
 	DefaultDrainTimeout = 30 * time.Second
 )
 
+// Maxima enforced by validation (a value past one is a *LimitError): each bounds the
+// memory or goroutines one setting can cost, far above what a game server needs.
+const (
+	maxInFlight        = 1 << 16        // Config.MaxInFlight
+	maxWorkers         = 4096           // Config.MaxInFlightPerHandler, Concurrency
+	maxQueueLen        = 1 << 20        // Config.QueueLen, MaxQueuedPerKey, Buffer
+	maxAttempts        = 100            // Config.MaxAttempts, Attempts
+	maxHandlerTimeout  = 24 * time.Hour // Config.HandlerTimeout, Timeout
+	maxBackoff         = time.Hour      // Config.BackoffBase, BackoffMax
+	maxDeadLetterQueue = 1 << 20        // Config.DeadLetterQueueLen
+	maxSubPendingMsgs  = 1 << 24        // Config.SubPendingMsgs, InvalidatorConfig.SubPendingMsgs
+	maxSubPendingBytes = 1 << 34        // Config.SubPendingBytes (16 GiB), InvalidatorConfig.SubPendingBytes
+	maxDrainTimeout    = time.Hour      // Config.DrainTimeout
+)
+
 // OverflowPolicy says what the Bridge does with a message that arrives when its
 // handler's buffer (Config.QueueLen) or its key's buffer (Config.MaxQueuedPerKey) is
 // full. Both policies count the message in Stats.Overflowed; neither blocks the NATS
@@ -85,27 +100,34 @@ func (p OverflowPolicy) String() string {
 // Config configures a Bridge. Zero-valued fields take the Default* constants (see
 // WithDefaults); New rejects invalid values with an error wrapping ErrInvalidOption.
 type Config struct {
-	// MaxInFlight bounds the handler calls running at once over all handlers.
+	// MaxInFlight bounds the handler calls running at once over all handlers
+	// (1..65,536).
 	MaxInFlight int
-	// MaxInFlightPerHandler is the number of workers per handler: the bound on its
-	// concurrent calls, and so on the number of keys it serves in parallel.
+	// MaxInFlightPerHandler is the most workers per handler (1..4,096): the bound on
+	// its concurrent calls, and so on the number of keys it serves in parallel. Workers
+	// start lazily, one when a message finds every started worker busy, so a handler
+	// costs goroutines for the concurrency it used, not for this bound.
 	MaxInFlightPerHandler int
-	// QueueLen bounds the messages buffered per handler (received, not yet started).
-	// Memory per handler is at most QueueLen messages plus the ones in flight.
+	// QueueLen bounds the messages buffered per handler (received, not yet started;
+	// 1..1,048,576). Memory per handler is at most QueueLen messages plus the ones in
+	// flight.
 	QueueLen int
-	// MaxQueuedPerKey bounds the messages buffered for a single key of a handler. It
-	// must not exceed QueueLen.
+	// MaxQueuedPerKey bounds the messages buffered for a single key of a handler
+	// (1..QueueLen).
 	MaxQueuedPerKey int
-	// HandlerTimeout is the deadline of each attempt, visible as ctx.Deadline() in the
-	// handler. A handler that ignores its context keeps its worker until it returns.
+	// HandlerTimeout is the deadline of each attempt (at most 24 h), visible as
+	// ctx.Deadline() in the handler. A handler that ignores its context keeps its worker until it returns.
 	HandlerTimeout time.Duration
-	// MaxAttempts is the number of attempts (first included) for Retryable errors.
+	// MaxAttempts is the number of attempts (first included) for Retryable errors
+	// (1..100).
 	MaxAttempts int
-	// BackoffBase is the wait before the second attempt; it doubles per further attempt.
+	// BackoffBase is the wait before the second attempt; it doubles per further attempt
+	// (at most 1 h).
 	BackoffBase time.Duration
-	// BackoffMax caps the wait between attempts.
+	// BackoffMax caps the wait between attempts (BackoffBase..1 h).
 	BackoffMax time.Duration
-	// BackoffJitter in (0, 1] randomises each wait by ±BackoffJitter of its length.
+	// BackoffJitter in (0, 1] randomises each wait by ±BackoffJitter of its length;
+	// NaN and infinities are refused.
 	BackoffJitter float64
 	// OverflowPolicy says what happens to messages beyond QueueLen / MaxQueuedPerKey.
 	// The zero value is OverflowDeadLetter.
@@ -114,20 +136,23 @@ type Config struct {
 	// subject. It must end with "." and contain no wildcard or whitespace.
 	DeadLetterPrefix string
 	// DeadLetterQueueLen bounds the dead letters buffered or awaiting JetStream's
-	// acknowledgement (about 200 bytes each plus the payload, which the message already
-	// holds). While JetStream is unreachable dead letters wait here; one that finds it
+	// acknowledgement (1..1,048,576; about 200 bytes each plus the payload, which the
+	// message already holds). While JetStream is unreachable dead letters wait here; one that finds it
 	// full is lost (Stats.DeadLetterLost, logged).
 	DeadLetterQueueLen int
 	// DeadLetterTimeout is how long a dead letter is retried, from the moment it was
 	// buffered, until a stream acknowledges it; then it is lost (Stats.DeadLetterLost,
-	// logged). Keep it below the dead-letter stream's duplicate window.
+	// logged). At most 2 minutes: the dead-letter stream's duplicate window, within
+	// which a retry after a lost acknowledgement is stored once.
 	DeadLetterTimeout time.Duration
 	// SubPendingMsgs and SubPendingBytes are the nats.go pending limits set explicitly on
 	// every subscription; messages nats.go drops beyond them appear in
 	// Stats.SlowConsumer. The Bridge's callback never blocks, so they are rarely reached.
+	// Ranges 1..16,777,216 messages and 1 byte..16 GiB.
 	SubPendingMsgs  int
 	SubPendingBytes int
-	// DrainTimeout bounds the Drain that Run performs once its context is done.
+	// DrainTimeout bounds the Drain that Run performs once its context is done (at most
+	// 1 h).
 	DrainTimeout time.Duration
 	// Origin identifies this process in dead-letter headers; default a random NUID.
 	Origin string
@@ -193,39 +218,35 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// validate reports the first invalid field of a defaulted Config.
+// validate reports the first invalid field of a defaulted Config: a *LimitError for a
+// value outside its documented range, an error wrapping ErrInvalidOption otherwise.
 func (c Config) validate() error {
-	positive := []struct {
-		name string
-		v    int64
-	}{
-		{"MaxInFlight", int64(c.MaxInFlight)},
-		{"MaxInFlightPerHandler", int64(c.MaxInFlightPerHandler)},
-		{"QueueLen", int64(c.QueueLen)},
-		{"MaxQueuedPerKey", int64(c.MaxQueuedPerKey)},
-		{"HandlerTimeout", int64(c.HandlerTimeout)},
-		{"MaxAttempts", int64(c.MaxAttempts)},
-		{"BackoffBase", int64(c.BackoffBase)},
-		{"BackoffMax", int64(c.BackoffMax)},
-		{"DeadLetterQueueLen", int64(c.DeadLetterQueueLen)},
-		{"DeadLetterTimeout", int64(c.DeadLetterTimeout)},
-		{"SubPendingMsgs", int64(c.SubPendingMsgs)},
-		{"SubPendingBytes", int64(c.SubPendingBytes)},
-		{"DrainTimeout", int64(c.DrainTimeout)},
+	checks := []error{
+		intIn("Config.MaxInFlight", c.MaxInFlight, 1, maxInFlight),
+		intIn("Config.MaxInFlightPerHandler", c.MaxInFlightPerHandler, 1, maxWorkers),
+		intIn("Config.QueueLen", c.QueueLen, 1, maxQueueLen),
+		intIn("Config.MaxQueuedPerKey", c.MaxQueuedPerKey, 1, max(c.QueueLen, 1)),
+		durationIn("Config.HandlerTimeout", c.HandlerTimeout, maxHandlerTimeout),
+		intIn("Config.MaxAttempts", c.MaxAttempts, 1, maxAttempts),
+		durationIn("Config.BackoffBase", c.BackoffBase, maxBackoff),
+		durationIn("Config.BackoffMax", c.BackoffMax, maxBackoff),
+		intIn("Config.DeadLetterQueueLen", c.DeadLetterQueueLen, 1, maxDeadLetterQueue),
+		durationIn("Config.DeadLetterTimeout", c.DeadLetterTimeout, deadLetterDuplicateWindow),
+		intIn("Config.SubPendingMsgs", c.SubPendingMsgs, 1, maxSubPendingMsgs),
+		intIn("Config.SubPendingBytes", c.SubPendingBytes, 1, maxSubPendingBytes),
+		durationIn("Config.DrainTimeout", c.DrainTimeout, maxDrainTimeout),
 	}
-	for _, p := range positive {
-		if p.v <= 0 {
-			return fmt.Errorf("%w: Config.%s must be positive, got %d", ErrInvalidOption, p.name, p.v)
+	for _, err := range checks {
+		if err != nil {
+			return err
 		}
 	}
-	if c.MaxQueuedPerKey > c.QueueLen {
-		return fmt.Errorf("%w: Config.MaxQueuedPerKey (%d) exceeds QueueLen (%d)", ErrInvalidOption, c.MaxQueuedPerKey, c.QueueLen)
-	}
 	if c.BackoffMax < c.BackoffBase {
-		return fmt.Errorf("%w: Config.BackoffMax (%s) is below BackoffBase (%s)", ErrInvalidOption, c.BackoffMax, c.BackoffBase)
+		return &LimitError{Field: "Config.BackoffMax", Value: c.BackoffMax.String(), Range: "BackoffBase (" + c.BackoffBase.String() + ") .. 1h0m0s"}
 	}
-	if c.BackoffJitter <= 0 || c.BackoffJitter > 1 {
-		return fmt.Errorf("%w: Config.BackoffJitter must be in (0, 1], got %g", ErrInvalidOption, c.BackoffJitter)
+	// Written so that NaN fails: every comparison with NaN is false.
+	if !(c.BackoffJitter > 0 && c.BackoffJitter <= 1) {
+		return &LimitError{Field: "Config.BackoffJitter", Value: fmt.Sprint(c.BackoffJitter), Range: "(0, 1]"}
 	}
 	switch c.OverflowPolicy {
 	case OverflowDeadLetter, OverflowDropNewest:

@@ -98,18 +98,19 @@ func KeyFunc(f func(Msg) string) HandlerOption { return func(o *handlerOptions) 
 // per Bridge; the default is the subject, plus "@group" with Queue.
 func Name(name string) HandlerOption { return func(o *handlerOptions) { o.name = name } }
 
-// Concurrency overrides Config.MaxInFlightPerHandler for this registration.
+// Concurrency overrides Config.MaxInFlightPerHandler for this registration (1..4,096).
 func Concurrency(workers int) HandlerOption { return func(o *handlerOptions) { o.workers = workers } }
 
-// Buffer overrides Config.QueueLen and Config.MaxQueuedPerKey for this registration.
+// Buffer overrides Config.QueueLen and Config.MaxQueuedPerKey for this registration
+// (1..1,048,576, and perKey at most queueLen).
 func Buffer(queueLen, perKey int) HandlerOption {
 	return func(o *handlerOptions) { o.queueLen, o.perKey = queueLen, perKey }
 }
 
-// Timeout overrides Config.HandlerTimeout for this registration.
+// Timeout overrides Config.HandlerTimeout for this registration (at most 24 h).
 func Timeout(d time.Duration) HandlerOption { return func(o *handlerOptions) { o.timeout = d } }
 
-// Attempts overrides Config.MaxAttempts for this registration.
+// Attempts overrides Config.MaxAttempts for this registration (1..100).
 func Attempts(n int) HandlerOption { return func(o *handlerOptions) { o.maxAttempts = n } }
 
 // Use adds middleware to this registration, inside Config.Middleware.
@@ -142,12 +143,18 @@ func (o *handlerOptions) fill(subject string, cfg Config) error {
 	if o.maxAttempts == 0 {
 		o.maxAttempts = cfg.MaxAttempts
 	}
-	switch {
-	case o.workers < 0, o.queueLen < 0, o.perKey < 0, o.timeout < 0, o.maxAttempts < 0:
-		return fmt.Errorf("%w: negative handler option for %q", ErrInvalidOption, o.name)
-	case o.perKey > o.queueLen:
-		return fmt.Errorf("%w: per-key buffer %d exceeds buffer %d for %q", ErrInvalidOption, o.perKey, o.queueLen, o.name)
-	case strings.ContainsAny(o.queue, " \t\r\n*>"):
+	for _, err := range []error{
+		intIn("Concurrency", o.workers, 1, maxWorkers),
+		intIn("Buffer queueLen", o.queueLen, 1, maxQueueLen),
+		intIn("Buffer perKey", o.perKey, 1, max(o.queueLen, 1)),
+		durationIn("Timeout", o.timeout, maxHandlerTimeout),
+		intIn("Attempts", o.maxAttempts, 1, maxAttempts),
+	} {
+		if err != nil {
+			return fmt.Errorf("handler %q: %w", o.name, err)
+		}
+	}
+	if strings.ContainsAny(o.queue, " \t\r\n*>") {
 		return fmt.Errorf("%w: invalid queue group %q", ErrInvalidOption, o.queue)
 	}
 	for i, mw := range o.middleware {

@@ -88,14 +88,15 @@ type registration struct {
 	// context.DeadlineExceeded and ErrHandlerTimeout.
 	timeoutCause error
 
-	mu     sync.Mutex
-	cond   *sync.Cond
-	keys   map[string]*keyQueue
-	ready  fifo[*keyQueue] // keys with buffered messages and no owner, oldest first
-	free   []*keyQueue
-	queued int
-	idle   int
-	state  int
+	mu      sync.Mutex
+	cond    *sync.Cond
+	keys    map[string]*keyQueue
+	ready   fifo[*keyQueue] // keys with buffered messages and no owner, oldest first
+	free    []*keyQueue
+	queued  int
+	idle    int
+	started int // workers started so far (lazily, at most opts.workers)
+	state   int
 
 	workers sync.WaitGroup
 }
@@ -137,6 +138,13 @@ func (r *registration) onMsg(m *nats.Msg) {
 		if r.idle > 0 {
 			r.cond.Signal()
 		}
+		// Workers start lazily: one more when the ready keys outnumber the idle workers
+		// (each idle one, woken or not, takes one key), up to the registration's bound.
+		if r.ready.len() > r.idle && r.started < r.opts.workers {
+			r.started++
+			r.workers.Add(1)
+			go r.work()
+		}
 	}
 	r.mu.Unlock()
 }
@@ -167,14 +175,6 @@ func (r *registration) overflow(m *nats.Msg, key string, received time.Time) {
 		reason: DeadLetterOverflow, errText: "handler buffer full", attempts: 0, firstSeen: received,
 	}
 	r.b.dead.put(dl)
-}
-
-// start launches the registration's workers.
-func (r *registration) start() {
-	r.workers.Add(r.opts.workers)
-	for range r.opts.workers {
-		go r.work()
-	}
 }
 
 // work is one worker's loop; it exits when the registration stops, or drains and its

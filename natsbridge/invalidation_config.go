@@ -32,6 +32,9 @@ const (
 	DefaultAttachConfirmTimeout = 10 * time.Second
 )
 
+// maxNoticeBytes bounds InvalidatorConfig.MaxNoticeBytes.
+const maxNoticeBytes = 1 << 20
+
 // RoomInvalidationType is the Envelope.Type of a room-cache invalidation notice.
 const RoomInvalidationType = "roomstore.invalidate"
 
@@ -47,18 +50,18 @@ type InvalidatorConfig struct {
 	// It must be unique among the processes sharing Subject; default a random NUID
 	// (22 characters, ~1e35 values), which is unique without coordination.
 	Instance string
-	// QueueLen bounds the notices waiting to be published. Publish never waits: when the
-	// queue is full the notice is dropped and counted in Stats.Dropped. Default
-	// DefaultInvalidationQueueLen.
+	// QueueLen bounds the notices waiting to be published (1..1,048,576). Publish never
+	// waits: when the queue is full the notice is dropped and counted in Stats.Dropped.
+	// Default DefaultInvalidationQueueLen.
 	QueueLen int
-	// MaxNoticeBytes is the largest notice decoded; larger ones count as malformed.
-	// Default DefaultMaxNoticeBytes.
+	// MaxNoticeBytes is the largest notice decoded (1..1 MiB); larger ones count as
+	// malformed. Default DefaultMaxNoticeBytes.
 	MaxNoticeBytes int
 	// SubPendingMsgs and SubPendingBytes are the nats.go pending limits of the
 	// subscription Attach makes. The callback only decodes and invalidates (microseconds),
 	// so they are rarely reached; notices nats.go drops beyond them appear in
 	// Stats.SlowConsumer. Defaults DefaultInvalidationPendingMsgs and
-	// DefaultInvalidationPendingBytes.
+	// DefaultInvalidationPendingBytes; ranges 1..16,777,216 and 1 byte..16 GiB.
 	SubPendingMsgs  int
 	SubPendingBytes int
 	// Logger receives structured events: malformed notices (warn), the first publish
@@ -95,18 +98,14 @@ func (c InvalidatorConfig) validate() error {
 	if err := ValidateSubject(c.Subject); err != nil {
 		return fmt.Errorf("%w: InvalidatorConfig.Subject: %w", ErrInvalidOption, err)
 	}
-	positive := []struct {
-		name string
-		v    int
-	}{
-		{"QueueLen", c.QueueLen},
-		{"MaxNoticeBytes", c.MaxNoticeBytes},
-		{"SubPendingMsgs", c.SubPendingMsgs},
-		{"SubPendingBytes", c.SubPendingBytes},
-	}
-	for _, p := range positive {
-		if p.v <= 0 {
-			return fmt.Errorf("%w: InvalidatorConfig.%s must be positive, got %d", ErrInvalidOption, p.name, p.v)
+	for _, err := range []error{
+		intIn("InvalidatorConfig.QueueLen", c.QueueLen, 1, maxQueueLen),
+		intIn("InvalidatorConfig.MaxNoticeBytes", c.MaxNoticeBytes, 1, maxNoticeBytes),
+		intIn("InvalidatorConfig.SubPendingMsgs", c.SubPendingMsgs, 1, maxSubPendingMsgs),
+		intIn("InvalidatorConfig.SubPendingBytes", c.SubPendingBytes, 1, maxSubPendingBytes),
+	} {
+		if err != nil {
+			return err
 		}
 	}
 	return nil

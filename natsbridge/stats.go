@@ -77,8 +77,9 @@ type HandlerStats struct {
 	// Name is the registration's name (see Name); Subject its subject or pattern;
 	// Queue its queue group, if any.
 	Name, Subject, Queue string
-	// Workers is the registration's worker count (its bound on concurrent calls).
-	Workers int
+	// Workers is the registration's bound on workers (and so on concurrent calls);
+	// Started the workers started so far (lazily, never more than Workers).
+	Workers, Started int
 	// Queued is the number of messages it buffers now; Keys the number of keys that
 	// have buffered messages or a call running.
 	Queued, Keys int
