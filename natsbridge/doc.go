@@ -7,10 +7,14 @@
 // # Connecting
 //
 // Connect turns a ConnectConfig (servers, TLS files or a *tls.Config, user/password,
-// token, NKey seed or credentials file, reconnect policy, zerolog logger) into a
-// *nats.Conn. Options are validated before any dial (errors wrap ErrInvalidOption);
-// certificate verification and the server-name check are always on and TLS 1.2 is the
-// floor; credentials never appear in an error or a log line. Connect honours its ctx
+// token, NKey seed or credentials file, reconnect policy, zerolog logger, and any extra
+// nats.Option, applied last) into a *nats.Conn. Its defaults are nats.go's except
+// MaxReconnects (forever, for the reason DefaultMaxReconnects gives); event handlers set
+// through Options run after Connect's logging ones. Options are validated before any dial (errors wrap ErrInvalidOption);
+// certificate verification and the server-name check are on unless the caller's
+// TLSConfig turns verification off (then Connect logs a warning, and refuses a CAFile
+// or ServerName that would be ignored); a password or token sent without TLS is warned
+// about; TLS 1.2 is the floor; credentials never appear in an error or a log line. Connect honours its ctx
 // (errors wrap ErrConnect and ctx's error). Connection events are logged as structured
 // lines with an "event" field: connect, reconnect and close at info level; a lost
 // connection (with its error and the server's url) and lame duck at warn level;
