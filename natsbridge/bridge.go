@@ -149,18 +149,7 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 	if err := o.fill(subject, b.cfg); err != nil {
 		return err
 	}
-	r := &registration{
-		b:       b,
-		opts:    o,
-		subject: subject,
-		handler: Chain(Chain(h, o.middleware...), b.cfg.Middleware...),
-		log:     b.cfg.Logger.With().Str("handler", o.name).Logger(),
-		keys:    map[string]*keyQueue{},
-		subDone: make(chan struct{}),
-		timeoutCause: fmt.Errorf("%w: %q took longer than %s: %w",
-			ErrHandlerTimeout, o.name, o.timeout, context.DeadlineExceeded),
-	}
-	r.cond = sync.NewCond(&r.mu)
+	r := b.newRegistration(subject, h, o)
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -201,6 +190,23 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 	b.names[o.name] = true
 	b.regs = append(b.regs, r)
 	return nil
+}
+
+// newRegistration returns a registration of h (not yet receiving) with filled options.
+func (b *Bridge) newRegistration(subject string, h Handler, o handlerOptions) *registration {
+	r := &registration{
+		b:       b,
+		opts:    o,
+		subject: subject,
+		handler: Chain(Chain(h, o.middleware...), b.cfg.Middleware...),
+		log:     b.cfg.Logger.With().Str("handler", o.name).Logger(),
+		keys:    map[string]*keyQueue{},
+		subDone: make(chan struct{}),
+		timeoutCause: fmt.Errorf("%w: %q took longer than %s: %w",
+			ErrHandlerTimeout, o.name, o.timeout, context.DeadlineExceeded),
+	}
+	r.cond = sync.NewCond(&r.mu)
+	return r
 }
 
 // Run blocks until ctx is done, then drains the Bridge with Config.DrainTimeout and
@@ -246,16 +252,14 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	// 1. Stop intake: drain each subscription and wait until nats.go has handed
 	//    everything it held to our callback and the last callback returned.
 	for _, r := range regs {
-		b.noteSlowConsumer(r.sub)
-		if err := r.sub.Drain(); err != nil {
-			errs = append(errs, fmt.Errorf("natsbridge: drain subscription %q: %w", r.subject, err))
-			_ = r.sub.Unsubscribe()
+		if err := r.drainIntake(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	expired := false
 	for _, r := range regs {
 		select {
-		case <-r.subDone:
+		case <-r.intakeDone():
 		case <-ctx.Done():
 			expired = true
 		}
@@ -290,7 +294,7 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	if expired {
 		errs = append(errs, fmt.Errorf("natsbridge: drain did not finish: %w", ctx.Err()))
 		for _, r := range regs {
-			_ = r.sub.Unsubscribe() // a drain still pending in nats.go ends now
+			_ = r.stopIntake() // a drain still pending in nats.go ends now
 		}
 	}
 	// shutdown waits for the last callbacks: after an expired drain, nats.go may still
@@ -339,9 +343,8 @@ func (b *Bridge) Close() error {
 
 	var errs []error
 	for _, r := range regs {
-		b.noteSlowConsumer(r.sub)
-		if err := r.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
-			errs = append(errs, fmt.Errorf("natsbridge: unsubscribe %q: %w", r.subject, err))
+		if err := r.stopIntake(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	b.shutdown(regs)
@@ -361,8 +364,8 @@ func (b *Bridge) shutdown(regs []*registration) {
 		// A closed subscription's delivery goroutine ends right after the callback it
 		// is running, if any; one still open (the caller is draining the connection)
 		// is not waited for.
-		if !r.sub.IsValid() {
-			<-r.subDone
+		if r.intakeStopped() {
+			<-r.intakeDone()
 		}
 	}
 	for _, r := range regs {
@@ -381,6 +384,9 @@ func (b *Bridge) finish(err error) error {
 
 // noteSlowConsumer remembers a subscription's nats.go drop count before it closes.
 func (b *Bridge) noteSlowConsumer(sub *nats.Subscription) {
+	if sub == nil {
+		return
+	}
 	if n, err := sub.Dropped(); err == nil && n > 0 {
 		b.mu.Lock()
 		b.slowGone += uint64(n)
@@ -416,7 +422,7 @@ func (b *Bridge) Stats() Stats {
 	stopping := b.stopping
 	per := make([]HandlerStats, 0, len(b.regs))
 	for _, r := range b.regs {
-		if !stopping {
+		if !stopping && r.sub != nil {
 			if n, err := r.sub.Dropped(); err == nil && n > 0 {
 				slow += uint64(n)
 			}

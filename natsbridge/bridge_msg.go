@@ -52,12 +52,16 @@ type Msg struct {
 	Header nats.Header
 	// Key is the ordering key computed by the registration's KeyFunc.
 	Key string
-	// Attempt is 1 for the first call, 2 for the first retry, and so on.
+	// Attempt is 1 for the first call, 2 for the first retry, and so on (for
+	// HandleDurable, the delivery count).
 	Attempt int
 	// Received is when the Bridge's subscription received the message.
 	Received time.Time
 	// Handler is the registration's name (see Name).
 	Handler string
+
+	stream string // HandleDurable: the stream and sequence behind ID
+	seq    uint64
 }
 
 // LastTokenKey is the default KeyFunc: the subject's last token ("chat.say.room.7" →

@@ -89,6 +89,10 @@ type deadLetter struct {
 	errText      string
 	attempts     int
 	firstSeen    time.Time
+	// done, if not nil, is told once whether the stream stored the dead letter (a
+	// durable message is terminated only then, else nak'ed for redelivery). It is
+	// called from the publisher goroutine, or from put's caller when the buffer is full.
+	done func(stored bool)
 }
 
 // Tuning of the dead-letter publisher. They are fixed, not configurable: the bounds a
@@ -116,6 +120,7 @@ type pendingDL struct {
 	subject  string // original subject, for logs
 	deadline time.Time
 	lastErr  error
+	done     func(stored bool)
 }
 
 // deadLetterPublisher publishes dead letters to JetStream and counts one as
@@ -182,6 +187,9 @@ func (p *deadLetterPublisher) put(dl deadLetter) {
 	}
 	p.counters.deadLetterLost.Add(1)
 	p.full.Add(1)
+	if dl.done != nil {
+		dl.done(false)
+	}
 }
 
 func (p *deadLetterPublisher) run() {
@@ -267,6 +275,7 @@ func (p *deadLetterPublisher) prepare(dl deadLetter) *pendingDL {
 		msg:      &nats.Msg{Subject: p.prefix + dl.subject, Data: dl.data, Header: h},
 		subject:  dl.subject,
 		deadline: time.Now().Add(p.timeout),
+		done:     dl.done,
 	}
 }
 
@@ -293,6 +302,9 @@ func (p *deadLetterPublisher) publishBatch(batch []*pendingDL) (failed []*pendin
 		case <-f.Ok():
 			p.counters.deadLettered.Add(1)
 			p.counters.deadLetterQueued.Add(-1)
+			if d.done != nil {
+				d.done(true)
+			}
 		case err := <-f.Err():
 			d.lastErr = err
 			failed = append(failed, d)
@@ -333,6 +345,11 @@ func (p *deadLetterPublisher) lose(ds []*pendingDL, why string) {
 	}
 	p.counters.deadLetterLost.Add(uint64(len(ds)))
 	p.counters.deadLetterQueued.Add(-int64(len(ds)))
+	for _, d := range ds {
+		if d.done != nil {
+			d.done(false)
+		}
+	}
 	ev := p.log.Error().Int("lost", len(ds)).Str("cause", why).Str("first_subject", ds[0].subject)
 	if err := ds[len(ds)-1].lastErr; err != nil {
 		ev = ev.Err(err)
@@ -366,8 +383,11 @@ func (p *deadLetterPublisher) finish(abandon bool) {
 	var n int64
 	for {
 		select {
-		case <-p.ch:
+		case dl := <-p.ch:
 			n++
+			if dl.done != nil {
+				dl.done(false)
+			}
 			continue
 		default:
 		}

@@ -3,11 +3,13 @@ package natsbridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -19,6 +21,9 @@ type queued struct {
 	m        *nats.Msg
 	key      string
 	received time.Time
+	jm       jetstream.Msg // durable registrations: the delivery to ack, nak or term
+	seq      uint64        // durable: the stream sequence
+	delivery int           // durable: the delivery count (1 for the first)
 }
 
 // keyQueue is the FIFO of one key; it exists while the key has buffered messages or
@@ -28,6 +33,10 @@ type keyQueue struct {
 	msgs    fifo[queued]
 	owned   bool // a worker is handling one of this key's messages
 	inReady bool // the key is in registration.ready
+	// held (durable) is the stream sequence of a message of this key that was
+	// nak'ed for a retry: the key's later messages wait until its redelivery arrives,
+	// which goes to the front, so the key keeps its order.
+	held uint64
 }
 
 func (q *keyQueue) len() int { return q.msgs.len() }
@@ -48,6 +57,19 @@ func (f *fifo[T]) push(it T) {
 		f.items, f.head = f.items[:n], 0
 	}
 	f.items = append(f.items, it)
+}
+
+// pushFront puts it before every queued item.
+func (f *fifo[T]) pushFront(it T) {
+	if f.head > 0 {
+		f.head--
+		f.items[f.head] = it
+		return
+	}
+	var zero T
+	f.items = append(f.items, zero)
+	copy(f.items[1:], f.items)
+	f.items[0] = it
 }
 
 func (f *fifo[T]) pop() T {
@@ -82,7 +104,9 @@ type registration struct {
 	subject string
 	handler Handler
 	log     zerolog.Logger
-	sub     *nats.Subscription
+	sub     *nats.Subscription       // core registrations
+	cc      jetstream.ConsumeContext // durable registrations (HandleDurable)
+	durable *durableOptions
 	subDone chan struct{} // closed by nats.go after the subscription's last callback returned
 	// timeoutCause is context.Cause of an attempt whose deadline passed; it wraps
 	// context.DeadlineExceeded and ErrHandlerTimeout.
@@ -101,38 +125,92 @@ type registration struct {
 	workers sync.WaitGroup
 }
 
+// drainIntake stops intake but lets nats.go (or jetstream) hand over what it holds.
+func (r *registration) drainIntake() error {
+	if r.cc != nil {
+		r.cc.Drain()
+		return nil
+	}
+	r.b.noteSlowConsumer(r.sub)
+	if err := r.sub.Drain(); err != nil {
+		_ = r.sub.Unsubscribe()
+		return fmt.Errorf("natsbridge: drain subscription %q: %w", r.subject, err)
+	}
+	return nil
+}
+
+// stopIntake stops intake now; what nats.go (or jetstream) holds is discarded.
+func (r *registration) stopIntake() error {
+	if r.cc != nil {
+		r.cc.Stop()
+		return nil
+	}
+	r.b.noteSlowConsumer(r.sub)
+	if err := r.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+		return fmt.Errorf("natsbridge: unsubscribe %q: %w", r.subject, err)
+	}
+	return nil
+}
+
+// intakeDone is closed once the last delivery callback returned after a stop or drain.
+func (r *registration) intakeDone() <-chan struct{} {
+	if r.cc != nil {
+		return r.cc.Closed()
+	}
+	return r.subDone
+}
+
+// intakeStopped reports whether intakeDone will close without the caller's help (a
+// subscription still open because the caller drains the connection is not waited for).
+func (r *registration) intakeStopped() bool {
+	if r.cc != nil {
+		return true
+	}
+	return !r.sub.IsValid()
+}
+
 // onMsg is the nats.go callback: it only buffers the message (or overflows it).
 func (r *registration) onMsg(m *nats.Msg) {
 	now := time.Now()
-	c := &r.b.counters
-	c.received.Add(1)
-	key := r.keyOf(m)
+	r.b.counters.received.Add(1)
+	r.enqueue(queued{m: m, key: r.keyOf(m), received: now})
+}
 
+// enqueue buffers item on its key (or overflows it) and makes sure a worker will take
+// the key. It takes the registration's mutex once and never waits.
+func (r *registration) enqueue(item queued) {
+	c := &r.b.counters
 	r.mu.Lock()
 	if r.state == stateStopped {
 		r.mu.Unlock()
 		c.abandoned.Add(1)
 		return
 	}
-	kq := r.keys[key]
-	if r.queued >= r.opts.queueLen || (kq != nil && kq.len() >= r.opts.perKey) {
+	kq := r.keys[item.key]
+	redelivery := kq != nil && kq.held != 0 && item.seq == kq.held
+	if !redelivery && (r.queued >= r.opts.queueLen || (kq != nil && kq.len() >= r.opts.perKey)) {
 		r.mu.Unlock()
-		r.overflow(m, key, now)
+		r.overflow(item)
 		return
 	}
 	if kq == nil {
 		if n := len(r.free); n > 0 {
 			kq, r.free = r.free[n-1], r.free[:n-1]
-			kq.key = key
+			kq.key = item.key
 		} else {
-			kq = &keyQueue{key: key}
+			kq = &keyQueue{key: item.key}
 		}
-		r.keys[key] = kq
+		r.keys[item.key] = kq
 	}
-	kq.msgs.push(queued{m: m, key: key, received: now})
+	if redelivery {
+		kq.msgs.pushFront(item)
+		kq.held = 0
+	} else {
+		kq.msgs.push(item)
+	}
 	r.queued++
 	c.queued.Add(1)
-	if !kq.owned && !kq.inReady {
+	if !kq.owned && !kq.inReady && kq.held == 0 {
 		kq.inReady = true
 		r.ready.push(kq)
 		if r.idle > 0 {
@@ -162,19 +240,27 @@ func (r *registration) keyOf(m *nats.Msg) (key string) {
 }
 
 // overflow applies the overflow policy to a message that found the buffer full.
-func (r *registration) overflow(m *nats.Msg, key string, received time.Time) {
+func (r *registration) overflow(item queued) {
 	c := &r.b.counters
+	m := item.m
 	c.overflowed.Add(1)
-	if r.b.cfg.OverflowPolicy == OverflowDropNewest {
-		c.dropped.Add(1)
-		r.log.Debug().Str("subject", m.Subject).Str("key", key).Msg("natsbridge: buffer full, message dropped")
+	if item.jm != nil {
+		// Durable: the consumer's MaxAckPending keeps deliveries within the buffer, so
+		// only a redelivery of a message still buffered gets here. Left unacknowledged,
+		// the server delivers it again after AckWait.
+		r.log.Debug().Str("subject", m.Subject).Str("key", item.key).Uint64("stream_seq", item.seq).
+			Msg("natsbridge: buffer full, durable message left for redelivery")
 		return
 	}
-	dl := deadLetter{
-		subject: m.Subject, data: m.Data, header: m.Header, handler: r.opts.name,
-		reason: DeadLetterOverflow, errText: "handler buffer full", attempts: 0, firstSeen: received,
+	if r.b.cfg.OverflowPolicy == OverflowDropNewest {
+		c.dropped.Add(1)
+		r.log.Debug().Str("subject", m.Subject).Str("key", item.key).Msg("natsbridge: buffer full, message dropped")
+		return
 	}
-	r.b.dead.put(dl)
+	r.b.dead.put(deadLetter{
+		subject: m.Subject, data: m.Data, header: m.Header, handler: r.opts.name,
+		reason: DeadLetterOverflow, errText: "handler buffer full", attempts: 0, firstSeen: item.received,
+	})
 }
 
 // work is one worker's loop; it exits when the registration stops, or drains and its
@@ -209,12 +295,13 @@ func (r *registration) work() {
 		r.b.counters.queued.Add(-1)
 		r.mu.Unlock()
 
-		r.process(wctx, item)
+		r.process(wctx, kq, item)
 
 		r.mu.Lock()
 		kq.owned = false
 		switch {
 		case r.state == stateStopped:
+		case kq.held != 0: // waits for its nak'ed message to come back
 		case kq.len() > 0:
 			kq.inReady = true
 			r.ready.push(kq)
@@ -238,21 +325,64 @@ func (r *registration) setState(state int) {
 	if state > r.state {
 		r.state = state
 	}
+	if r.state == stateDraining && r.cc != nil {
+		// Intake is over: a key waiting for its nak'ed message never gets it here. Its
+		// later messages are left unacknowledged, to be delivered again after AckWait
+		// (after the nak'ed one, whose delay is shorter), so the drain can finish.
+		for _, kq := range r.keys {
+			if kq.held != 0 && kq.len() > 0 {
+				n := kq.len()
+				kq.msgs = fifo[queued]{}
+				r.queued -= n
+				r.b.counters.queued.Add(-int64(n))
+				r.b.counters.abandoned.Add(uint64(n))
+			}
+		}
+	}
+	var giveBack []jetstream.Msg
 	if r.state == stateStopped && (r.queued > 0 || len(r.keys) > 0) {
 		// Keys owned by a running call go too: their workers exit without touching
 		// the map once stopped, so Stats shows no keys after shutdown.
 		r.b.counters.abandoned.Add(uint64(r.queued))
 		r.b.counters.queued.Add(-int64(r.queued))
+		if r.cc != nil {
+			giveBack = r.unackedInKeyOrder()
+		}
 		r.queued = 0
 		r.keys = map[string]*keyQueue{}
 		r.ready, r.free = fifo[*keyQueue]{}, nil
 	}
 	r.cond.Broadcast()
 	r.mu.Unlock()
+	// Durable messages buffered but not handled go back to the server now, each key's
+	// in its order, so they are delivered again (here or to another Bridge on the
+	// consumer) ahead of newer ones instead of after AckWait.
+	for _, jm := range giveBack {
+		_ = jm.Nak()
+	}
+}
+
+// unackedInKeyOrder returns the buffered durable messages of the keys not waiting for a
+// nak'ed message, each key's in order. Called with r.mu held.
+func (r *registration) unackedInKeyOrder() []jetstream.Msg {
+	var out []jetstream.Msg
+	for _, kq := range r.keys {
+		if kq.held != 0 {
+			continue // its nak'ed message comes back first; the rest after AckWait
+		}
+		for i := kq.msgs.head; i < len(kq.msgs.items); i++ {
+			out = append(out, kq.msgs.items[i].jm)
+		}
+	}
+	return out
 }
 
 // process runs the handler for one message with retries, then records the outcome.
-func (r *registration) process(wctx context.Context, item queued) {
+func (r *registration) process(wctx context.Context, kq *keyQueue, item queued) {
+	if item.jm != nil {
+		r.processDurable(wctx, kq, item)
+		return
+	}
 	b := r.b
 	c := &b.counters
 	msg := Msg{
@@ -281,20 +411,7 @@ func (r *registration) process(wctx context.Context, item queued) {
 			c.abandoned.Add(1)
 			return
 		}
-		reason, decodeReason := DeadLetterHandlerError, DecodeReason("")
-		var pe *PanicError
-		var de *DecodeError
-		switch {
-		case errors.As(err, &pe):
-			reason = DeadLetterPanic
-			c.panics.Add(1)
-		case errors.As(err, &de):
-			reason, decodeReason = DeadLetterDecodeError, de.Reason
-			c.decodeErrors.Add(1)
-		case errors.Is(err, context.DeadlineExceeded):
-			reason = DeadLetterTimeout
-			c.timeouts.Add(1)
-		}
+		reason, decodeReason, pe := r.classify(err)
 		if reason != DeadLetterPanic && IsRetryable(err) && attempt < r.opts.maxAttempts {
 			c.retried.Add(1)
 			if !b.sleep(b.backoff.wait(attempt + 1)) {
@@ -303,21 +420,45 @@ func (r *registration) process(wctx context.Context, item queued) {
 			}
 			continue
 		}
-		c.failed.Add(1)
-		ev := r.log.Warn()
-		if reason == DeadLetterPanic {
-			ev = r.log.Error().Bytes("stack", pe.Stack)
-		}
-		ev.Err(err).Str("subject", msg.Subject).Str("key", msg.Key).Str("reason", string(reason)).
-			Int("attempts", attempt).Msg("natsbridge: message failed, dead-lettering")
-		dl := deadLetter{
-			subject: msg.Subject, data: msg.Data, header: msg.Header, handler: r.opts.name,
-			reason: reason, decodeReason: decodeReason, errText: err.Error(),
-			attempts: attempt, firstSeen: item.received,
-		}
-		b.dead.put(dl)
+		r.fail(msg, item, err, reason, decodeReason, pe, attempt, nil)
 		return
 	}
+}
+
+// classify names the dead-letter reason of a failed attempt and counts it.
+func (r *registration) classify(err error) (DeadLetterReason, DecodeReason, *PanicError) {
+	c := &r.b.counters
+	var pe *PanicError
+	var de *DecodeError
+	switch {
+	case errors.As(err, &pe):
+		c.panics.Add(1)
+		return DeadLetterPanic, "", pe
+	case errors.As(err, &de):
+		c.decodeErrors.Add(1)
+		return DeadLetterDecodeError, de.Reason, nil
+	case errors.Is(err, context.DeadlineExceeded):
+		c.timeouts.Add(1)
+		return DeadLetterTimeout, "", nil
+	}
+	return DeadLetterHandlerError, "", nil
+}
+
+// fail counts and logs a failed message and hands its dead letter over; done, if not
+// nil, learns whether the stream stored the dead letter.
+func (r *registration) fail(msg Msg, item queued, err error, reason DeadLetterReason, decodeReason DecodeReason, pe *PanicError, attempts int, done func(stored bool)) {
+	r.b.counters.failed.Add(1)
+	ev := r.log.Warn()
+	if pe != nil {
+		ev = r.log.Error().Bytes("stack", pe.Stack)
+	}
+	ev.Err(err).Str("subject", msg.Subject).Str("key", msg.Key).Str("reason", string(reason)).
+		Int("attempts", attempts).Msg("natsbridge: message failed, dead-lettering")
+	r.b.dead.put(deadLetter{
+		subject: msg.Subject, data: msg.Data, header: msg.Header, handler: r.opts.name,
+		reason: reason, decodeReason: decodeReason, errText: err.Error(),
+		attempts: attempts, firstSeen: item.received, done: done,
+	})
 }
 
 // invoke calls the handler once with the per-attempt deadline (a standard library

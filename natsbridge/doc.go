@@ -52,7 +52,8 @@
 // nats.go calls each subscription's callback on one goroutine, one message at a time;
 // a handler that blocks there stalls every message of the subscription, and moving the
 // work to goroutines loses ordering and bounds. A Bridge (New, then Handle or
-// HandlePattern per subject, optionally in a Queue group) does that part once:
+// HandlePattern per subject, optionally in a Queue group, or HandleDurable per durable
+// JetStream consumer) does that part once:
 //
 //   - Dispatch: the nats.go callback only appends the message to its key's FIFO (the
 //     key is KeyFunc's, by default the subject's last token: the room) and wakes a
@@ -93,6 +94,27 @@
 //     returns once every goroutine the Bridge started and nats.go's last callback into it
 //     have returned. Run(ctx) blocks in the caller's goroutine until ctx ends, then
 //     drains within Config.DrainTimeout — the Bridge never runs a loop of its own.
+//
+// # What is durable and what is at-most-once
+//
+// Handle and HandlePattern ride NATS core subscriptions: at most once. A message
+// published while the Bridge's connection is down, or dropped by nats.go as a slow
+// consumer, is never seen; one buffered when Close runs is abandoned (counted). Use them
+// for what the next message supersedes (positions, chat, ticks).
+//
+// HandleDurable rides a durable JetStream pull consumer: at least once. A message is
+// acknowledged only after its handler returned nil; a crash, a killed connection or a
+// Close leaves it to the server, which delivers it again (Msg.ID is stable across
+// deliveries, so handlers can be idempotent). A Retryable error naks it with backoff
+// and holds its key until it returns, so the key keeps its order; after
+// Durable.MaxDeliver deliveries it is dead-lettered and terminated once the dead letter
+// is stored (nak'ed if the dead letter was lost). Per-key order holds within a Bridge
+// and across Drain; after a crash the server redelivers the unacknowledged messages
+// after AckWait, in no guaranteed order, possibly after later messages of their key
+// (Msg.Attempt > 1 marks a redelivery). Use it for trades, inventory, achievements.
+//
+// Dead letters are stored by a JetStream stream with acknowledgement (see the Bridge
+// section); Stats.DeadLettered + Stats.DeadLetterLost accounts for every one.
 //
 // # Stats
 //
