@@ -36,7 +36,8 @@ type keyQueue struct {
 	// held (durable) is the stream sequence of a message of this key that was
 	// nak'ed for a retry: the key's later messages wait until its redelivery arrives,
 	// which goes to the front, so the key keeps its order.
-	held uint64
+	held      uint64
+	holdTimer *time.Timer // releases the hold if the message went elsewhere
 }
 
 func (q *keyQueue) len() int { return q.msgs.len() }
@@ -205,26 +206,53 @@ func (r *registration) enqueue(item queued) {
 	if redelivery {
 		kq.msgs.pushFront(item)
 		kq.held = 0
+		if kq.holdTimer != nil {
+			kq.holdTimer.Stop()
+			kq.holdTimer = nil
+		}
 	} else {
 		kq.msgs.push(item)
 	}
 	r.queued++
 	c.queued.Add(1)
-	if !kq.owned && !kq.inReady && kq.held == 0 {
-		kq.inReady = true
-		r.ready.push(kq)
-		if r.idle > 0 {
-			r.cond.Signal()
-		}
-		// Workers start lazily: one more when the ready keys outnumber the idle workers
-		// (each idle one, woken or not, takes one key), up to the registration's bound.
-		if r.ready.len() > r.idle && r.started < r.opts.workers {
-			r.started++
-			r.workers.Add(1)
-			go r.work()
-		}
-	}
+	r.makeReady(kq)
 	r.mu.Unlock()
+}
+
+// makeReady queues kq for a worker if it has messages, no owner and no hold, waking an
+// idle worker or starting one. Called with r.mu held.
+func (r *registration) makeReady(kq *keyQueue) {
+	if kq.owned || kq.inReady || kq.held != 0 || kq.len() == 0 {
+		return
+	}
+	kq.inReady = true
+	r.ready.push(kq)
+	if r.idle > 0 {
+		r.cond.Signal()
+	}
+	// Workers start lazily: one more when the ready keys outnumber the idle workers
+	// (each idle one, woken or not, takes one key), up to the registration's bound.
+	if r.ready.len() > r.idle && r.started < r.opts.workers {
+		r.started++
+		r.workers.Add(1)
+		go r.work()
+	}
+}
+
+// releaseHold lets key kq go on without its nak'ed message seq, if it is still
+// waiting for it: the redelivery went to another Bridge on the consumer, or is late.
+func (r *registration) releaseHold(kq *keyQueue, seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == stateStopped || r.keys[kq.key] != kq || kq.held != seq {
+		return
+	}
+	kq.held, kq.holdTimer = 0, nil
+	if kq.len() == 0 && !kq.owned {
+		delete(r.keys, kq.key)
+		return
+	}
+	r.makeReady(kq)
 }
 
 // keyOf runs the KeyFunc, treating a panic as the empty key (and logging it) so a bad
@@ -347,6 +375,11 @@ func (r *registration) setState(state int) {
 		r.b.counters.queued.Add(-int64(r.queued))
 		if r.cc != nil {
 			giveBack = r.unackedInKeyOrder()
+			for _, kq := range r.keys {
+				if kq.holdTimer != nil {
+					kq.holdTimer.Stop()
+				}
+			}
 		}
 		r.queued = 0
 		r.keys = map[string]*keyQueue{}

@@ -219,10 +219,15 @@ func (r *registration) processDurable(wctx context.Context, kq *keyQueue, item q
 	reason, decodeReason, pe := r.classify(err)
 	if reason != DeadLetterPanic && IsRetryable(err) && item.delivery < r.durable.MaxDeliver && item.seq != 0 {
 		c.retried.Add(1)
+		delay := b.backoff.wait(item.delivery + 1)
+		seq := item.seq
 		r.mu.Lock()
-		kq.held = item.seq // before the nak: the redelivery must find the key held
+		kq.held = seq // before the nak: the redelivery must find the key held
+		// The redelivery may go to another Bridge on the consumer: the key waits for it
+		// at most the nak's delay plus AckWait, then goes on.
+		kq.holdTimer = time.AfterFunc(delay+r.durable.AckWait, func() { r.releaseHold(kq, seq) })
 		r.mu.Unlock()
-		if nerr := item.jm.NakWithDelay(b.backoff.wait(item.delivery + 1)); nerr != nil {
+		if nerr := item.jm.NakWithDelay(delay); nerr != nil {
 			r.log.Warn().Err(nerr).Str("subject", msg.Subject).Uint64("stream_seq", item.seq).
 				Msg("natsbridge: durable nak not sent, the message comes back after AckWait")
 		}

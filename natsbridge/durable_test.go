@@ -300,3 +300,53 @@ func TestDurablePoisonIsTerminatedAndDeadLettered(t *testing.T) {
 		t.Errorf("AckWait below the handler timeout: %v", err)
 	}
 }
+
+// TestDurableSharedConsumerNeverStallsAKey: two Bridges share one durable consumer, so
+// a nak'ed message may come back to the other one; the key that waited for it goes on
+// (after the nak's delay plus AckWait) and every message is handled.
+func TestDurableSharedConsumerNeverStallsAKey(t *testing.T) {
+	t.Parallel()
+	const total, keys = 400, 5
+	url := testnats.Start(t).ClientURL()
+	setup := dialTest(t, url)
+	ensureDeadLetterStream(t, setup)
+	js := durableStream(t, setup)
+	publishTrades(t, js, total, keys)
+	rec := newDurableRecorder()
+	var failedOnce sync.Map
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for run := range 2 {
+		rec.newRun()
+		b, err := natsbridge.New(dialTest(t, url), natsbridge.Config{BackoffBase: 5 * time.Millisecond, BackoffMax: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		h := func(_ context.Context, m natsbridge.Msg) error {
+			seq, err := strconv.Atoi(string(m.Data))
+			if err != nil {
+				return err
+			}
+			if seq%20 == 0 {
+				if _, loaded := failedOnce.LoadOrStore(seq, true); !loaded {
+					return natsbridge.Retryable(errors.New("busy"))
+				}
+			}
+			rec.record(run, m.Key, seq, m.ID(), m.Attempt)
+			return nil
+		}
+		err = b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "shared", AckWait: 500 * time.Millisecond},
+			h, natsbridge.Timeout(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(25 * time.Second)
+	for rec.distinct() < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d handled: a key stalled", rec.distinct(), total)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
