@@ -82,7 +82,7 @@ func ExampleBridge_deadLetter() {
 		panic(err)
 	}
 	defer nc.Close()
-	dead, err := nc.SubscribeSync(natsbridge.DefaultDeadLetterPrefix + ">")
+	dead, err := nc.SubscribeSync("deadletter." + ">")
 	if err != nil {
 		panic(err)
 	}

@@ -40,7 +40,7 @@ func startBridge(t *testing.T, cfg natsbridge.Config) (*natsbridge.Bridge, *nats
 // deadLetters subscribes to every dead-letter subject under the default prefix.
 func subscribeDeadLetters(t *testing.T, nc *nats.Conn) *nats.Subscription {
 	t.Helper()
-	sub, err := nc.SubscribeSync(natsbridge.DefaultDeadLetterPrefix + ">")
+	sub, err := nc.SubscribeSync("deadletter." + ">")
 	if err != nil {
 		t.Fatalf("subscribe dead letters: %v", err)
 	}

@@ -64,14 +64,11 @@ type Msg struct {
 	seq    uint64
 }
 
-// LastTokenKey is the default KeyFunc: the subject's last token ("chat.say.room.7" →
+// lastTokenKey is the default KeyFunc: the subject's last token ("chat.say.room.7" →
 // "7"), so messages about one room are handled in order and rooms run in parallel.
-func LastTokenKey(m Msg) string {
+func lastTokenKey(m Msg) string {
 	return LastToken(m.Subject)
 }
-
-// SubjectKey is a KeyFunc that orders all messages of one subject.
-func SubjectKey(m Msg) string { return m.Subject }
 
 // HandlerOption adjusts one registration (Handle or HandlePattern).
 type HandlerOption func(*handlerOptions)
@@ -95,7 +92,7 @@ func Queue(group string) HandlerOption { return func(o *handlerOptions) { o.queu
 // KeyFunc sets the ordering key: messages with equal keys are handled one at a time in
 // arrival order; different keys run in parallel. It runs on the NATS delivery goroutine,
 // so it must be fast and must not block; it sees the message with Key and Attempt unset,
-// and a panic in it is logged and yields the key "". Default LastTokenKey.
+// and a panic in it is logged and yields the key "". Default: the subject's last token (LastToken), e.g. the room.
 func KeyFunc(f func(Msg) string) HandlerOption { return func(o *handlerOptions) { o.key = f } }
 
 // Name names the registration in Stats, logs and dead-letter headers. Names are unique
@@ -130,7 +127,7 @@ func (o *handlerOptions) fill(subject string, cfg Config) error {
 		}
 	}
 	if o.key == nil {
-		o.key = LastTokenKey
+		o.key = lastTokenKey
 	}
 	if o.workers == 0 {
 		o.workers = cfg.MaxInFlightPerHandler

@@ -22,9 +22,9 @@ import (
 func TestConfigDefaultsAndValidation(t *testing.T) {
 	t.Parallel()
 	d := natsbridge.Config{}.WithDefaults()
-	if d.MaxInFlight != natsbridge.DefaultMaxInFlight || d.QueueLen != natsbridge.DefaultQueueLen ||
-		d.MaxQueuedPerKey != natsbridge.DefaultMaxQueuedPerKey || d.DeadLetterPrefix != natsbridge.DefaultDeadLetterPrefix ||
-		d.OverflowPolicy != natsbridge.OverflowDeadLetter || d.Origin == "" || d.HandlerTimeout != natsbridge.DefaultHandlerTimeout {
+	if d.MaxInFlight != 64 || d.QueueLen != 1024 ||
+		d.MaxQueuedPerKey != 256 || d.DeadLetterPrefix != "deadletter." ||
+		d.OverflowPolicy != natsbridge.OverflowDeadLetter || d.Origin == "" || d.HandlerTimeout != 10*time.Second {
 		t.Fatalf("defaults = %+v", d)
 	}
 	if small := (natsbridge.Config{QueueLen: 10}).WithDefaults(); small.MaxQueuedPerKey != 10 {

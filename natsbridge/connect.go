@@ -18,31 +18,31 @@ import (
 // Defaults that ConnectConfig.WithDefaults fills in for zero fields. Every other zero
 // field leaves nats.go's own default (nats.GetDefaultOptions).
 const (
-	// DefaultURL is the server Connect dials when ConnectConfig.URLs is empty.
-	DefaultURL = nats.DefaultURL
-	// DefaultClientName is the connection name shown in the server's monitoring.
-	DefaultClientName = "gamepersist"
-	// DefaultMaxReconnects (-1) keeps reconnecting forever. It differs from nats.go's
+	// defaultURL is the server Connect dials when ConnectConfig.URLs is empty.
+	defaultURL = nats.DefaultURL
+	// defaultClientName is the connection name shown in the server's monitoring.
+	defaultClientName = "gamepersist"
+	// defaultMaxReconnects (-1) keeps reconnecting forever. It differs from nats.go's
 	// 60 attempts (2 minutes at nats.go's 2 s wait) on purpose: a game server outlives a
 	// NATS restart or a long network outage, and a connection that gave up is closed for
 	// good — every Bridge, invalidator and subscription on it would stop for the rest of
 	// the process's life. Set NoReconnect to disable reconnection.
-	DefaultMaxReconnects = -1
-	// DefaultMinTLSVersion is the lowest TLS version Connect accepts, and the floor.
-	DefaultMinTLSVersion = tls.VersionTLS12
+	defaultMaxReconnects = -1
+	// defaultMinTLSVersion is the lowest TLS version Connect accepts, and the floor.
+	defaultMinTLSVersion = tls.VersionTLS12
 )
 
-// ConnectConfig configures Connect. The zero value connects to DefaultURL without TLS or
+// ConnectConfig configures Connect. The zero value connects to nats://127.0.0.1:4222 without TLS or
 // credentials. Options are checked eagerly (files are read, conflicts are rejected) and
 // every problem is an error wrapping ErrInvalidOption.
 type ConnectConfig struct {
 	// URLs lists the servers, e.g. "nats://host:4222" or "tls://host:4222"; a URL
 	// without a scheme gets "nats://". Credentials may be embedded ("nats://u:p@h",
 	// "nats://token@h") but then no other credential option may be set. Every error and
-	// log line shows the URLs with credentials replaced by "xxxxx". Default: DefaultURL.
+	// log line shows the URLs with credentials replaced by "xxxxx". Default: nats://127.0.0.1:4222 (nats.DefaultURL).
 	URLs []string
 	// Name is the connection name shown in the server's monitoring. Default:
-	// DefaultClientName.
+	// "gamepersist".
 	Name string
 
 	// RequireTLS refuses a server that does not offer TLS. It is implied by any TLS
@@ -64,7 +64,7 @@ type ConnectConfig struct {
 	// of the URL being dialled (hostname verification is always on).
 	ServerName string
 	// MinTLSVersion is the lowest TLS version accepted; it may not be below
-	// TLS 1.2. Default: DefaultMinTLSVersion.
+	// TLS 1.2. Default: TLS 1.2.
 	MinTLSVersion uint16
 
 	// User and Password authenticate with a user name and password (both required).
@@ -81,7 +81,9 @@ type ConnectConfig struct {
 	// ctx's deadline. Default: nats.go's (nats.DefaultTimeout, 2 s).
 	ConnectTimeout time.Duration
 	// MaxReconnects is how many reconnect attempts are made per server before giving
-	// up; negative means forever. 0 means DefaultMaxReconnects.
+	// up; negative means forever. 0 means -1 (forever), unlike nats.go's 60: a game server outlives a NATS restart or a
+	// long outage, and a connection that gave up is closed for good, stopping every Bridge,
+	// invalidator and subscription on it.
 	MaxReconnects int
 	// NoReconnect disables reconnection: the connection closes at the first
 	// disconnect.
@@ -117,19 +119,19 @@ type ConnectConfig struct {
 // default. It does not validate; Connect does.
 func (c ConnectConfig) WithDefaults() ConnectConfig {
 	if len(c.URLs) == 0 {
-		c.URLs = []string{DefaultURL}
+		c.URLs = []string{defaultURL}
 	}
 	if c.Name == "" {
-		c.Name = DefaultClientName
+		c.Name = defaultClientName
 	}
 	if c.MinTLSVersion == 0 {
-		c.MinTLSVersion = DefaultMinTLSVersion
+		c.MinTLSVersion = defaultMinTLSVersion
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = nats.DefaultTimeout
 	}
 	if c.MaxReconnects == 0 {
-		c.MaxReconnects = DefaultMaxReconnects
+		c.MaxReconnects = defaultMaxReconnects
 	}
 	if c.ReconnectWait == 0 {
 		c.ReconnectWait = nats.DefaultReconnectWait

@@ -109,7 +109,7 @@ func TestConnectConfigValidation(t *testing.T) {
 		t.Errorf("valid TLS config rejected: %v", err)
 	}
 	d := natsbridge.ConnectConfig{}.WithDefaults()
-	if d.URLs[0] != natsbridge.DefaultURL || d.MinTLSVersion != tls.VersionTLS12 || d.MaxReconnects != -1 ||
+	if d.URLs[0] != nats.DefaultURL || d.MinTLSVersion != tls.VersionTLS12 || d.MaxReconnects != -1 ||
 		d.ReconnectWait != nats.DefaultReconnectWait || d.PingInterval != nats.DefaultPingInterval ||
 		d.ConnectTimeout != nats.DefaultTimeout || d.ReconnectJitter != 0 {
 		t.Errorf("defaults: %+v", d)
@@ -310,7 +310,7 @@ func TestConnectReconnectsAfterServerRestart(t *testing.T) {
 		ReconnectJitter: time.Millisecond,
 		Logger:          logs.Logger(),
 	})
-	subject, err := natsbridge.PlayerEntered("r1")
+	subject, err := natsbridge.Subject("events", "player_entered", "r1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ const (
 )
 
 // Headers the Bridge adds to a dead letter, next to the original message's headers
-// (its Nats-* headers renamed with HeaderDeadLetterNATSPrefix). The dead letter's data
+// (its Nats-* headers renamed with headerDeadLetterNATSPrefix). The dead letter's data
 // is the original payload, unchanged.
 const (
 	// HeaderDeadLetterSubject is the subject the message was originally published to.
@@ -58,13 +58,13 @@ const (
 	// HeaderReplayOf is set by Replay on a re-published message: "<stream>:<sequence>"
 	// of the dead letter it came from.
 	HeaderReplayOf = "Gp-Replay-Of"
-	// HeaderDeadLetterNATSPrefix prefixes the original message's "Nats-*" headers on
+	// headerDeadLetterNATSPrefix prefixes the original message's "Nats-*" headers on
 	// its dead letter ("Nats-Msg-Id" → "Gp-Dl-Nats-Msg-Id"). The server acts on those
 	// headers when a stream stores the message (duplicate detection, expected
 	// stream/sequence, rollup, TTL), so kept as they were they would make the
 	// dead-letter stream drop or reject the dead letter, or purge others. Replay puts
 	// them back under their own names.
-	HeaderDeadLetterNATSPrefix = "Gp-Dl-"
+	headerDeadLetterNATSPrefix = "Gp-Dl-"
 )
 
 // natsHeaderPrefix starts the header names nats-server interprets on publish.
@@ -254,7 +254,7 @@ func (p *deadLetterPublisher) prepare(dl deadLetter) *pendingDL {
 	h := make(nats.Header, len(dl.header)+10)
 	for k, v := range dl.header {
 		if isNATSHeader(k) {
-			k = HeaderDeadLetterNATSPrefix + k
+			k = headerDeadLetterNATSPrefix + k
 		}
 		h[k] = v
 	}
@@ -419,7 +419,7 @@ func headerText(s string) string {
 type DeadLetterStreamConfig struct {
 	// Name is the stream's name (required), e.g. "DEADLETTERS".
 	Name string
-	// Prefix is the Bridge's Config.DeadLetterPrefix; default DefaultDeadLetterPrefix.
+	// Prefix is the Bridge's Config.DeadLetterPrefix; default "deadletter.".
 	// The stream captures "<Prefix>>".
 	Prefix string
 	// MaxAge, MaxMsgs and MaxBytes bound what the stream keeps (zero: unlimited).
@@ -440,7 +440,7 @@ func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, cfg Dea
 		return nil, fmt.Errorf("%w: nil jetstream.JetStream", ErrInvalidOption)
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultDeadLetterPrefix
+		cfg.Prefix = defaultDeadLetterPrefix
 	}
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
@@ -586,7 +586,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (Repl
 		}
 		h := make(nats.Header, len(raw.Header))
 		for k, v := range raw.Header {
-			if orig, ok := strings.CutPrefix(k, HeaderDeadLetterNATSPrefix); ok && isNATSHeader(orig) {
+			if orig, ok := strings.CutPrefix(k, headerDeadLetterNATSPrefix); ok && isNATSHeader(orig) {
 				h[orig] = v // a header the dead letter had to move aside
 			} else if !strings.HasPrefix(k, "Gp-Dl-") && k != jetstream.MsgIDHeader {
 				h[k] = v // (the dead letter's own Nats-Msg-Id is not the original's)

@@ -9,7 +9,7 @@
 // Connect turns a ConnectConfig (servers, TLS files or a *tls.Config, user/password,
 // token, NKey seed or credentials file, reconnect policy, zerolog logger, and any extra
 // nats.Option, applied last) into a *nats.Conn. Its defaults are nats.go's except
-// MaxReconnects (forever, for the reason DefaultMaxReconnects gives); event handlers set
+// MaxReconnects (forever, for the reason its field doc gives); event handlers set
 // through Options run after Connect's logging ones. Options are validated before any dial (errors wrap ErrInvalidOption);
 // certificate verification and the server-name check are on unless the caller's
 // TLSConfig turns verification off (then Connect logs a warning, and refuses a CAFile
@@ -29,8 +29,8 @@
 // # Subjects
 //
 // Subjects follow {service}.{channel}.{scope}.{id}, e.g. "chat.say.room.<room>",
-// "events.player_entered.<room>", "events.game_tick". Subject and the named helpers
-// (ChatSay, PlayerEntered, PlayerLeft, LucidityChange, GameTick) reject any token that
+// "events.player_entered.<room>", "events.game_tick". Subject and the two named helpers
+// the examples use (ChatSay, LucidityChange) reject any token that
 // would change a subject's meaning — empty, '.', '*', '>', whitespace, control or
 // invisible characters, invalid UTF-8 — and subjects over MaxSubjectLength bytes, with
 // an error wrapping ErrInvalidSubject that names the token. Wildcards exist only through

@@ -14,12 +14,12 @@ import (
 
 // Defaults and bounds of a Durable registration.
 const (
-	// DefaultMaxDeliver is the number of deliveries a durable message gets (the first
+	// defaultMaxDeliver is the number of deliveries a durable message gets (the first
 	// included) before it is terminated and dead-lettered.
-	DefaultMaxDeliver = 5
-	// DefaultAckWait is how long the server waits for a durable message's
+	defaultMaxDeliver = 5
+	// defaultAckWait is how long the server waits for a durable message's
 	// acknowledgement before delivering it again.
-	DefaultAckWait = 30 * time.Second
+	defaultAckWait = 30 * time.Second
 
 	maxDeliverLimit = 1000
 	maxAckWait      = time.Hour
@@ -38,11 +38,11 @@ type Durable struct {
 	Subject string
 	// MaxDeliver is the number of deliveries (1..1,000, the first included) before a
 	// message that keeps failing with a Retryable error is terminated and
-	// dead-lettered. Default DefaultMaxDeliver.
+	// dead-lettered. Default 5.
 	MaxDeliver int
 	// AckWait is how long the server waits for an acknowledgement before it delivers a
 	// message again (a crash, a lost connection); it must exceed the handler's timeout
-	// (at most 1 h). Default DefaultAckWait.
+	// (at most 1 h). Default 30 s.
 	AckWait time.Duration
 }
 
@@ -53,10 +53,10 @@ type durableOptions struct {
 
 func (d Durable) withDefaults() Durable {
 	if d.MaxDeliver == 0 {
-		d.MaxDeliver = DefaultMaxDeliver
+		d.MaxDeliver = defaultMaxDeliver
 	}
 	if d.AckWait == 0 {
-		d.AckWait = DefaultAckWait
+		d.AckWait = defaultAckWait
 	}
 	return d
 }

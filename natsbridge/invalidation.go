@@ -224,7 +224,7 @@ func (inv *RoomInvalidator) publishLoop() {
 }
 
 func (inv *RoomInvalidator) send(n RoomInvalidation) {
-	env := NewEnvelope(RoomInvalidationType, n)
+	env := NewEnvelope(roomInvalidationType, n)
 	env.Origin = inv.cfg.Instance
 	err := Publish(context.Background(), inv.nc, inv.cfg.Subject, env)
 	if err == nil {
@@ -249,7 +249,7 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 // connection's status (nats.Conn.StatusChanged, which leaves the caller's own handlers
 // alone) and calls InvalidateAll after each reconnect if target is a
 // FullInvalidationTarget (a *roomstore.Cached is). It waits, within ctx, for the server to confirm the
-// subscription (one round trip; at most DefaultAttachConfirmTimeout when ctx has no
+// subscription (one round trip; at most 10 s when ctx has no
 // deadline), so a write made elsewhere after Attach returns is seen; in a cluster the
 // interest reaches the other servers shortly after. If the connection is reconnecting,
 // the subscription is kept (nats.go sends it on reconnect) and Attach returns nil at once.
@@ -300,7 +300,7 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 	fctx := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		fctx, cancel = context.WithTimeout(ctx, DefaultAttachConfirmTimeout)
+		fctx, cancel = context.WithTimeout(ctx, defaultAttachConfirmTimeout)
 		defer cancel()
 	}
 	err = inv.nc.FlushWithContext(fctx)
@@ -412,7 +412,7 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 		inv.rejectNotice(m, reason, field, err)
 		return
 	}
-	if env.Type != RoomInvalidationType {
+	if env.Type != roomInvalidationType {
 		inv.rejectNotice(m, "wrong_type", "type", nil)
 		return
 	}

@@ -128,7 +128,7 @@ func TestRoomInvalidatorThreeNodeCluster(t *testing.T) {
 	// b on the third server first, and wait until the first server knows of its
 	// subscription (a's own one would satisfy the check later).
 	b := newInvNode(t, stores[1], invDial(t, servers[2].ClientURL()), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-b"})
-	testnats.WaitForInterest(t, servers[0], natsbridge.DefaultInvalidationSubject)
+	testnats.WaitForInterest(t, servers[0], "cache.rooms.invalidate")
 	a := newInvNode(t, stores[0], invDial(t, servers[0].ClientURL()), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
 	if a.nc.ConnectedServerName() == b.nc.ConnectedServerName() {
 		t.Fatalf("a and b are on the same server %q", a.nc.ConnectedServerName())
@@ -228,7 +228,7 @@ func TestRoomInvalidatorAttachWhileReconnecting(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pub.Close() })
-	testnats.WaitForInterest(t, srv.Server(), natsbridge.DefaultInvalidationSubject)
+	testnats.WaitForInterest(t, srv.Server(), "cache.rooms.invalidate")
 	pub.Publish(roomstore.RoomChange{ID: "tower", Version: 4})
 	if !invWaitUntil(5*time.Second, func() bool { return len(target.got()) == 1 }) {
 		t.Fatalf("notice not applied after reconnect: %+v", inv.Stats())
@@ -347,7 +347,7 @@ func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 		}
 		return data
 	}
-	valid := string(encode(natsbridge.RoomInvalidationType, "other", "x"))
+	valid := string(encode("roomstore.invalidate", "other", "x"))
 	notices := []struct {
 		data   []byte
 		reason string // "" for a valid notice
@@ -357,13 +357,13 @@ func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 		{[]byte(strings.Replace(valid, `"room_id"`, `"room":"x","room_id"`, 1)), "unknown_field"},
 		{[]byte(strings.Replace(valid, `"room_id":"x"`, `"room_id":"`+strings.Repeat("y", 600)+`"`, 1)), "oversize"},
 		{encode("chat.say", "other", "x"), "wrong_type"},
-		{encode(natsbridge.RoomInvalidationType, "other", ""), "invalid_room_id"},
-		{encode(natsbridge.RoomInvalidationType, "me", "mine"), ""},
-		{encode(natsbridge.RoomInvalidationType, "other", "theirs"), ""},
+		{encode("roomstore.invalidate", "other", ""), "invalid_room_id"},
+		{encode("roomstore.invalidate", "me", "mine"), ""},
+		{encode("roomstore.invalidate", "other", "theirs"), ""},
 	}
 	pub := invDial(t, url)
 	for _, n := range notices {
-		if err := pub.Publish(natsbridge.DefaultInvalidationSubject, n.data); err != nil {
+		if err := pub.Publish("cache.rooms.invalidate", n.data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -429,7 +429,7 @@ func TestRoomInvalidatorCloseIsIdempotentAndLeavesConnOpen(t *testing.T) {
 	}
 
 	// The subscription is gone: a notice that a live subscriber receives is not applied.
-	control, err := nc.SubscribeSync(natsbridge.DefaultInvalidationSubject)
+	control, err := nc.SubscribeSync("cache.rooms.invalidate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestRoomInvalidatorConfig(t *testing.T) {
 	}
 
 	d := natsbridge.InvalidatorConfig{}.WithDefaults()
-	if d.Subject != natsbridge.DefaultInvalidationSubject || d.Instance == "" || d.QueueLen != natsbridge.DefaultInvalidationQueueLen {
+	if d.Subject != "cache.rooms.invalidate" || d.Instance == "" || d.QueueLen != 4096 {
 		t.Fatalf("defaults %+v", d)
 	}
 	if d2 := (natsbridge.InvalidatorConfig{}).WithDefaults(); d2.Instance == d.Instance {
