@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,13 +32,20 @@ type faultFigures struct {
 // stream; it is not affected by the fault.
 func runDeadLetterFault(t *testing.T, pubNC, bridgeNC *nats.Conn, cfg natsbridge.Config, fault func()) faultFigures {
 	t.Helper()
+	return runDeadLetterFaultReplicas(t, pubNC, bridgeNC, cfg, 1, func(jetstream.JetStream) { fault() })
+}
+
+// runDeadLetterFaultReplicas is runDeadLetterFault with a dead-letter stream of the
+// given replica count; fault gets a JetStream context on pubNC.
+func runDeadLetterFaultReplicas(t *testing.T, pubNC, bridgeNC *nats.Conn, cfg natsbridge.Config, replicas int, fault func(jetstream.JetStream)) faultFigures {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	js, err := jetstream.New(pubNC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := natsbridge.EnsureDeadLetterStream(ctx, js, natsbridge.DeadLetterStreamConfig{Name: "DEADLETTERS"})
+	stream, err := natsbridge.EnsureDeadLetterStream(ctx, js, natsbridge.DeadLetterStreamConfig{Name: "DEADLETTERS", Replicas: replicas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +70,7 @@ func runDeadLetterFault(t *testing.T, pubNC, bridgeNC *nats.Conn, cfg natsbridge
 	flushConn(t, pubNC)
 	cutAt := uint64(faultMessages / 8)
 	eventually(t, "first failures", func() bool { return b.Stats().Failed >= cutAt })
-	fault()
+	fault(js)
 	queuedAfterFault := b.Stats().DeadLetterQueued
 	settled := func() bool {
 		s := b.Stats()
@@ -292,4 +300,44 @@ func BenchmarkDeadLetterThroughput(b *testing.B) {
 	}
 	b.ReportMetric(medianOf(perSec), "deadletters/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// TestDeadLettersSurviveStreamLeaderLoss runs a three-node JetStream cluster with the
+// dead-letter stream replicated three times and shuts down the node leading the stream
+// while thousands of messages are failing: the dead letters are retried through the
+// leader election and stored once each; none is lost.
+func TestDeadLettersSurviveStreamLeaderLoss(t *testing.T) {
+	t.Parallel()
+	nodes := testnats.StartJetStreamCluster(t, 3)
+	urls := make([]string, len(nodes))
+	for i, n := range nodes {
+		urls[i] = n.ClientURL()
+	}
+	all := strings.Join(urls, ",")
+	pubNC := faultConn(t, all)
+	bridgeNC := faultConn(t, all)
+	f := runDeadLetterFaultReplicas(t, pubNC, bridgeNC, natsbridge.Config{}, 3, func(js jetstream.JetStream) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, "DEADLETTERS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil || info.Cluster == nil {
+			t.Fatalf("stream info: %v, %v", info, err)
+		}
+		for _, n := range nodes {
+			if n.Name() == info.Cluster.Leader {
+				n.Shutdown()
+				n.WaitForShutdown()
+				t.Logf("stream leader %s shut down", n.Name())
+				return
+			}
+		}
+		t.Fatalf("leader %q not found", info.Cluster.Leader)
+	})
+	if f.lost != 0 {
+		t.Fatalf("%d dead letters lost through a leader loss", f.lost)
+	}
 }
