@@ -49,9 +49,9 @@ import (
 // (Config.DeadLetterQueueLen) and are retried for Config.DeadLetterTimeout; what cannot
 // be kept is counted in Stats.DeadLetterLost and logged. Replay sends them back.
 //
-// Lifecycle. New starts only the dead-letter publisher goroutine. Handle and
-// HandlePattern may be called at any time before Drain or Close; each subscribes at once
-// and starts that registration's workers. Run is a convenience that blocks until its
+// Lifecycle. New starts only the dead-letter publisher goroutine. Handle, HandlePattern
+// and HandleDurable may be called at any time before Drain or Close; each subscribes at
+// once, and its workers start as messages need them. Run is a convenience that blocks until its
 // context ends and then drains. Drain stops intake and finishes the buffered messages
 // within its context; Close stops at once. Either way every goroutine the Bridge started
 // has returned when they return. The *nats.Conn belongs to the caller: the Bridge never
@@ -323,9 +323,10 @@ func (b *Bridge) beginStop() (regs []*registration, first bool) {
 }
 
 // Close stops the Bridge now: it unsubscribes every handler, cancels the handlers'
-// contexts, discards buffered messages and unpublished dead letters (counted in
-// Stats.Abandoned), and waits for running handler calls and for nats.go's last
-// callback into the Bridge to return — a handler that ignores its context (or a
+// contexts, discards buffered messages (counted in Stats.Abandoned; durable ones are
+// nak'ed, so the server delivers them again) and dead letters not yet acknowledged
+// (counted in Stats.DeadLetterLost), and waits for running handler calls and for
+// nats.go's last callback into the Bridge to return — a handler that ignores its context (or a
 // KeyFunc that blocks) delays Close until it returns. When Close returns, every message
 // counted in Stats.Received has its outcome counted, and no counter moves any more.
 // Messages nats.go had read from the server but not yet handed to the Bridge are

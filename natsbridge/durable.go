@@ -104,10 +104,12 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 //     Config.QueueLen), so the server never hands over more than the Bridge buffers;
 //     pulling, flow control and heartbeats are nats.go's jetstream package's.
 //
-// HandleDurable creates or updates the consumer (one JetStream round trip within ctx)
-// and starts consuming. The Queue option is refused (consumers already share work).
-// Drain lets the buffered messages finish and acknowledges them; Close leaves them to
-// be redelivered. Errors wrap ErrInvalidOption, ErrClosed or jetstream's error.
+// HandleDurable creates or updates the consumer (one JetStream round trip within ctx,
+// holding the Bridge's registration lock) and starts consuming. The Queue option is
+// refused (Bridges on one consumer already share its messages). Drain lets the buffered
+// messages finish and acknowledges them; Close naks them, each key's in order, so they
+// are delivered again at once. Errors wrap ErrInvalidOption, ErrClosed or jetstream's
+// error.
 func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts ...HandlerOption) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil Handler for durable %q", ErrInvalidOption, d.Consumer)
