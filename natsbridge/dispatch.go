@@ -182,13 +182,18 @@ func (r *registration) onMsg(m *nats.Msg) {
 func (r *registration) enqueue(item queued) {
 	c := &r.b.counters
 	r.mu.Lock()
+	kq := r.keys[item.key]
+	redelivery := kq != nil && kq.held != 0 && item.seq == kq.held
+	if item.jm != nil && !redelivery {
+		// A durable delivery counts as received unless it is the return of a message
+		// nak'ed for a retry: that one is still the same message, already counted.
+		c.received.Add(1)
+	}
 	if r.state == stateStopped {
 		r.mu.Unlock()
 		c.abandoned.Add(1)
 		return
 	}
-	kq := r.keys[item.key]
-	redelivery := kq != nil && kq.held != 0 && item.seq == kq.held
 	if !redelivery && (r.queued >= r.opts.queueLen || (kq != nil && kq.len() >= r.opts.perKey)) {
 		r.mu.Unlock()
 		r.overflow(item)
@@ -271,15 +276,17 @@ func (r *registration) keyOf(m *nats.Msg) (key string) {
 func (r *registration) overflow(item queued) {
 	c := &r.b.counters
 	m := item.m
-	c.overflowed.Add(1)
 	if item.jm != nil {
 		// Durable: the consumer's MaxAckPending keeps deliveries within the buffer, so
 		// only a redelivery of a message still buffered gets here. Left unacknowledged,
-		// the server delivers it again after AckWait.
+		// the server delivers it again after AckWait: counted as abandoned, as a
+		// delivery given back at Close is.
+		c.abandoned.Add(1)
 		r.log.Debug().Str("subject", m.Subject).Str("key", item.key).Uint64("stream_seq", item.seq).
 			Msg("natsbridge: buffer full, durable message left for redelivery")
 		return
 	}
+	c.overflowed.Add(1)
 	if r.b.cfg.OverflowPolicy == OverflowDropNewest {
 		c.dropped.Add(1)
 		r.log.Debug().Str("subject", m.Subject).Str("key", item.key).Msg("natsbridge: buffer full, message dropped")

@@ -175,7 +175,6 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 // onDurable is jetstream's callback: like onMsg, it only buffers the message.
 func (r *registration) onDurable(jm jetstream.Msg) {
 	now := time.Now()
-	r.b.counters.received.Add(1)
 	m := &nats.Msg{Subject: jm.Subject(), Data: jm.Data(), Header: jm.Headers()}
 	item := queued{m: m, key: r.keyOf(m), received: now, jm: jm, delivery: 1}
 	if meta, err := jm.Metadata(); err == nil {

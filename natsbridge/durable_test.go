@@ -281,6 +281,10 @@ func TestDurablePoisonIsTerminatedAndDeadLettered(t *testing.T) {
 	}
 	mu.Unlock()
 	eventually(t, "dead letter stored", func() bool { return b.Stats().DeadLettered == 1 })
+	if st := b.Stats(); st.Received != 4 || st.Handled != 3 || st.Failed != 1 || st.Retried != 2 ||
+		st.Received != st.Handled+st.Failed+st.Overflowed+st.Abandoned {
+		t.Fatalf("stats %+v: want 4 received = 3 handled + 1 failed, 2 retries", st)
+	}
 	m, err := dl.GetMsg(ctx, 1)
 	if err != nil || string(m.Data) != "poison" || m.Header.Get(natsbridge.HeaderDeadLetterAttempts) != "3" {
 		t.Fatalf("dead letter %v, %v", m, err)

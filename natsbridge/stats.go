@@ -16,7 +16,9 @@ type Stats struct {
 	// in exactly one of Handled, Failed, Overflowed or Abandoned. Each Failed message and
 	// each Overflowed one not Dropped becomes a dead letter that ends in exactly one of
 	// DeadLettered or DeadLetterLost. Once Close or Drain returned, the counters no
-	// longer move.
+	// longer move. For HandleDurable each delivery counts, except the return of a
+	// message nak'ed for a retry (the same message, still counted once); a durable
+	// delivery left to the server (Close, a full buffer) counts as Abandoned.
 	Received uint64
 	// Handled counts messages whose handler returned nil.
 	Handled uint64
