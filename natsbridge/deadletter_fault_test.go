@@ -341,3 +341,43 @@ func TestDeadLettersSurviveStreamLeaderLoss(t *testing.T) {
 		t.Fatalf("%d dead letters lost through a leader loss", f.lost)
 	}
 }
+
+// TestDeadLettersWithoutStreamAreCountedLost: with no stream on the dead-letter
+// subjects nothing acknowledges them, so after DeadLetterTimeout every dead letter is
+// counted lost and logged — none is counted as dead-lettered — and Close leaves nothing
+// unaccounted.
+func TestDeadLettersWithoutStreamAreCountedLost(t *testing.T) {
+	t.Parallel()
+	nc := dialTest(t, testnats.Start(t).ClientURL())
+	var logs testlog.Buffer
+	b, err := natsbridge.New(nc, natsbridge.Config{DeadLetterTimeout: 300 * time.Millisecond, Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Handle("nostream.r1", func(context.Context, natsbridge.Msg) error { return errors.New("poison") }); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	const n = 10
+	for i := range n {
+		publishSeq(t, nc, "nostream.r1", i, nil)
+	}
+	flushConn(t, nc)
+	eventually(t, "dead letters given up", func() bool { return b.Stats().DeadLetterLost == n })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := b.Stats()
+	if st.DeadLettered != 0 || st.Failed != n || st.DeadLetterQueued != 0 {
+		t.Fatalf("stats %+v: want %d failed, all lost, none dead-lettered", st, n)
+	}
+	var logged float64
+	for _, e := range logs.Lines(t) {
+		if e["message"] == "natsbridge: dead letters lost" {
+			logged += e["lost"].(float64)
+		}
+	}
+	if logged != n {
+		t.Fatalf("logged %v lost dead letters, want %d:\n%s", logged, n, logs.String())
+	}
+}
