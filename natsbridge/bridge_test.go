@@ -768,7 +768,8 @@ func TestConfigLimits(t *testing.T) {
 	if err := b.Handle("limits.lazy", noop); err != nil {
 		t.Fatal(err)
 	}
-	if grew := runtime.NumGoroutine() - before; grew > 10 {
+	// Other tests run in parallel: allow their goroutines, not 4,096 workers.
+	if grew := runtime.NumGoroutine() - before; grew > 500 {
 		t.Fatalf("Handle with a 4,096-worker bound started %d goroutines", grew)
 	}
 	if st := b.Stats().PerHandler[0]; st.Workers != 4096 || st.Started != 0 {

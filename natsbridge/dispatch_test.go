@@ -200,9 +200,9 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 // contexts a handler derives from it (context.WithTimeout, WithCancel) start no
 // goroutine; its cause names the timeout, and ErrClosed after Close.
 func TestHandlerContextIsStandard(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts the process's goroutines.
 	b, nc := startBridge(t, natsbridge.Config{})
-	const derived = 100
+	const derived = 1000
 	holding := make(chan int, 1)
 	release := make(chan struct{})
 	causes := make(chan error, 2)
@@ -241,7 +241,7 @@ func TestHandlerContextIsStandard(t *testing.T) {
 	publishSeq(t, nc, "ctx.derive", 1, nil)
 	flushConn(t, nc)
 	// Other goroutines (nats.go, the server) come and go: allow a few, not one per context.
-	if grew := <-holding; grew >= derived/10 {
+	if grew := <-holding; grew >= derived/10 { // one per context would be 1,000
 		t.Fatalf("%d derived contexts started %d goroutines", derived, grew)
 	}
 	close(release)
