@@ -102,7 +102,8 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 //     for a later delivery if the dead letter was lost.
 //   - In flight: the consumer's MaxAckPending is the registration's buffer (Buffer or
 //     Config.QueueLen), so the server never hands over more than the Bridge buffers;
-//     pulling, flow control and heartbeats are nats.go's jetstream package's.
+//     there is no per-key bound (it would reorder a key), and OverflowPolicy does not
+//     apply. Pulling, flow control and heartbeats are nats.go's jetstream package's.
 //
 // HandleDurable creates or updates the consumer (one JetStream round trip within ctx,
 // holding the Bridge's registration lock) and starts consuming. The Queue option is
