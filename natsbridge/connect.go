@@ -26,7 +26,7 @@ const (
 	// 60 attempts (2 minutes at nats.go's 2 s wait) on purpose: a game server outlives a
 	// NATS restart or a long network outage, and a connection that gave up is closed for
 	// good — every Bridge, invalidator and subscription on it would stop for the rest of
-	// the process's life. Set NoReconnect to disable reconnection.
+	// the process's life. nats.NoReconnect() in ConnectConfig.Options disables it.
 	defaultMaxReconnects = -1
 	// defaultMinTLSVersion is the lowest TLS version Connect accepts, and the floor.
 	defaultMinTLSVersion = tls.VersionTLS12
@@ -81,22 +81,13 @@ type ConnectConfig struct {
 	// ctx's deadline. Default: nats.go's (nats.DefaultTimeout, 2 s).
 	ConnectTimeout time.Duration
 	// MaxReconnects is how many reconnect attempts are made per server before giving
-	// up; negative means forever. 0 means -1 (forever), unlike nats.go's 60: a game server outlives a NATS restart or a
-	// long outage, and a connection that gave up is closed for good, stopping every Bridge,
-	// invalidator and subscription on it.
+	// up; negative means forever. 0 means -1 (forever), unlike nats.go's 60: a game
+	// server outlives a NATS restart or a long outage, and a connection that gave up is
+	// closed for good, stopping every Bridge, invalidator and subscription on it. To
+	// disable reconnection, or to tune the wait, jitter or ping interval (nats.go's
+	// defaults: 2 s, 100 ms / 1 s with TLS, 2 minutes), pass nats.NoReconnect(),
+	// nats.ReconnectWait, nats.ReconnectJitter or nats.PingInterval in Options.
 	MaxReconnects int
-	// NoReconnect disables reconnection: the connection closes at the first
-	// disconnect.
-	NoReconnect bool
-	// ReconnectWait is the pause between attempts to the same server. Default: nats.go's
-	// (nats.DefaultReconnectWait, 2 s).
-	ReconnectWait time.Duration
-	// ReconnectJitter is the upper bound of a random extra pause per attempt, for plain
-	// and TLS connections alike. Default: nats.go's (100 ms plain, 1 s TLS).
-	ReconnectJitter time.Duration
-	// PingInterval is how often an idle connection is checked; two unanswered pings
-	// mark it stale. Default: nats.go's (nats.DefaultPingInterval, 2 minutes).
-	PingInterval time.Duration
 
 	// Logger receives connect, disconnect, reconnect, close, lame-duck and
 	// asynchronous error events as structured lines (fields "event", "url",
@@ -132,12 +123,6 @@ func (c ConnectConfig) WithDefaults() ConnectConfig {
 	}
 	if c.MaxReconnects == 0 {
 		c.MaxReconnects = defaultMaxReconnects
-	}
-	if c.ReconnectWait == 0 {
-		c.ReconnectWait = nats.DefaultReconnectWait
-	}
-	if c.PingInterval == 0 {
-		c.PingInterval = nats.DefaultPingInterval
 	}
 	return c
 }
@@ -272,9 +257,8 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	switch {
 	case c.Name == "":
 		return nil, invalid("empty Name")
-	case c.ConnectTimeout < 0 || c.ReconnectWait < 0 || c.ReconnectJitter < 0 || c.PingInterval < 0:
-		return nil, invalid("negative duration (ConnectTimeout %v, ReconnectWait %v, ReconnectJitter %v, PingInterval %v)",
-			c.ConnectTimeout, c.ReconnectWait, c.ReconnectJitter, c.PingInterval)
+	case c.ConnectTimeout < 0:
+		return nil, invalid("negative ConnectTimeout %v", c.ConnectTimeout)
 	case c.MinTLSVersion < tls.VersionTLS12:
 		return nil, invalid("MinTLSVersion %#x is below TLS 1.2", c.MinTLSVersion)
 	case c.Password != "" && c.User == "":
@@ -297,15 +281,7 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name(c.Name),
 		nats.Timeout(c.ConnectTimeout),
-		nats.ReconnectWait(c.ReconnectWait),
-		nats.PingInterval(c.PingInterval),
 		nats.MaxReconnects(c.MaxReconnects),
-	}
-	if c.ReconnectJitter > 0 {
-		opts = append(opts, nats.ReconnectJitter(c.ReconnectJitter, c.ReconnectJitter))
-	}
-	if c.NoReconnect {
-		opts = append(opts, nats.NoReconnect())
 	}
 
 	if c.TLSConfig != nil && c.TLSConfig.InsecureSkipVerify && (c.CAFile != "" || c.ServerName != "") {
@@ -432,7 +408,7 @@ func (c ConnectConfig) buildTLS() (*tls.Config, error) {
 //
 // A disconnect is a warning only when something went wrong: nats.go reports the error
 // of a lost connection, or closes the connection after one (LastError, e.g. with
-// NoReconnect). The disconnect that every deliberate Close (or Drain, or
+// nats.NoReconnect). The disconnect that every deliberate Close (or Drain, or
 // ForceReconnect) causes carries no error and is logged at debug level; the close
 // itself is logged at info level by the closed handler.
 func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {

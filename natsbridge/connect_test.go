@@ -83,7 +83,7 @@ func TestConnectConfigValidation(t *testing.T) {
 		"CA without PEM":        {CAFile: garbage},
 		"mismatched key":        {CertFile: pki.ClientCertFile, KeyFile: pki.ServerKeyFile},
 		"TLS 1.1":               {MinTLSVersion: tls.VersionTLS11},
-		"negative wait":         {ReconnectWait: -time.Second},
+		"negative timeout":      {ConnectTimeout: -time.Second},
 		"bad scheme":            {URLs: []string{"http://u:" + secret + "@127.0.0.1:4222"}},
 		"bad port":              {URLs: []string{"nats://u:" + secret + "@127.0.0.1:port"}},
 		"no host":               {URLs: []string{"nats://"}},
@@ -110,8 +110,7 @@ func TestConnectConfigValidation(t *testing.T) {
 	}
 	d := natsbridge.ConnectConfig{}.WithDefaults()
 	if d.URLs[0] != nats.DefaultURL || d.MinTLSVersion != tls.VersionTLS12 || d.MaxReconnects != -1 ||
-		d.ReconnectWait != nats.DefaultReconnectWait || d.PingInterval != nats.DefaultPingInterval ||
-		d.ConnectTimeout != nats.DefaultTimeout || d.ReconnectJitter != 0 {
+		d.ConnectTimeout != nats.DefaultTimeout {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -305,10 +304,9 @@ func TestConnectReconnectsAfterServerRestart(t *testing.T) {
 	srv := testnats.StartRestartable(t)
 	logs := &testlog.Buffer{}
 	nc := connect(t, natsbridge.ConnectConfig{
-		URLs:            []string{srv.URL()},
-		ReconnectWait:   20 * time.Millisecond,
-		ReconnectJitter: time.Millisecond,
-		Logger:          logs.Logger(),
+		URLs:    []string{srv.URL()},
+		Options: []nats.Option{nats.ReconnectWait(20 * time.Millisecond), nats.ReconnectJitter(time.Millisecond, time.Millisecond)},
+		Logger:  logs.Logger(),
 	})
 	subject, err := natsbridge.Subject("events", "player_entered", "r1")
 	if err != nil {
@@ -420,10 +418,9 @@ func TestConnectLogsDisconnectLevels(t *testing.T) {
 	srv := testnats.StartRestartable(t)
 	logs := &testlog.Buffer{}
 	nc := connect(t, natsbridge.ConnectConfig{
-		URLs:            []string{srv.URL()},
-		ReconnectWait:   20 * time.Millisecond,
-		ReconnectJitter: time.Millisecond,
-		Logger:          logs.Logger().Level(zerolog.DebugLevel),
+		URLs:    []string{srv.URL()},
+		Options: []nats.Option{nats.ReconnectWait(20 * time.Millisecond), nats.ReconnectJitter(time.Millisecond, time.Millisecond)},
+		Logger:  logs.Logger().Level(zerolog.DebugLevel),
 	})
 	waitEvent := func(event string, n int) []map[string]any {
 		t.Helper()
@@ -516,7 +513,7 @@ func TestConnectLostRightAwayLogsTheServer(t *testing.T) {
 	for i := range rounds {
 		srv := testnats.Start(t)
 		logs := &testlog.Buffer{}
-		nc := connect(t, natsbridge.ConnectConfig{URLs: []string{srv.ClientURL()}, NoReconnect: true, Logger: logs.Logger()})
+		nc := connect(t, natsbridge.ConnectConfig{URLs: []string{srv.ClientURL()}, Options: []nats.Option{nats.NoReconnect()}, Logger: logs.Logger()})
 		srv.Shutdown()
 		deadline := time.Now().Add(10 * time.Second)
 		var lost map[string]any
