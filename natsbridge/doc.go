@@ -119,12 +119,13 @@
 // # Stats
 //
 // Bridge.Stats returns a plain snapshot: received, handled, failed, retried, panics,
-// timeouts, decode errors, dead-lettered, overflowed, dropped, abandoned and
-// slow-consumer counts, the in-flight and queued gauges, per-handler buffers, and p50/p99
-// latency — publish→handled for messages carrying HeaderPublishedAt (Publish sets it,
-// SetPublishedAt stamps any *nats.Msg), receive→handled otherwise. Every received message
-// ends as handled, failed, overflowed or abandoned; once Close or Drain returned the
-// counters are final. RoomInvalidator.Stats does the same for invalidation notices.
+// timeouts, decode errors, dead-lettered (stored), dead letters lost, overflowed,
+// dropped, abandoned and slow-consumer counts, the in-flight, queued and dead-letter
+// gauges, per-handler buffers and started workers, and p50/p99 latency — publish→handled
+// for messages carrying HeaderPublishedAt (Publish sets it, SetPublishedAt stamps any
+// *nats.Msg), receive→handled otherwise. Every received message ends as handled, failed,
+// overflowed or abandoned, and every dead letter as dead-lettered or lost; once Close or
+// Drain returned the counters are final. RoomInvalidator.Stats does the same for invalidation notices.
 //
 // # Cross-node room-cache invalidation
 //
