@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 )
 
@@ -140,9 +141,10 @@ type deadLetterPublisher struct {
 	log      zerolog.Logger
 	counters *counters
 
-	ch   chan deadLetter
-	seq  atomic.Uint64 // Nats-Msg-Id sequence
-	full atomic.Uint64 // lost to a full buffer, not logged yet
+	ch       chan deadLetter
+	idPrefix string        // Nats-Msg-Id prefix, random per Bridge
+	seq      atomic.Uint64 // Nats-Msg-Id sequence
+	full     atomic.Uint64 // lost to a full buffer, not logged yet
 
 	mu       sync.RWMutex // finished vs. put
 	finished bool
@@ -163,7 +165,8 @@ func newDeadLetterPublisher(nc *nats.Conn, cfg Config, c *counters) (*deadLetter
 	}
 	p := &deadLetterPublisher{
 		js: js, prefix: cfg.DeadLetterPrefix, origin: cfg.Origin, timeout: cfg.DeadLetterTimeout,
-		log: cfg.Logger, counters: c,
+		idPrefix: nuid.Next() + "-dl-",
+		log:      cfg.Logger, counters: c,
 		ch: make(chan deadLetter, cfg.DeadLetterQueueLen), stop: make(chan struct{}), quit: make(chan struct{}),
 	}
 	p.done.Add(1)
@@ -268,9 +271,11 @@ func (p *deadLetterPublisher) prepare(dl deadLetter) *pendingDL {
 	h.Set(HeaderDeadLetterHandler, dl.handler)
 	h.Set(HeaderDeadLetterFirstSeen, dl.firstSeen.UTC().Format(time.RFC3339Nano))
 	h.Set(HeaderDeadLetterOrigin, p.origin)
-	// Unique per dead letter: a retry after a lost acknowledgement is recognised by the
-	// stream's duplicate window instead of being stored twice.
-	h.Set(jetstream.MsgIDHeader, p.origin+"-dl-"+strconv.FormatUint(p.seq.Add(1), 10))
+	// Unique per dead letter (a prefix drawn per Bridge, not Config.Origin, which a
+	// restarted process may reuse): a retry after a lost acknowledgement is recognised
+	// by the stream's duplicate window instead of being stored twice, and nothing else
+	// can be taken for a duplicate.
+	h.Set(jetstream.MsgIDHeader, p.idPrefix+strconv.FormatUint(p.seq.Add(1), 10))
 	return &pendingDL{
 		msg:      &nats.Msg{Subject: p.prefix + dl.subject, Data: dl.data, Header: h},
 		subject:  dl.subject,

@@ -351,3 +351,37 @@ func TestReplayRestampsPublishTime(t *testing.T) {
 		t.Fatalf("LatencyP99 = %v after a replay: the time in the dead-letter stream was counted", p99)
 	}
 }
+
+// TestDeadLettersOfARestartedProcessAreStored: two Bridges in a row with the same
+// Config.Origin (a process restarted within the stream's duplicate window) each store
+// their dead letters; none is taken for a duplicate of the other's.
+func TestDeadLettersOfARestartedProcessAreStored(t *testing.T) {
+	t.Parallel()
+	nc := dialTest(t, testnats.Start(t).ClientURL())
+	stream := ensureDeadLetterStream(t, nc)
+	for run := range 2 {
+		b, err := natsbridge.New(nc, natsbridge.Config{Origin: "game-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Handle("restart.r1", func(context.Context, natsbridge.Msg) error { return errors.New("poison") }); err != nil {
+			t.Fatal(err)
+		}
+		flushConn(t, nc)
+		for i := range 3 {
+			publishSeq(t, nc, "restart.r1", i, nil)
+		}
+		flushConn(t, nc)
+		eventually(t, "dead letters acknowledged", func() bool { return b.Stats().DeadLettered == 3 })
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		info, err := stream.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := uint64(3 * (run + 1)); info.State.Msgs != want {
+			t.Fatalf("run %d: the stream stores %d dead letters, want %d", run, info.State.Msgs, want)
+		}
+	}
+}
