@@ -15,8 +15,8 @@ import (
 // goroutine, with bounded memory, ordered per key, with deadlines, retries and dead
 // letters.
 //
-// Dispatch. Each registration (Handle, HandlePattern) owns a fixed pool of worker
-// goroutines (Concurrency, default Config.MaxInFlightPerHandler) and a set of per-key
+// Dispatch. Each registration (Handle, HandlePattern) owns a pool of worker goroutines,
+// started lazily up to Concurrency (default Config.MaxInFlightPerHandler), and a set of per-key
 // FIFO queues. The nats.go callback only appends the message to its key's queue (key:
 // KeyFunc, by default the subject's last token, e.g. the room) and, if no worker owns
 // that key, queues the key on a "ready" list and wakes an idle worker; it takes one
@@ -40,14 +40,18 @@ import (
 // source private to this Bridge) up to MaxAttempts; the waiting message keeps its key
 // (later messages of the key wait behind it, to keep order) and its worker, but gives
 // back its MaxInFlight slot. Other errors, the last failed attempt, a deadline overrun, a
-// Typed decode error and a panic (recovered, counted, never retried) publish the message
-// to Config.DeadLetterPrefix + subject with the Gp-Dl-* headers (see
-// HeaderDeadLetterReason) and the handler goes on with the next message.
-// EnsureDeadLetterStream keeps dead letters in JetStream and Replay sends them back.
+// Typed decode error and a panic (recovered, counted, never retried) make the message a
+// dead letter on Config.DeadLetterPrefix + subject with the Gp-Dl-* headers (see
+// HeaderDeadLetterReason), and the handler goes on with the next message. Dead letters
+// are published to JetStream with acknowledgement (a stream must capture them: see
+// EnsureDeadLetterStream) and count in Stats.DeadLettered only once the stream
+// acknowledged them; while JetStream is unreachable they wait in a bounded buffer
+// (Config.DeadLetterQueueLen) and are retried for Config.DeadLetterTimeout; what cannot
+// be kept is counted in Stats.DeadLetterLost and logged. Replay sends them back.
 //
-// Lifecycle. New starts only the dead-letter publisher goroutine. Handle and
-// HandlePattern may be called at any time before Drain or Close; each subscribes at once
-// and starts that registration's workers. Run is a convenience that blocks until its
+// Lifecycle. New starts only the dead-letter publisher goroutine. Handle, HandlePattern
+// and HandleDurable may be called at any time before Drain or Close; each subscribes at
+// once, and its workers start as messages need them. Run is a convenience that blocks until its
 // context ends and then drains. Drain stops intake and finishes the buffered messages
 // within its context; Close stops at once. Either way every goroutine the Bridge started
 // has returned when they return. The *nats.Conn belongs to the caller: the Bridge never
@@ -61,8 +65,8 @@ type Bridge struct {
 	backoff *backoff
 	dead    *deadLetterPublisher
 
-	ctx    context.Context // handlers' parent context; cancelled by Close
-	cancel context.CancelFunc
+	ctx    context.Context // handlers' parent context; cancelled by Close with cause ErrClosed
+	cancel context.CancelCauseFunc
 	sem    chan struct{} // Config.MaxInFlight slots
 
 	closing   chan struct{} // closed by Close (and by a Drain that ran out of time)
@@ -99,13 +103,17 @@ func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
 		names:   map[string]bool{},
 		done:    make(chan struct{}),
 	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.dead = newDeadLetterPublisher(nc, cfg, &b.counters)
+	b.ctx, b.cancel = context.WithCancelCause(context.Background())
+	dead, err := newDeadLetterPublisher(nc, cfg, &b.counters)
+	if err != nil {
+		return nil, err
+	}
+	b.dead = dead
 	return b, nil
 }
 
-// Handle subscribes h to a literal subject (no wildcards; see HandlePattern) and starts
-// its workers. It fails with an error wrapping ErrInvalidSubject, ErrInvalidOption
+// Handle subscribes h to a literal subject (no wildcards; see HandlePattern); its
+// workers start as messages need them. It fails with an error wrapping ErrInvalidSubject, ErrInvalidOption
 // (bad option or duplicate Name), ErrClosed (after Drain or Close began) or nats.go's
 // subscribe error.
 func (b *Bridge) Handle(subject string, h Handler, opts ...HandlerOption) error {
@@ -141,16 +149,7 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 	if err := o.fill(subject, b.cfg); err != nil {
 		return err
 	}
-	r := &registration{
-		b:       b,
-		opts:    o,
-		subject: subject,
-		handler: Chain(Chain(h, o.middleware...), b.cfg.Middleware...),
-		log:     b.cfg.Logger.With().Str("handler", o.name).Logger(),
-		keys:    map[string]*keyQueue{},
-		subDone: make(chan struct{}),
-	}
-	r.cond = sync.NewCond(&r.mu)
+	r := b.newRegistration(subject, h, o)
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -190,8 +189,24 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 	r.sub = sub
 	b.names[o.name] = true
 	b.regs = append(b.regs, r)
-	r.start()
 	return nil
+}
+
+// newRegistration returns a registration of h (not yet receiving) with filled options.
+func (b *Bridge) newRegistration(subject string, h Handler, o handlerOptions) *registration {
+	r := &registration{
+		b:       b,
+		opts:    o,
+		subject: subject,
+		handler: Chain(Chain(h, o.middleware...), b.cfg.Middleware...),
+		log:     b.cfg.Logger.With().Str("handler", o.name).Logger(),
+		keys:    map[string]*keyQueue{},
+		subDone: make(chan struct{}),
+		timeoutCause: fmt.Errorf("%w: %q took longer than %s: %w",
+			ErrHandlerTimeout, o.name, o.timeout, context.DeadlineExceeded),
+	}
+	r.cond = sync.NewCond(&r.mu)
+	return r
 }
 
 // Run blocks until ctx is done, then drains the Bridge with Config.DrainTimeout and
@@ -222,7 +237,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 // Drain stops intake (drains every subscription, so messages nats.go already holds are
 // still buffered), waits until every buffered and in-flight message is handled or
-// dead-lettered and the dead letters are flushed to the server, then stops. If ctx ends
+// dead-lettered and every dead letter is acknowledged by its stream (or lost), then stops. If ctx ends
 // first, it closes the Bridge (handlers' contexts are cancelled, the rest of the buffer
 // is abandoned and counted in Stats.Abandoned) and returns an error wrapping ctx.Err().
 // Errors from the steps are joined (errors.Join). A Drain or Close already begun makes
@@ -237,16 +252,14 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	// 1. Stop intake: drain each subscription and wait until nats.go has handed
 	//    everything it held to our callback and the last callback returned.
 	for _, r := range regs {
-		b.noteSlowConsumer(r.sub)
-		if err := r.sub.Drain(); err != nil {
-			errs = append(errs, fmt.Errorf("natsbridge: drain subscription %q: %w", r.subject, err))
-			_ = r.sub.Unsubscribe()
+		if err := r.drainIntake(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	expired := false
 	for _, r := range regs {
 		select {
-		case <-r.subDone:
+		case <-r.intakeDone():
 		case <-ctx.Done():
 			expired = true
 		}
@@ -265,7 +278,7 @@ func (b *Bridge) Drain(ctx context.Context) error {
 			}
 		})
 	}
-	// 3. Publish the remaining dead letters and flush them.
+	// 3. Wait until the remaining dead letters are acknowledged (or lost).
 	if !expired {
 		expired = !waitCtx(ctx, func() { b.dead.finish(false) })
 	}
@@ -281,7 +294,7 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	if expired {
 		errs = append(errs, fmt.Errorf("natsbridge: drain did not finish: %w", ctx.Err()))
 		for _, r := range regs {
-			_ = r.sub.Unsubscribe() // a drain still pending in nats.go ends now
+			_ = r.stopIntake() // a drain still pending in nats.go ends now
 		}
 	}
 	// shutdown waits for the last callbacks: after an expired drain, nats.go may still
@@ -310,9 +323,10 @@ func (b *Bridge) beginStop() (regs []*registration, first bool) {
 }
 
 // Close stops the Bridge now: it unsubscribes every handler, cancels the handlers'
-// contexts, discards buffered messages and unpublished dead letters (counted in
-// Stats.Abandoned), and waits for running handler calls and for nats.go's last
-// callback into the Bridge to return — a handler that ignores its context (or a
+// contexts, discards buffered messages (counted in Stats.Abandoned; durable ones are
+// nak'ed, so the server delivers them again) and dead letters not yet acknowledged
+// (counted in Stats.DeadLetterLost), and waits for running handler calls and for
+// nats.go's last callback into the Bridge to return — a handler that ignores its context (or a
 // KeyFunc that blocks) delays Close until it returns. When Close returns, every message
 // counted in Stats.Received has its outcome counted, and no counter moves any more.
 // Messages nats.go had read from the server but not yet handed to the Bridge are
@@ -330,9 +344,8 @@ func (b *Bridge) Close() error {
 
 	var errs []error
 	for _, r := range regs {
-		b.noteSlowConsumer(r.sub)
-		if err := r.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
-			errs = append(errs, fmt.Errorf("natsbridge: unsubscribe %q: %w", r.subject, err))
+		if err := r.stopIntake(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	b.shutdown(regs)
@@ -344,7 +357,7 @@ func (b *Bridge) Close() error {
 // after it returns. Callers have unsubscribed (or drained) the subscriptions first.
 func (b *Bridge) shutdown(regs []*registration) {
 	b.closeOnce.Do(func() { close(b.closing) })
-	b.cancel()
+	b.cancel(ErrClosed)
 	for _, r := range regs {
 		r.setState(stateStopped) // from here on onMsg only counts abandoned messages
 	}
@@ -352,8 +365,8 @@ func (b *Bridge) shutdown(regs []*registration) {
 		// A closed subscription's delivery goroutine ends right after the callback it
 		// is running, if any; one still open (the caller is draining the connection)
 		// is not waited for.
-		if !r.sub.IsValid() {
-			<-r.subDone
+		if r.intakeStopped() {
+			<-r.intakeDone()
 		}
 	}
 	for _, r := range regs {
@@ -372,6 +385,9 @@ func (b *Bridge) finish(err error) error {
 
 // noteSlowConsumer remembers a subscription's nats.go drop count before it closes.
 func (b *Bridge) noteSlowConsumer(sub *nats.Subscription) {
+	if sub == nil {
+		return
+	}
 	if n, err := sub.Dropped(); err == nil && n > 0 {
 		b.mu.Lock()
 		b.slowGone += uint64(n)
@@ -407,17 +423,17 @@ func (b *Bridge) Stats() Stats {
 	stopping := b.stopping
 	per := make([]HandlerStats, 0, len(b.regs))
 	for _, r := range b.regs {
-		if !stopping {
+		if !stopping && r.sub != nil {
 			if n, err := r.sub.Dropped(); err == nil && n > 0 {
 				slow += uint64(n)
 			}
 		}
 		r.mu.Lock()
-		queued, keys := r.queued, len(r.keys)
+		queued, keys, started := r.queued, len(r.keys), r.started
 		r.mu.Unlock()
 		per = append(per, HandlerStats{
 			Name: r.opts.name, Subject: r.subject, Queue: r.opts.queue,
-			Workers: r.opts.workers, Queued: queued, Keys: keys,
+			Workers: r.opts.workers, Started: started, Queued: queued, Keys: keys,
 		})
 	}
 	b.mu.Unlock()
@@ -432,7 +448,9 @@ func (b *Bridge) Stats() Stats {
 		Timeouts:         c.timeouts.Load(),
 		DecodeErrors:     c.decodeErrors.Load(),
 		DeadLettered:     c.deadLettered.Load(),
+		DeadLetterLost:   c.deadLetterLost.Load(),
 		DeadLetterErrors: c.deadLetterErrors.Load(),
+		DeadLetterQueued: c.deadLetterQueued.Load(),
 		Overflowed:       c.overflowed.Load(),
 		Dropped:          c.dropped.Load(),
 		Abandoned:        c.abandoned.Load(),

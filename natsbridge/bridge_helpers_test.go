@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gamepersist/gamepersist/internal/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
@@ -27,6 +28,7 @@ func dialTest(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 func startBridge(t *testing.T, cfg natsbridge.Config) (*natsbridge.Bridge, *nats.Conn) {
 	t.Helper()
 	nc := dialTest(t, testnats.Start(t).ClientURL())
+	ensureDeadLetterStream(t, nc)
 	b, err := natsbridge.New(nc, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -38,7 +40,7 @@ func startBridge(t *testing.T, cfg natsbridge.Config) (*natsbridge.Bridge, *nats
 // deadLetters subscribes to every dead-letter subject under the default prefix.
 func subscribeDeadLetters(t *testing.T, nc *nats.Conn) *nats.Subscription {
 	t.Helper()
-	sub, err := nc.SubscribeSync(natsbridge.DefaultDeadLetterPrefix + ">")
+	sub, err := nc.SubscribeSync("deadletter." + ">")
 	if err != nil {
 		t.Fatalf("subscribe dead letters: %v", err)
 	}
@@ -87,4 +89,21 @@ func flushConn(t *testing.T, nc *nats.Conn) {
 	if err := nc.FlushWithContext(ctx); err != nil {
 		t.Fatalf("flush: %v", err)
 	}
+}
+
+// ensureDeadLetterStream creates the memory stream "DEADLETTERS" on the default
+// dead-letter prefix: a dead letter counts only once a stream acknowledged it.
+func ensureDeadLetterStream(t testing.TB, nc *nats.Conn) jetstream.Stream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := natsbridge.EnsureDeadLetterStream(ctx, js, natsbridge.DeadLetterStreamConfig{Name: "DEADLETTERS", Memory: true})
+	if err != nil {
+		t.Fatalf("dead-letter stream: %v", err)
+	}
+	return s
 }

@@ -52,22 +52,23 @@ type Msg struct {
 	Header nats.Header
 	// Key is the ordering key computed by the registration's KeyFunc.
 	Key string
-	// Attempt is 1 for the first call, 2 for the first retry, and so on.
+	// Attempt is 1 for the first call, 2 for the first retry, and so on (for
+	// HandleDurable, the delivery count).
 	Attempt int
 	// Received is when the Bridge's subscription received the message.
 	Received time.Time
 	// Handler is the registration's name (see Name).
 	Handler string
+
+	stream string // HandleDurable: the stream and sequence behind ID
+	seq    uint64
 }
 
-// LastTokenKey is the default KeyFunc: the subject's last token ("chat.say.room.7" →
+// lastTokenKey is the default KeyFunc: the subject's last token ("chat.say.room.7" →
 // "7"), so messages about one room are handled in order and rooms run in parallel.
-func LastTokenKey(m Msg) string {
+func lastTokenKey(m Msg) string {
 	return LastToken(m.Subject)
 }
-
-// SubjectKey is a KeyFunc that orders all messages of one subject.
-func SubjectKey(m Msg) string { return m.Subject }
 
 // HandlerOption adjusts one registration (Handle or HandlePattern).
 type HandlerOption func(*handlerOptions)
@@ -91,25 +92,26 @@ func Queue(group string) HandlerOption { return func(o *handlerOptions) { o.queu
 // KeyFunc sets the ordering key: messages with equal keys are handled one at a time in
 // arrival order; different keys run in parallel. It runs on the NATS delivery goroutine,
 // so it must be fast and must not block; it sees the message with Key and Attempt unset,
-// and a panic in it is logged and yields the key "". Default LastTokenKey.
+// and a panic in it is logged and yields the key "". Default: the subject's last token (LastToken), e.g. the room.
 func KeyFunc(f func(Msg) string) HandlerOption { return func(o *handlerOptions) { o.key = f } }
 
 // Name names the registration in Stats, logs and dead-letter headers. Names are unique
 // per Bridge; the default is the subject, plus "@group" with Queue.
 func Name(name string) HandlerOption { return func(o *handlerOptions) { o.name = name } }
 
-// Concurrency overrides Config.MaxInFlightPerHandler for this registration.
+// Concurrency overrides Config.MaxInFlightPerHandler for this registration (1..4,096).
 func Concurrency(workers int) HandlerOption { return func(o *handlerOptions) { o.workers = workers } }
 
-// Buffer overrides Config.QueueLen and Config.MaxQueuedPerKey for this registration.
+// Buffer overrides Config.QueueLen and Config.MaxQueuedPerKey for this registration
+// (1..1,048,576, and perKey at most queueLen).
 func Buffer(queueLen, perKey int) HandlerOption {
 	return func(o *handlerOptions) { o.queueLen, o.perKey = queueLen, perKey }
 }
 
-// Timeout overrides Config.HandlerTimeout for this registration.
+// Timeout overrides Config.HandlerTimeout for this registration (at most 24 h).
 func Timeout(d time.Duration) HandlerOption { return func(o *handlerOptions) { o.timeout = d } }
 
-// Attempts overrides Config.MaxAttempts for this registration.
+// Attempts overrides Config.MaxAttempts for this registration (1..100).
 func Attempts(n int) HandlerOption { return func(o *handlerOptions) { o.maxAttempts = n } }
 
 // Use adds middleware to this registration, inside Config.Middleware.
@@ -125,7 +127,7 @@ func (o *handlerOptions) fill(subject string, cfg Config) error {
 		}
 	}
 	if o.key == nil {
-		o.key = LastTokenKey
+		o.key = lastTokenKey
 	}
 	if o.workers == 0 {
 		o.workers = cfg.MaxInFlightPerHandler
@@ -142,12 +144,18 @@ func (o *handlerOptions) fill(subject string, cfg Config) error {
 	if o.maxAttempts == 0 {
 		o.maxAttempts = cfg.MaxAttempts
 	}
-	switch {
-	case o.workers < 0, o.queueLen < 0, o.perKey < 0, o.timeout < 0, o.maxAttempts < 0:
-		return fmt.Errorf("%w: negative handler option for %q", ErrInvalidOption, o.name)
-	case o.perKey > o.queueLen:
-		return fmt.Errorf("%w: per-key buffer %d exceeds buffer %d for %q", ErrInvalidOption, o.perKey, o.queueLen, o.name)
-	case strings.ContainsAny(o.queue, " \t\r\n*>"):
+	for _, err := range []error{
+		intIn("Concurrency", o.workers, 1, maxWorkers),
+		intIn("Buffer queueLen", o.queueLen, 1, maxQueueLen),
+		intIn("Buffer perKey", o.perKey, 1, max(o.queueLen, 1)),
+		durationIn("Timeout", o.timeout, maxHandlerTimeout),
+		intIn("Attempts", o.maxAttempts, 1, maxAttempts),
+	} {
+		if err != nil {
+			return fmt.Errorf("handler %q: %w", o.name, err)
+		}
+	}
+	if strings.ContainsAny(o.queue, " \t\r\n*>") {
 		return fmt.Errorf("%w: invalid queue group %q", ErrInvalidOption, o.queue)
 	}
 	for i, mw := range o.middleware {

@@ -3,6 +3,8 @@ package natsbridge_test
 import (
 	"context"
 	"errors"
+	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,9 +22,9 @@ import (
 func TestConfigDefaultsAndValidation(t *testing.T) {
 	t.Parallel()
 	d := natsbridge.Config{}.WithDefaults()
-	if d.MaxInFlight != natsbridge.DefaultMaxInFlight || d.QueueLen != natsbridge.DefaultQueueLen ||
-		d.MaxQueuedPerKey != natsbridge.DefaultMaxQueuedPerKey || d.DeadLetterPrefix != natsbridge.DefaultDeadLetterPrefix ||
-		d.OverflowPolicy != natsbridge.OverflowDeadLetter || d.Origin == "" || d.HandlerTimeout != natsbridge.DefaultHandlerTimeout {
+	if d.MaxInFlight != 64 || d.QueueLen != 1024 ||
+		d.MaxQueuedPerKey != 256 || d.DeadLetterPrefix != "deadletter." ||
+		d.OverflowPolicy != natsbridge.OverflowDeadLetter || d.Origin == "" || d.HandlerTimeout != 10*time.Second {
 		t.Fatalf("defaults = %+v", d)
 	}
 	if small := (natsbridge.Config{QueueLen: 10}).WithDefaults(); small.MaxQueuedPerKey != 10 {
@@ -712,5 +714,73 @@ func TestShutdownAfterCallerClosedConn(t *testing.T) {
 		if err := b.Close(); err != nil {
 			t.Fatalf("Close after shutdown: %v", err)
 		}
+	}
+}
+
+// TestConfigLimits: every count, buffer, concurrency limit and duration has a maximum,
+// and a value past it (or a NaN/Inf fraction) is a *LimitError naming the field, which
+// also matches ErrInvalidOption. A huge but valid MaxInFlightPerHandler costs nothing
+// up front: workers start lazily.
+func TestConfigLimits(t *testing.T) {
+	t.Parallel()
+	nc := dialTest(t, testnats.Start(t).ClientURL())
+	over := map[string]natsbridge.Config{
+		"Config.MaxInFlight":           {MaxInFlight: 1<<16 + 1},
+		"Config.MaxInFlightPerHandler": {MaxInFlightPerHandler: 200_000},
+		"Config.QueueLen":              {QueueLen: 1<<20 + 1},
+		"Config.MaxQueuedPerKey":       {QueueLen: 10, MaxQueuedPerKey: 11},
+		"Config.HandlerTimeout":        {HandlerTimeout: 25 * time.Hour},
+		"Config.MaxAttempts":           {MaxAttempts: 101},
+		"Config.BackoffMax":            {BackoffMax: 2 * time.Hour},
+		"Config.BackoffJitter":         {BackoffJitter: math.NaN()},
+		"Config.DeadLetterQueueLen":    {DeadLetterQueueLen: 1<<20 + 1},
+		"Config.DeadLetterTimeout":     {DeadLetterTimeout: 3 * time.Minute},
+		"Config.SubPendingMsgs":        {SubPendingMsgs: 1<<24 + 1},
+		"Config.DrainTimeout":          {DrainTimeout: -time.Second},
+	}
+	for field, cfg := range over {
+		_, err := natsbridge.New(nc, cfg)
+		var le *natsbridge.LimitError
+		if !errors.As(err, &le) || le.Field != field || !errors.Is(err, natsbridge.ErrInvalidOption) {
+			t.Errorf("%s: err = %v, want a *LimitError for it", field, err)
+		}
+	}
+	for _, j := range []float64{math.Inf(1), math.Inf(-1), 0.0000001 - 1} {
+		if _, err := natsbridge.New(nc, natsbridge.Config{BackoffJitter: j}); !errors.Is(err, natsbridge.ErrInvalidOption) {
+			t.Errorf("jitter %v accepted", j)
+		}
+	}
+
+	b, err := natsbridge.New(nc, natsbridge.Config{MaxInFlightPerHandler: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	noop := func(context.Context, natsbridge.Msg) error { return nil }
+	var le *natsbridge.LimitError
+	if err := b.Handle("limits.x", noop, natsbridge.Concurrency(5000)); !errors.As(err, &le) || le.Field != "Concurrency" {
+		t.Errorf("Concurrency(5000): %v", err)
+	}
+	if err := b.Handle("limits.x", noop, natsbridge.Attempts(-1)); !errors.As(err, &le) || le.Field != "Attempts" {
+		t.Errorf("Attempts(-1): %v", err)
+	}
+	before := runtime.NumGoroutine()
+	if err := b.Handle("limits.lazy", noop); err != nil {
+		t.Fatal(err)
+	}
+	// Other tests run in parallel: allow their goroutines, not 4,096 workers.
+	if grew := runtime.NumGoroutine() - before; grew > 500 {
+		t.Fatalf("Handle with a 4,096-worker bound started %d goroutines", grew)
+	}
+	if st := b.Stats().PerHandler[0]; st.Workers != 4096 || st.Started != 0 {
+		t.Fatalf("handler stats before any message: %+v", st)
+	}
+	for i := range 20 {
+		publishSeq(t, nc, "limits.lazy", i, nil)
+	}
+	flushConn(t, nc)
+	eventually(t, "messages handled", func() bool { return b.Stats().Handled == 20 })
+	if st := b.Stats().PerHandler[0]; st.Started < 1 || st.Started > 20 {
+		t.Fatalf("workers started for 20 messages of one key: %d", st.Started)
 	}
 }

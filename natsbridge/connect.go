@@ -15,40 +15,34 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Defaults that ConnectConfig.WithDefaults fills in for zero fields.
+// Defaults that ConnectConfig.WithDefaults fills in for zero fields. Every other zero
+// field leaves nats.go's own default (nats.GetDefaultOptions).
 const (
-	// DefaultURL is the server Connect dials when ConnectConfig.URLs is empty.
-	DefaultURL = nats.DefaultURL
-	// DefaultClientName is the connection name shown in the server's monitoring.
-	DefaultClientName = "gamepersist"
-	// DefaultConnectTimeout bounds one dial plus handshake to one server.
-	DefaultConnectTimeout = 2 * time.Second
-	// DefaultMaxReconnects (-1) keeps reconnecting forever: a game server outlives a
-	// NATS restart. Set NoReconnect to disable reconnection.
-	DefaultMaxReconnects = -1
-	// DefaultReconnectWait is the pause between reconnect attempts to the same server.
-	DefaultReconnectWait = time.Second
-	// DefaultReconnectJitter is the random extra pause added to ReconnectWait so that
-	// many clients do not return in lockstep after a server restart.
-	DefaultReconnectJitter = 100 * time.Millisecond
-	// DefaultPingInterval is how often the client pings an idle server; two missed
-	// pongs mark the connection stale and start a reconnect.
-	DefaultPingInterval = 20 * time.Second
-	// DefaultMinTLSVersion is the lowest TLS version Connect accepts, and the floor.
-	DefaultMinTLSVersion = tls.VersionTLS12
+	// defaultURL is the server Connect dials when ConnectConfig.URLs is empty.
+	defaultURL = nats.DefaultURL
+	// defaultClientName is the connection name shown in the server's monitoring.
+	defaultClientName = "gamepersist"
+	// defaultMaxReconnects (-1) keeps reconnecting forever. It differs from nats.go's
+	// 60 attempts (2 minutes at nats.go's 2 s wait) on purpose: a game server outlives a
+	// NATS restart or a long network outage, and a connection that gave up is closed for
+	// good — every Bridge, invalidator and subscription on it would stop for the rest of
+	// the process's life. nats.NoReconnect() in ConnectConfig.Options disables it.
+	defaultMaxReconnects = -1
+	// defaultMinTLSVersion is the lowest TLS version Connect accepts, and the floor.
+	defaultMinTLSVersion = tls.VersionTLS12
 )
 
-// ConnectConfig configures Connect. The zero value connects to DefaultURL without TLS or
+// ConnectConfig configures Connect. The zero value connects to nats://127.0.0.1:4222 without TLS or
 // credentials. Options are checked eagerly (files are read, conflicts are rejected) and
 // every problem is an error wrapping ErrInvalidOption.
 type ConnectConfig struct {
 	// URLs lists the servers, e.g. "nats://host:4222" or "tls://host:4222"; a URL
 	// without a scheme gets "nats://". Credentials may be embedded ("nats://u:p@h",
 	// "nats://token@h") but then no other credential option may be set. Every error and
-	// log line shows the URLs with credentials replaced by "xxxxx". Default: DefaultURL.
+	// log line shows the URLs with credentials replaced by "xxxxx". Default: nats://127.0.0.1:4222 (nats.DefaultURL).
 	URLs []string
 	// Name is the connection name shown in the server's monitoring. Default:
-	// DefaultClientName.
+	// "gamepersist".
 	Name string
 
 	// RequireTLS refuses a server that does not offer TLS. It is implied by any TLS
@@ -70,7 +64,7 @@ type ConnectConfig struct {
 	// of the URL being dialled (hostname verification is always on).
 	ServerName string
 	// MinTLSVersion is the lowest TLS version accepted; it may not be below
-	// TLS 1.2. Default: DefaultMinTLSVersion.
+	// TLS 1.2. Default: TLS 1.2.
 	MinTLSVersion uint16
 
 	// User and Password authenticate with a user name and password (both required).
@@ -84,58 +78,51 @@ type ConnectConfig struct {
 	CredsFile string
 
 	// ConnectTimeout bounds the dial and handshake to one server; Connect also stops at
-	// ctx's deadline. Default: DefaultConnectTimeout.
+	// ctx's deadline. Default: nats.go's (nats.DefaultTimeout, 2 s).
 	ConnectTimeout time.Duration
 	// MaxReconnects is how many reconnect attempts are made per server before giving
-	// up; negative means forever. 0 means DefaultMaxReconnects.
+	// up; negative means forever. 0 means -1 (forever), unlike nats.go's 60: a game
+	// server outlives a NATS restart or a long outage, and a connection that gave up is
+	// closed for good, stopping every Bridge, invalidator and subscription on it. To
+	// disable reconnection, or to tune the wait, jitter or ping interval (nats.go's
+	// defaults: 2 s, 100 ms / 1 s with TLS, 2 minutes), pass nats.NoReconnect(),
+	// nats.ReconnectWait, nats.ReconnectJitter or nats.PingInterval in Options.
 	MaxReconnects int
-	// NoReconnect disables reconnection: the connection closes at the first
-	// disconnect.
-	NoReconnect bool
-	// ReconnectWait is the pause between attempts to the same server. Default:
-	// DefaultReconnectWait.
-	ReconnectWait time.Duration
-	// ReconnectJitter is the upper bound of a random extra pause per attempt (used for
-	// plain and TLS connections). Default: DefaultReconnectJitter.
-	ReconnectJitter time.Duration
-	// PingInterval is how often an idle connection is checked. Default:
-	// DefaultPingInterval.
-	PingInterval time.Duration
 
 	// Logger receives connect, disconnect, reconnect, close, lame-duck and
 	// asynchronous error events as structured lines (fields "event", "url",
 	// "server_id", "error"), credentials redacted. A lost connection is a warning with
 	// its error and the server's url; the disconnect a deliberate Close causes is a
-	// debug line, the close itself an info line. The zero value logs nothing.
+	// debug line, the close itself an info line. Connect also warns when certificate
+	// verification is off (a TLSConfig with InsecureSkipVerify) and when a password or
+	// token went to the server without TLS. The zero value logs nothing.
 	Logger zerolog.Logger
+
+	// Options are extra nats.go options, applied after everything above, so they can
+	// set anything ConnectConfig does not (or override what it does). Event handlers
+	// they set (connect, disconnect, reconnect, closed, lame duck, async error) run
+	// after Connect's logging ones instead of replacing them. A nats.SetCustomDialer
+	// here replaces the dialer with which Connect honours ctx.
+	Options []nats.Option
 }
 
 // WithDefaults returns a copy of c with every zero field set to its documented
 // default. It does not validate; Connect does.
 func (c ConnectConfig) WithDefaults() ConnectConfig {
 	if len(c.URLs) == 0 {
-		c.URLs = []string{DefaultURL}
+		c.URLs = []string{defaultURL}
 	}
 	if c.Name == "" {
-		c.Name = DefaultClientName
+		c.Name = defaultClientName
 	}
 	if c.MinTLSVersion == 0 {
-		c.MinTLSVersion = DefaultMinTLSVersion
+		c.MinTLSVersion = defaultMinTLSVersion
 	}
 	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
+		c.ConnectTimeout = nats.DefaultTimeout
 	}
 	if c.MaxReconnects == 0 {
-		c.MaxReconnects = DefaultMaxReconnects
-	}
-	if c.ReconnectWait == 0 {
-		c.ReconnectWait = DefaultReconnectWait
-	}
-	if c.ReconnectJitter == 0 {
-		c.ReconnectJitter = DefaultReconnectJitter
-	}
-	if c.PingInterval == 0 {
-		c.PingInterval = DefaultPingInterval
+		c.MaxReconnects = defaultMaxReconnects
 	}
 	return c
 }
@@ -187,13 +174,37 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
 	// Remember the server now: nats.go runs the connect handler later, on its callback
 	// goroutine, and by then a lost connection reports no URL.
 	events.remember(nc)
+	_, tlsErr := nc.TLSConnectionState()
+	onTLS := tlsErr == nil
 	cfg.Logger.Info().
 		Str("event", "connect").
 		Str("url", red.redact(nc.ConnectedUrl())).
 		Str("server_id", nc.ConnectedServerId()).
-		Bool("tls", nc.TLSRequired() || cfg.tlsWanted()).
+		Bool("tls", onTLS).
 		Msg("nats connected")
+	if cfg.TLSConfig != nil && cfg.TLSConfig.InsecureSkipVerify {
+		cfg.Logger.Warn().Str("event", "insecure_tls").Str("url", red.redact(nc.ConnectedUrl())).
+			Msg("nats TLS certificate verification is disabled (TLSConfig.InsecureSkipVerify): the server is not authenticated")
+	}
+	if !onTLS && cfg.sendsSecret() {
+		cfg.Logger.Warn().Str("event", "plaintext_credentials").Str("url", red.redact(nc.ConnectedUrl())).
+			Msg("nats password or token sent without TLS: anyone on the path can read it; use tls:// or RequireTLS")
+	}
 	return nc, nil
+}
+
+// sendsSecret reports whether the connection sends a reusable secret (a password or a
+// token, in the options or in a URL); NKey and credentials files only sign a nonce.
+func (c ConnectConfig) sendsSecret() bool {
+	if c.Password != "" || c.Token != "" {
+		return true
+	}
+	for _, raw := range c.URLs {
+		if u, err := parseServerURL(raw); err == nil && u.User != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // contextEnded returns ctx's error, or context.DeadlineExceeded when ctx's deadline has
@@ -246,9 +257,8 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	switch {
 	case c.Name == "":
 		return nil, invalid("empty Name")
-	case c.ConnectTimeout < 0 || c.ReconnectWait < 0 || c.ReconnectJitter < 0 || c.PingInterval < 0:
-		return nil, invalid("negative duration (ConnectTimeout %v, ReconnectWait %v, ReconnectJitter %v, PingInterval %v)",
-			c.ConnectTimeout, c.ReconnectWait, c.ReconnectJitter, c.PingInterval)
+	case c.ConnectTimeout < 0:
+		return nil, invalid("negative ConnectTimeout %v", c.ConnectTimeout)
 	case c.MinTLSVersion < tls.VersionTLS12:
 		return nil, invalid("MinTLSVersion %#x is below TLS 1.2", c.MinTLSVersion)
 	case c.Password != "" && c.User == "":
@@ -271,15 +281,13 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name(c.Name),
 		nats.Timeout(c.ConnectTimeout),
-		nats.ReconnectWait(c.ReconnectWait),
-		nats.ReconnectJitter(c.ReconnectJitter, c.ReconnectJitter),
-		nats.PingInterval(c.PingInterval),
 		nats.MaxReconnects(c.MaxReconnects),
 	}
-	if c.NoReconnect {
-		opts = append(opts, nats.NoReconnect())
-	}
 
+	if c.TLSConfig != nil && c.TLSConfig.InsecureSkipVerify && (c.CAFile != "" || c.ServerName != "") {
+		// Verification is off: the CA and the server name would be silently ignored.
+		return nil, invalid("TLSConfig.InsecureSkipVerify with CAFile or ServerName: they would not be checked; drop InsecureSkipVerify")
+	}
 	tlsCfg, err := c.buildTLS()
 	if err != nil {
 		return nil, invalid("%s", errorReason(err))
@@ -310,7 +318,55 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 		_ = f.Close()
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
 	}
-	return append(opts, c.eventHandlers(events)...), nil
+	opts = append(opts, c.eventHandlers(events)...)
+	if len(c.Options) == 0 {
+		return opts, nil
+	}
+	for i, o := range c.Options {
+		if o == nil {
+			return nil, invalid("Options[%d] is nil", i)
+		}
+	}
+	// The caller's options come last. Their event handlers are found by applying them
+	// to an empty nats.Options, then composed after Connect's own.
+	var theirs nats.Options
+	for _, o := range c.Options {
+		if err := o(&theirs); err != nil {
+			return nil, invalid("Options: %s", errorReason(err))
+		}
+	}
+	var ours nats.Options
+	for _, o := range opts {
+		_ = o(&ours) // Connect's options set fields only
+	}
+	opts = append(opts, c.Options...)
+	return append(opts, composeHandlers(ours, theirs)), nil
+}
+
+// composeHandlers returns the option that sets each connection event handler the
+// caller's options set to Connect's handler followed by the caller's.
+func composeHandlers(ours, theirs nats.Options) nats.Option {
+	return func(o *nats.Options) error {
+		if a, b := ours.ConnectedCB, theirs.ConnectedCB; a != nil && b != nil {
+			o.ConnectedCB = func(nc *nats.Conn) { a(nc); b(nc) }
+		}
+		if a, b := ours.DisconnectedErrCB, theirs.DisconnectedErrCB; a != nil && b != nil {
+			o.DisconnectedErrCB = func(nc *nats.Conn, err error) { a(nc, err); b(nc, err) }
+		}
+		if a, b := ours.ReconnectedCB, theirs.ReconnectedCB; a != nil && b != nil {
+			o.ReconnectedCB = func(nc *nats.Conn) { a(nc); b(nc) }
+		}
+		if a, b := ours.ClosedCB, theirs.ClosedCB; a != nil && b != nil {
+			o.ClosedCB = func(nc *nats.Conn) { a(nc); b(nc) }
+		}
+		if a, b := ours.LameDuckModeHandler, theirs.LameDuckModeHandler; a != nil && b != nil {
+			o.LameDuckModeHandler = func(nc *nats.Conn) { a(nc); b(nc) }
+		}
+		if a, b := ours.AsyncErrorCB, theirs.AsyncErrorCB; a != nil && b != nil {
+			o.AsyncErrorCB = func(nc *nats.Conn, sub *nats.Subscription, err error) { a(nc, sub, err); b(nc, sub, err) }
+		}
+		return nil
+	}
 }
 
 // buildTLS returns the client TLS configuration: a clone of TLSConfig (or a new one)
@@ -352,7 +408,7 @@ func (c ConnectConfig) buildTLS() (*tls.Config, error) {
 //
 // A disconnect is a warning only when something went wrong: nats.go reports the error
 // of a lost connection, or closes the connection after one (LastError, e.g. with
-// NoReconnect). The disconnect that every deliberate Close (or Drain, or
+// nats.NoReconnect). The disconnect that every deliberate Close (or Drain, or
 // ForceReconnect) causes carries no error and is logged at debug level; the close
 // itself is logged at info level by the closed handler.
 func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,7 +83,7 @@ func TestConnectConfigValidation(t *testing.T) {
 		"CA without PEM":        {CAFile: garbage},
 		"mismatched key":        {CertFile: pki.ClientCertFile, KeyFile: pki.ServerKeyFile},
 		"TLS 1.1":               {MinTLSVersion: tls.VersionTLS11},
-		"negative wait":         {ReconnectWait: -time.Second},
+		"negative timeout":      {ConnectTimeout: -time.Second},
 		"bad scheme":            {URLs: []string{"http://u:" + secret + "@127.0.0.1:4222"}},
 		"bad port":              {URLs: []string{"nats://u:" + secret + "@127.0.0.1:port"}},
 		"no host":               {URLs: []string{"nats://"}},
@@ -108,8 +109,8 @@ func TestConnectConfigValidation(t *testing.T) {
 		t.Errorf("valid TLS config rejected: %v", err)
 	}
 	d := natsbridge.ConnectConfig{}.WithDefaults()
-	if d.URLs[0] != natsbridge.DefaultURL || d.MinTLSVersion != tls.VersionTLS12 || d.MaxReconnects != -1 ||
-		d.ReconnectWait != natsbridge.DefaultReconnectWait || d.PingInterval != natsbridge.DefaultPingInterval {
+	if d.URLs[0] != nats.DefaultURL || d.MinTLSVersion != tls.VersionTLS12 || d.MaxReconnects != -1 ||
+		d.ConnectTimeout != nats.DefaultTimeout {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -303,12 +304,11 @@ func TestConnectReconnectsAfterServerRestart(t *testing.T) {
 	srv := testnats.StartRestartable(t)
 	logs := &testlog.Buffer{}
 	nc := connect(t, natsbridge.ConnectConfig{
-		URLs:            []string{srv.URL()},
-		ReconnectWait:   20 * time.Millisecond,
-		ReconnectJitter: time.Millisecond,
-		Logger:          logs.Logger(),
+		URLs:    []string{srv.URL()},
+		Options: []nats.Option{nats.ReconnectWait(20 * time.Millisecond), nats.ReconnectJitter(time.Millisecond, time.Millisecond)},
+		Logger:  logs.Logger(),
 	})
-	subject, err := natsbridge.PlayerEntered("r1")
+	subject, err := natsbridge.Subject("events", "player_entered", "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,10 +418,9 @@ func TestConnectLogsDisconnectLevels(t *testing.T) {
 	srv := testnats.StartRestartable(t)
 	logs := &testlog.Buffer{}
 	nc := connect(t, natsbridge.ConnectConfig{
-		URLs:            []string{srv.URL()},
-		ReconnectWait:   20 * time.Millisecond,
-		ReconnectJitter: time.Millisecond,
-		Logger:          logs.Logger().Level(zerolog.DebugLevel),
+		URLs:    []string{srv.URL()},
+		Options: []nats.Option{nats.ReconnectWait(20 * time.Millisecond), nats.ReconnectJitter(time.Millisecond, time.Millisecond)},
+		Logger:  logs.Logger().Level(zerolog.DebugLevel),
 	})
 	waitEvent := func(event string, n int) []map[string]any {
 		t.Helper()
@@ -514,7 +513,7 @@ func TestConnectLostRightAwayLogsTheServer(t *testing.T) {
 	for i := range rounds {
 		srv := testnats.Start(t)
 		logs := &testlog.Buffer{}
-		nc := connect(t, natsbridge.ConnectConfig{URLs: []string{srv.ClientURL()}, NoReconnect: true, Logger: logs.Logger()})
+		nc := connect(t, natsbridge.ConnectConfig{URLs: []string{srv.ClientURL()}, Options: []nats.Option{nats.NoReconnect()}, Logger: logs.Logger()})
 		srv.Shutdown()
 		deadline := time.Now().Add(10 * time.Second)
 		var lost map[string]any
@@ -533,5 +532,88 @@ func TestConnectLostRightAwayLogsTheServer(t *testing.T) {
 			t.Fatalf("round %d: disconnect logged as %v, want url %s", i, lost, srv.ClientURL())
 		}
 		nc.Close()
+	}
+}
+
+// TestConnectOptionsComposeWithNATS: Options are applied last (they can set what
+// ConnectConfig does not), and the event handlers they set run after Connect's logging
+// instead of replacing it.
+func TestConnectOptionsComposeWithNATS(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	logs := &testlog.Buffer{}
+	var mine atomic.Int32
+	closed := make(chan struct{})
+	nc := connect(t, natsbridge.ConnectConfig{
+		URLs:   []string{url},
+		Name:   "from-config",
+		Logger: logs.Logger(),
+		Options: []nats.Option{
+			nats.Name("from-options"),
+			nats.ReconnectBufSize(1 << 10),
+			nats.ConnectHandler(func(*nats.Conn) { mine.Add(1) }),
+			nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
+		},
+	})
+	if nc.Opts.Name != "from-options" || nc.Opts.ReconnectBufSize != 1<<10 {
+		t.Fatalf("options not applied last: name %q, reconnect buffer %d", nc.Opts.Name, nc.Opts.ReconnectBufSize)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for mine.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the caller's connect handler did not run")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	nc.Close()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller's closed handler did not run")
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), `"event":"close"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Connect's own closed handler did not log:\n%s", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := (natsbridge.ConnectConfig{Options: []nats.Option{nil}}).Validate(); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		t.Errorf("nil option: %v", err)
+	}
+}
+
+// TestConnectWarnsAboutWeakSecurity: turning verification off is refused when a CA or
+// server name says what to verify (they would be ignored) and warned about otherwise; a
+// password sent without TLS is warned about; RequireTLS still refuses a plaintext server.
+func TestConnectWarnsAboutWeakSecurity(t *testing.T) {
+	t.Parallel()
+	pki := testnats.NewPKI(t)
+	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the insecure setting under test
+	for name, cfg := range map[string]natsbridge.ConnectConfig{
+		"with CAFile":     {TLSConfig: insecure, CAFile: pki.CAFile},
+		"with ServerName": {TLSConfig: insecure, ServerName: "nats.example"},
+	} {
+		if err := cfg.Validate(); !errors.Is(err, natsbridge.ErrInvalidOption) || !strings.Contains(err.Error(), "InsecureSkipVerify") {
+			t.Errorf("%s: %v, want ErrInvalidOption naming InsecureSkipVerify", name, err)
+		}
+	}
+
+	tlsURL := testnats.Start(t, testnats.WithTLS(t, pki, false)).ClientURL()
+	logs := &testlog.Buffer{}
+	roundTrip(t, connect(t, natsbridge.ConnectConfig{URLs: []string{tlsURL}, TLSConfig: insecure, Logger: logs.Logger()}))
+	if !strings.Contains(logs.String(), `"event":"insecure_tls"`) || !strings.Contains(logs.String(), `"level":"warn"`) {
+		t.Errorf("no warning for InsecureSkipVerify:\n%s", logs.String())
+	}
+
+	const user, password = "game", "pw-Plain-321"
+	plainURL := testnats.Start(t, testnats.WithUserPassword(user, password)).ClientURL()
+	logs = &testlog.Buffer{}
+	roundTrip(t, connect(t, natsbridge.ConnectConfig{URLs: []string{plainURL}, User: user, Password: password, Logger: logs.Logger()}))
+	if !strings.Contains(logs.String(), `"event":"plaintext_credentials"`) || strings.Contains(logs.String(), password) {
+		t.Errorf("want a plaintext-credentials warning without the password:\n%s", logs.String())
+	}
+	if err := connectErr(t, natsbridge.ConnectConfig{URLs: []string{plainURL}, User: user, Password: password, RequireTLS: true}); !errors.Is(err, nats.ErrSecureConnWanted) {
+		t.Errorf("RequireTLS against a plaintext server: %v", err)
 	}
 }

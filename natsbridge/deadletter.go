@@ -7,10 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 )
 
@@ -35,7 +37,7 @@ const (
 )
 
 // Headers the Bridge adds to a dead letter, next to the original message's headers
-// (its Nats-* headers renamed with HeaderDeadLetterNATSPrefix). The dead letter's data
+// (its Nats-* headers renamed with headerDeadLetterNATSPrefix). The dead letter's data
 // is the original payload, unchanged.
 const (
 	// HeaderDeadLetterSubject is the subject the message was originally published to.
@@ -57,13 +59,13 @@ const (
 	// HeaderReplayOf is set by Replay on a re-published message: "<stream>:<sequence>"
 	// of the dead letter it came from.
 	HeaderReplayOf = "Gp-Replay-Of"
-	// HeaderDeadLetterNATSPrefix prefixes the original message's "Nats-*" headers on
+	// headerDeadLetterNATSPrefix prefixes the original message's "Nats-*" headers on
 	// its dead letter ("Nats-Msg-Id" → "Gp-Dl-Nats-Msg-Id"). The server acts on those
 	// headers when a stream stores the message (duplicate detection, expected
 	// stream/sequence, rollup, TTL), so kept as they were they would make the
 	// dead-letter stream drop or reject the dead letter, or purge others. Replay puts
 	// them back under their own names.
-	HeaderDeadLetterNATSPrefix = "Gp-Dl-"
+	headerDeadLetterNATSPrefix = "Gp-Dl-"
 )
 
 // natsHeaderPrefix starts the header names nats-server interprets on publish.
@@ -88,106 +90,174 @@ type deadLetter struct {
 	errText      string
 	attempts     int
 	firstSeen    time.Time
+	// done, if not nil, is told once whether the stream stored the dead letter (a
+	// durable message is terminated only then, else nak'ed for redelivery). It is
+	// called from the publisher goroutine, or from put's caller when the buffer is full.
+	done func(stored bool)
 }
 
-// deadLetterPublisher publishes dead letters from a bounded buffer on one goroutine
-// owned by the Bridge, so the NATS callback can hand over an overflow without blocking.
+// Tuning of the dead-letter publisher. They are fixed, not configurable: the bounds a
+// caller chooses are Config.DeadLetterQueueLen and Config.DeadLetterTimeout.
+const (
+	// deadLetterBatch is the largest number of dead letters awaiting their
+	// acknowledgement at once (jetstream's async publish window).
+	deadLetterBatch = 256
+	// deadLetterAckWait is how long one publish waits for the stream's acknowledgement
+	// before it is retried (with the same Nats-Msg-Id, so a late ack cannot store it
+	// twice).
+	deadLetterAckWait = 2 * time.Second
+	// deadLetterRetryBase and deadLetterRetryMax bound the pause between two rounds of
+	// retries while JetStream does not acknowledge.
+	deadLetterRetryBase = 50 * time.Millisecond
+	deadLetterRetryMax  = time.Second
+	// deadLetterDuplicateWindow is the dead-letter stream's duplicate window set by
+	// EnsureDeadLetterStream (nats-server's default, made explicit).
+	deadLetterDuplicateWindow = 2 * time.Minute
+)
+
+// pendingDL is a dead letter between the buffer and the stream's acknowledgement.
+type pendingDL struct {
+	msg      *nats.Msg
+	subject  string // original subject, for logs
+	deadline time.Time
+	lastErr  error
+	done     func(stored bool)
+}
+
+// deadLetterPublisher publishes dead letters to JetStream and counts one as
+// dead-lettered only when the stream acknowledged it. Producers (the NATS callback for
+// overflows, workers for failures) hand dead letters over without blocking to a
+// bounded buffer; one goroutine owned by the Bridge publishes them in windows of up to
+// deadLetterBatch asynchronous publishes, each with a unique Nats-Msg-Id, and retries
+// the ones not acknowledged (JetStream unreachable, connection lost, ack lost) until
+// Config.DeadLetterTimeout after they were buffered. A dead letter that finds the buffer
+// full, runs out of time, or is still unacknowledged at Close is lost: counted in
+// Stats.DeadLetterLost and logged, one line per batch, never silently.
 type deadLetterPublisher struct {
-	nc       *nats.Conn
+	js       jetstream.JetStream // the Bridge's own: its async publisher state is the Bridge's
 	prefix   string
 	origin   string
+	timeout  time.Duration
 	log      zerolog.Logger
 	counters *counters
 
 	ch       chan deadLetter
+	idPrefix string        // Nats-Msg-Id prefix, random per Bridge
+	seq      atomic.Uint64 // Nats-Msg-Id sequence
+	full     atomic.Uint64 // lost to a full buffer, not logged yet
+
+	mu       sync.RWMutex // finished vs. put
+	finished bool
+
 	stop     chan struct{} // closed: exit after publishing what is buffered (drain) …
-	quit     chan struct{} // … or closed: exit now, abandoning what is buffered
+	quit     chan struct{} // … or closed: exit now, counting what is left as lost
 	done     sync.WaitGroup
 	stopOnce sync.Once
 	quitOnce sync.Once
 }
 
-func newDeadLetterPublisher(nc *nats.Conn, cfg Config, c *counters) *deadLetterPublisher {
+func newDeadLetterPublisher(nc *nats.Conn, cfg Config, c *counters) (*deadLetterPublisher, error) {
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(deadLetterBatch),
+		jetstream.WithPublishAsyncTimeout(deadLetterAckWait))
+	if err != nil {
+		return nil, fmt.Errorf("natsbridge: jetstream context for dead letters: %w", err)
+	}
 	p := &deadLetterPublisher{
-		nc: nc, prefix: cfg.DeadLetterPrefix, origin: cfg.Origin, log: cfg.Logger, counters: c,
+		js: js, prefix: cfg.DeadLetterPrefix, origin: cfg.Origin, timeout: cfg.DeadLetterTimeout,
+		idPrefix: nuid.Next() + "-dl-",
+		log:      cfg.Logger, counters: c,
 		ch: make(chan deadLetter, cfg.DeadLetterQueueLen), stop: make(chan struct{}), quit: make(chan struct{}),
 	}
 	p.done.Add(1)
 	go p.run()
-	return p
+	return p, nil
 }
 
-// tryPut buffers dl without blocking; false if the buffer is full.
-func (p *deadLetterPublisher) tryPut(dl deadLetter) bool {
-	select {
-	case p.ch <- dl:
-		return true
-	default:
-		return false
+// put buffers dl without blocking. If the buffer is full (JetStream has been slow or
+// unreachable for a while) or the publisher has finished, dl is lost: counted at once
+// and logged by the publisher goroutine with the next batch.
+func (p *deadLetterPublisher) put(dl deadLetter) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if !p.finished {
+		select {
+		case p.ch <- dl:
+			p.counters.deadLetterQueued.Add(1)
+			return
+		default:
+		}
 	}
-}
-
-// put buffers dl, waiting for room unless abort is closed first.
-func (p *deadLetterPublisher) put(dl deadLetter, abort <-chan struct{}) bool {
-	select {
-	case p.ch <- dl:
-		return true
-	case <-abort:
-		return false
+	p.counters.deadLetterLost.Add(1)
+	p.full.Add(1)
+	if dl.done != nil {
+		dl.done(false)
 	}
 }
 
 func (p *deadLetterPublisher) run() {
 	defer p.done.Done()
+	// Unsubscribes jetstream's reply subscription and stops its status watcher: nothing
+	// of the Bridge outlives Close on the caller's connection.
+	defer p.js.CleanupPublisher()
+	var retry []*pendingDL
+	wait := deadLetterRetryBase
 	for {
-		select {
-		case <-p.quit:
-			p.abandonBuffered()
-			return
-		case dl := <-p.ch:
-			p.publish(dl)
-		case <-p.stop:
-			for {
+		p.logFull()
+		batch := retry
+		if len(batch) == 0 {
+			select {
+			case <-p.quit:
+				return
+			case dl := <-p.ch:
+				batch = append(batch, p.prepare(dl))
+			case <-p.stop:
 				select {
-				case <-p.quit:
-					p.abandonBuffered()
-					return
 				case dl := <-p.ch:
-					p.publish(dl)
+					batch = append(batch, p.prepare(dl))
 				default:
-					return
+					return // drained: buffer empty, nothing awaiting an ack
 				}
 			}
 		}
-	}
-}
-
-func (p *deadLetterPublisher) abandonBuffered() {
-	for {
-		select {
-		case <-p.ch:
-			p.counters.abandoned.Add(1)
-		default:
+	fill:
+		for len(batch) < deadLetterBatch {
+			select {
+			case dl := <-p.ch:
+				batch = append(batch, p.prepare(dl))
+			default:
+				break fill
+			}
+		}
+		failed, quit := p.publishBatch(batch)
+		if quit {
 			return
 		}
+		retry = p.expire(failed)
+		if len(retry) == 0 {
+			wait = deadLetterRetryBase
+			continue
+		}
+		// JetStream did not acknowledge: pause before the next round so an outage is
+		// not a busy loop, longer while it lasts.
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.quit:
+			t.Stop()
+			p.lose(retry, "closed before the stream acknowledged")
+			return
+		}
+		wait = min(2*wait, deadLetterRetryMax)
 	}
 }
 
-// finish stops the goroutine once the buffer is empty (or at once if abandon) and
-// waits for it.
-func (p *deadLetterPublisher) finish(abandon bool) {
-	p.stopOnce.Do(func() { close(p.stop) })
-	if abandon {
-		p.quitOnce.Do(func() { close(p.quit) })
-	}
-	p.done.Wait()
-}
-
-func (p *deadLetterPublisher) publish(dl deadLetter) {
-	h := make(nats.Header, len(dl.header)+8)
+// prepare turns a buffered dead letter into the message published to the stream.
+func (p *deadLetterPublisher) prepare(dl deadLetter) *pendingDL {
+	h := make(nats.Header, len(dl.header)+10)
 	for k, v := range dl.header {
 		if isNATSHeader(k) {
-			k = HeaderDeadLetterNATSPrefix + k
+			k = headerDeadLetterNATSPrefix + k
 		}
 		h[k] = v
 	}
@@ -201,14 +271,139 @@ func (p *deadLetterPublisher) publish(dl deadLetter) {
 	h.Set(HeaderDeadLetterHandler, dl.handler)
 	h.Set(HeaderDeadLetterFirstSeen, dl.firstSeen.UTC().Format(time.RFC3339Nano))
 	h.Set(HeaderDeadLetterOrigin, p.origin)
-	err := p.nc.PublishMsg(&nats.Msg{Subject: p.prefix + dl.subject, Data: dl.data, Header: h})
-	if err != nil {
-		p.counters.deadLetterErrors.Add(1)
-		p.log.Error().Err(err).Str("subject", dl.subject).Str("reason", string(dl.reason)).
-			Msg("natsbridge: dead letter not published")
+	// Unique per dead letter (a prefix drawn per Bridge, not Config.Origin, which a
+	// restarted process may reuse): a retry after a lost acknowledgement is recognised
+	// by the stream's duplicate window instead of being stored twice, and nothing else
+	// can be taken for a duplicate.
+	h.Set(jetstream.MsgIDHeader, p.idPrefix+strconv.FormatUint(p.seq.Add(1), 10))
+	return &pendingDL{
+		msg:      &nats.Msg{Subject: p.prefix + dl.subject, Data: dl.data, Header: h},
+		subject:  dl.subject,
+		deadline: time.Now().Add(p.timeout),
+		done:     dl.done,
+	}
+}
+
+// publishBatch publishes batch asynchronously and waits for every acknowledgement (each
+// wait is bounded by deadLetterAckWait). It returns the dead letters not acknowledged,
+// or quit true if Close came first (then everything unacknowledged was counted lost).
+func (p *deadLetterPublisher) publishBatch(batch []*pendingDL) (failed []*pendingDL, quit bool) {
+	futures := make([]jetstream.PubAckFuture, len(batch))
+	for i, d := range batch {
+		f, err := p.js.PublishMsgAsync(d.msg)
+		if err != nil {
+			d.lastErr = err
+			continue
+		}
+		futures[i] = f
+	}
+	for i, d := range batch {
+		f := futures[i]
+		if f == nil {
+			failed = append(failed, d)
+			continue
+		}
+		select {
+		case <-f.Ok():
+			p.counters.deadLettered.Add(1)
+			p.counters.deadLetterQueued.Add(-1)
+			if d.done != nil {
+				d.done(true)
+			}
+		case err := <-f.Err():
+			d.lastErr = err
+			failed = append(failed, d)
+		case <-p.quit:
+			// Some of these may still be stored: the stream acknowledged after Close.
+			p.lose(append(failed, batch[i:]...), "closed before the stream acknowledged")
+			return nil, true
+		}
+	}
+	if len(failed) > 0 {
+		p.counters.deadLetterErrors.Add(uint64(len(failed)))
+	}
+	return failed, false
+}
+
+// expire counts the dead letters whose time ran out as lost and returns the others.
+func (p *deadLetterPublisher) expire(failed []*pendingDL) []*pendingDL {
+	now := time.Now()
+	keep := failed[:0]
+	var gone []*pendingDL
+	for _, d := range failed {
+		if now.Before(d.deadline) {
+			keep = append(keep, d)
+		} else {
+			gone = append(gone, d)
+		}
+	}
+	if len(gone) > 0 {
+		p.lose(gone, "not acknowledged within DeadLetterTimeout")
+	}
+	return keep
+}
+
+// lose counts dead letters that will not be stored and logs them as one line.
+func (p *deadLetterPublisher) lose(ds []*pendingDL, why string) {
+	if len(ds) == 0 {
 		return
 	}
-	p.counters.deadLettered.Add(1)
+	p.counters.deadLetterLost.Add(uint64(len(ds)))
+	p.counters.deadLetterQueued.Add(-int64(len(ds)))
+	for _, d := range ds {
+		if d.done != nil {
+			d.done(false)
+		}
+	}
+	ev := p.log.Error().Int("lost", len(ds)).Str("cause", why).Str("first_subject", ds[0].subject)
+	if err := ds[len(ds)-1].lastErr; err != nil {
+		ev = ev.Err(err)
+	}
+	ev.Msg("natsbridge: dead letters lost")
+}
+
+// logFull logs, as one line, the dead letters lost to a full buffer since the last call.
+func (p *deadLetterPublisher) logFull() {
+	if n := p.full.Swap(0); n > 0 {
+		p.log.Error().Uint64("lost", n).Str("cause", "dead-letter buffer full").
+			Msg("natsbridge: dead letters lost")
+	}
+}
+
+// finish stops the goroutine once every buffered dead letter is acknowledged or lost (or
+// at once if abandon, counting the rest as lost) and waits for it. After finish, put
+// counts every dead letter as lost.
+func (p *deadLetterPublisher) finish(abandon bool) {
+	p.stopOnce.Do(func() { close(p.stop) })
+	if abandon {
+		p.quitOnce.Do(func() { close(p.quit) })
+	}
+	p.done.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished {
+		return
+	}
+	p.finished = true
+	var n int64
+	for {
+		select {
+		case dl := <-p.ch:
+			n++
+			if dl.done != nil {
+				dl.done(false)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if n > 0 {
+		p.counters.deadLetterLost.Add(uint64(n))
+		p.counters.deadLetterQueued.Add(-n)
+		p.full.Add(uint64(n))
+	}
+	p.logFull()
 }
 
 // headerText makes s a single-line header value of at most maxErrorHeader bytes.
@@ -229,7 +424,7 @@ func headerText(s string) string {
 type DeadLetterStreamConfig struct {
 	// Name is the stream's name (required), e.g. "DEADLETTERS".
 	Name string
-	// Prefix is the Bridge's Config.DeadLetterPrefix; default DefaultDeadLetterPrefix.
+	// Prefix is the Bridge's Config.DeadLetterPrefix; default "deadletter.".
 	// The stream captures "<Prefix>>".
 	Prefix string
 	// MaxAge, MaxMsgs and MaxBytes bound what the stream keeps (zero: unlimited).
@@ -250,7 +445,7 @@ func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, cfg Dea
 		return nil, fmt.Errorf("%w: nil jetstream.JetStream", ErrInvalidOption)
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultDeadLetterPrefix
+		cfg.Prefix = defaultDeadLetterPrefix
 	}
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
@@ -273,6 +468,9 @@ func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, cfg Dea
 		MaxBytes:    orUnlimited(cfg.MaxBytes),
 		Replicas:    cfg.Replicas,
 		Storage:     jetstream.FileStorage,
+		// A dead letter retried after a lost acknowledgement carries the same
+		// Nats-Msg-Id: within this window the stream stores it once.
+		Duplicates: deadLetterDuplicateWindow,
 	}
 	if cfg.Memory {
 		sc.Storage = jetstream.MemoryStorage
@@ -298,15 +496,23 @@ type ReplayConfig struct {
 	// Filter restricts the replay to dead letters whose dead-letter subject matches it,
 	// e.g. "deadletter.chat.>"; empty replays every kept dead letter.
 	Filter string
-	// Delete removes each replayed dead letter from the stream once the re-published
-	// messages are flushed to the server.
+	// Delete removes each replayed dead letter from the stream once its re-publication
+	// is acknowledged or confirmed (see Replay); one that is not stays in the stream.
 	Delete bool
 }
 
 // ReplayResult reports what Replay did.
 type ReplayResult struct {
-	// Replayed counts dead letters re-published to their original subject.
+	// Replayed counts dead letters whose re-publication was acknowledged by a stream
+	// or confirmed delivered to a subscriber (see Replay).
 	Replayed int
+	// Undelivered counts dead letters re-published but neither acknowledged nor
+	// confirmed: no stream and no subscriber had the subject, or the stream took the
+	// message for a duplicate of one it holds (its Nats-Msg-Id is still in the stream's
+	// duplicate window). They are never deleted.
+	Undelivered int
+	// Deleted counts dead letters removed from the stream (with Delete).
+	Deleted int
 	// Skipped counts stream messages without HeaderDeadLetterSubject (not dead letters).
 	Skipped int
 }
@@ -314,10 +520,23 @@ type ReplayResult struct {
 // Replay re-publishes the dead letters kept in a stream (see EnsureDeadLetterStream)
 // to their original subjects, with their original payload and headers (the Gp-Dl-*
 // headers removed, the original Nats-* headers restored, HeaderReplayOf added and
-// HeaderPublishedAt, if present, set to the replay time), in stream order, on js's connection. It
-// replays the messages present when it starts and stops; it costs one JetStream
-// round trip per dead letter (plus one per deletion with Delete). It returns what it
-// did so far together with the first error.
+// HeaderPublishedAt, if present, set to the replay time), in stream order, on js's
+// connection. It replays the messages present when it starts and stops.
+//
+// Each re-publication is checked before its dead letter counts as replayed (and, with
+// Delete, is deleted):
+//   - acknowledged, when a stream captures the original subject (a durable handler's
+//     stream, see HandleDurable): a JetStream publish whose acknowledgement says the
+//     message was stored (not taken for a duplicate);
+//   - confirmed, when no stream does: a core publish with a reply inbox followed by a
+//     flush; the server answers "no responders" to a message it delivered to nobody,
+//     so no such answer means at least one live subscriber received it. It does not
+//     mean that subscriber's handler succeeded (if it fails again, the Bridge
+//     dead-letters it again). The subscriber sees the inbox as the message's Reply.
+//
+// It costs one JetStream look-up per distinct subject and one round trip per dead
+// letter (plus one per deletion). It returns what it did so far together with the
+// first error.
 func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (ReplayResult, error) {
 	var res ReplayResult
 	if js == nil {
@@ -339,9 +558,12 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (Repl
 	if err != nil {
 		return res, fmt.Errorf("natsbridge: replay: stream %q info: %w", cfg.Stream, err)
 	}
+	rp, err := newReplayer(ctx, js)
+	if err != nil {
+		return res, err
+	}
+	defer rp.close()
 	last := info.State.LastSeq
-	nc := js.Conn()
-	var replayed []uint64
 	for seq := info.State.FirstSeq; seq != 0 && seq <= last; {
 		var opts []jetstream.GetMsgOpt
 		if cfg.Filter != "" {
@@ -369,10 +591,10 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (Repl
 		}
 		h := make(nats.Header, len(raw.Header))
 		for k, v := range raw.Header {
-			if orig, ok := strings.CutPrefix(k, HeaderDeadLetterNATSPrefix); ok && isNATSHeader(orig) {
+			if orig, ok := strings.CutPrefix(k, headerDeadLetterNATSPrefix); ok && isNATSHeader(orig) {
 				h[orig] = v // a header the dead letter had to move aside
-			} else if !strings.HasPrefix(k, "Gp-Dl-") {
-				h[k] = v
+			} else if !strings.HasPrefix(k, "Gp-Dl-") && k != jetstream.MsgIDHeader {
+				h[k] = v // (the dead letter's own Nats-Msg-Id is not the original's)
 			}
 		}
 		h.Set(HeaderReplayOf, cfg.Stream+":"+strconv.FormatUint(raw.Sequence, 10))
@@ -382,21 +604,93 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (Repl
 			// handler's latency.
 			SetPublishedAt(msg, time.Now())
 		}
-		if err := nc.PublishMsg(msg); err != nil {
+		delivered, err := rp.publish(ctx, msg)
+		if err != nil {
 			return res, fmt.Errorf("natsbridge: replay: publish to %q: %w", original, err)
+		}
+		if !delivered {
+			res.Undelivered++
+			continue
 		}
 		res.Replayed++
 		if cfg.Delete {
-			replayed = append(replayed, raw.Sequence)
-		}
-	}
-	if err := nc.FlushWithContext(ctx); err != nil {
-		return res, fmt.Errorf("natsbridge: replay: flush: %w", err)
-	}
-	for _, seq := range replayed {
-		if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return res, fmt.Errorf("natsbridge: replay: delete %s:%d: %w", cfg.Stream, seq, err)
+			if err := stream.DeleteMsg(ctx, raw.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return res, fmt.Errorf("natsbridge: replay: delete %s:%d: %w", cfg.Stream, raw.Sequence, err)
+			}
+			res.Deleted++
 		}
 	}
 	return res, nil
+}
+
+// replayer re-publishes messages and tells whether each was acknowledged by a stream
+// or confirmed delivered to a core subscriber.
+type replayer struct {
+	js       jetstream.JetStream
+	nc       *nats.Conn
+	captured map[string]bool // subject → a stream captures it
+	inbox    string
+	sub      *nats.Subscription // inbox.*: "no responders" answers
+	n        uint64
+}
+
+func newReplayer(_ context.Context, js jetstream.JetStream) (*replayer, error) {
+	nc := js.Conn()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox + ".*")
+	if err != nil {
+		return nil, fmt.Errorf("natsbridge: replay: subscribe to the confirmation inbox: %w", err)
+	}
+	return &replayer{js: js, nc: nc, captured: map[string]bool{}, inbox: inbox, sub: sub}, nil
+}
+
+func (rp *replayer) close() { _ = rp.sub.Unsubscribe() }
+
+// publish re-publishes msg; delivered reports an acknowledgement (stream) or a
+// confirmation (core, see Replay).
+func (rp *replayer) publish(ctx context.Context, msg *nats.Msg) (delivered bool, err error) {
+	captured, ok := rp.captured[msg.Subject]
+	if !ok {
+		_, err := rp.js.StreamNameBySubject(ctx, msg.Subject)
+		switch {
+		case err == nil:
+			captured = true
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			captured = false
+		default:
+			return false, fmt.Errorf("look up the stream of %q: %w", msg.Subject, err)
+		}
+		rp.captured[msg.Subject] = captured
+	}
+	if captured {
+		ack, err := rp.js.PublishMsg(ctx, msg)
+		if err != nil {
+			return false, err
+		}
+		return !ack.Duplicate, nil
+	}
+	rp.n++
+	msg.Reply = rp.inbox + "." + strconv.FormatUint(rp.n, 10)
+	if err := rp.nc.PublishMsg(msg); err != nil {
+		return false, err
+	}
+	// The server answers "no responders" while it processes the publish, before the
+	// flush's PONG, so after the flush the answer, if any, is already buffered.
+	if err := rp.nc.FlushWithContext(ctx); err != nil {
+		return false, err
+	}
+	delivered = true
+	for {
+		m, err := rp.sub.NextMsg(0)
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			// Only this message's answer can be here: earlier ones were consumed.
+			delivered = false
+			continue
+		case err != nil:
+			return delivered, nil // nothing more buffered
+		case m != nil:
+			continue // a subscriber answered the replay inbox: ignored
+		}
+	}
 }

@@ -3,11 +3,13 @@ package natsbridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -19,6 +21,9 @@ type queued struct {
 	m        *nats.Msg
 	key      string
 	received time.Time
+	jm       jetstream.Msg // durable registrations: the delivery to ack, nak or term
+	seq      uint64        // durable: the stream sequence
+	delivery int           // durable: the delivery count (1 for the first)
 }
 
 // keyQueue is the FIFO of one key; it exists while the key has buffered messages or
@@ -28,6 +33,11 @@ type keyQueue struct {
 	msgs    fifo[queued]
 	owned   bool // a worker is handling one of this key's messages
 	inReady bool // the key is in registration.ready
+	// held (durable) is the stream sequence of a message of this key that was
+	// nak'ed for a retry: the key's later messages wait until its redelivery arrives,
+	// which goes to the front, so the key keeps its order.
+	held      uint64
+	holdTimer *time.Timer // releases the hold if the message went elsewhere
 }
 
 func (q *keyQueue) len() int { return q.msgs.len() }
@@ -48,6 +58,19 @@ func (f *fifo[T]) push(it T) {
 		f.items, f.head = f.items[:n], 0
 	}
 	f.items = append(f.items, it)
+}
+
+// pushFront puts it before every queued item.
+func (f *fifo[T]) pushFront(it T) {
+	if f.head > 0 {
+		f.head--
+		f.items[f.head] = it
+		return
+	}
+	var zero T
+	f.items = append(f.items, zero)
+	copy(f.items[1:], f.items)
+	f.items[0] = it
 }
 
 func (f *fifo[T]) pop() T {
@@ -82,60 +105,159 @@ type registration struct {
 	subject string
 	handler Handler
 	log     zerolog.Logger
-	sub     *nats.Subscription
+	sub     *nats.Subscription       // core registrations
+	cc      jetstream.ConsumeContext // durable registrations (HandleDurable)
+	durable *durableOptions
 	subDone chan struct{} // closed by nats.go after the subscription's last callback returned
+	// timeoutCause is context.Cause of an attempt whose deadline passed; it wraps
+	// context.DeadlineExceeded and ErrHandlerTimeout.
+	timeoutCause error
 
-	mu     sync.Mutex
-	cond   *sync.Cond
-	keys   map[string]*keyQueue
-	ready  fifo[*keyQueue] // keys with buffered messages and no owner, oldest first
-	free   []*keyQueue
-	queued int
-	idle   int
-	state  int
+	mu      sync.Mutex
+	cond    *sync.Cond
+	keys    map[string]*keyQueue
+	ready   fifo[*keyQueue] // keys with buffered messages and no owner, oldest first
+	free    []*keyQueue
+	queued  int
+	idle    int
+	started int // workers started so far (lazily, at most opts.workers)
+	state   int
 
 	workers sync.WaitGroup
+}
+
+// drainIntake stops intake but lets nats.go (or jetstream) hand over what it holds.
+func (r *registration) drainIntake() error {
+	if r.cc != nil {
+		r.cc.Drain()
+		return nil
+	}
+	r.b.noteSlowConsumer(r.sub)
+	if err := r.sub.Drain(); err != nil {
+		_ = r.sub.Unsubscribe()
+		return fmt.Errorf("natsbridge: drain subscription %q: %w", r.subject, err)
+	}
+	return nil
+}
+
+// stopIntake stops intake now; what nats.go (or jetstream) holds is discarded.
+func (r *registration) stopIntake() error {
+	if r.cc != nil {
+		r.cc.Stop()
+		return nil
+	}
+	r.b.noteSlowConsumer(r.sub)
+	if err := r.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+		return fmt.Errorf("natsbridge: unsubscribe %q: %w", r.subject, err)
+	}
+	return nil
+}
+
+// intakeDone is closed once the last delivery callback returned after a stop or drain.
+func (r *registration) intakeDone() <-chan struct{} {
+	if r.cc != nil {
+		return r.cc.Closed()
+	}
+	return r.subDone
+}
+
+// intakeStopped reports whether intakeDone will close without the caller's help (a
+// subscription still open because the caller drains the connection is not waited for).
+func (r *registration) intakeStopped() bool {
+	if r.cc != nil {
+		return true
+	}
+	return !r.sub.IsValid()
 }
 
 // onMsg is the nats.go callback: it only buffers the message (or overflows it).
 func (r *registration) onMsg(m *nats.Msg) {
 	now := time.Now()
-	c := &r.b.counters
-	c.received.Add(1)
-	key := r.keyOf(m)
+	r.b.counters.received.Add(1)
+	r.enqueue(queued{m: m, key: r.keyOf(m), received: now})
+}
 
+// enqueue buffers item on its key (or overflows it) and makes sure a worker will take
+// the key. It takes the registration's mutex once and never waits.
+func (r *registration) enqueue(item queued) {
+	c := &r.b.counters
 	r.mu.Lock()
+	kq := r.keys[item.key]
+	redelivery := kq != nil && kq.held != 0 && item.seq == kq.held
+	if item.jm != nil && !redelivery {
+		// A durable delivery counts as received unless it is the return of a message
+		// nak'ed for a retry: that one is still the same message, already counted.
+		c.received.Add(1)
+	}
 	if r.state == stateStopped {
 		r.mu.Unlock()
 		c.abandoned.Add(1)
 		return
 	}
-	kq := r.keys[key]
-	if r.queued >= r.opts.queueLen || (kq != nil && kq.len() >= r.opts.perKey) {
+	if !redelivery && (r.queued >= r.opts.queueLen || (kq != nil && kq.len() >= r.opts.perKey)) {
 		r.mu.Unlock()
-		r.overflow(m, key, now)
+		r.overflow(item)
 		return
 	}
 	if kq == nil {
 		if n := len(r.free); n > 0 {
 			kq, r.free = r.free[n-1], r.free[:n-1]
-			kq.key = key
+			kq.key = item.key
 		} else {
-			kq = &keyQueue{key: key}
+			kq = &keyQueue{key: item.key}
 		}
-		r.keys[key] = kq
+		r.keys[item.key] = kq
 	}
-	kq.msgs.push(queued{m: m, key: key, received: now})
+	if redelivery {
+		kq.msgs.pushFront(item)
+		kq.held = 0
+		if kq.holdTimer != nil {
+			kq.holdTimer.Stop()
+			kq.holdTimer = nil
+		}
+	} else {
+		kq.msgs.push(item)
+	}
 	r.queued++
 	c.queued.Add(1)
-	if !kq.owned && !kq.inReady {
-		kq.inReady = true
-		r.ready.push(kq)
-		if r.idle > 0 {
-			r.cond.Signal()
-		}
-	}
+	r.makeReady(kq)
 	r.mu.Unlock()
+}
+
+// makeReady queues kq for a worker if it has messages, no owner and no hold, waking an
+// idle worker or starting one. Called with r.mu held.
+func (r *registration) makeReady(kq *keyQueue) {
+	if kq.owned || kq.inReady || kq.held != 0 || kq.len() == 0 {
+		return
+	}
+	kq.inReady = true
+	r.ready.push(kq)
+	if r.idle > 0 {
+		r.cond.Signal()
+	}
+	// Workers start lazily: one more when the ready keys outnumber the idle workers
+	// (each idle one, woken or not, takes one key), up to the registration's bound.
+	if r.ready.len() > r.idle && r.started < r.opts.workers {
+		r.started++
+		r.workers.Add(1)
+		go r.work()
+	}
+}
+
+// releaseHold lets key kq go on without its nak'ed message seq, if it is still
+// waiting for it: the redelivery went to another Bridge on the consumer, or is late.
+func (r *registration) releaseHold(kq *keyQueue, seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == stateStopped || r.keys[kq.key] != kq || kq.held != seq {
+		return
+	}
+	kq.held, kq.holdTimer = 0, nil
+	if kq.len() == 0 && !kq.owned {
+		delete(r.keys, kq.key)
+		return
+	}
+	r.makeReady(kq)
 }
 
 // keyOf runs the KeyFunc, treating a panic as the empty key (and logging it) so a bad
@@ -151,36 +273,40 @@ func (r *registration) keyOf(m *nats.Msg) (key string) {
 }
 
 // overflow applies the overflow policy to a message that found the buffer full.
-func (r *registration) overflow(m *nats.Msg, key string, received time.Time) {
+func (r *registration) overflow(item queued) {
 	c := &r.b.counters
+	m := item.m
+	if item.jm != nil {
+		// Durable: the consumer's MaxAckPending keeps deliveries within the buffer, so
+		// only a redelivery of a message still buffered gets here. Left unacknowledged,
+		// the server delivers it again after AckWait: counted as abandoned, as a
+		// delivery given back at Close is.
+		c.abandoned.Add(1)
+		r.log.Debug().Str("subject", m.Subject).Str("key", item.key).Uint64("stream_seq", item.seq).
+			Msg("natsbridge: buffer full, durable message left for redelivery")
+		return
+	}
 	c.overflowed.Add(1)
 	if r.b.cfg.OverflowPolicy == OverflowDropNewest {
 		c.dropped.Add(1)
-		r.log.Debug().Str("subject", m.Subject).Str("key", key).Msg("natsbridge: buffer full, message dropped")
+		r.log.Debug().Str("subject", m.Subject).Str("key", item.key).Msg("natsbridge: buffer full, message dropped")
 		return
 	}
-	dl := deadLetter{
+	r.b.dead.put(deadLetter{
 		subject: m.Subject, data: m.Data, header: m.Header, handler: r.opts.name,
-		reason: DeadLetterOverflow, errText: "handler buffer full", attempts: 0, firstSeen: received,
-	}
-	if !r.b.dead.tryPut(dl) {
-		c.dropped.Add(1)
-		r.log.Warn().Str("subject", m.Subject).Str("key", key).Msg("natsbridge: buffer and dead-letter buffer full, message dropped")
-	}
-}
-
-// start launches the registration's workers.
-func (r *registration) start() {
-	r.workers.Add(r.opts.workers)
-	for range r.opts.workers {
-		go r.work()
-	}
+		reason: DeadLetterOverflow, errText: "handler buffer full", attempts: 0, firstSeen: item.received,
+	})
 }
 
 // work is one worker's loop; it exits when the registration stops, or drains and its
 // buffer is empty.
 func (r *registration) work() {
 	defer r.workers.Done()
+	// Each worker derives its attempts' contexts from a context of its own, so the
+	// per-message WithTimeoutCause registers with an uncontended parent instead of the
+	// Bridge's context shared by every worker.
+	wctx, cancel := context.WithCancel(r.b.ctx)
+	defer cancel()
 	r.mu.Lock()
 	for {
 		for r.ready.len() == 0 {
@@ -204,12 +330,13 @@ func (r *registration) work() {
 		r.b.counters.queued.Add(-1)
 		r.mu.Unlock()
 
-		r.process(item)
+		r.process(wctx, kq, item)
 
 		r.mu.Lock()
 		kq.owned = false
 		switch {
 		case r.state == stateStopped:
+		case kq.held != 0: // waits for its nak'ed message to come back
 		case kq.len() > 0:
 			kq.inReady = true
 			r.ready.push(kq)
@@ -233,21 +360,69 @@ func (r *registration) setState(state int) {
 	if state > r.state {
 		r.state = state
 	}
+	if r.state == stateDraining && r.cc != nil {
+		// Intake is over: a key waiting for its nak'ed message never gets it here. Its
+		// later messages are left unacknowledged, to be delivered again after AckWait
+		// (after the nak'ed one, whose delay is shorter), so the drain can finish.
+		for _, kq := range r.keys {
+			if kq.held != 0 && kq.len() > 0 {
+				n := kq.len()
+				kq.msgs = fifo[queued]{}
+				r.queued -= n
+				r.b.counters.queued.Add(-int64(n))
+				r.b.counters.abandoned.Add(uint64(n))
+			}
+		}
+	}
+	var giveBack []jetstream.Msg
 	if r.state == stateStopped && (r.queued > 0 || len(r.keys) > 0) {
 		// Keys owned by a running call go too: their workers exit without touching
 		// the map once stopped, so Stats shows no keys after shutdown.
 		r.b.counters.abandoned.Add(uint64(r.queued))
 		r.b.counters.queued.Add(-int64(r.queued))
+		if r.cc != nil {
+			giveBack = r.unackedInKeyOrder()
+			for _, kq := range r.keys {
+				if kq.holdTimer != nil {
+					kq.holdTimer.Stop()
+				}
+			}
+		}
 		r.queued = 0
 		r.keys = map[string]*keyQueue{}
 		r.ready, r.free = fifo[*keyQueue]{}, nil
 	}
 	r.cond.Broadcast()
 	r.mu.Unlock()
+	// Durable messages buffered but not handled go back to the server now, each key's
+	// in its order, so they are delivered again (here or to another Bridge on the
+	// consumer) ahead of newer ones instead of after AckWait.
+	for _, jm := range giveBack {
+		_ = jm.Nak()
+	}
+}
+
+// unackedInKeyOrder returns the buffered durable messages of the keys not waiting for a
+// nak'ed message, each key's in order. Called with r.mu held.
+func (r *registration) unackedInKeyOrder() []jetstream.Msg {
+	var out []jetstream.Msg
+	for _, kq := range r.keys {
+		if kq.held != 0 {
+			continue // its nak'ed message comes back first; the rest after AckWait
+		}
+		for i := kq.msgs.head; i < len(kq.msgs.items); i++ {
+			out = append(out, kq.msgs.items[i].jm)
+		}
+	}
+	return out
 }
 
 // process runs the handler for one message with retries, then records the outcome.
-func (r *registration) process(item queued) {
+func (r *registration) process(wctx context.Context, kq *keyQueue, item queued) {
+	if item.jm != nil {
+		r.processDurable(wctx, kq, item)
+		return
+	}
 	b := r.b
 	c := &b.counters
 	msg := Msg{
@@ -260,7 +435,7 @@ func (r *registration) process(item queued) {
 			c.abandoned.Add(1)
 			return
 		}
-		err := r.invoke(msg)
+		err := r.invoke(wctx, msg)
 		b.release()
 		if err == nil {
 			c.handled.Add(1)
@@ -276,20 +451,7 @@ func (r *registration) process(item queued) {
 			c.abandoned.Add(1)
 			return
 		}
-		reason, decodeReason := DeadLetterHandlerError, DecodeReason("")
-		var pe *PanicError
-		var de *DecodeError
-		switch {
-		case errors.As(err, &pe):
-			reason = DeadLetterPanic
-			c.panics.Add(1)
-		case errors.As(err, &de):
-			reason, decodeReason = DeadLetterDecodeError, de.Reason
-			c.decodeErrors.Add(1)
-		case errors.Is(err, context.DeadlineExceeded):
-			reason = DeadLetterTimeout
-			c.timeouts.Add(1)
-		}
+		reason, decodeReason, pe := r.classify(err)
 		if reason != DeadLetterPanic && IsRetryable(err) && attempt < r.opts.maxAttempts {
 			c.retried.Add(1)
 			if !b.sleep(b.backoff.wait(attempt + 1)) {
@@ -298,30 +460,54 @@ func (r *registration) process(item queued) {
 			}
 			continue
 		}
-		c.failed.Add(1)
-		ev := r.log.Warn()
-		if reason == DeadLetterPanic {
-			ev = r.log.Error().Bytes("stack", pe.Stack)
-		}
-		ev.Err(err).Str("subject", msg.Subject).Str("key", msg.Key).Str("reason", string(reason)).
-			Int("attempts", attempt).Msg("natsbridge: message failed, dead-lettering")
-		dl := deadLetter{
-			subject: msg.Subject, data: msg.Data, header: msg.Header, handler: r.opts.name,
-			reason: reason, decodeReason: decodeReason, errText: err.Error(),
-			attempts: attempt, firstSeen: item.received,
-		}
-		if !b.dead.put(dl, b.closing) {
-			c.abandoned.Add(1)
-		}
+		r.fail(msg, item, err, reason, decodeReason, pe, attempt, nil)
 		return
 	}
 }
 
-// invoke calls the handler once with the per-attempt deadline, turning a panic into a
+// classify names the dead-letter reason of a failed attempt and counts it.
+func (r *registration) classify(err error) (DeadLetterReason, DecodeReason, *PanicError) {
+	c := &r.b.counters
+	var pe *PanicError
+	var de *DecodeError
+	switch {
+	case errors.As(err, &pe):
+		c.panics.Add(1)
+		return DeadLetterPanic, "", pe
+	case errors.As(err, &de):
+		c.decodeErrors.Add(1)
+		return DeadLetterDecodeError, de.Reason, nil
+	case errors.Is(err, context.DeadlineExceeded):
+		c.timeouts.Add(1)
+		return DeadLetterTimeout, "", nil
+	}
+	return DeadLetterHandlerError, "", nil
+}
+
+// fail counts and logs a failed message and hands its dead letter over; done, if not
+// nil, learns whether the stream stored the dead letter.
+func (r *registration) fail(msg Msg, item queued, err error, reason DeadLetterReason, decodeReason DecodeReason, pe *PanicError, attempts int, done func(stored bool)) {
+	r.b.counters.failed.Add(1)
+	ev := r.log.Warn()
+	if pe != nil {
+		ev = r.log.Error().Bytes("stack", pe.Stack)
+	}
+	ev.Err(err).Str("subject", msg.Subject).Str("key", msg.Key).Str("reason", string(reason)).
+		Int("attempts", attempts).Msg("natsbridge: message failed, dead-lettering")
+	r.b.dead.put(deadLetter{
+		subject: msg.Subject, data: msg.Data, header: msg.Header, handler: r.opts.name,
+		reason: reason, decodeReason: decodeReason, errText: err.Error(),
+		attempts: attempts, firstSeen: item.received, done: done,
+	})
+}
+
+// invoke calls the handler once with the per-attempt deadline (a standard library
+// context derived from the Bridge's: contexts the handler derives from it start no
+// goroutine, and context.Cause names the timeout or ErrClosed), turning a panic into a
 // *PanicError and an ignored deadline into an error wrapping context.DeadlineExceeded.
-func (r *registration) invoke(msg Msg) (err error) {
-	ctx := newAttemptCtx(r.b.ctx, r.opts.timeout)
-	defer ctx.release()
+func (r *registration) invoke(wctx context.Context, msg Msg) (err error) {
+	ctx, cancel := context.WithTimeoutCause(wctx, r.opts.timeout, r.timeoutCause)
+	defer cancel()
 	r.b.counters.inFlight.Add(1)
 	defer r.b.counters.inFlight.Add(-1)
 	defer func() {

@@ -2,7 +2,9 @@ package natsbridge_test
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -136,7 +138,10 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 				publishSeq(t, nc, "room.r"+strconv.Itoa(i%10), i, nil)
 			}
 			flushConn(t, nc)
-			eventually(t, "other keys handled while one key sleeps", func() bool { return otherSeen.Load() == others })
+			// A key leaves the handler's map once its worker is back from the call.
+			eventually(t, "other keys handled while one key sleeps", func() bool {
+				return otherSeen.Load() == others && b.Stats().PerHandler[0].Keys == 1
+			})
 
 			st := b.Stats()
 			if st.Queued > queueLen {
@@ -188,5 +193,71 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHandlerContextIsStandard: the handler's context is a standard library one, so
+// contexts a handler derives from it (context.WithTimeout, WithCancel) start no
+// goroutine; its cause names the timeout, and ErrClosed after Close.
+func TestHandlerContextIsStandard(t *testing.T) {
+	// Not parallel: it counts the process's goroutines.
+	b, nc := startBridge(t, natsbridge.Config{})
+	const derived = 1000
+	holding := make(chan int, 1)
+	release := make(chan struct{})
+	causes := make(chan error, 2)
+	h := func(ctx context.Context, m natsbridge.Msg) error {
+		switch m.Key {
+		case "derive":
+			before := runtime.NumGoroutine()
+			cancels := make([]context.CancelFunc, 0, derived)
+			for range derived {
+				_, cancel := context.WithTimeout(ctx, time.Hour)
+				cancels = append(cancels, cancel)
+			}
+			holding <- runtime.NumGoroutine() - before
+			<-release
+			for _, c := range cancels {
+				c()
+			}
+		case "timeout":
+			<-ctx.Done()
+			causes <- context.Cause(ctx)
+			return ctx.Err()
+		case "close":
+			<-ctx.Done()
+			causes <- context.Cause(ctx)
+			return ctx.Err()
+		}
+		return nil
+	}
+	if err := b.HandlePattern("ctx.*", h, natsbridge.Timeout(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.HandlePattern("ctxshort.*", h, natsbridge.Timeout(20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	publishSeq(t, nc, "ctx.derive", 1, nil)
+	flushConn(t, nc)
+	// Other goroutines (nats.go, the server) come and go: allow a few, not one per context.
+	if grew := <-holding; grew >= derived/10 { // one per context would be 1,000
+		t.Fatalf("%d derived contexts started %d goroutines", derived, grew)
+	}
+	close(release)
+
+	publishSeq(t, nc, "ctxshort.timeout", 2, nil)
+	flushConn(t, nc)
+	if c := <-causes; !errors.Is(c, natsbridge.ErrHandlerTimeout) || !errors.Is(c, context.DeadlineExceeded) {
+		t.Fatalf("cause after the deadline = %v, want ErrHandlerTimeout and DeadlineExceeded", c)
+	}
+	publishSeq(t, nc, "ctx.close", 3, nil)
+	flushConn(t, nc)
+	eventually(t, "close handler running", func() bool { return b.Stats().InFlight == 1 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-causes; !errors.Is(c, natsbridge.ErrClosed) {
+		t.Fatalf("cause after Close = %v, want ErrClosed", c)
 	}
 }

@@ -7,10 +7,14 @@
 // # Connecting
 //
 // Connect turns a ConnectConfig (servers, TLS files or a *tls.Config, user/password,
-// token, NKey seed or credentials file, reconnect policy, zerolog logger) into a
-// *nats.Conn. Options are validated before any dial (errors wrap ErrInvalidOption);
-// certificate verification and the server-name check are always on and TLS 1.2 is the
-// floor; credentials never appear in an error or a log line. Connect honours its ctx
+// token, NKey seed or credentials file, reconnect policy, zerolog logger, and any extra
+// nats.Option, applied last) into a *nats.Conn. Its defaults are nats.go's except
+// MaxReconnects (forever, for the reason its field doc gives); event handlers set
+// through Options run after Connect's logging ones. Options are validated before any dial (errors wrap ErrInvalidOption);
+// certificate verification and the server-name check are on unless the caller's
+// TLSConfig turns verification off (then Connect logs a warning, and refuses a CAFile
+// or ServerName that would be ignored); a password or token sent without TLS is warned
+// about; TLS 1.2 is the floor; credentials never appear in an error or a log line. Connect honours its ctx
 // (errors wrap ErrConnect and ctx's error). Connection events are logged as structured
 // lines with an "event" field: connect, reconnect and close at info level; a lost
 // connection (with its error and the server's url) and lame duck at warn level;
@@ -25,8 +29,8 @@
 // # Subjects
 //
 // Subjects follow {service}.{channel}.{scope}.{id}, e.g. "chat.say.room.<room>",
-// "events.player_entered.<room>", "events.game_tick". Subject and the named helpers
-// (ChatSay, PlayerEntered, PlayerLeft, LucidityChange, GameTick) reject any token that
+// "events.player_entered.<room>", "events.game_tick". Subject and the two named helpers
+// the examples use (ChatSay, LucidityChange) reject any token that
 // would change a subject's meaning — empty, '.', '*', '>', whitespace, control or
 // invisible characters, invalid UTF-8 — and subjects over MaxSubjectLength bytes, with
 // an error wrapping ErrInvalidSubject that names the token. Wildcards exist only through
@@ -48,7 +52,8 @@
 // nats.go calls each subscription's callback on one goroutine, one message at a time;
 // a handler that blocks there stalls every message of the subscription, and moving the
 // work to goroutines loses ordering and bounds. A Bridge (New, then Handle or
-// HandlePattern per subject, optionally in a Queue group) does that part once:
+// HandlePattern per subject, optionally in a Queue group, or HandleDurable per durable
+// JetStream consumer) does that part once:
 //
 //   - Dispatch: the nats.go callback only appends the message to its key's FIFO (the
 //     key is KeyFunc's, by default the subject's last token: the room) and wakes a
@@ -71,25 +76,56 @@
 //     Gp-Dl-* headers (reason, error, attempts, handler, first seen, origin); the handler
 //     goes on with the next message.
 //   - Dead letters: EnsureDeadLetterStream creates a JetStream stream on the dead-letter
-//     subjects so they are kept; Replay re-publishes them to their original subjects
-//     (HeaderReplayOf says where each came from), optionally deleting them.
+//     subjects. Dead letters are published to it with acknowledgement, each with its own
+//     Nats-Msg-Id so a retry is stored once; a dead letter counts (Stats.DeadLettered)
+//     only after the stream acknowledged it. While JetStream is unreachable they wait in
+//     a bounded buffer (Config.DeadLetterQueueLen, default 8,192) and are retried for up
+//     to Config.DeadLetterTimeout (default 1 minute); one that finds the buffer full,
+//     runs out of time, or is unacknowledged at Close is counted in
+//     Stats.DeadLetterLost and logged, one error line per batch. Without a stream every
+//     dead letter ends lost. Replay re-publishes them to their original subjects
+//     (HeaderReplayOf says where each came from) and, with Delete, deletes one only after
+//     its re-publication was acknowledged by a stream or confirmed delivered to a live
+//     subscriber (the server did not answer "no responders").
 //   - Shutdown: Drain(ctx) stops intake, lets the workers finish everything buffered,
-//     publishes and flushes the remaining dead letters, and stops; if ctx ends first it
+//     waits until the remaining dead letters are acknowledged (or lost), and stops; if ctx ends first it
 //     falls back to Close and says how many messages were abandoned. Close stops now:
 //     handlers' contexts are cancelled, the buffer is discarded (Stats.Abandoned), and it
 //     returns once every goroutine the Bridge started and nats.go's last callback into it
 //     have returned. Run(ctx) blocks in the caller's goroutine until ctx ends, then
 //     drains within Config.DrainTimeout — the Bridge never runs a loop of its own.
 //
+// # What is durable and what is at-most-once
+//
+// Handle and HandlePattern ride NATS core subscriptions: at most once. A message
+// published while the Bridge's connection is down, or dropped by nats.go as a slow
+// consumer, is never seen; one buffered when Close runs is abandoned (counted). Use them
+// for what the next message supersedes (positions, chat, ticks).
+//
+// HandleDurable rides a durable JetStream pull consumer: at least once. A message is
+// acknowledged only after its handler returned nil; a crash, a killed connection or a
+// Close leaves it to the server, which delivers it again (Msg.ID is stable across
+// deliveries, so handlers can be idempotent). A Retryable error naks it with backoff
+// and holds its key until it returns, so the key keeps its order; after
+// Durable.MaxDeliver deliveries it is dead-lettered and terminated once the dead letter
+// is stored (nak'ed if the dead letter was lost). Per-key order holds within a Bridge
+// and across Drain; after a crash the server redelivers the unacknowledged messages
+// after AckWait, in no guaranteed order, possibly after later messages of their key
+// (Msg.Attempt > 1 marks a redelivery). Use it for trades, inventory, achievements.
+//
+// Dead letters are stored by a JetStream stream with acknowledgement (see the Bridge
+// section); Stats.DeadLettered + Stats.DeadLetterLost accounts for every one.
+//
 // # Stats
 //
 // Bridge.Stats returns a plain snapshot: received, handled, failed, retried, panics,
-// timeouts, decode errors, dead-lettered, overflowed, dropped, abandoned and
-// slow-consumer counts, the in-flight and queued gauges, per-handler buffers, and p50/p99
-// latency — publish→handled for messages carrying HeaderPublishedAt (Publish sets it,
-// SetPublishedAt stamps any *nats.Msg), receive→handled otherwise. Every received message
-// ends as handled, failed, overflowed or abandoned; once Close or Drain returned the
-// counters are final. RoomInvalidator.Stats does the same for invalidation notices.
+// timeouts, decode errors, dead-lettered (stored), dead letters lost, overflowed,
+// dropped, abandoned and slow-consumer counts, the in-flight, queued and dead-letter
+// gauges, per-handler buffers and started workers, and p50/p99 latency — publish→handled
+// for messages carrying HeaderPublishedAt (Publish sets it, SetPublishedAt stamps any
+// *nats.Msg), receive→handled otherwise. Every received message ends as handled, failed,
+// overflowed or abandoned, and every dead letter as dead-lettered or lost; once Close or
+// Drain returned the counters are final. RoomInvalidator.Stats does the same for invalidation notices.
 //
 // # Cross-node room-cache invalidation
 //
@@ -114,9 +150,10 @@
 // NATS core does not redeliver, so a notice is lost while NATS or the receiver's
 // connection is down. Two things bound the staleness: the cache TTL
 // (roomstore.CacheConfig.TTL) is the safety net for any lost notice, and when the
-// receiving connection comes back after an outage the RoomInvalidator calls the
-// target's InvalidateAll (*roomstore.Cached has it), which drops every cached room at
-// once because notices of the outage may have been missed.
+// receiving connection comes back after an outage, and when nats.go dropped notices
+// because the subscription was a slow consumer (at the start and at the end of each such
+// episode), the RoomInvalidator calls the target's InvalidateAll (*roomstore.Cached has
+// it), which drops every cached room at once because notices may have been missed.
 //
 // # Errors
 //

@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// DefaultMaxEnvelopeBytes is the size limit Decode applies when DecodeOptions.MaxBytes
+// defaultMaxEnvelopeBytes is the size limit Decode applies when DecodeOptions.MaxBytes
 // is zero: 64 KiB, far above a game event and far below nats-server's 1 MiB default.
-const DefaultMaxEnvelopeBytes = 64 << 10
+const defaultMaxEnvelopeBytes = 64 << 10
 
 // HeaderMsgID is the NATS header JetStream reads to drop duplicate publishes within a
 // stream's duplicate window. PublishWithMsgID sets it to the envelope's ID.
@@ -125,7 +125,7 @@ func publish[T any](ctx context.Context, nc *nats.Conn, subject string, env Enve
 // DecodeOptions tunes Decode. The zero value is ready to use.
 type DecodeOptions struct {
 	// MaxBytes is the largest input Decode parses; larger input is rejected before any
-	// parsing with ReasonOversize. Zero or negative means DefaultMaxEnvelopeBytes.
+	// parsing with ReasonOversize. Zero or negative means 64 KiB.
 	MaxBytes int
 }
 
@@ -210,7 +210,7 @@ type wireEnvelope[T any] struct {
 func Decode[T any](data []byte, opts DecodeOptions) (Envelope[T], error) {
 	limit := opts.MaxBytes
 	if limit <= 0 {
-		limit = DefaultMaxEnvelopeBytes
+		limit = defaultMaxEnvelopeBytes
 	}
 	if len(data) > limit {
 		return Envelope[T]{}, &DecodeError{

@@ -88,7 +88,7 @@ func TestDecodeRejects(t *testing.T) {
 		field  string
 	}{
 		{"oversize", valid, natsbridge.DecodeOptions{MaxBytes: len(valid) - 1}, natsbridge.ReasonOversize, ""},
-		{"oversize default", `{"id":"` + strings.Repeat("x", natsbridge.DefaultMaxEnvelopeBytes) + `"}`, natsbridge.DecodeOptions{}, natsbridge.ReasonOversize, ""},
+		{"oversize default", `{"id":"` + strings.Repeat("x", (64<<10)) + `"}`, natsbridge.DecodeOptions{}, natsbridge.ReasonOversize, ""},
 		{"empty", ``, natsbridge.DecodeOptions{}, natsbridge.ReasonMalformed, ""},
 		{"syntax", `{"id":`, natsbridge.DecodeOptions{}, natsbridge.ReasonMalformed, ""},
 		{"not an object", `[1,2]`, natsbridge.DecodeOptions{}, natsbridge.ReasonMalformed, ""},

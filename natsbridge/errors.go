@@ -1,6 +1,10 @@
 package natsbridge
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Sentinel errors returned (wrapped with %w) by this package. Match them with errors.Is.
 var (
@@ -22,6 +26,48 @@ var (
 	// names the server addresses with credentials redacted.
 	ErrConnect = errors.New("natsbridge: cannot connect")
 	// ErrClosed is returned by every call made on a closed Bridge (and by calls that
-	// were waiting when it closed).
+	// were waiting when it closed). It is also context.Cause of a handler's context
+	// that Close cancelled.
 	ErrClosed = errors.New("natsbridge: closed")
+	// ErrHandlerTimeout is matched by context.Cause of a handler attempt's context
+	// once its deadline (Config.HandlerTimeout) passed; the cause also matches
+	// context.DeadlineExceeded.
+	ErrHandlerTimeout = errors.New("natsbridge: handler timeout")
 )
+
+// LimitError reports a configuration value outside its documented range: a count,
+// buffer, concurrency limit or duration above its maximum or not positive, or a NaN or
+// infinite fraction. errors.Is(err, ErrInvalidOption) holds for it; errors.As gives the
+// field.
+type LimitError struct {
+	// Field names the setting, e.g. "Config.MaxInFlightPerHandler" or "Concurrency".
+	Field string
+	// Value is the rejected value as text.
+	Value string
+	// Range is the accepted range as text, e.g. "1..4096".
+	Range string
+}
+
+// Error returns "natsbridge: invalid option: <Field> = <Value>, want <Range>".
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%s: %s = %s, want %s", ErrInvalidOption, e.Field, e.Value, e.Range)
+}
+
+// Is reports whether target is ErrInvalidOption.
+func (e *LimitError) Is(target error) bool { return target == ErrInvalidOption }
+
+// intIn returns a *LimitError unless lo <= v <= hi.
+func intIn(field string, v, lo, hi int) error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	return &LimitError{Field: field, Value: fmt.Sprint(v), Range: fmt.Sprintf("%d..%d", lo, hi)}
+}
+
+// durationIn returns a *LimitError unless 0 < d <= hi.
+func durationIn(field string, d, hi time.Duration) error {
+	if d > 0 && d <= hi {
+		return nil
+	}
+	return &LimitError{Field: field, Value: d.String(), Range: "(0, " + hi.String() + "]"}
+}

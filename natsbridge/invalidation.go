@@ -37,9 +37,9 @@ var _ FullInvalidationTarget = (*roomstore.Cached)(nil)
 // FullInvalidationTarget is an InvalidationTarget that can also drop everything it
 // caches; *roomstore.Cached implements it (Cached.InvalidateAll). When the target
 // implements it, the RoomInvalidator calls InvalidateAll each time the connection comes
-// back after an outage: notices published while this process was disconnected are lost
-// (NATS core does not redeliver), so every cached room may be stale. Without it, those
-// rooms stay cached until their TTL passes. InvalidateAll is called from the
+// back after an outage, and when nats.go dropped notices because the subscription was a
+// slow consumer: those notices are lost (NATS core does not redeliver), so every cached
+// room may be stale. Without it, those rooms stay cached until their TTL passes. InvalidateAll is called from the
 // invalidator's reconnect-watcher goroutine and must not block.
 type FullInvalidationTarget interface {
 	InvalidationTarget
@@ -75,8 +75,11 @@ type InvalidatorStats struct {
 	// Reconnects counts the times the connection came back after an outage while
 	// attached; notices published by others during each outage were missed.
 	Reconnects uint64
-	// FullInvalidations counts the InvalidateAll calls made after those reconnects (0
-	// when the target is not a FullInvalidationTarget).
+	// SlowConsumerEvents counts the starts and ends of slow-consumer episodes of the
+	// subscription (nats.go dropped notices); each is followed by an InvalidateAll.
+	SlowConsumerEvents uint64
+	// FullInvalidations counts the InvalidateAll calls made after reconnects and
+	// slow-consumer events (0 when the target is not a FullInvalidationTarget).
 	FullInvalidations uint64
 }
 
@@ -144,6 +147,7 @@ type RoomInvalidator struct {
 	malformed     atomic.Uint64
 	slowConsumer  atomic.Uint64 // recorded at Close, when the subscription goes away
 	reconnects    atomic.Uint64
+	slowEvents    atomic.Uint64
 	fullInvals    atomic.Uint64
 }
 
@@ -220,7 +224,7 @@ func (inv *RoomInvalidator) publishLoop() {
 }
 
 func (inv *RoomInvalidator) send(n RoomInvalidation) {
-	env := NewEnvelope(RoomInvalidationType, n)
+	env := NewEnvelope(roomInvalidationType, n)
 	env.Origin = inv.cfg.Instance
 	err := Publish(context.Background(), inv.nc, inv.cfg.Subject, env)
 	if err == nil {
@@ -245,7 +249,7 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 // connection's status (nats.Conn.StatusChanged, which leaves the caller's own handlers
 // alone) and calls InvalidateAll after each reconnect if target is a
 // FullInvalidationTarget (a *roomstore.Cached is). It waits, within ctx, for the server to confirm the
-// subscription (one round trip; at most DefaultAttachConfirmTimeout when ctx has no
+// subscription (one round trip; at most 10 s when ctx has no
 // deadline), so a write made elsewhere after Attach returns is seen; in a cluster the
 // interest reaches the other servers shortly after. If the connection is reconnecting,
 // the subscription is kept (nats.go sends it on reconnect) and Attach returns nil at once.
@@ -282,7 +286,9 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 	inv.sub = sub
 	inv.status = inv.nc.StatusChanged(nats.CONNECTED)
 	inv.watchDone = make(chan struct{})
-	go inv.watchReconnects(inv.status, inv.watchDone, target)
+	// The subscription's status channel is closed by nats.go when sub closes.
+	slow := sub.StatusChanged(nats.SubscriptionSlowConsumer, nats.SubscriptionActive)
+	go inv.watchReconnects(inv.status, slow, inv.watchDone, target)
 	inv.life.Unlock()
 
 	if !inv.nc.IsConnected() {
@@ -294,7 +300,7 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 	fctx := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		fctx, cancel = context.WithTimeout(ctx, DefaultAttachConfirmTimeout)
+		fctx, cancel = context.WithTimeout(ctx, defaultAttachConfirmTimeout)
 		defer cancel()
 	}
 	err = inv.nc.FlushWithContext(fctx)
@@ -330,26 +336,60 @@ func (inv *RoomInvalidator) detach(sub *nats.Subscription) {
 	<-done
 }
 
-// watchReconnects runs from Attach until the status channel is removed (Close, detach).
-// Every CONNECTED event after Attach is a reconnect: the subscription was re-sent, and
-// the notices of the outage are lost, so the whole target is invalidated if it can be.
-func (inv *RoomInvalidator) watchReconnects(status <-chan nats.Status, done chan<- struct{}, target InvalidationTarget) {
+// watchReconnects runs from Attach until the connection's status channel is removed
+// (Close, detach). Every CONNECTED event after Attach is a reconnect: the subscription
+// was re-sent, and the notices of the outage are lost. A slow-consumer episode of the
+// subscription (nats.go dropped notices past its pending limits) loses notices too: it
+// is reported when it starts (SubscriptionSlowConsumer) and when nats.go accepts a
+// notice again (SubscriptionActive). Either way the whole target is invalidated if it
+// can be — at the start of a slow-consumer episode and again at its end, since notices
+// dropped in between are covered by neither.
+func (inv *RoomInvalidator) watchReconnects(status <-chan nats.Status, slow <-chan nats.SubStatus, done chan<- struct{}, target InvalidationTarget) {
 	defer close(done)
 	full, canPurge := target.(FullInvalidationTarget)
-	for range status {
+	inEpisode := false
+	for status != nil {
+		var why string
+		select {
+		case _, ok := <-status:
+			if !ok {
+				status = nil
+				continue
+			}
+			why = "reconnect"
+		case st, ok := <-slow:
+			if !ok {
+				slow = nil // subscription closed (Close or detach)
+				continue
+			}
+			switch {
+			case st == nats.SubscriptionSlowConsumer:
+				inEpisode = true
+				why = "slow_consumer"
+			case st == nats.SubscriptionActive && inEpisode:
+				inEpisode = false
+				why = "slow_consumer_end"
+			default:
+				continue // the initial Active status
+			}
+		}
 		inv.life.RLock()
 		if inv.closed {
 			inv.life.RUnlock()
 			continue // drain until RemoveStatusListener closes the channel
 		}
-		inv.reconnects.Add(1)
+		if why == "reconnect" {
+			inv.reconnects.Add(1)
+		} else {
+			inv.slowEvents.Add(1)
+		}
 		if canPurge {
 			full.InvalidateAll()
 			inv.fullInvals.Add(1)
 		}
 		inv.life.RUnlock()
-		inv.log.Info().Str("subject", inv.cfg.Subject).Bool("full_invalidation", canPurge).
-			Msg("natsbridge: reconnected, notices of the outage were missed")
+		inv.log.Warn().Str("subject", inv.cfg.Subject).Str("cause", why).Bool("full_invalidation", canPurge).
+			Msg("natsbridge: invalidation notices were missed")
 	}
 }
 
@@ -372,7 +412,7 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 		inv.rejectNotice(m, reason, field, err)
 		return
 	}
-	if env.Type != RoomInvalidationType {
+	if env.Type != roomInvalidationType {
 		inv.rejectNotice(m, "wrong_type", "type", nil)
 		return
 	}
@@ -398,17 +438,18 @@ func (inv *RoomInvalidator) rejectNotice(m *nats.Msg, reason, field string, err 
 // attached, one lock of the subscription.
 func (inv *RoomInvalidator) Stats() InvalidatorStats {
 	s := InvalidatorStats{
-		Published:         inv.published.Load(),
-		PublishErrors:     inv.publishErrors.Load(),
-		Dropped:           inv.dropped.Load(),
-		Queued:            len(inv.queue),
-		Received:          inv.received.Load(),
-		OwnEchoes:         inv.ownEchoes.Load(),
-		Applied:           inv.applied.Load(),
-		Malformed:         inv.malformed.Load(),
-		SlowConsumer:      inv.slowConsumer.Load(),
-		Reconnects:        inv.reconnects.Load(),
-		FullInvalidations: inv.fullInvals.Load(),
+		Published:          inv.published.Load(),
+		PublishErrors:      inv.publishErrors.Load(),
+		Dropped:            inv.dropped.Load(),
+		Queued:             len(inv.queue),
+		Received:           inv.received.Load(),
+		OwnEchoes:          inv.ownEchoes.Load(),
+		Applied:            inv.applied.Load(),
+		Malformed:          inv.malformed.Load(),
+		SlowConsumer:       inv.slowConsumer.Load(),
+		Reconnects:         inv.reconnects.Load(),
+		SlowConsumerEvents: inv.slowEvents.Load(),
+		FullInvalidations:  inv.fullInvals.Load(),
 	}
 	inv.life.RLock()
 	sub := inv.sub

@@ -55,14 +55,14 @@ func BenchmarkRoomInvalidatorPublish(b *testing.B) {
 		nc := invDial(b, url)
 		b.ReportAllocs()
 		for b.Loop() {
-			env := natsbridge.NewEnvelope(natsbridge.RoomInvalidationType,
+			env := natsbridge.NewEnvelope("roomstore.invalidate",
 				natsbridge.RoomInvalidation{RoomID: change.ID, Version: change.Version})
 			env.Origin = "bench"
 			data, err := natsbridge.Encode(env)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := nc.Publish(natsbridge.DefaultInvalidationSubject, data); err != nil {
+			if err := nc.Publish("cache.rooms.invalidate", data); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -107,7 +107,7 @@ func benchPropagation(b *testing.B, urlA, urlB string, interestOn *server.Server
 		b.Fatal(err)
 	}
 	if interestOn != nil {
-		testnats.WaitForInterest(b, interestOn, natsbridge.DefaultInvalidationSubject)
+		testnats.WaitForInterest(b, interestOn, "cache.rooms.invalidate")
 	}
 	change := roomstore.RoomChange{ID: "room-000123", Version: 1}
 	var lat []time.Duration

@@ -10,55 +10,57 @@ import (
 
 // Defaults applied by InvalidatorConfig.WithDefaults to zero-valued fields.
 const (
-	// DefaultInvalidationSubject is the subject room-cache invalidation notices travel on.
+	// defaultInvalidationSubject is the subject room-cache invalidation notices travel on.
 	// Every process sharing one room database must use the same subject.
-	DefaultInvalidationSubject = "cache.rooms.invalidate"
-	// DefaultInvalidationQueueLen bounds the notices waiting for the publisher goroutine.
+	defaultInvalidationSubject = "cache.rooms.invalidate"
+	// defaultInvalidationQueueLen bounds the notices waiting for the publisher goroutine.
 	// A notice is about 250 bytes on the wire; the queue holds at most this many, so a
 	// burst of writes while the connection is saturated costs bounded memory.
-	DefaultInvalidationQueueLen = 4096
-	// DefaultMaxNoticeBytes is the largest notice the receiver decodes: a room id is at
+	defaultInvalidationQueueLen = 4096
+	// defaultMaxNoticeBytes is the largest notice the receiver decodes: a room id is at
 	// most 255 bytes, so a valid notice is far below it.
-	DefaultMaxNoticeBytes = 4 << 10
-	// DefaultInvalidationPendingMsgs is the nats.go pending-message limit of the
+	defaultMaxNoticeBytes = 4 << 10
+	// defaultInvalidationPendingMsgs is the nats.go pending-message limit of the
 	// invalidation subscription; beyond it nats.go drops notices (Stats.SlowConsumer)
 	// and the cache TTL covers them.
-	DefaultInvalidationPendingMsgs = 65536
-	// DefaultInvalidationPendingBytes is the nats.go pending-bytes limit of the
+	defaultInvalidationPendingMsgs = 65536
+	// defaultInvalidationPendingBytes is the nats.go pending-bytes limit of the
 	// invalidation subscription.
-	DefaultInvalidationPendingBytes = 16 << 20
-	// DefaultAttachConfirmTimeout bounds the round trip with which Attach confirms its
+	defaultInvalidationPendingBytes = 16 << 20
+	// defaultAttachConfirmTimeout bounds the round trip with which Attach confirms its
 	// subscription when the caller's ctx has no deadline.
-	DefaultAttachConfirmTimeout = 10 * time.Second
+	defaultAttachConfirmTimeout = 10 * time.Second
 )
 
-// RoomInvalidationType is the Envelope.Type of a room-cache invalidation notice.
-const RoomInvalidationType = "roomstore.invalidate"
+// maxNoticeBytes bounds InvalidatorConfig.MaxNoticeBytes.
+const maxNoticeBytes = 1 << 20
+
+// roomInvalidationType is the Envelope.Type of a room-cache invalidation notice.
+const roomInvalidationType = "roomstore.invalidate"
 
 // InvalidatorConfig configures a RoomInvalidator. The zero value is valid: WithDefaults
 // fills every zero field; NewRoomInvalidator rejects invalid values with an error
 // wrapping ErrInvalidOption.
 type InvalidatorConfig struct {
 	// Subject is the literal subject (no wildcards, see ValidateSubject) notices are
-	// published and received on. Default DefaultInvalidationSubject.
+	// published and received on. Default "cache.rooms.invalidate".
 	Subject string
 	// Instance identifies this process. A notice whose origin is Instance is this
 	// process's own echo and is ignored (its cache was invalidated by the write itself).
 	// It must be unique among the processes sharing Subject; default a random NUID
 	// (22 characters, ~1e35 values), which is unique without coordination.
 	Instance string
-	// QueueLen bounds the notices waiting to be published. Publish never waits: when the
-	// queue is full the notice is dropped and counted in Stats.Dropped. Default
-	// DefaultInvalidationQueueLen.
+	// QueueLen bounds the notices waiting to be published (1..1,048,576). Publish never
+	// waits: when the queue is full the notice is dropped and counted in Stats.Dropped.
+	// Default 4,096.
 	QueueLen int
-	// MaxNoticeBytes is the largest notice decoded; larger ones count as malformed.
-	// Default DefaultMaxNoticeBytes.
+	// MaxNoticeBytes is the largest notice decoded (1..1 MiB); larger ones count as
+	// malformed. Default 4 KiB.
 	MaxNoticeBytes int
 	// SubPendingMsgs and SubPendingBytes are the nats.go pending limits of the
 	// subscription Attach makes. The callback only decodes and invalidates (microseconds),
 	// so they are rarely reached; notices nats.go drops beyond them appear in
-	// Stats.SlowConsumer. Defaults DefaultInvalidationPendingMsgs and
-	// DefaultInvalidationPendingBytes.
+	// Stats.SlowConsumer. Defaults 65,536 messages and 16 MiB; ranges 1..16,777,216 and 1 byte..16 GiB.
 	SubPendingMsgs  int
 	SubPendingBytes int
 	// Logger receives structured events: malformed notices (warn), the first publish
@@ -71,22 +73,22 @@ type InvalidatorConfig struct {
 // allocates nothing but the copy (and a NUID for an empty Instance).
 func (c InvalidatorConfig) WithDefaults() InvalidatorConfig {
 	if c.Subject == "" {
-		c.Subject = DefaultInvalidationSubject
+		c.Subject = defaultInvalidationSubject
 	}
 	if c.Instance == "" {
 		c.Instance = nuid.Next()
 	}
 	if c.QueueLen == 0 {
-		c.QueueLen = DefaultInvalidationQueueLen
+		c.QueueLen = defaultInvalidationQueueLen
 	}
 	if c.MaxNoticeBytes == 0 {
-		c.MaxNoticeBytes = DefaultMaxNoticeBytes
+		c.MaxNoticeBytes = defaultMaxNoticeBytes
 	}
 	if c.SubPendingMsgs == 0 {
-		c.SubPendingMsgs = DefaultInvalidationPendingMsgs
+		c.SubPendingMsgs = defaultInvalidationPendingMsgs
 	}
 	if c.SubPendingBytes == 0 {
-		c.SubPendingBytes = DefaultInvalidationPendingBytes
+		c.SubPendingBytes = defaultInvalidationPendingBytes
 	}
 	return c
 }
@@ -95,18 +97,14 @@ func (c InvalidatorConfig) validate() error {
 	if err := ValidateSubject(c.Subject); err != nil {
 		return fmt.Errorf("%w: InvalidatorConfig.Subject: %w", ErrInvalidOption, err)
 	}
-	positive := []struct {
-		name string
-		v    int
-	}{
-		{"QueueLen", c.QueueLen},
-		{"MaxNoticeBytes", c.MaxNoticeBytes},
-		{"SubPendingMsgs", c.SubPendingMsgs},
-		{"SubPendingBytes", c.SubPendingBytes},
-	}
-	for _, p := range positive {
-		if p.v <= 0 {
-			return fmt.Errorf("%w: InvalidatorConfig.%s must be positive, got %d", ErrInvalidOption, p.name, p.v)
+	for _, err := range []error{
+		intIn("InvalidatorConfig.QueueLen", c.QueueLen, 1, maxQueueLen),
+		intIn("InvalidatorConfig.MaxNoticeBytes", c.MaxNoticeBytes, 1, maxNoticeBytes),
+		intIn("InvalidatorConfig.SubPendingMsgs", c.SubPendingMsgs, 1, maxSubPendingMsgs),
+		intIn("InvalidatorConfig.SubPendingBytes", c.SubPendingBytes, 1, maxSubPendingBytes),
+	} {
+		if err != nil {
+			return err
 		}
 	}
 	return nil

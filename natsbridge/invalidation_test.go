@@ -128,7 +128,7 @@ func TestRoomInvalidatorThreeNodeCluster(t *testing.T) {
 	// b on the third server first, and wait until the first server knows of its
 	// subscription (a's own one would satisfy the check later).
 	b := newInvNode(t, stores[1], invDial(t, servers[2].ClientURL()), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-b"})
-	testnats.WaitForInterest(t, servers[0], natsbridge.DefaultInvalidationSubject)
+	testnats.WaitForInterest(t, servers[0], "cache.rooms.invalidate")
 	a := newInvNode(t, stores[0], invDial(t, servers[0].ClientURL()), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
 	if a.nc.ConnectedServerName() == b.nc.ConnectedServerName() {
 		t.Fatalf("a and b are on the same server %q", a.nc.ConnectedServerName())
@@ -228,7 +228,7 @@ func TestRoomInvalidatorAttachWhileReconnecting(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pub.Close() })
-	testnats.WaitForInterest(t, srv.Server(), natsbridge.DefaultInvalidationSubject)
+	testnats.WaitForInterest(t, srv.Server(), "cache.rooms.invalidate")
 	pub.Publish(roomstore.RoomChange{ID: "tower", Version: 4})
 	if !invWaitUntil(5*time.Second, func() bool { return len(target.got()) == 1 }) {
 		t.Fatalf("notice not applied after reconnect: %+v", inv.Stats())
@@ -347,7 +347,7 @@ func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 		}
 		return data
 	}
-	valid := string(encode(natsbridge.RoomInvalidationType, "other", "x"))
+	valid := string(encode("roomstore.invalidate", "other", "x"))
 	notices := []struct {
 		data   []byte
 		reason string // "" for a valid notice
@@ -357,13 +357,13 @@ func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 		{[]byte(strings.Replace(valid, `"room_id"`, `"room":"x","room_id"`, 1)), "unknown_field"},
 		{[]byte(strings.Replace(valid, `"room_id":"x"`, `"room_id":"`+strings.Repeat("y", 600)+`"`, 1)), "oversize"},
 		{encode("chat.say", "other", "x"), "wrong_type"},
-		{encode(natsbridge.RoomInvalidationType, "other", ""), "invalid_room_id"},
-		{encode(natsbridge.RoomInvalidationType, "me", "mine"), ""},
-		{encode(natsbridge.RoomInvalidationType, "other", "theirs"), ""},
+		{encode("roomstore.invalidate", "other", ""), "invalid_room_id"},
+		{encode("roomstore.invalidate", "me", "mine"), ""},
+		{encode("roomstore.invalidate", "other", "theirs"), ""},
 	}
 	pub := invDial(t, url)
 	for _, n := range notices {
-		if err := pub.Publish(natsbridge.DefaultInvalidationSubject, n.data); err != nil {
+		if err := pub.Publish("cache.rooms.invalidate", n.data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -429,7 +429,7 @@ func TestRoomInvalidatorCloseIsIdempotentAndLeavesConnOpen(t *testing.T) {
 	}
 
 	// The subscription is gone: a notice that a live subscriber receives is not applied.
-	control, err := nc.SubscribeSync(natsbridge.DefaultInvalidationSubject)
+	control, err := nc.SubscribeSync("cache.rooms.invalidate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestRoomInvalidatorConfig(t *testing.T) {
 	}
 
 	d := natsbridge.InvalidatorConfig{}.WithDefaults()
-	if d.Subject != natsbridge.DefaultInvalidationSubject || d.Instance == "" || d.QueueLen != natsbridge.DefaultInvalidationQueueLen {
+	if d.Subject != "cache.rooms.invalidate" || d.Instance == "" || d.QueueLen != 4096 {
 		t.Fatalf("defaults %+v", d)
 	}
 	if d2 := (natsbridge.InvalidatorConfig{}).WithDefaults(); d2.Instance == d.Instance {
@@ -514,5 +514,84 @@ func TestRoomInvalidatorConfig(t *testing.T) {
 	}
 	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); !errors.Is(err, natsbridge.ErrInvalidOption) {
 		t.Fatalf("second Attach: %v, want ErrInvalidOption", err)
+	}
+}
+
+// invBlockingTarget is an invRecordingTarget whose first Invalidate blocks until
+// release is closed, so the invalidator's subscription falls behind.
+type invBlockingTarget struct {
+	invRecordingTarget
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *invBlockingTarget) Invalidate(ids ...string) {
+	b.once.Do(func() {
+		close(b.entered)
+		<-b.release
+	})
+	b.invRecordingTarget.Invalidate(ids...)
+}
+
+// Notices nats.go drops because the subscription is a slow consumer are lost, so the
+// invalidator empties the whole target: when the episode starts and when it ends.
+func TestRoomInvalidatorSlowConsumerInvalidatesAll(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	target := &invBlockingTarget{entered: make(chan struct{}), release: make(chan struct{})}
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}) // the drop is expected
+	recv, err := natsbridge.NewRoomInvalidator(invDial(t, url, quiet), natsbridge.InvalidatorConfig{SubPendingMsgs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = recv.Close() })
+	if err := recv.Attach(invCtx(t), target); err != nil {
+		t.Fatal(err)
+	}
+	sendNC := invDial(t, url)
+	send, err := natsbridge.NewRoomInvalidator(sendNC, natsbridge.InvalidatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = send.Close() })
+
+	send.Publish(roomstore.RoomChange{ID: "first"})
+	<-target.entered // the callback is stuck: the next notices pile up in nats.go
+	const burst = 50
+	for i := range burst {
+		send.Publish(roomstore.RoomChange{ID: "r" + strconv.Itoa(i)})
+	}
+	if !invWaitUntil(10*time.Second, func() bool { return send.Stats().Published == burst+1 }) {
+		t.Fatalf("sender: %+v", send.Stats())
+	}
+	flushConn(t, sendNC)
+	if !invWaitUntil(10*time.Second, func() bool { return recv.Stats().SlowConsumer > 0 }) {
+		t.Fatalf("no slow-consumer drop: %+v", recv.Stats())
+	}
+	if !invWaitUntil(10*time.Second, func() bool { return target.allCount() == 1 }) {
+		t.Fatalf("InvalidateAll not called at the start of the episode: %d calls, %+v", target.allCount(), recv.Stats())
+	}
+	close(target.release)
+	// More notices after the backlog: once nats.go accepts one, the episode ends.
+	// Episodes may start and end more than once while the backlog drains; each start
+	// and each end empties the target, and the last event is an end.
+	if !invWaitUntil(10*time.Second, func() bool {
+		s := recv.Stats()
+		if s.SlowConsumerEvents >= 2 && s.SlowConsumerEvents%2 == 0 && target.allCount() == int(s.SlowConsumerEvents) {
+			return true
+		}
+		send.Publish(roomstore.RoomChange{ID: "after"})
+		time.Sleep(20 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("InvalidateAll not called at the end of the episode: %d calls, %+v", target.allCount(), recv.Stats())
+	}
+	s := recv.Stats()
+	if s.FullInvalidations != s.SlowConsumerEvents || s.Reconnects != 0 {
+		t.Fatalf("stats %+v: want one full invalidation per slow-consumer event, 0 reconnects", s)
+	}
+	if got, sent := s.Applied+s.SlowConsumer, send.Stats().Published; got > sent {
+		t.Fatalf("applied %d + dropped %d exceeds the %d notices sent", s.Applied, s.SlowConsumer, sent)
 	}
 }

@@ -5,7 +5,9 @@ import "context"
 // Handler processes one message. Returning nil marks it handled; returning an error
 // marked with Retryable asks for another attempt; any other error dead-letters the
 // message at once. ctx carries the per-attempt deadline (Config.HandlerTimeout) and is
-// cancelled when the Bridge closes. A Handler is called concurrently for different keys,
+// cancelled when the Bridge closes; it is a standard library context (deriving from it
+// starts no goroutine), and context.Cause(ctx) is ErrHandlerTimeout (wrapping
+// context.DeadlineExceeded) or ErrClosed. A Handler is called concurrently for different keys,
 // never concurrently for the same key of the same registration.
 type Handler func(ctx context.Context, msg Msg) error
 

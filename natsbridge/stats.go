@@ -13,9 +13,12 @@ type Stats struct {
 	// Handlers is the number of registered handlers.
 	Handlers int
 	// Received counts messages nats.go handed to the Bridge's subscriptions. Each ends
-	// in exactly one of Handled, Failed, Overflowed or Abandoned — except that a dead
-	// letter (of a Failed or Overflowed message) given up at shutdown is counted in
-	// Abandoned too. Once Close or Drain returned, the counters no longer move.
+	// in exactly one of Handled, Failed, Overflowed or Abandoned. Each Failed message and
+	// each Overflowed one not Dropped becomes a dead letter that ends in exactly one of
+	// DeadLettered or DeadLetterLost. Once Close or Drain returned, the counters no
+	// longer move. For HandleDurable each delivery counts, except the return of a
+	// message nak'ed for a retry (the same message, still counted once); a durable
+	// delivery left to the server (Close, a full buffer) counts as Abandoned.
 	Received uint64
 	// Handled counts messages whose handler returned nil.
 	Handled uint64
@@ -30,20 +33,30 @@ type Stats struct {
 	Timeouts uint64
 	// DecodeErrors counts messages a Typed handler could not decode.
 	DecodeErrors uint64
-	// DeadLettered counts dead letters published to NATS.
+	// DeadLettered counts dead letters a JetStream stream acknowledged (stored; a
+	// retry the stream recognised as a duplicate of a stored one counts once).
 	DeadLettered uint64
-	// DeadLetterErrors counts dead letters whose publish failed (they are logged).
+	// DeadLetterLost counts dead letters that were not stored: the dead-letter buffer
+	// was full, the stream did not acknowledge within Config.DeadLetterTimeout (no
+	// stream captures the subject, JetStream unreachable), or Close came first (a few
+	// of those may still have been stored). Each batch of losses is logged as one
+	// error line.
+	DeadLetterLost uint64
+	// DeadLetterErrors counts dead-letter publish attempts that JetStream did not
+	// acknowledge; each was retried or, past its deadline, counted in DeadLetterLost.
 	DeadLetterErrors uint64
+	// DeadLetterQueued is the number of dead letters buffered or awaiting their
+	// acknowledgement now.
+	DeadLetterQueued int64
 	// Overflowed counts messages that arrived while their handler's or key's buffer was
 	// full; they were dead-lettered or dropped according to Config.OverflowPolicy.
 	Overflowed uint64
-	// Dropped counts messages discarded without a handler call or a dead letter:
-	// OverflowDropNewest drops, and overflow dead letters that found the dead-letter
-	// buffer full.
+	// Dropped counts messages OverflowDropNewest discarded without a handler call or a
+	// dead letter.
 	Dropped uint64
 	// Abandoned counts messages given up by Close or by a Drain whose context ended
-	// first: buffered ones, ones waiting to retry, ones whose running attempt was
-	// cancelled by the shutdown, and dead letters not yet published.
+	// first: buffered ones, ones waiting to retry, and ones whose running attempt was
+	// cancelled by the shutdown.
 	Abandoned uint64
 	// SlowConsumer counts messages nats.go itself dropped because a subscription's
 	// pending limits (Config.SubPendingMsgs/Bytes) were exceeded.
@@ -66,8 +79,9 @@ type HandlerStats struct {
 	// Name is the registration's name (see Name); Subject its subject or pattern;
 	// Queue its queue group, if any.
 	Name, Subject, Queue string
-	// Workers is the registration's worker count (its bound on concurrent calls).
-	Workers int
+	// Workers is the registration's bound on workers (and so on concurrent calls);
+	// Started the workers started so far (lazily, never more than Workers).
+	Workers, Started int
 	// Queued is the number of messages it buffers now; Keys the number of keys that
 	// have buffered messages or a call running.
 	Queued, Keys int
@@ -77,7 +91,8 @@ type HandlerStats struct {
 type counters struct {
 	received, handled, failed, retried, panics, timeouts, decodeErrors atomic.Uint64
 	deadLettered, deadLetterErrors, overflowed, dropped, abandoned     atomic.Uint64
-	inFlight, queued                                                   atomic.Int64
+	deadLetterLost                                                     atomic.Uint64
+	inFlight, queued, deadLetterQueued                                 atomic.Int64
 	latency                                                            histogram
 }
 

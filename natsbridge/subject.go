@@ -66,22 +66,11 @@ func LastToken(subject string) string {
 // ChatSay is the subject of chat said in a room: "chat.say.room.<roomID>".
 func ChatSay(roomID string) (string, error) { return Subject("chat", "say", "room", roomID) }
 
-// PlayerEntered is the subject of a player entering a room: "events.player_entered.<roomID>".
-func PlayerEntered(roomID string) (string, error) {
-	return Subject("events", "player_entered", roomID)
-}
-
-// PlayerLeft is the subject of a player leaving a room: "events.player_left.<roomID>".
-func PlayerLeft(roomID string) (string, error) { return Subject("events", "player_left", roomID) }
-
 // LucidityChange is the subject of a player's lucidity change:
 // "events.lucidity_change.<playerID>".
 func LucidityChange(playerID string) (string, error) {
 	return Subject("events", "lucidity_change", playerID)
 }
-
-// GameTick is the subject of the world tick: "events.game_tick".
-func GameTick() string { return "events.game_tick" }
 
 func splitSubject(s string) []string {
 	if s == "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 )
@@ -29,6 +30,8 @@ const (
 const (
 	tickTimeout     = 10 * time.Second // one whole tick, finished even after a signal
 	shutdownTimeout = 10 * time.Second // each shutdown step
+	// deadLetterStream keeps the Bridge's dead letters.
+	deadLetterStream = "MUDSIM_DEADLETTERS"
 )
 
 // sim is one running simulation: everything it opened, in the order it opened them.
@@ -94,7 +97,22 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 	if s.nc, err = natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: []string{natsURL}, Name: gameConn, Logger: connLogger(s.log, gameConn)}); err != nil {
 		return s, err
 	}
-	if s.bridge, err = natsbridge.New(s.nc, natsbridge.Config{Origin: s.origin, Logger: s.log}); err != nil {
+	// Dead letters count only once a stream stored them: keep them in one (memory is
+	// enough for a simulation). A server without JetStream still runs the simulation;
+	// its dead letters are then counted as lost after DeadLetterTimeout.
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return s, err
+	}
+	sctx, scancel := context.WithTimeout(ctx, shutdownTimeout)
+	_, err = natsbridge.EnsureDeadLetterStream(sctx, js, natsbridge.DeadLetterStreamConfig{Name: deadLetterStream, Memory: true})
+	scancel()
+	if err != nil {
+		s.log.Warn().Err(err).Msg("no dead-letter stream: dead letters will be counted as lost")
+	}
+	if s.bridge, err = natsbridge.New(s.nc, natsbridge.Config{
+		Origin: s.origin, Logger: s.log, DeadLetterTimeout: shutdownTimeout / 2,
+	}); err != nil {
 		return s, err
 	}
 	chat, err := natsbridge.Pattern("chat", "say", "room", natsbridge.WildcardToken)

@@ -20,7 +20,8 @@ type Summary struct {
 	PendingPlayers                  int
 	// ChatSent counts lines the clients said, ChatHandled those the handler took (lines
 	// from other processes on a shared NATS included), ChatLost those that failed, were
-	// dropped or abandoned, DeadLetters the messages published to a dead-letter subject.
+	// dropped or abandoned, DeadLetters the messages that became dead letters (stored in
+	// the dead-letter stream or, without one, counted lost).
 	ChatSent, ChatHandled, ChatLost, DeadLetters uint64
 	// CacheHitRatio is the room cache's over the whole run.
 	CacheHitRatio    float64
@@ -47,7 +48,7 @@ func (s *sim) summary() Summary {
 	}
 	if s.bridge != nil {
 		bs := s.bridge.Stats()
-		sum.ChatHandled, sum.DeadLetters = bs.Handled, bs.DeadLettered
+		sum.ChatHandled, sum.DeadLetters = bs.Handled, bs.DeadLettered+bs.DeadLetterLost
 		sum.ChatLost = bs.Failed + bs.Dropped + bs.Abandoned
 	}
 	if s.rooms != nil {

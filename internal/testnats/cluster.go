@@ -81,3 +81,52 @@ func waitFor(t testing.TB, limit time.Duration, check func() error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// StartJetStreamCluster runs n in-process servers (node-0 … node-n-1) with JetStream, in
+// one cluster whose routes are configured up front (a JetStream cluster needs them),
+// waits until every node has a route to every other and the cluster has elected its
+// JetStream meta leader, which knows every peer (so streams can be placed), and shuts them all down when t ends. Route ports lie below the
+// ephemeral range, as Restartable's do. Expect a few seconds for the election.
+func StartJetStreamCluster(t testing.TB, n int, opts ...func(*server.Options)) []*server.Server {
+	t.Helper()
+	if n < 3 {
+		t.Fatalf("testnats: a JetStream cluster needs at least 3 nodes, got %d", n)
+	}
+	ports := make([]int, n)
+	routes := make([]*url.URL, n)
+	for i := range ports {
+		ports[i] = stablePort()
+		if ports[i] == 0 {
+			t.Fatal("testnats: no free route port")
+		}
+		routes[i] = &url.URL{Scheme: "nats-route", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i]))}
+	}
+	nodes := make([]*server.Server, 0, n)
+	for i := range n {
+		node := func(o *server.Options) {
+			o.ServerName = "node-" + strconv.Itoa(i)
+			o.JetStream = true
+			o.Cluster = server.ClusterOpts{Name: "gamepersist-js", Host: "127.0.0.1", Port: ports[i], PoolSize: -1}
+			o.Routes = routes
+		}
+		nodes = append(nodes, Start(t, append([]func(*server.Options){node}, opts...)...))
+	}
+	waitFor(t, 20*time.Second, func() error {
+		for _, s := range nodes {
+			if got := s.NumRemotes(); got != n-1 {
+				return fmt.Errorf("%s has %d routes, want %d", s.Name(), got, n-1)
+			}
+		}
+		for _, s := range nodes {
+			// The leader lists the peers it can place assets on (online, with stats).
+			if s.JetStreamIsLeader() {
+				if got := len(s.JetStreamClusterPeers()); got != n {
+					return fmt.Errorf("meta leader %s knows %d JetStream peers, want %d", s.Name(), got, n)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no JetStream meta leader yet")
+	})
+	return nodes
+}
