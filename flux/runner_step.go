@@ -51,8 +51,10 @@ type stepper struct {
 	fresh   *snapshot              // the latest prepared snapshot, not yet taken by Step
 	nextNow time.Time              // the game time the next load is for
 	handled uint64                 // seq of the last batch the worker has written (or failed to)
-	cycles  uint64                 // worker cycles completed
+	started uint64                 // worker cycles started
+	cycles  uint64                 // the number (in started) of the last cycle completed
 	busy    bool                   // the worker is in a cycle
+	reload  bool                   // Start or Sync asked for a load even with nothing to write
 	lastErr error                  // the error of the worker's last write, nil when it succeeded
 	left    int                    // players whose writes the worker still holds after its last write
 	cycled  chan struct{}          // closed and replaced at the end of each worker cycle
@@ -85,6 +87,7 @@ func (r *Runner) Start(now time.Time) error {
 	s := &stepper{nextNow: now, wake: make(chan struct{}, 1), done: make(chan struct{}), cycled: make(chan struct{}),
 		spare: make(chan []PlayerWrite, 4)}
 	r.step = s
+	s.reload = true
 	go r.work(s)
 	s.signal()
 	return nil
@@ -289,8 +292,16 @@ func (r *Runner) work(s *stepper) {
 		batches := s.mailbox
 		s.mailbox = nil
 		seq, now := s.seq, s.nextNow
-		s.busy = true
+		idle := len(batches) == 0 && !s.reload && len(r.pending) == 0 && len(doubt) == 0
+		s.busy, s.reload = !idle, false
+		if !idle {
+			s.started++
+		}
+		cycle := s.started
 		s.mu.Unlock()
+		if idle { // a wake-up with nothing to do (a second signal): no I/O
+			continue
+		}
 		oldest := time.Time{}
 		for _, b := range batches {
 			if oldest.IsZero() {
@@ -329,7 +340,7 @@ func (r *Runner) work(s *stepper) {
 			s.fresh = snap
 		}
 		s.handled, s.lastErr, s.left = seq, err, len(r.pending)+len(doubt)
-		s.cycles++
+		s.cycles = cycle
 		s.busy = false
 		close(s.cycled)
 		s.cycled = make(chan struct{})
@@ -350,11 +361,10 @@ func (r *Runner) Sync(ctx context.Context) error {
 		return ErrNotStarted
 	}
 	s.mu.Lock()
-	target, from, waiting := s.seq, s.cycles, len(s.mailbox) > 0 || s.busy
+	target, from := s.seq, s.started // wait for a cycle that starts after this call
+	s.reload = true                  // the cycle this waits for loads even with nothing to write
 	s.mu.Unlock()
-	if !waiting { // else a cycle is due or running; another signal would make an extra load
-		s.signal()
-	}
+	s.signal()
 	for {
 		s.mu.Lock()
 		handled, lastErr, left, cycled, cycles := s.handled, s.lastErr, s.left, s.cycled, s.cycles
@@ -364,6 +374,10 @@ func (r *Runner) Sync(ctx context.Context) error {
 			return lastErr
 		}
 		if done { // held writes (in doubt) wait for another cycle
+			s.mu.Lock()
+			s.reload = true
+			from = s.started
+			s.mu.Unlock()
 			s.signal()
 		}
 		select {
