@@ -292,15 +292,19 @@ func runOracle(t *testing.T, c oracleCase) {
 	got := dbLucidity(t, direct)
 	states := dbTickStates(t, direct)
 	mismatches := 0
+	var first []string
 	for _, want := range replay.Snapshot() {
 		g := got[want.ID]
 		if g.Lucidity != want.Lucidity || g.Tier != want.Tier || !sameState(states[want.ID], want.Flux) {
 			mismatches++
 			if mismatches <= 10 {
-				t.Errorf("player %s: database %d %s %+v, replay %d %s %+v", want.ID, g.Lucidity, g.Tier,
-					states[want.ID], want.Lucidity, want.Tier, want.Flux)
+				first = append(first, fmt.Sprintf("player %s: database %d %s %+v, replay %d %s %+v", want.ID, g.Lucidity, g.Tier,
+					states[want.ID], want.Lucidity, want.Tier, want.Flux))
 			}
 		}
+	}
+	for _, m := range first {
+		t.Log(m)
 	}
 	if mismatches > 0 && c.scoped && !c.faults && failures > 0 {
 		// A scoped server sees another scope's players as last written: while a write of
