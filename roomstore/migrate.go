@@ -65,7 +65,7 @@ func (s *Postgres) Migrate(ctx context.Context) error {
 	if s.readOnly {
 		return fmt.Errorf("roomstore: migrate: %w", ErrReadOnly)
 	}
-	sql, err := Schema(s.cfg.Table)
+	sql, err := Schema(s.cfg.qualifiedTable())
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func newPostgres(pool *pgxpool.Pool, owns bool, cfg PostgresConfig) (*Postgres, 
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	table, err := tableIdentifier(cfg.Table)
+	table, err := tableIdentifier(cfg.qualifiedTable())
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func newPostgres(pool *pgxpool.Pool, owns bool, cfg PostgresConfig) (*Postgres, 
 		ownsPool: owns,
 		cfg:      cfg,
 		table:    table,
-		log:      cfg.Logger.With().Str("component", "roomstore.postgres").Str("table", cfg.Table).Logger(),
+		log:      cfg.Logger.With().Str("component", "roomstore.postgres").Str("table", cfg.qualifiedTable()).Logger(),
 		password: pool.Config().ConnConfig.Password,
 	}
 	if cfg.SelectSQL != "" {

@@ -33,9 +33,12 @@ const maxIdentifierLength = 63
 // PostgresConfig configures the Postgres store (NewPostgres, OpenPostgres). The zero value
 // is valid: every field has a default, applied by WithDefaults.
 type PostgresConfig struct {
-	// Table is the rooms table, "table" or "schema.table" (default DefaultTable, resolved
-	// through the connection's search_path). Each part is quoted as an identifier, so any
-	// name is safe; a dot always separates schema from table. Migrate creates this table.
+	// Schema qualifies Table, as flux.PostgresConfig.Schema qualifies flux's tables; empty
+	// resolves Table through the connection's search_path. Migrate does not create it.
+	Schema string
+	// Table is the rooms table (default DefaultTable): "table", or "schema.table" when
+	// Schema is empty. Each part is quoted as an identifier, so any name is safe; a dot
+	// always separates schema from table. Migrate creates this table.
 	Table string
 
 	// SelectSQL, if set, replaces the store's read query, for games whose rooms are spread
@@ -94,7 +97,10 @@ func (c PostgresConfig) WithDefaults() PostgresConfig {
 // validate reports the first invalid field of a config that went through WithDefaults, as
 // an error wrapping ErrInvalidConfig.
 func (c PostgresConfig) validate() error {
-	if _, err := tableIdentifier(c.Table); err != nil {
+	if c.Schema != "" && strings.Contains(c.Table, ".") {
+		return fmt.Errorf("%w: Table %q is qualified and Schema %q is set: use one", ErrInvalidConfig, c.Table, c.Schema)
+	}
+	if _, err := tableIdentifier(c.qualifiedTable()); err != nil {
 		return err
 	}
 	if c.BatchChunk < 1 || c.BatchChunk > MaxBatchChunk {
@@ -115,6 +121,14 @@ func (c PostgresConfig) validate() error {
 		return fmt.Errorf("%w: TraceLogLevel %d unknown", ErrInvalidConfig, int(c.TraceLogLevel))
 	}
 	return nil
+}
+
+// qualifiedTable returns Table, qualified by Schema when it is set.
+func (c PostgresConfig) qualifiedTable() string {
+	if c.Schema == "" {
+		return c.Table
+	}
+	return c.Schema + "." + c.Table
 }
 
 // tableIdentifier splits "table" or "schema.table" and returns it quoted for SQL.

@@ -3,6 +3,7 @@ package roomstore_test
 import (
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,22 @@ func TestPostgresConformanceOpenPostgres(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestPostgresSchemaField: Schema qualifies Table the way flux.PostgresConfig.Schema does,
+// so a game names its schema the same way in both configs.
+func TestPostgresSchemaField(t *testing.T) {
+	t.Parallel()
+	pool, _ := testdb.NewPool(t)
+	_, gameSchema := testdb.NewSchema(t) // not on the pool's search_path
+	s := migratedStore(t, pool, roomstore.PostgresConfig{Schema: gameSchema, Table: "world rooms"})
+	if err := s.PutRoom(testCtx(t), roomstore.Room{ID: "r1", Name: "One"}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(testCtx(t), `SELECT count(*) FROM `+pgx.Identifier{gameSchema, "world rooms"}.Sanitize()).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("rows in %s.\"world rooms\": %d, %v", gameSchema, n, err)
+	}
 }
 
 func TestPostgresConformanceGameOwnedTable(t *testing.T) {
@@ -280,6 +297,9 @@ func TestPostgresInvalidConfig(t *testing.T) {
 	pool, _ := testdb.NewPool(t)
 	bad := map[string]roomstore.PostgresConfig{
 		"three-part table":   {Table: "a.b.c"},
+		"schema twice":       {Schema: "game", Table: "other.rooms"},
+		"dotted schema":      {Schema: "a.b", Table: "rooms"},
+		"long schema":        {Schema: strings.Repeat("s", 64), Table: "rooms"},
 		"empty schema":       {Table: ".rooms"},
 		"long table":         {Table: strings.Repeat("t", 64)},
 		"NUL in table":       {Table: "ro\x00oms"},
