@@ -44,6 +44,10 @@ var (
 	phaseApply    = metric.WithAttributeSet(attribute.NewSet(attribute.String("phase", "apply")))
 )
 
+// msBuckets are the duration histograms' bucket bounds in ms: 0.1 ms to 10 s, about
+// 2.5 per decade (a tick of 5,000 players takes milliseconds; an outage's, seconds).
+var msBuckets = metric.WithExplicitBucketBoundaries(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
 // runnerMetrics holds a Runner's instruments. Recording costs one Record per phase per
 // tick and one Add; the counters and gauges are observed from Stats at collection.
 type runnerMetrics struct {
@@ -65,11 +69,11 @@ func newRunnerMetrics(mp metric.MeterProvider, r *Runner) (*runnerMetrics, error
 	out := &runnerMetrics{}
 	var err error
 	wrap := func(name string, e error) error { return fmt.Errorf("flux: metric %s: %w", name, e) }
-	if out.tick, err = m.Float64Histogram(MetricTickDuration, metric.WithUnit("ms"),
+	if out.tick, err = m.Float64Histogram(MetricTickDuration, metric.WithUnit("ms"), msBuckets,
 		metric.WithDescription("Duration of each flux tick or step.")); err != nil {
 		return nil, wrap(MetricTickDuration, err)
 	}
-	if out.phase, err = m.Float64Histogram(MetricPhaseDuration, metric.WithUnit("ms"),
+	if out.phase, err = m.Float64Histogram(MetricPhaseDuration, metric.WithUnit("ms"), msBuckets,
 		metric.WithDescription("Duration of each phase (load, rooms, evaluate, apply) of a flux tick or step.")); err != nil {
 		return nil, wrap(MetricPhaseDuration, err)
 	}
