@@ -118,7 +118,8 @@ type Runner struct {
 	writes  []PlayerWrite
 	changes []Change
 
-	stats runnerStats
+	stats   runnerStats
+	metrics *runnerMetrics
 }
 
 // NewRunner returns a Runner reading players from players and rooms from rooms (neither is
@@ -159,6 +160,9 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 	}
 	r.writer = int64(binary.LittleEndian.Uint64(b[:])&math.MaxInt64) | 1 // positive, never 0
 	r.visitor, _ = rooms.(roomstore.RoomVisitor)
+	if r.metrics, err = newRunnerMetrics(cfg.MeterProvider, r); err != nil {
+		return nil, err
+	}
 	r.addInfo = func(room roomstore.Room) { r.infos[room.ID] = RoomInfoOf(room) }
 	return r, nil
 }
@@ -212,6 +216,7 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) (TickReport, error) {
 	rep.Total = time.Since(start)
 	rep.PendingPlayers = len(r.pending)
 	r.stats.record(rep, err)
+	r.metrics.recordTick(&rep)
 	if err != nil {
 		r.log.Warn().Err(err).Int64("tick", rep.Tick).Int("pending_players", rep.PendingPlayers).
 			Msg("flux tick failed")
@@ -500,6 +505,11 @@ func (r *Runner) Stop(ctx context.Context) error {
 		close(r.stopped)
 		r.endLife(ErrClosed)
 	})
+	defer func() {
+		if err := r.metrics.unregister(); err != nil {
+			r.log.Warn().Err(err).Msg("flux metrics not unregistered")
+		}
+	}()
 	if err := r.acquire(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrFlushIncomplete, err)
 	}
@@ -533,6 +543,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 	var rep TickReport
 	err := r.flush(ctx, &rep)
 	r.stats.flushed(rep, len(r.pending))
+	r.metrics.addStatements(rep.Statements)
 	if err != nil {
 		r.log.Error().Err(err).Int("pending_players", len(r.pending)).Msg("flux final flush gave up")
 		return fmt.Errorf("%w: %d players: %w", ErrFlushIncomplete, len(r.pending), err)

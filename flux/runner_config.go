@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults of RunnerConfig.
@@ -76,6 +77,12 @@ type RunnerConfig struct {
 	MaxLag int
 	// Now gives the time of each tick in Run (game time); nil uses the ticker's time.
 	Now func() time.Time
+	// MeterProvider, when not nil, receives the Runner's instruments (the Metric*
+	// constants, under MeterName): tick and phase durations as histograms (five Records
+	// per Tick or Step), a statements counter (one Add per tick), and counters and gauges
+	// observed from Stats at each collection. nil means no metrics (a no-op provider); no
+	// global provider is ever read. Stop and Close unregister the observations.
+	MeterProvider metric.MeterProvider
 }
 
 // WithDefaults returns c with every zero field set to its default.

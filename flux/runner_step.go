@@ -136,6 +136,7 @@ func (r *Runner) Step(now time.Time) (TickReport, error) {
 	rep, err := r.stepLocked(s, now)
 	rep.Total = time.Since(start)
 	r.stats.recordTick(rep, err, false)
+	r.metrics.recordTick(&rep)
 	return rep, err
 }
 
@@ -326,6 +327,7 @@ func (r *Runner) work(s *stepper) {
 		rep := TickReport{}
 		err := r.flushAsync(ctx, &rep, doubt)
 		r.stats.worked(rep, err, oldest, len(r.pending)+len(doubt))
+		r.metrics.addStatements(rep.Statements)
 		if err != nil && r.life.Err() == nil {
 			r.log.Warn().Err(err).Int("pending_players", len(r.pending)+len(doubt)).Msg("flux background write failed")
 		}

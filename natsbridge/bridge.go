@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Bridge runs handlers for NATS subjects without ever blocking nats.go's delivery
@@ -81,6 +82,7 @@ type Bridge struct {
 	slowGone uint64 // SlowConsumer drops of subscriptions already closed
 
 	counters counters
+	metrics  metric.Registration // unregistered by finish
 }
 
 // New returns a Bridge that will subscribe on nc. It validates cfg (after WithDefaults)
@@ -103,9 +105,16 @@ func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
 		names:   map[string]bool{},
 		done:    make(chan struct{}),
 	}
+	reg, err := newBridgeMetrics(cfg.MeterProvider, b)
+	if err != nil {
+		return nil, err
+	}
+	b.metrics = reg
 	b.ctx, b.cancel = context.WithCancelCause(context.Background())
 	dead, err := newDeadLetterPublisher(nc, cfg, &b.counters)
 	if err != nil {
+		b.cancel(err)
+		_ = reg.Unregister()
 		return nil, err
 	}
 	b.dead = dead
@@ -376,6 +385,9 @@ func (b *Bridge) shutdown(regs []*registration) {
 }
 
 func (b *Bridge) finish(err error) error {
+	if uerr := b.metrics.Unregister(); uerr != nil {
+		err = errors.Join(err, fmt.Errorf("natsbridge: unregister metrics: %w", uerr))
+	}
 	b.mu.Lock()
 	b.doneErr = err
 	b.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults applied by Config.WithDefaults to zero-valued fields (each field's doc states
@@ -102,6 +103,11 @@ func (p OverflowPolicy) String() string {
 // WithDefaults); New rejects invalid values with an error wrapping ErrInvalidOption (a
 // *LimitError for a value outside its range).
 type Config struct {
+	// MeterProvider, when not nil, receives the Bridge's instruments (the Metric*
+	// constants, under MeterName): counters and latency gauges observed from Stats once
+	// per collection, nothing recorded per message. nil means no metrics (a no-op
+	// provider); no global provider is ever read. Close and Drain unregister them.
+	MeterProvider metric.MeterProvider
 	// MaxInFlight bounds the handler calls running at once over all handlers
 	// (1..65,536; default 64).
 	MaxInFlight int

@@ -127,6 +127,10 @@
 // overflowed or abandoned, and every dead letter as dead-lettered or lost; once Close or
 // Drain returned the counters are final. RoomInvalidator.Stats does the same for invalidation notices.
 //
+// Config.MeterProvider exports the same counters and latency percentiles through the
+// OpenTelemetry metric API (the Metric* constants), observed from Stats at each collection:
+// nothing is recorded on a message's path.
+//
 // # Cross-node room-cache invalidation
 //
 // Each game-server process reads rooms through its own roomstore.Cached. When one

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gamepersist/gamepersist/internal/cache"
@@ -83,6 +84,8 @@ type Cached struct {
 	loadErrors    atomic.Uint64
 	invalidations atomic.Uint64
 	droppedFills  atomic.Uint64
+
+	metrics metric.Registration // the observable counters, unregistered by Close
 }
 
 // entry is a cached room with the times, in nanoseconds since Cached.epoch on
@@ -172,6 +175,11 @@ func NewCached(inner RoomStore, cfg CacheConfig) (*Cached, error) {
 		c.epoch = time.Now()
 	}
 	c.vput, _ = inner.(VersionedPutter)
+	if c.metrics, err = newCacheMetrics(cfg.MeterProvider, c); err != nil {
+		_ = rooms.Close()
+		_ = absent.Close()
+		return nil, err
+	}
 	c.loadCtx, c.cancelLoads = context.WithCancel(context.Background())
 	return c, nil
 }
@@ -682,7 +690,11 @@ func (c *Cached) Close() error {
 	c.mu.Unlock()
 	c.cancelLoads()
 	c.loads.Wait()
-	return errors.Join(c.rooms.Close(), c.absent.Close())
+	var unreg error
+	if err := c.metrics.Unregister(); err != nil {
+		unreg = fmt.Errorf("roomstore: unregister metrics: %w", err)
+	}
+	return errors.Join(unreg, c.rooms.Close(), c.absent.Close())
 }
 
 // beginLoad registers a load with Close, or reports false once Close has begun.

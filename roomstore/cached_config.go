@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults for CacheConfig, applied by WithDefaults to zero fields.
@@ -39,6 +40,11 @@ const (
 // CacheConfig configures a Cached decorator. The zero value is valid: WithDefaults fills
 // every zero field.
 type CacheConfig struct {
+	// MeterProvider, when not nil, receives the Cached's observable counters (the
+	// MetricCache* constants, under MeterName), read from Stats once per collection: no
+	// cost on the read path. nil means no metrics (a no-op provider); no global provider
+	// is ever read. Close unregisters them.
+	MeterProvider metric.MeterProvider
 	// MaxRooms bounds the number of rooms cached (each room counts 1, whatever its size).
 	// Default DefaultCacheMaxRooms. The admission counters cost about 30 bytes per room of
 	// capacity, allocated up front.

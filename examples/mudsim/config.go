@@ -13,6 +13,7 @@ import (
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults of Config, also the flags' defaults.
@@ -77,6 +78,14 @@ type Config struct {
 	Seed uint64
 	// Logger receives one line per tick and the lifecycle events (zero value: nothing).
 	Logger zerolog.Logger
+	// MetricsAddr, when not empty, is the TCP address ("127.0.0.1:9464", ":0") where the
+	// run serves its metrics in Prometheus format at /metrics while it runs (the flux
+	// Runner's, the room cache's and the Bridge's OpenTelemetry instruments).
+	MetricsAddr string
+
+	// meterProvider is set by simulate when MetricsAddr is: the provider given to the
+	// libraries (nil: none, their no-op default).
+	meterProvider metric.MeterProvider
 }
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -188,6 +197,7 @@ Usage: go run ./examples/mudsim [flags]`)
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL (empty: an embedded in-process server)")
 	fs.IntVar(&c.ChatPerTick, "chat", DefaultChatPerTick, "chat lines the simulated clients say per tick")
 	fs.Uint64Var(&c.Seed, "seed", DefaultSeed, "seed of the world and of the players' walk")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve metrics in Prometheus format at http://ADDR/metrics during the run (empty: off)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error, disabled")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, zerolog.NoLevel, err

@@ -18,10 +18,18 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 }
 
 // simulate is run without the printing: open, loop, shutdown, summary.
-func simulate(ctx context.Context, cfg Config) (Summary, error) {
+func simulate(ctx context.Context, cfg Config) (_ Summary, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return Summary{}, err
+	}
+	if cfg.MetricsAddr != "" {
+		m, err := startMetrics(cfg.MetricsAddr, cfg.Logger)
+		if err != nil {
+			return Summary{}, err
+		}
+		defer func() { err = errors.Join(err, m.close()) }() // after shutdown: the final values stay scrapable until then
+		cfg.meterProvider = m.provider
 	}
 	s, err := open(ctx, cfg)
 	if err != nil {

@@ -90,7 +90,7 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 	}
 	// Warm reads for the tick path: every room of the world fits.
 	if s.rooms, err = roomstore.NewCached(s.store.rooms, roomstore.CacheConfig{
-		MaxRooms: int64(max(2*cfg.Rooms, 1024)), Logger: s.log,
+		MaxRooms: int64(max(2*cfg.Rooms, 1024)), Logger: s.log, MeterProvider: cfg.meterProvider,
 	}); err != nil {
 		return s, err
 	}
@@ -111,7 +111,7 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 		s.log.Warn().Err(err).Msg("no dead-letter stream: dead letters will be counted as lost")
 	}
 	if s.bridge, err = natsbridge.New(s.nc, natsbridge.Config{
-		Origin: s.origin, Logger: s.log, DeadLetterTimeout: shutdownTimeout / 2,
+		Origin: s.origin, Logger: s.log, DeadLetterTimeout: shutdownTimeout / 2, MeterProvider: cfg.meterProvider,
 	}); err != nil {
 		return s, err
 	}
@@ -135,6 +135,7 @@ func open(ctx context.Context, cfg Config) (s *sim, err error) {
 	s.clients = &clients{nc: cnc, rng: worldgen.NewRand(cfg.Seed + 2)}
 	if s.runner, err = flux.NewRunner(s.store.players, s.rooms, flux.RunnerConfig{
 		RunnerID: "mudsim", Rules: &rules, Logger: s.log, TickLength: cfg.GameStep, // one flux step per game step
+		MeterProvider: cfg.meterProvider,
 	}); err != nil {
 		return s, err
 	}

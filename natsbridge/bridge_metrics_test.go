@@ -1,0 +1,95 @@
+package natsbridge_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/gamepersist/gamepersist/natsbridge"
+)
+
+// collectMetrics reads every metric the reader holds, by name.
+func collectMetrics(t *testing.T, rd sdkmetric.Reader) map[string]metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := rd.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metricdata.Metrics{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = m
+		}
+	}
+	return out
+}
+
+// TestBridgeMetrics: a configured MeterProvider observes received, handled, failed and
+// dead-lettered messages as Stats counts them, and a latency; Close unregisters them.
+func TestBridgeMetrics(t *testing.T) {
+	t.Parallel()
+	rd := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	b, nc := startBridge(t, natsbridge.Config{MaxAttempts: 1, MeterProvider: mp})
+	h := func(_ context.Context, m natsbridge.Msg) error {
+		if string(m.Data) == "bad" {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	if err := b.Handle("metrics.m1", h); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	publishSeq(t, nc, "metrics.m1", 1, []byte("ok"))
+	publishSeq(t, nc, "metrics.m1", 2, []byte("bad"))
+	publishSeq(t, nc, "metrics.m1", 3, []byte("ok"))
+	flushConn(t, nc)
+	eventually(t, "outcomes counted", func() bool {
+		s := b.Stats()
+		return s.Handled == 2 && s.Failed == 1 && s.DeadLettered+s.DeadLetterLost == 1
+	})
+	m := collectMetrics(t, rd)
+	s := b.Stats()
+	for name, want := range map[string]int64{
+		natsbridge.MetricReceived: 3, natsbridge.MetricHandled: 2, natsbridge.MetricFailed: 1,
+		natsbridge.MetricDeadLettered: int64(s.DeadLettered), natsbridge.MetricDeadLetterLost: int64(s.DeadLetterLost),
+	} {
+		sum, ok := m[name].Data.(metricdata.Sum[int64])
+		if !ok || !sum.IsMonotonic || len(sum.DataPoints) != 1 || sum.DataPoints[0].Value != want || m[name].Unit != "{message}" {
+			t.Errorf("%s = %+v, want one monotonic point of %d {message}", name, m[name], want)
+		}
+	}
+	for _, name := range []string{natsbridge.MetricLatencyP50, natsbridge.MetricLatencyP99} {
+		g, ok := m[name].Data.(metricdata.Gauge[float64])
+		if !ok || len(g.DataPoints) != 1 || g.DataPoints[0].Value <= 0 || m[name].Unit != "ms" {
+			t.Errorf("%s = %+v, want one positive point in ms", name, m[name])
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := collectMetrics(t, rd)[natsbridge.MetricReceived]; ok {
+		t.Errorf("%s still observed after Close", natsbridge.MetricReceived)
+	}
+}
+
+// TestBridgeNilMeterProvider: without a MeterProvider a Bridge handles and closes as before.
+func TestBridgeNilMeterProvider(t *testing.T) {
+	t.Parallel()
+	b, nc := startBridge(t, natsbridge.Config{})
+	if err := b.Handle("metrics.nil", func(context.Context, natsbridge.Msg) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	flushConn(t, nc)
+	publishSeq(t, nc, "metrics.nil", 1, nil)
+	flushConn(t, nc)
+	eventually(t, "handled", func() bool { return b.Stats().Handled == 1 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
