@@ -5,6 +5,12 @@ import "time"
 // IsActive reports whether p is active at now: LastActive is at most ActiveWindow before
 // now (a LastActive after now counts as active), or CreatedAt is at most
 // NewCharacterWindow before now. Both bounds are inclusive. It costs two time comparisons.
+//
+// now is the tick's time — game time when the game keeps its own clock — and LastActive
+// and CreatedAt must be on the same clock: a player written with the wall clock (the
+// default flux_players columns, last_active = now()) while game time runs behind it counts
+// as active until game time passes that instant. Write game time (UpsertPlayers,
+// UpdatePresence) when the two clocks differ.
 func (r Rules) IsActive(p Player, now time.Time) bool {
 	return activeCutoffs(r, now).active(&p)
 }

@@ -137,6 +137,16 @@ func (p *PostgresPlayers) buildNames() schemaNames {
 	return n
 }
 
+// createSchemaSQL returns a statement that creates schema if it does not exist, checking
+// first, so that a role without CREATE on the database can use a schema that exists.
+func createSchemaSQL(schema string) string {
+	if strings.Contains(schema, "$gp$") {
+		return "CREATE SCHEMA IF NOT EXISTS " + ident(schema)
+	}
+	return "DO $gp$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = " + quoteLiteral(schema) +
+		") THEN EXECUTE format('CREATE SCHEMA %I', " + quoteLiteral(schema) + "); END IF; END $gp$"
+}
+
 // separateLucidity reports whether lucidity lives in its own table.
 func (p *PostgresPlayers) separateLucidity() bool {
 	return p.cfg.LucidityTable != "" && p.cfg.LucidityTable != p.cfg.PlayersTable
@@ -294,8 +304,9 @@ func (p *PostgresPlayers) buildApplySQL() string {
 	return b.String()
 }
 
-// Migrate creates what this store uses if it does not exist: StateSchema (when set), the
-// player table (unless ExternalPlayerTables), the state table and, with Audit and no
+// Migrate creates what this store uses if it does not exist: Schema (unless
+// ExternalPlayerTables) and StateSchema when set, the player table (unless
+// ExternalPlayerTables), the state table and, with Audit and no
 // AuditColumns, the audit table. It runs in one transaction under an advisory lock, so
 // concurrent calls from several processes are safe, and it is idempotent. It costs a few
 // round trips; call it once at start-up.
@@ -308,8 +319,11 @@ func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 		files = append(files, "audit.sql")
 	}
 	var stmts []string
-	if p.names.StateSchema != "" {
-		stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+p.names.StateSchema)
+	if p.cfg.Schema != "" && !p.cfg.ExternalPlayerTables {
+		stmts = append(stmts, createSchemaSQL(p.cfg.Schema))
+	}
+	if p.cfg.StateSchema != "" && p.cfg.StateSchema != p.cfg.Schema {
+		stmts = append(stmts, createSchemaSQL(p.cfg.StateSchema))
 	}
 	for _, f := range files {
 		raw, err := schemaFS.ReadFile("schema/" + f)

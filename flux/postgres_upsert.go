@@ -66,7 +66,8 @@ ON CONFLICT (` + n.LucidityPlayerID + `) DO UPDATE SET ` + set(lc)
 
 // UpsertPlayers creates the given players, or updates those that exist, in one statement
 // whatever the count: room, lucidity (clamped to the rules' bounds) and its tier from the
-// rules, last active, created at and, with ScopeColumn, a non-empty Scope. A player
+// rules, last active, created at (on the clock the Runner ticks with: game time, see
+// Rules.IsActive) and, with ScopeColumn, a non-empty Scope. A player
 // listed twice is written once, from its last entry. Their TickState is left alone: a
 // new player has never been ticked. On a game's own tables (ExternalPlayerTables) it
 // writes only these columns, so any other NOT NULL column needs a default, and the player

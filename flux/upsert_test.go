@@ -93,3 +93,28 @@ func TestUpsertPlayers(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateCreatesItsSchemas: Migrate creates a Schema and a StateSchema that do not
+// exist yet (a newcomer's first run), and is idempotent.
+func TestMigrateCreatesItsSchemas(t *testing.T) {
+	t.Parallel()
+	pool, schema := testdb.NewPool(t)
+	game, lib := schema+"_game", schema+"_lib"
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+game+", "+lib+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	store := postgresPlayers(t, pool, flux.PostgresConfig{Schema: game, StateSchema: lib})
+	if err := store.Migrate(context.Background()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if n, err := store.UpsertPlayers(context.Background(), []flux.Player{{ID: "p", RoomID: "r", Lucidity: 50}}); err != nil || n != 1 {
+		t.Fatalf("upsert into the new schema: %d %v", n, err)
+	}
+	var tables int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables
+		WHERE (table_schema, table_name) IN (($1, 'flux_players'), ($2, 'flux_state'))`, game, lib).Scan(&tables); err != nil || tables != 2 {
+		t.Fatalf("%d of the 2 tables in their schemas (%v)", tables, err)
+	}
+}

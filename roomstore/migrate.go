@@ -17,16 +17,31 @@ import (
 //go:embed schema/*.sql
 var schemaFiles embed.FS
 
+// createSchemaSQL returns a statement that creates schema if it does not exist, checking
+// first, so that a role without CREATE on the database can use a schema that exists.
+func createSchemaSQL(schema string) string {
+	lit := "'" + strings.ReplaceAll(schema, "'", "''") + "'"
+	if strings.Contains(schema, "$gp$") {
+		return "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize() + ";\n"
+	}
+	return "DO $gp$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = " + lit +
+		") THEN EXECUTE format('CREATE SCHEMA %I', " + lit + "); END IF; END $gp$;\n"
+}
+
 // tablePlaceholder is replaced in the schema files by the quoted table name.
 const tablePlaceholder = "{{table}}"
 
 // Schema returns the SQL that Migrate runs for table ("table" or "schema.table", quoted
-// safely), for games that run migrations with their own tool. Every statement is
-// idempotent. An invalid table name returns an error wrapping ErrInvalidConfig.
+// safely; the schema is created when it does not exist), for games that run migrations
+// with their own tool. Every statement is idempotent. An invalid table name returns an error wrapping ErrInvalidConfig.
 func Schema(table string) (string, error) {
 	ident, err := tableIdentifier(table)
 	if err != nil {
 		return "", err
+	}
+	var pre string
+	if schema, _, ok := strings.Cut(table, "."); ok {
+		pre = createSchemaSQL(schema)
 	}
 	names, err := fs.Glob(schemaFiles, "schema/*.sql")
 	if err != nil {
@@ -34,6 +49,7 @@ func Schema(table string) (string, error) {
 	}
 	slices.Sort(names)
 	var b strings.Builder
+	b.WriteString(pre)
 	for _, name := range names {
 		text, err := schemaFiles.ReadFile(name)
 		if err != nil {

@@ -34,7 +34,8 @@ const maxIdentifierLength = 63
 // is valid: every field has a default, applied by WithDefaults.
 type PostgresConfig struct {
 	// Schema qualifies Table, as flux.PostgresConfig.Schema qualifies flux's tables; empty
-	// resolves Table through the connection's search_path. Migrate does not create it.
+	// resolves Table through the connection's search_path. Migrate creates it if it does
+	// not exist.
 	Schema string
 	// Table is the rooms table (default DefaultTable): "table", or "schema.table" when
 	// Schema is empty. Each part is quoted as an identifier, so any name is safe; a dot

@@ -1,6 +1,7 @@
 package roomstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/jackc/pgx/v5"
@@ -44,11 +45,17 @@ func TestPostgresConformanceOpenPostgres(t *testing.T) {
 }
 
 // TestPostgresSchemaField: Schema qualifies Table the way flux.PostgresConfig.Schema does,
-// so a game names its schema the same way in both configs.
+// so a game names its schema the same way in both configs; Migrate creates it when it does
+// not exist.
 func TestPostgresSchemaField(t *testing.T) {
 	t.Parallel()
-	pool, _ := testdb.NewPool(t)
-	_, gameSchema := testdb.NewSchema(t) // not on the pool's search_path
+	pool, schema := testdb.NewPool(t)
+	gameSchema := schema + "_game" // does not exist yet
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+gameSchema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
 	s := migratedStore(t, pool, roomstore.PostgresConfig{Schema: gameSchema, Table: "world rooms"})
 	if err := s.PutRoom(testCtx(t), roomstore.Room{ID: "r1", Name: "One"}); err != nil {
 		t.Fatal(err)

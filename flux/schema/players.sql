@@ -1,5 +1,8 @@
 -- The default player table of package flux: one row per player, lucidity and tier inline.
 -- A game with its own tables points PostgresConfig at them instead and skips this file.
+-- last_active and created_at default to the wall clock: a game whose game time runs behind
+-- it must write game time (UpsertPlayers, UpdatePresence), or the player counts as active
+-- until game time catches up.
 CREATE TABLE IF NOT EXISTS {{.Players}} (
     {{.PlayerID}}   {{.PlayerIDType}} PRIMARY KEY,
     {{.Room}}       text        NOT NULL,
