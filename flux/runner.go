@@ -280,7 +280,7 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 	rep.Changes = r.changes
 
 	// Apply (one statement for this tick and everything pending, per MaxWriteBatch).
-	return rep, r.flush(ctx, &rep)
+	return rep, r.flush(ctx, &rep, nil)
 }
 
 // reconcile matches the pending writes with the loaded players: a write whose FromTick is
@@ -412,17 +412,21 @@ func (r *Runner) readRooms(ctx context.Context, ids []string) error {
 }
 
 // flush applies every pending write, MaxWriteBatch players per statement, each within
-// ApplyTimeout; the writes of a statement that succeeded leave pending (applied or
-// refused as conflicts alike), those of one that failed stay.
-func (r *Runner) flush(ctx context.Context, rep *TickReport) error {
+// ApplyTimeout; the writes of a statement that succeeded leave pending (applied or refused
+// as conflicts alike). Those of a statement that failed stay pending, or, when doubt is
+// not nil (the non-blocking worker), move to doubt: their outcome is unknown until a load
+// tells. Players in doubt are held back.
+func (r *Runner) flush(ctx context.Context, rep *TickReport, doubt map[string]PlayerWrite) error {
 	if len(r.pending) == 0 {
 		return nil
 	}
 	t0 := time.Now()
 	defer func() { rep.Apply = time.Since(t0) }()
 	r.writes = r.writes[:0]
-	for _, w := range r.pending {
-		r.writes = append(r.writes, w)
+	for id, w := range r.pending {
+		if _, held := doubt[id]; !held {
+			r.writes = append(r.writes, w)
+		}
 	}
 	for len(r.writes) > 0 {
 		chunk := r.writes[:min(len(r.writes), r.cfg.MaxWriteBatch)]
@@ -431,6 +435,16 @@ func (r *Runner) flush(ctx context.Context, rep *TickReport) error {
 		res, err := r.players.Apply(actx, chunk)
 		cancel()
 		rep.Statements++
+		if err != nil && doubt == nil {
+			rep.ApplyErr = err
+			return fmt.Errorf("%w: %w", ErrApplyFailed, err)
+		}
+		for _, w := range chunk {
+			delete(r.pending, w.PlayerID)
+			if err != nil {
+				doubt[w.PlayerID] = w
+			}
+		}
 		if err != nil {
 			rep.ApplyErr = err
 			return fmt.Errorf("%w: %w", ErrApplyFailed, err)
@@ -438,9 +452,6 @@ func (r *Runner) flush(ctx context.Context, rep *TickReport) error {
 		rep.Applied.Written += res.Written
 		rep.Applied.Conflicts += res.Conflicts
 		rep.Applied.LucidityUpdated += res.LucidityUpdated
-		for _, w := range chunk {
-			delete(r.pending, w.PlayerID)
-		}
 	}
 	return nil
 }
@@ -541,7 +552,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 		}
 	}
 	var rep TickReport
-	err := r.flush(ctx, &rep)
+	err := r.flush(ctx, &rep, nil)
 	r.stats.flushed(rep, len(r.pending))
 	r.metrics.addStatements(rep.Statements)
 	if err != nil {

@@ -325,7 +325,7 @@ func (r *Runner) work(s *stepper) {
 			}
 		}
 		rep := TickReport{}
-		err := r.flushAsync(ctx, &rep, doubt)
+		err := r.flush(ctx, &rep, doubt)
 		r.stats.worked(rep, err, oldest, len(r.pending)+len(doubt))
 		r.metrics.addStatements(rep.Statements)
 		if err != nil && r.life.Err() == nil {
@@ -390,39 +390,6 @@ func (r *Runner) Sync(ctx context.Context) error {
 			return fmt.Errorf("flux: sync: %w", ctx.Err())
 		}
 	}
-}
-
-// flushAsync writes pending but for the players in doubt, MaxWriteBatch per statement; the
-// writes of a statement that failed move to doubt.
-func (r *Runner) flushAsync(ctx context.Context, rep *TickReport, doubt map[string]PlayerWrite) error {
-	r.writes = r.writes[:0]
-	for id, w := range r.pending {
-		if _, held := doubt[id]; !held {
-			r.writes = append(r.writes, w)
-		}
-	}
-	for len(r.writes) > 0 {
-		chunk := r.writes[:min(len(r.writes), r.cfg.MaxWriteBatch)]
-		r.writes = r.writes[len(chunk):]
-		actx, cancel := context.WithTimeout(ctx, r.cfg.ApplyTimeout)
-		res, err := r.players.Apply(actx, chunk)
-		cancel()
-		rep.Statements++
-		for _, w := range chunk {
-			delete(r.pending, w.PlayerID)
-			if err != nil {
-				doubt[w.PlayerID] = w
-			}
-		}
-		if err != nil {
-			rep.ApplyErr = err
-			return fmt.Errorf("%w: %w", ErrApplyFailed, err)
-		}
-		rep.Applied.Written += res.Written
-		rep.Applied.Conflicts += res.Conflicts
-		rep.Applied.LucidityUpdated += res.LucidityUpdated
-	}
-	return nil
 }
 
 // resolveDoubt settles the writes in doubt of the loaded players: one that did not land is
