@@ -5,35 +5,17 @@ import (
 	"errors"
 	"testing"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/testmetrics"
 )
-
-// collectMetrics reads every metric the reader holds, by name.
-func collectMetrics(t *testing.T, rd sdkmetric.Reader) map[string]metricdata.Metrics {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := rd.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]metricdata.Metrics{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			out[m.Name] = m
-		}
-	}
-	return out
-}
 
 // TestRunnerMetrics: a configured MeterProvider receives every instrument with the values
 // of the ticks run (one failed apply among them), and after Close the observations stop.
 func TestRunnerMetrics(t *testing.T) {
 	t.Parallel()
-	rd := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp, collect := testmetrics.Provider(t)
 	b := memoryBackend(t, scenarioPlayers()...)
 	flaky := &flakyStore{PlayerStore: b.store, failApply: 1}
 	r, err := flux.NewRunner(flaky, memoryRooms(t, scenarioRooms()...), flux.RunnerConfig{MeterProvider: mp})
@@ -44,14 +26,14 @@ func TestRunnerMetrics(t *testing.T) {
 	if _, err := r.Tick(ctx, rtNight); !errors.Is(err, flux.ErrApplyFailed) {
 		t.Fatalf("tick 1: %v", err)
 	}
-	m := collectMetrics(t, rd)
+	m := collect()
 	if g := m[flux.MetricPendingPlayers].Data.(metricdata.Gauge[int64]); g.DataPoints[0].Value != 5 {
 		t.Errorf("pending %v, want 5", g.DataPoints[0].Value)
 	}
 	if _, err := r.Tick(ctx, rtNight.Add(flux.DefaultTickLength)); err != nil {
 		t.Fatalf("tick 2: %v", err)
 	}
-	m = collectMetrics(t, rd)
+	m = collect()
 	h := m[flux.MetricTickDuration].Data.(metricdata.Histogram[float64])
 	if m[flux.MetricTickDuration].Unit != "ms" || h.DataPoints[0].Count != 2 || h.DataPoints[0].Sum <= 0 {
 		t.Errorf("tick duration: %+v", m[flux.MetricTickDuration])
@@ -89,7 +71,7 @@ func TestRunnerMetrics(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := collectMetrics(t, rd)[flux.MetricTicks]; ok {
+	if _, ok := collect()[flux.MetricTicks]; ok {
 		t.Errorf("%s still observed after Close", flux.MetricTicks)
 	}
 }

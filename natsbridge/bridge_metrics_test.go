@@ -5,35 +5,17 @@ import (
 	"errors"
 	"testing"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/gamepersist/gamepersist/internal/testmetrics"
 	"github.com/gamepersist/gamepersist/natsbridge"
 )
-
-// collectMetrics reads every metric the reader holds, by name.
-func collectMetrics(t *testing.T, rd sdkmetric.Reader) map[string]metricdata.Metrics {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := rd.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]metricdata.Metrics{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			out[m.Name] = m
-		}
-	}
-	return out
-}
 
 // TestBridgeMetrics: a configured MeterProvider observes received, handled, failed and
 // dead-lettered messages as Stats counts them, and a latency; Close unregisters them.
 func TestBridgeMetrics(t *testing.T) {
 	t.Parallel()
-	rd := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp, collect := testmetrics.Provider(t)
 	b, nc := startBridge(t, natsbridge.Config{MaxAttempts: 1, MeterProvider: mp})
 	h := func(_ context.Context, m natsbridge.Msg) error {
 		if string(m.Data) == "bad" {
@@ -53,7 +35,7 @@ func TestBridgeMetrics(t *testing.T) {
 		s := b.Stats()
 		return s.Handled == 2 && s.Failed == 1 && s.DeadLettered+s.DeadLetterLost == 1
 	})
-	m := collectMetrics(t, rd)
+	m := collect()
 	s := b.Stats()
 	for name, want := range map[string]int64{
 		natsbridge.MetricReceived: 3, natsbridge.MetricHandled: 2, natsbridge.MetricFailed: 1,
@@ -73,7 +55,7 @@ func TestBridgeMetrics(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := collectMetrics(t, rd)[natsbridge.MetricReceived]; ok {
+	if _, ok := collect()[natsbridge.MetricReceived]; ok {
 		t.Errorf("%s still observed after Close", natsbridge.MetricReceived)
 	}
 }

@@ -1,39 +1,20 @@
 package roomstore_test
 
 import (
-	"context"
 	"testing"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/gamepersist/gamepersist/internal/testmetrics"
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/gamepersist/gamepersist/roomstore/roomstoretest"
 )
-
-// collectSums reads the reader's monotonic int64 sums, by name.
-func collectSums(t *testing.T, rd sdkmetric.Reader) map[string]metricdata.Metrics {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := rd.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]metricdata.Metrics{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			out[m.Name] = m
-		}
-	}
-	return out
-}
 
 // TestCachedMetrics: a configured MeterProvider observes the cache's counters as Stats
 // holds them, with their units; after Close they are no longer observed.
 func TestCachedMetrics(t *testing.T) {
 	t.Parallel()
-	rd := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp, collect := testmetrics.Provider(t)
 	inner := newCountingStore()
 	c, err := roomstore.NewCached(inner, roomstore.CacheConfig{MeterProvider: mp})
 	if err != nil {
@@ -48,7 +29,7 @@ func TestCachedMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := collectSums(t, rd)
+	m := collect()
 	s := c.Stats()
 	for name, want := range map[string]int64{
 		roomstore.MetricCacheHits: 4, roomstore.MetricCacheMisses: 1, roomstore.MetricCacheLoads: 1,
@@ -63,7 +44,7 @@ func TestCachedMetrics(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := collectSums(t, rd)[roomstore.MetricCacheHits]; ok {
+	if _, ok := collect()[roomstore.MetricCacheHits]; ok {
 		t.Errorf("%s still observed after Close", roomstore.MetricCacheHits)
 	}
 	_ = inner.Close()
