@@ -115,6 +115,7 @@ type Runner struct {
 	ledger  Ledger               // this tick's carry-overs, loaded with the players
 	skip    []bool               // per loaded player: already ticked, not written
 	pending map[string]PlayerWrite
+	batch   []PlayerWrite // this tick's writes (Tick), reused
 	writes  []PlayerWrite
 	changes []Change
 
@@ -334,12 +335,23 @@ func (r *Runner) prepare(players []Player, tick int64) int {
 	return n
 }
 
-// collect turns the evaluation into pending writes, summed per player: every evaluated
-// player not already ticked gets one (its new carry-over and tick, and its lucidity change
-// if any). It copies the changes of those players into r.changes.
+// collect merges the tick's writes into pending, summed per player (see tickWrites).
 func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time) {
+	r.batch = r.tickWrites(players, r.infos, r.ledger, res, tick, now, r.batch[:0])
+	for _, w := range r.batch {
+		r.merge(w)
+	}
+}
+
+// tickWrites appends to dst one write of this tick for every evaluated player not already
+// ticked (and in the Runner's scope): its new carry-over and tick, its lucidity change if
+// any; it copies those players' changes into r.changes and advances the players in place
+// to the state the writes leave, so that evaluation can continue from them.
+func (r *Runner) tickWrites(players []Player, infos map[string]RoomInfo, ledger Ledger, res Result, tick int64,
+	now time.Time, dst []PlayerWrite) []PlayerWrite {
 	r.changes = r.changes[:0]
 	cut := activeCutoffs(r.rules, now)
+	dst = slices.Grow(dst, res.Counts.Evaluated)
 	j := 0 // cursor in res.Changes, which follow the order of players
 	for i := range players {
 		p := &players[i]
@@ -351,7 +363,7 @@ func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time
 		if r.skip[i] || !cut.active(p) || (r.cfg.Scope != "" && p.Scope != r.cfg.Scope) {
 			continue
 		}
-		if _, ok := r.infos[p.RoomID]; !ok {
+		if _, ok := infos[p.RoomID]; !ok {
 			continue
 		}
 		delta, flux := 0, 0.0
@@ -359,18 +371,13 @@ func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time
 			delta, flux = ch.NewLucidity-ch.OldLucidity, ch.Flux
 			r.changes = append(r.changes, *ch)
 		}
-		w, ok := r.pending[p.ID]
-		if !ok {
-			w = PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, FromWriter: p.Flux.Writer, OldLucidity: p.Lucidity}
-		}
-		w.State = TickState{Tick: tick, Carry: r.ledger[p.ID], LastDelta: delta, Writer: r.writer}
-		w.Delta += delta
-		w.Ticks++
-		w.NewLucidity = p.Lucidity + delta
-		w.RoomID = p.RoomID
-		w.Flux += flux
-		r.pending[p.ID] = w
+		st := TickState{Tick: tick, Carry: ledger[p.ID], LastDelta: delta, Writer: r.writer}
+		dst = append(dst, PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, FromWriter: p.Flux.Writer, State: st,
+			Delta: delta, Ticks: 1, OldLucidity: p.Lucidity, NewLucidity: p.Lucidity + delta, RoomID: p.RoomID, Flux: flux})
+		p.Lucidity += delta
+		p.Flux = st
 	}
+	return dst
 }
 
 // started reports whether Start was called.

@@ -170,7 +170,7 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 	case spare = <-s.spare:
 	default:
 	}
-	batch := r.collectStep(cur, res, tick, now, spare[:0])
+	batch := r.tickWrites(cur.players, cur.infos, cur.ledger, res, tick, now, spare[:0])
 	rep.Evaluate = time.Since(t0)
 	rep.Evaluated = true
 	rep.Counts = res.Counts
@@ -237,40 +237,6 @@ func (r *Runner) prepareStep(s *stepper, players []Player, tick int64) int {
 		}
 	}
 	return n
-}
-
-// collectStep appends this tick's writes to batch (handed to the worker) and applies them
-// to the current state, so that the next Step continues from them.
-func (r *Runner) collectStep(cur *snapshot, res Result, tick int64, now time.Time, batch []PlayerWrite) []PlayerWrite {
-	r.changes = r.changes[:0]
-	cut := activeCutoffs(r.rules, now)
-	batch = slices.Grow(batch, res.Counts.Evaluated)
-	j := 0
-	for i := range cur.players {
-		p := &cur.players[i]
-		var ch *Change
-		if j < len(res.Changes) && res.Changes[j].PlayerID == p.ID {
-			ch = &res.Changes[j]
-			j++
-		}
-		if r.skip[i] || !cut.active(p) || (r.cfg.Scope != "" && p.Scope != r.cfg.Scope) {
-			continue
-		}
-		if _, ok := cur.infos[p.RoomID]; !ok {
-			continue
-		}
-		delta, flux := 0, 0.0
-		if ch != nil {
-			delta, flux = ch.NewLucidity-ch.OldLucidity, ch.Flux
-			r.changes = append(r.changes, *ch)
-		}
-		st := TickState{Tick: tick, Carry: cur.ledger[p.ID], LastDelta: delta, Writer: r.writer}
-		batch = append(batch, PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, FromWriter: p.Flux.Writer, State: st, Delta: delta, Ticks: 1,
-			OldLucidity: p.Lucidity, NewLucidity: p.Lucidity + delta, RoomID: p.RoomID, Flux: flux})
-		p.Lucidity += delta
-		p.Flux = st
-	}
-	return batch
 }
 
 // work is the background worker of the non-blocking mode: each time Step hands it a batch
