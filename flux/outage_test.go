@@ -12,6 +12,16 @@ import (
 	"github.com/gamepersist/gamepersist/internal/worldgen"
 )
 
+// activeWorld generates a world whose players all stay active for a year of game time from
+// start: the workloads that tick the same players minute after minute.
+func activeWorld(rooms, players int, seed uint64, start time.Time) *worldgen.World {
+	w := worldgen.New(worldgen.Config{Rooms: rooms, Players: players, Seed: seed, Now: start})
+	for i := range w.Players {
+		w.Players[i].LastActive = start.Add(365 * 24 * time.Hour)
+	}
+	return w
+}
+
 // heapInUse returns the live heap after a full collection.
 func heapInUse() uint64 {
 	runtime.GC()
@@ -36,10 +46,7 @@ func TestOutageBoundedAndRecovers(t *testing.T) {
 	ticks := steady + outage + after
 	ctx := context.Background()
 	start := time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)
-	world := worldgen.New(worldgen.Config{Rooms: 400, Players: players, Seed: 11, Now: start})
-	for i := range world.Players {
-		world.Players[i].LastActive = start.Add(365 * 24 * time.Hour) // active throughout
-	}
+	world := activeWorld(400, players, 11, start)
 	rules := flux.DefaultRules()
 	rooms := cachedRooms(t)
 	if err := world.PutRooms(ctx, rooms); err != nil {
@@ -121,10 +128,7 @@ func TestBacklogWrittenInChunks(t *testing.T) {
 	const players, batch, outage = 2000, 500, 30
 	ctx := context.Background()
 	start := time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)
-	world := worldgen.New(worldgen.Config{Rooms: 200, Players: players, Seed: 12, Now: start})
-	for i := range world.Players {
-		world.Players[i].LastActive = start.Add(365 * 24 * time.Hour)
-	}
+	world := activeWorld(200, players, 12, start)
 	rules := flux.DefaultRules()
 	pool, counter, _ := testdb.NewTracedPool(t)
 	store := postgresPlayers(t, pool, flux.PostgresConfig{Rules: &rules})

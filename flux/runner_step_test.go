@@ -203,10 +203,7 @@ func stepUnderFaults(t *testing.T, beside bool) {
 	const minutes, players = 120, 300
 	ctx := context.Background()
 	start := time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)
-	world := worldgen.New(worldgen.Config{Rooms: 100, Players: players, Seed: 21, Now: start})
-	for i := range world.Players {
-		world.Players[i].LastActive = start.Add(365 * 24 * time.Hour)
-	}
+	world := activeWorld(100, players, 21, start)
 	rules := flux.DefaultRules()
 	cs, _ := testdb.NewSchema(t)
 	u, err := url.Parse(cs)
@@ -317,10 +314,7 @@ func TestStepThroughOutage(t *testing.T) {
 	const players, outage = 500, 200
 	ctx := context.Background()
 	start := time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)
-	world := worldgen.New(worldgen.Config{Rooms: 80, Players: players, Seed: 22, Now: start})
-	for i := range world.Players {
-		world.Players[i].LastActive = start.Add(365 * 24 * time.Hour)
-	}
+	world := activeWorld(80, players, 22, start)
 	rules := flux.DefaultRules()
 	rooms := cachedRooms(t)
 	if err := world.PutRooms(ctx, rooms); err != nil {
