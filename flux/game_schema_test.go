@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 // mudSchema is shaped like a real MUD's tables: players with uuid ids and a soft-delete

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
-	"github.com/gamepersist/gamepersist/internal/worldgen"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
+	"github.com/gamepersist/gamepersist/internal/workload/worldgen"
 )
 
 // BenchmarkLoadActive is the load phase of a W1 tick on its own: PostgresPlayers.LoadActive

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
-	"github.com/gamepersist/gamepersist/internal/worldgen"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
+	"github.com/gamepersist/gamepersist/internal/workload/worldgen"
 )
 
 // activeWorld generates a world whose players all stay active for a year of game time from

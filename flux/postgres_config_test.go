@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 // TestPostgresConfigRefused: every name that travels into SQL is checked when the store

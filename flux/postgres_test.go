@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 // gameSchema is a game's own schema: players in one table (uuid ids) and lucidity in

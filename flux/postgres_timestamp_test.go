@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 // TestPostgresLoadActiveTimestampWithoutTimeZone: a game whose activity columns are

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 // presenceStore is a player store under the presence test.

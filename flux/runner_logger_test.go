@@ -10,7 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testlog"
+	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
 )
 
 // failTwice runs a tick whose apply fails and a Stop whose final flush fails.

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testmetrics"
+	"github.com/gamepersist/gamepersist/internal/testkit/testmetrics"
 )
 
 // TestRunnerMetrics: a configured MeterProvider receives every instrument with the values

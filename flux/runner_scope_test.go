@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 // TestScopedLoadAndTick, on both stores: a Runner with a Scope loads the players its server

@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/faultproxy"
-	"github.com/gamepersist/gamepersist/internal/testdb"
-	"github.com/gamepersist/gamepersist/internal/worldgen"
+	"github.com/gamepersist/gamepersist/internal/testkit/faultproxy"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
+	"github.com/gamepersist/gamepersist/internal/workload/worldgen"
 )
 
 // syncRunner waits for a started Runner's background worker, failing t on anything but a

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 )

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/worldgen"
+	"github.com/gamepersist/gamepersist/internal/workload/worldgen"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 

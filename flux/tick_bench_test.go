@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gamepersist/gamepersist/internal/pgcount"
-	"github.com/gamepersist/gamepersist/internal/testdb"
-	"github.com/gamepersist/gamepersist/internal/tickload"
+	"github.com/gamepersist/gamepersist/internal/testkit/pgcount"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
+	"github.com/gamepersist/gamepersist/internal/workload/tickload"
 )
 
 // W1 sizes (DESIGN.md): 10,000 active players over 2,000 rooms.

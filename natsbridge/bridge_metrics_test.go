@@ -7,7 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/gamepersist/gamepersist/internal/testmetrics"
+	"github.com/gamepersist/gamepersist/internal/testkit/testmetrics"
 	"github.com/gamepersist/gamepersist/natsbridge"
 )
 

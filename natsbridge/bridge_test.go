@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
-	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/gamepersist/gamepersist/internal/faultproxy"
-	"github.com/gamepersist/gamepersist/internal/testlog"
-	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/internal/testkit/faultproxy"
+	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
+	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
 )
 

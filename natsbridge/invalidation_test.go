@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/gamepersist/gamepersist/internal/testlog"
-	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
+	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/gamepersist/gamepersist/roomstore"
 )

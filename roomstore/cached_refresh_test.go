@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/gamepersist/gamepersist/roomstore/roomstoretest"
 )

@@ -5,7 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/gamepersist/gamepersist/internal/faultproxy"
+	"github.com/gamepersist/gamepersist/internal/testkit/faultproxy"
 )
 
 func TestMain(m *testing.M) {

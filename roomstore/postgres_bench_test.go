@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gamepersist/gamepersist/internal/pgcount"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/pgcount"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/worldgen"
+	"github.com/gamepersist/gamepersist/internal/workload/worldgen"
 	"github.com/gamepersist/gamepersist/roomstore"
 	pgxzerolog "github.com/jackc/pgx-zerolog"
 	"github.com/jackc/pgx/v5"

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
-	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 )
 
 // logLines is an io.Writer for a zerolog.Logger that keeps every JSON line and lets a test

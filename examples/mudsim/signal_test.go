@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 // goTool finds the go command that runs this test.

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/testdb"
-	"github.com/gamepersist/gamepersist/internal/worldgen"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
+	"github.com/gamepersist/gamepersist/internal/workload/worldgen"
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 // TestQuickstartOnPostgres runs the quickstart on its own schema and an in-process NATS

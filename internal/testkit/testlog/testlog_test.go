@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/gamepersist/gamepersist/internal/testlog"
+	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
 )
 
 func TestMain(m *testing.M) {

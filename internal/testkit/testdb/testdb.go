@@ -28,7 +28,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
-	"github.com/gamepersist/gamepersist/internal/pgcount"
+	"github.com/gamepersist/gamepersist/internal/testkit/pgcount"
 )
 
 // EnvURL names the environment variable that points tests at a database.

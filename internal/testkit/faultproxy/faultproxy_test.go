@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
-	"github.com/gamepersist/gamepersist/internal/faultproxy"
-	"github.com/gamepersist/gamepersist/internal/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/faultproxy"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) {

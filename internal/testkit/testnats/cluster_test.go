@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/gamepersist/gamepersist/internal/testnats"
+	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 )
 
 func TestClusterRoutesMessages(t *testing.T) {

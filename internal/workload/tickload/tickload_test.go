@@ -7,9 +7,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/gamepersist/gamepersist/internal/pgcount"
-	"github.com/gamepersist/gamepersist/internal/testdb"
-	"github.com/gamepersist/gamepersist/internal/tickload"
+	"github.com/gamepersist/gamepersist/internal/testkit/pgcount"
+	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
+	"github.com/gamepersist/gamepersist/internal/workload/tickload"
 )
 
 func TestMain(m *testing.M) {

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/gamepersist/gamepersist/internal/loglint"
+	"github.com/gamepersist/gamepersist/internal/testkit/loglint"
 )
 
 func TestMain(m *testing.M) {
