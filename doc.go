@@ -38,8 +38,27 @@
 //
 // # Lifecycle
 //
-// The caller owns every goroutine and connection: long-running helpers block in the
-// caller's goroutine (Run(ctx) error), a pool or NATS connection passed in is never closed
-// by the library, and Close stops everything a value started before it returns. Logging is
-// structured (zerolog, injected; zerolog.Nop() by default) and never prints a password.
+// Every type that owns a goroutine — flux.Runner, roomstore.Cached, natsbridge.Bridge and
+// natsbridge.RoomInvalidator — keeps one contract (internal/lifecycle implements it, and each
+// package has a test of it):
+//
+//   - Close stops every goroutine the value started before it returns. The first shutdown
+//     call (Close, Stop, Drain) does the work and returns its outcome; every later call, from
+//     any goroutine, waits for that work and returns the same error. Closing twice is safe.
+//   - Run(ctx), where a type has one, blocks in the caller's goroutine. When ctx ends it
+//     shuts down gracefully — the Runner flushes its pending writes, the Bridge drains —
+//     bounded by the type's close timeout, and returns that shutdown's outcome (nil when
+//     everything held was finished). When another goroutine shuts the value down while Run
+//     waits, Run returns the same outcome.
+//   - Every other method called once shutdown has begun returns the package's ErrClosed.
+//   - A pool, *nats.Conn or RoomStore passed in is the caller's: the library never closes it.
+//     A pool or connection the library opened itself (roomstore.Open, natsbridge.Connect) is
+//     closed by the Close of the value that opened it.
+//
+// Invalid configuration is reported by New/Open as an error wrapping the package's
+// ErrInvalidConfig (and, for a bad field, a *ConfigError naming it). Logging is structured
+// (zerolog, injected; zerolog.Nop() by default) and never prints a password.
+//
+// The architecture — packages, layers, the tick's data path and the owner of every
+// goroutine — is drawn in docs/ARCHITECTURE.md.
 package gamepersist
