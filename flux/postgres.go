@@ -38,6 +38,7 @@ type PostgresPlayers struct {
 	applySQL    string
 	presenceSQL string
 	upsertSQL   string
+	addSQL      string
 	names       schemaNames
 	audit       AuditColumns // the audit columns in use (when cfg.Audit)
 
@@ -92,6 +93,7 @@ func NewPostgresPlayers(pool *pgxpool.Pool, cfg PostgresConfig) (*PostgresPlayer
 	p.applySQL = p.buildApplySQL()
 	p.presenceSQL = p.buildPresenceSQL()
 	p.upsertSQL = p.buildUpsertSQL()
+	p.addSQL = p.buildAddLuciditySQL()
 	return p, nil
 }
 
@@ -198,6 +200,28 @@ func (p *PostgresPlayers) tierCase(x string) string {
 		" ELSE " + quoteLiteral(string(TierCatatonic)) + " END"
 }
 
+// luciditySet returns the SET list that adds the integer expression delta to the lucidity
+// row aliased t: lucidity clamped to the rules' bounds, the tier recomputed, and the
+// configured updated-at and tier-entered columns kept.
+func (p *PostgresPlayers) luciditySet(delta string) string {
+	n := p.names
+	clamped := "least(" + n.MaxLucidity + ", greatest(" + n.MinLucidity + ", t." + n.Lucidity + " + " + delta + "))"
+	newTier := p.tierCase(clamped)
+	set := n.Lucidity + " = " + clamped + ", " + n.Tier + " = " + newTier
+	if c := p.cfg.UpdatedAtColumn; c != "" {
+		set += ", " + ident(c) + " = now()"
+	}
+	if c := p.cfg.TierEnteredColumn; c != "" {
+		tier := quoteLiteral(string(p.cfg.TierEntered))
+		expr := "CASE WHEN (" + newTier + ") = " + tier + " AND t." + n.Tier + "::text IS DISTINCT FROM " + tier + " THEN now()"
+		if p.cfg.ClearTierEntered {
+			expr += " WHEN (" + newTier + ") <> " + tier + " THEN NULL"
+		}
+		set += ", " + ident(c) + " = " + expr + " ELSE t." + ident(c) + " END"
+	}
+	return set
+}
+
 // Apply's parameters, one element per write: $1 player id, $2 from tick, $3 tick, $4
 // residual, $5 room, $6 evaluations, $7 last delta, $8 delta, $9 from writer, $10 writer;
 // with Audit also $11 ticks, $12 old lucidity, $13 new lucidity, $14 flux, $15 old tier,
@@ -214,20 +238,7 @@ func (p *PostgresPlayers) buildApplySQL() string {
 		idCol = n.PlayerID
 	}
 	typ := n.PlayerIDType
-	clamped := "least(" + n.MaxLucidity + ", greatest(" + n.MinLucidity + ", t." + n.Lucidity + " + f.delta))"
-	newTier := p.tierCase(clamped)
-	set := n.Lucidity + " = " + clamped + ", " + n.Tier + " = " + newTier
-	if c := p.cfg.UpdatedAtColumn; c != "" {
-		set += ", " + ident(c) + " = now()"
-	}
-	if c := p.cfg.TierEnteredColumn; c != "" {
-		tier := quoteLiteral(string(p.cfg.TierEntered))
-		expr := "CASE WHEN (" + newTier + ") = " + tier + " AND t." + n.Tier + "::text IS DISTINCT FROM " + tier + " THEN now()"
-		if p.cfg.ClearTierEntered {
-			expr += " WHEN (" + newTier + ") <> " + tier + " THEN NULL"
-		}
-		set += ", " + ident(c) + " = " + expr + " ELSE t." + ident(c) + " END"
-	}
+	set := p.luciditySet("f.delta")
 	var b strings.Builder
 	b.WriteString(`WITH input AS (
   SELECT i.player_id::` + typ + ` AS player_id, i.from_tick, i.tick, i.residual, i.room_id, i.evaluations,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,7 @@ type snapshot struct {
 	ledger  Ledger
 	seq     uint64    // the last Step batch merged into pending before the overlay
 	loaded  time.Time // when the load was sent
+	epoch   uint64    // the number of snapshot loads begun, this one included
 }
 
 // stepBatch is the writes of one Step, in the order Step made them.
@@ -62,6 +64,12 @@ type stepper struct {
 	wake    chan struct{}
 	done    chan struct{}      // closed when the worker returns
 	spare   chan []PlayerWrite // batch slices the worker has merged, for Step to reuse
+	games   []gameWrite        // the game's lucidity writes not yet in an adopted load
+
+	// gate orders snapshot loads (writers) against Runner.AddLucidity (readers), so that
+	// a load sees a game write entirely or not at all; loads counts the loads begun.
+	gate  sync.RWMutex
+	loads atomic.Uint64
 
 	// Owned by Step (under the Runner's sem).
 	cur    *snapshot
@@ -108,9 +116,11 @@ func (s *stepper) signal() {
 // each write is a compare-and-set on the player's stored tick, checked when the worker
 // writes it.
 //
-// What the game sees: moves, log-ins and lucidity written straight to the database reach
-// Step with the next background load (one tick later, or as soon as the database
-// answers); while the database is down, Step keeps evaluating from memory — the last
+// What the game sees: a lucidity change made through AddLucidity is in the very next
+// Step. Moves, log-ins and lucidity written straight to the database (or by another
+// server) reach Step with the next background load: the Step after next while the
+// database answers within a tick (TestStepSeesTheGame), as soon as it answers otherwise;
+// while the database is down, Step keeps evaluating from memory — the last
 // load plus this Runner's own changes — and the worker writes the backlog, summed per
 // player, when it answers again. Past RunnerConfig.MaxLag batches waiting for the
 // worker, Step skips the tick (ErrLagging) instead of queueing more. Before the first
@@ -160,6 +170,7 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 	}
 	cur := s.cur
 	t0 := time.Now()
+	r.overlayGameWrites(s, cur)
 	rep.AlreadyTicked = r.prepareStep(s, cur.players, tick)
 	res := r.eval.Evaluate(cur.players, cur.infos, now, cur.ledger)
 	for i, k := range s.low { // back to the stored lucidity
@@ -435,14 +446,18 @@ func (r *Runner) merge(w PlayerWrite) {
 // everything off Step's goroutine.
 func (r *Runner) loadSnapshot(ctx context.Context, now time.Time, seq uint64, doubt map[string]PlayerWrite) (*snapshot, error) {
 	t0 := time.Now()
+	s := r.step
+	s.gate.Lock()
+	epoch := s.loads.Add(1)
 	players, err := r.loadPlayers(ctx, now)
+	s.gate.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	r.resolveDoubt(doubt, players)
 	r.reconcile(players)
 	snap := &snapshot{players: players, index: make(map[string]int32, len(players)),
-		infos: make(map[string]RoomInfo), ledger: make(Ledger, len(players)), seq: seq, loaded: t0}
+		infos: make(map[string]RoomInfo), ledger: make(Ledger, len(players)), seq: seq, loaded: t0, epoch: epoch}
 	for i, p := range players {
 		snap.index[p.ID] = int32(i)
 		snap.ledger[p.ID] = p.Flux.Carry
