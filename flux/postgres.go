@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"text/template"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,6 +43,10 @@ type PostgresPlayers struct {
 	addSQL      string
 	names       schemaNames
 	audit       AuditColumns // the audit columns in use (when cfg.Audit)
+
+	unsettledMu sync.Mutex
+	unsettled   []uint32 // server processes of broken applies not yet known to be gone
+	unsettledN  atomic.Int32
 
 	argsPool     sync.Pool // *applyArgs
 	presencePool sync.Pool // *presenceArgs
@@ -198,6 +204,68 @@ func (p *PostgresPlayers) tierCase(x string) string {
 		" WHEN " + x + " >= " + strconv.Itoa(t.FracturedMin) + " THEN " + quoteLiteral(string(TierFractured)) +
 		" WHEN " + x + " >= " + strconv.Itoa(t.DerangedMin) + " THEN " + quoteLiteral(string(TierDeranged)) +
 		" ELSE " + quoteLiteral(string(TierCatatonic)) + " END"
+}
+
+// SettleTimeout bounds how long settling one broken apply may take (see
+// PostgresPlayers.Apply).
+const SettleTimeout = 5 * time.Second
+
+// settle terminates the server processes of connections that broke while an apply
+// statement ran on them and waits until they have exited: their transactions have then
+// committed or rolled back for good, and a load that follows sees the final outcome. It
+// costs nothing when none is waiting (an atomic load), else one round trip per process on
+// another connection, each within SettleTimeout and ctx. It needs PostgreSQL 14 or later
+// and the right to terminate this role's processes. An error means an outcome may still
+// change: the process stays listed and the next call tries again.
+func (p *PostgresPlayers) settle(ctx context.Context) error {
+	if p.unsettledN.Load() == 0 {
+		return nil
+	}
+	p.unsettledMu.Lock()
+	defer p.unsettledMu.Unlock()
+	for len(p.unsettled) > 0 {
+		pid := p.unsettled[0]
+		if err := p.settleOne(ctx, pid); err != nil {
+			return fmt.Errorf("flux: settle a broken apply (server process %d): %w", pid, err)
+		}
+		p.unsettled = p.unsettled[1:]
+		p.unsettledN.Add(-1)
+	}
+	return nil
+}
+
+// settleOne terminates pid and waits for it to exit, trying again every 20 ms (the
+// connection that broke may be followed by others failing for a moment) until
+// SettleTimeout or ctx ends.
+func (p *PostgresPlayers) settleOne(ctx context.Context, pid uint32) error {
+	ctx, cancel := context.WithTimeout(ctx, SettleTimeout)
+	defer cancel()
+	for {
+		var gone bool
+		err := p.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1::int, $2::int8)
+  OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1::int)`, int64(pid), SettleTimeout.Milliseconds()).Scan(&gone)
+		if err == nil && !gone {
+			err = errors.New("still running")
+		}
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// unsettle records the server process of a connection that broke under an apply.
+func (p *PostgresPlayers) unsettle(pid uint32) {
+	p.unsettledMu.Lock()
+	defer p.unsettledMu.Unlock()
+	p.unsettled = append(p.unsettled, pid)
+	p.unsettledN.Add(1)
 }
 
 // luciditySet returns the SET list that adds the integer expression delta to the lucidity
@@ -374,6 +442,9 @@ func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) ([]Player, error) {
 	sql, args := p.LoadStatement(q)
 	dst = dst[:0]
+	if err := p.settle(ctx); err != nil { // an apply that broke may still land: not yet
+		return dst, fmt.Errorf("flux: load active players: %w", err)
+	}
 	rows, err := p.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return dst, fmt.Errorf("flux: load active players: %w", err)
@@ -472,7 +543,13 @@ func (p *PostgresPlayers) ApplyStatement(writes []PlayerWrite) (string, []any) {
 
 // Apply implements PlayerStore with one statement (see PostgresPlayers), sent again after
 // a deadlock or serialization failure (nothing was applied) until ctx ends. An empty
-// writes slice does nothing and costs no round trip.
+// writes slice does nothing and costs no round trip. When the connection breaks under the
+// statement (a network cut, ctx ending), the statement may still be running in the server
+// and commit later, after the next tick's load. Apply settles that: it terminates the
+// connection's server process and waits until it is gone (within SettleTimeout) before it
+// returns; when it cannot (the database is unreachable), the next LoadActive or Apply does
+// it first and fails while it cannot. So a load never runs while an apply of this store
+// may still land.
 func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyResult, error) {
 	if len(writes) == 0 {
 		return ApplyResult{}, nil
@@ -480,11 +557,29 @@ func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (Appl
 	a, _ := p.argsPool.Get().(*applyArgs)
 	defer p.argsPool.Put(a)
 	args := p.fill(a, writes)
-	var written, updated int32
-	err := retryConflicts(ctx, &p.retries, func() error {
-		return p.pool.QueryRow(ctx, p.applySQL, append(customPlan, args...)...).Scan(&written, &updated)
-	})
+	if err := p.settle(ctx); err != nil {
+		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
+	}
+	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
+		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
+	}
+	pid := conn.Conn().PgConn().PID()
+	var written, updated int32
+	err = retryConflicts(ctx, &p.retries, func() error {
+		return conn.QueryRow(ctx, p.applySQL, append(customPlan, args...)...).Scan(&written, &updated)
+	})
+	cut := conn.Conn().IsClosed()
+	conn.Release()
+	if err != nil {
+		// The statement may still be running in the server. (pgconn.SafeToRetry is not
+		// enough to rule that out: it was seen true for a statement that ran.)
+		if cut {
+			p.unsettle(pid)
+			if serr := p.settle(context.WithoutCancel(ctx)); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
 		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
 	}
 	return ApplyResult{Written: int(written), Conflicts: len(writes) - int(written), LucidityUpdated: int(updated)}, nil

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gamepersist/gamepersist/internal/lifecycle"
 	"github.com/gamepersist/gamepersist/roomstore"
 	"github.com/rs/zerolog"
 )
@@ -25,8 +26,7 @@ var (
 	// Close.
 	ErrApplyFailed = errors.New("flux: apply failed, writes kept pending")
 	// ErrFlushIncomplete is returned by Stop and Close when the final flush gave up with
-	// writes still pending (the error says how many players); a later Stop or Close tries
-	// again.
+	// writes still pending (the error says how many players).
 	ErrFlushIncomplete = errors.New("flux: final flush incomplete, writes still pending")
 )
 
@@ -98,8 +98,8 @@ type Runner struct {
 
 	sem      chan struct{} // one slot, held while ticking or flushing
 	closed   atomic.Bool
-	stopped  chan struct{} // closed by the first Stop, so a waiting Run returns
-	stopOnce sync.Once
+	stopped  chan struct{} // closed when the first Stop begins, so a waiting Run returns
+	down     lifecycle.Shutdown
 	life     context.Context         // cancelled by Stop: aborts a running tick's I/O
 	endLife  context.CancelCauseFunc // cancels life
 	startMu  sync.Mutex              // guards step's creation
@@ -463,12 +463,14 @@ func (r *Runner) flush(ctx context.Context, rep *TickReport, doubt map[string]Pl
 	return nil
 }
 
-// Run ticks every interval in the caller's goroutine until ctx is done, then returns nil,
-// or until Stop or Close is called, then returns ErrClosed (at once: a running tick's
-// database call is cancelled). Tick errors are logged and counted in Stats, not
-// returned. A tick that overruns the interval does not pile ticks up: the ticks missed
-// meanwhile are skipped and counted (Stats().SkippedTicks), and the next tick runs at the
-// next interval boundary. The time of each tick is RunnerConfig.Now() or the ticker's.
+// Run ticks every interval in the caller's goroutine. When ctx ends it shuts the Runner
+// down as Close does (the final flush, within RunnerConfig.CloseTimeout) and returns that
+// outcome; when another goroutine calls Stop or Close meanwhile, Run returns at once (a
+// running tick's database call is cancelled) with that shutdown's outcome. Tick errors are
+// logged and counted in Stats, not returned. A tick that overruns the interval does not
+// pile ticks up: the ticks missed meanwhile are skipped and counted
+// (Stats().SkippedTicks), and the next tick runs at the next interval boundary. The time
+// of each tick is RunnerConfig.Now() or the ticker's. Run after shutdown returns ErrClosed.
 func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		return fmt.Errorf("%w: Run interval %v must be positive", ErrInvalidConfig, interval)
@@ -484,19 +486,17 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return r.Close()
 		case <-r.stopped:
-			return ErrClosed
+			return r.Close() // waits for that shutdown and returns its outcome
 		case at := <-t.C:
 			if r.cfg.Now != nil {
 				at = r.cfg.Now()
 			}
 			start := time.Now()
-			if _, err := r.Tick(ctx, at); errors.Is(err, ErrClosed) {
-				return err
-			}
+			_, _ = r.Tick(ctx, at)
 			if r.closed.Load() {
-				return ErrClosed
+				return r.Close()
 			}
 			if elapsed := time.Since(start); elapsed >= interval {
 				select {
@@ -513,16 +513,21 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 // the moment it is called, Tick and Run return ErrClosed. A running Tick's database call
 // is cancelled (its writes stay pending and are part of the flush), so Stop does not wait
 // for a slow apply. When the flush cannot finish it returns an error wrapping
-// ErrFlushIncomplete and the store's error, saying how many players' writes are left.
-// Calling Stop again retries; once nothing is pending it returns nil, so Stop is
-// idempotent. It does not close the player or room store. It costs one apply statement
-// per MaxWriteBatch pending players.
+// ErrFlushIncomplete and the store's error, saying how many players' writes are left
+// (they are lost when the process exits: give Stop the deadline you can afford). Only the
+// first Stop or Close does this; later ones wait for it and return the same error. It does
+// not close the player or room store. It costs one apply statement per MaxWriteBatch
+// pending players.
 func (r *Runner) Stop(ctx context.Context) error {
-	r.closed.Store(true)
-	r.stopOnce.Do(func() {
+	if r.closed.CompareAndSwap(false, true) {
 		close(r.stopped)
 		r.endLife(ErrClosed)
-	})
+	}
+	return r.down.Do(func() error { return r.stop(ctx) })
+}
+
+// stop is the first Stop's work: the worker stopped, what it held merged, the final flush.
+func (r *Runner) stop(ctx context.Context) error {
 	defer func() {
 		if err := r.metrics.unregister(); err != nil {
 			r.log.Warn().Err(err).Msg("flux metrics not unregistered")
@@ -569,10 +574,9 @@ func (r *Runner) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Close is Stop within RunnerConfig.CloseTimeout (DefaultCloseTimeout): the final flush of
-// the pending writes, whose error it returns. It is idempotent: a later call retries a
-// flush that failed and returns nil once nothing is pending. Use Stop to give the final
-// flush a deadline of your own.
+// Close is Stop within RunnerConfig.CloseTimeout (DefaultCloseTimeout): it stops the
+// background worker, makes the final flush and returns its error. A later Close or Stop
+// returns the same error. Use Stop to give the final flush a deadline of your own.
 func (r *Runner) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CloseTimeout)
 	defer cancel()

@@ -29,8 +29,8 @@ func failTwice(t *testing.T, cfg flux.RunnerConfig) {
 	if err := r.Stop(ctx); !errors.Is(err, flux.ErrApplyFailed) {
 		t.Fatalf("stop: %v", err)
 	}
-	if err := r.Close(); err != nil {
-		t.Fatalf("close: %v", err)
+	if err := r.Close(); !errors.Is(err, flux.ErrApplyFailed) {
+		t.Fatalf("close after a failed stop: %v, want the same error", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gamepersist/gamepersist/internal/cache"
+	"github.com/gamepersist/gamepersist/internal/lifecycle"
 )
 
 // genStripes is the number of invalidation generation counters; ids hash onto them. A
@@ -62,6 +63,7 @@ type Cached struct {
 	gens    [genStripes]atomic.Uint64
 
 	closed      atomic.Bool
+	down        lifecycle.Shutdown
 	mu          sync.Mutex // orders loads.Add against Close; guards refreshing, refreshRunning
 	loads       sync.WaitGroup
 	loadCtx     context.Context // canceled by Close
@@ -677,24 +679,22 @@ func (c *Cached) Stats() CacheStats {
 	return s
 }
 
-// Close cancels the loads and refreshes in flight, waits for them, and drops the cache. It does NOT
-// close the inner store, which the caller owns. It is idempotent: a second call returns
-// nil. Every other call made after Close returns ErrClosed.
+// Close cancels the loads and refreshes in flight, waits for them, and drops the cache. It
+// does not close the inner store, which the caller owns. A later Close returns the first
+// one's error; every other call made after Close returns ErrClosed.
 func (c *Cached) Close() error {
 	c.mu.Lock()
-	if c.closed.Load() {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed.Store(true)
+	c.closed.Store(true) // from here on beginLoad refuses
 	c.mu.Unlock()
-	c.cancelLoads()
-	c.loads.Wait()
-	var unreg error
-	if err := c.metrics.Unregister(); err != nil {
-		unreg = fmt.Errorf("roomstore: unregister metrics: %w", err)
-	}
-	return errors.Join(unreg, c.rooms.Close(), c.absent.Close())
+	return c.down.Do(func() error {
+		c.cancelLoads()
+		c.loads.Wait()
+		var unreg error
+		if err := c.metrics.Unregister(); err != nil {
+			unreg = fmt.Errorf("roomstore: unregister metrics: %w", err)
+		}
+		return errors.Join(unreg, c.rooms.Close(), c.absent.Close())
+	})
 }
 
 // beginLoad registers a load with Close, or reports false once Close has begun.

@@ -425,8 +425,9 @@ func TestCachedAfterWrite(t *testing.T) {
 	}
 }
 
-// Close cancels a load in flight and waits for it, does not close the inner store, and is
-// idempotent; calls after it return ErrClosed.
+// TestCachedClose checks the module's lifecycle contract (doc.go) on Cached: Close cancels
+// a load in flight and waits for it, does not close the inner store; concurrent and later
+// Closes return the first one's outcome; calls after it return ErrClosed.
 func TestCachedClose(t *testing.T) {
 	t.Parallel()
 	inner := newCountingStore()
@@ -443,8 +444,14 @@ func TestCachedClose(t *testing.T) {
 	readerCtx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	_, _ = c.GetRoom(readerCtx, "c") // leaves a load blocked in the inner store
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	closed := make(chan error, 3)
+	for range 3 {
+		go func() { closed <- c.Close() }()
+	}
+	for range 3 {
+		if err := <-closed; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
 	}
 	if b, _ := inner.loadCtxErr.Load().(cachedErrBox); !errors.Is(b.err, context.Canceled) {
 		t.Fatalf("the in-flight load was not canceled by Close: %v", b.err)
