@@ -96,15 +96,15 @@ type Runner struct {
 	eval    *Evaluator
 	log     zerolog.Logger
 
-	sem      chan struct{} // one slot, held while ticking or flushing
-	closed   atomic.Bool
-	stopped  chan struct{} // closed when the first Stop begins, so a waiting Run returns
-	down     lifecycle.Shutdown
-	life     context.Context         // cancelled by Stop: aborts a running tick's I/O
-	endLife  context.CancelCauseFunc // cancels life
-	startMu  sync.Mutex              // guards step's creation
-	step     *stepper                // the non-blocking mode's state, after Start
-	writer   int64                   // TickState.Writer of this Runner's writes
+	sem     chan struct{} // one slot, held while ticking or flushing
+	closed  atomic.Bool
+	stopped chan struct{} // closed when the first Stop begins, so a waiting Run returns
+	down    lifecycle.Shutdown
+	life    context.Context         // cancelled by Stop: aborts a running tick's I/O
+	endLife context.CancelCauseFunc // cancels life
+	startMu sync.Mutex              // guards step's creation
+	step    *stepper                // the non-blocking mode's state, after Start
+	writer  int64                   // TickState.Writer of this Runner's writes
 
 	// Owned by the holder of sem.
 	buf     []Player
