@@ -3,6 +3,7 @@ package flux
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -294,19 +295,23 @@ func (p *PostgresPlayers) buildApplySQL() string {
 	return b.String()
 }
 
-// Migrate brings what this store owns to the latest schema version: the player table
-// (unless ExternalPlayerTables), the state table and, with Audit and no AuditColumns, the
-// audit table, each versioned in the gamepersist_migrations table of its schema. It creates
-// Schema and StateSchema if they do not exist and runs each step not yet recorded, once even
-// when several processes migrate at once (advisory lock per schema and table). Tables
-// created by a release before versioning are recorded as version 1 without being touched.
-// When nothing is missing it costs a query or three and no DDL; call it once at start-up.
+// Migrate brings the tables the store owns (players unless ExternalPlayerTables, state,
+// audit with Audit and no AuditColumns) to the latest schema version, creating Schema and
+// StateSchema if missing: each embedded step not yet recorded in its schema's
+// gamepersist_migrations table runs once, in its own transaction under an advisory lock,
+// however many processes migrate at once; tables from a release before versioning are
+// recorded as version 1, untouched. With nothing to do it costs a read per schema and no
+// DDL. It returns ErrInvalidConfig when no schema is set or found, or the failed step's error.
 func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 	comps, err := p.migrations()
 	if err != nil {
 		return err
 	}
-	if _, err := migrate.Up(ctx, p.pool, comps...); err != nil {
+	_, err = migrate.Up(ctx, p.pool, comps...)
+	if errors.Is(err, migrate.ErrNoSchema) {
+		return fmt.Errorf("flux: migrate: %w: set Schema or StateSchema: %w", ErrInvalidConfig, err)
+	}
+	if err != nil {
 		return fmt.Errorf("flux: migrate: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package roomstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -57,13 +58,12 @@ func Schema(table string) (string, error) {
 	return b.String(), nil
 }
 
-// Migrate brings the store's table to the latest schema version: it creates the schema
-// and table if they do not exist and runs each migration step not yet recorded in the
-// schema's gamepersist_migrations table, each once even when several processes migrate at
-// once (advisory lock per schema and table). A table created by a release before
-// versioning is recorded as version 1 without being touched. When nothing is missing it
-// costs one or two queries and no DDL. A store with a custom SelectSQL returns ErrReadOnly:
-// the game owns that schema.
+// Migrate brings the store's table to the latest schema version, creating its schema if
+// missing: each embedded step not yet recorded in the schema's gamepersist_migrations table
+// runs once, in its own transaction under an advisory lock, however many processes migrate
+// at once; a table from a release before versioning is recorded as version 1, untouched.
+// With nothing to do it costs two reads and no DDL. It returns ErrReadOnly with a
+// SelectSQL, ErrInvalidConfig when no schema is set or found, or the failed step's error.
 func (s *Postgres) Migrate(ctx context.Context) error {
 	if err := s.ready(ctx, "migrate"); err != nil {
 		return err
@@ -77,6 +77,9 @@ func (s *Postgres) Migrate(ctx context.Context) error {
 	}
 	s.stats.roundTrips.Add(1)
 	res, err := migrate.Up(ctx, s.pool, c)
+	if errors.Is(err, migrate.ErrNoSchema) {
+		return fmt.Errorf("roomstore: migrate: %w: set Schema: %w", ErrInvalidConfig, err)
+	}
 	if err != nil {
 		return s.fail(ctx, "migrate", err)
 	}

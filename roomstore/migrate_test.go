@@ -2,6 +2,7 @@ package roomstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -153,5 +154,23 @@ func TestMigrateCreatesTheConfiguredSchema(t *testing.T) {
 	}
 	if got := queryInt(t, pool, "SELECT count(*) FROM "+fresh+".gamepersist_migrations"); got != 2 {
 		t.Fatalf("%d versions recorded, want one per table", got)
+	}
+}
+
+// TestMigrateWithoutSchema: no Schema and a search_path naming no existing schema is a
+// configuration error, not a failed CREATE.
+func TestMigrateWithoutSchema(t *testing.T) {
+	t.Parallel()
+	cs, err := testdb.WithParams(testdb.URL(t), map[string]string{"search_path": "gp_no_such_schema"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := roomstore.OpenPostgres(testCtx(t), cs, roomstore.PostgresConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if err := s.Migrate(testCtx(t)); !errors.Is(err, roomstore.ErrInvalidConfig) {
+		t.Fatalf("Migrate = %v, want ErrInvalidConfig", err)
 	}
 }

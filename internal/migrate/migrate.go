@@ -17,9 +17,12 @@
 //     records it. Several processes calling Up at once therefore run each step exactly
 //     once; a failed step rolls back whole and is retried by the next Up.
 //
+// A released step is never edited: a schema change is a new file with the next number,
+// written so that the previous release still runs on the new schema (add, then drop in a
+// later release).
+//
 // Versions recorded in the database that the running binary does not know (a newer
-// release migrated it) are left alone and are not an error: migrations are written so
-// that the previous release still runs on the new schema.
+// release migrated it) are left alone and are not an error.
 package migrate
 
 import (
@@ -43,11 +46,11 @@ const VersionTable = "gamepersist_migrations"
 
 // ErrNoSchema reports a component without a schema whose connection has no current schema
 // (no schema of its search_path exists), so there is nowhere to put its tables.
-var ErrNoSchema = errors.New("migrate: no schema configured and search_path names no existing schema")
+var ErrNoSchema = errors.New("no schema configured and search_path names no existing schema")
 
 // ErrBadStep reports an embedded migration file that cannot be used: a name that is not
 // NNN_description.sql, a gap or duplicate in the numbering, or a template that fails.
-var ErrBadStep = errors.New("migrate: bad migration file")
+var ErrBadStep = errors.New("bad migration file")
 
 // Step is one numbered migration: SQL run in one transaction.
 type Step struct {
@@ -92,7 +95,7 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
-	return fmt.Sprintf("migrate: %s in schema %q: step %d (%s): %v", e.Component, e.Schema, e.Version, e.Name, e.Err)
+	return fmt.Sprintf("%s in schema %q: step %d (%s): %v", e.Component, e.Schema, e.Version, e.Name, e.Err)
 }
 
 func (e *StepError) Unwrap() error { return e.Err }
@@ -215,11 +218,11 @@ func resolveSchemas(ctx context.Context, db DB, comps []Component) error {
 	}
 	rows, err := db.Query(ctx, "SELECT current_schema()")
 	if err != nil {
-		return fmt.Errorf("migrate: current schema: %w", err)
+		return fmt.Errorf("current schema: %w", err)
 	}
 	cur, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[*string])
 	if err != nil {
-		return fmt.Errorf("migrate: current schema: %w", err)
+		return fmt.Errorf("current schema: %w", err)
 	}
 	if cur == nil {
 		return ErrNoSchema
@@ -263,7 +266,7 @@ func readRecorded(ctx context.Context, db DB, comps []Component) (map[string]map
 		case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
 			setup = true // undefined table or schema: create them
 		case err != nil:
-			return nil, false, fmt.Errorf("migrate: read versions in schema %q: %w", schema, err)
+			return nil, false, fmt.Errorf("read versions in schema %q: %w", schema, err)
 		}
 	}
 	for _, c := range comps {
@@ -356,7 +359,7 @@ ON CONFLICT DO NOTHING`, c.Name, c.Steps[0].Name, pgx.Identifier{c.Schema, c.Bas
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("migrate: prepare: %w", err)
+		return 0, fmt.Errorf("create schemas and version tables: %w", err)
 	}
 	return baselined, nil
 }
