@@ -1,7 +1,6 @@
 package flux
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -10,18 +9,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gamepersist/gamepersist/internal/migrate"
 )
 
-//go:embed schema/*.sql
+// schemaFS holds the migrations of the tables flux owns, schema/{players,state,audit}/
+// NNN_description.sql: text/template files rendered with schemaNames.
+//
+//go:embed schema
 var schemaFS embed.FS
-
-// migrateLockKey is the advisory lock key Migrate holds ("gp-flux" in ASCII).
-const migrateLockKey int64 = 0x67702d666c7578
 
 // PostgresPlayers is a PlayerStore on a caller-owned *pgxpool.Pool (never closed here).
 // LoadActive is one query (the active players joined with their stored TickState);
@@ -143,16 +143,6 @@ func (p *PostgresPlayers) buildNames() schemaNames {
 		n.Audit = qualified(c.Schema, c.AuditTable) // a game's own log table
 	}
 	return n
-}
-
-// createSchemaSQL returns a statement that creates schema if it does not exist, checking
-// first, so that a role without CREATE on the database can use a schema that exists.
-func createSchemaSQL(schema string) string {
-	if strings.Contains(schema, "$gp$") {
-		return "CREATE SCHEMA IF NOT EXISTS " + ident(schema)
-	}
-	return "DO $gp$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = " + quoteLiteral(schema) +
-		") THEN EXECUTE format('CREATE SCHEMA %I', " + quoteLiteral(schema) + "); END IF; END $gp$"
 }
 
 // separateLucidity reports whether lucidity lives in its own table.
@@ -383,57 +373,50 @@ func (p *PostgresPlayers) buildApplySQL() string {
 	return b.String()
 }
 
-// Migrate creates what this store uses if it does not exist: Schema (unless
-// ExternalPlayerTables) and StateSchema when set, the player table (unless
-// ExternalPlayerTables), the state table and, with Audit and no
-// AuditColumns, the audit table. It runs in one transaction under an advisory lock, so
-// concurrent calls from several processes are safe, and it is idempotent. It costs a few
-// round trips; call it once at start-up.
+// Migrate brings the tables the store owns (players unless ExternalPlayerTables, state,
+// audit with Audit and no AuditColumns) to the latest schema version, creating Schema and
+// StateSchema if missing: each embedded step not yet recorded in its schema's
+// gamepersist_migrations table runs once, in its own transaction under an advisory lock,
+// however many processes migrate at once; tables from a release before versioning are
+// recorded as version 1, untouched. With nothing to do it costs a read per schema and no
+// DDL. It returns ErrInvalidConfig when no schema is set or found, or the failed step's error.
 func (p *PostgresPlayers) Migrate(ctx context.Context) error {
-	files := []string{"state.sql"}
-	if !p.cfg.ExternalPlayerTables {
-		files = append([]string{"players.sql"}, files...)
+	comps, err := p.migrations()
+	if err != nil {
+		return err
 	}
-	if p.cfg.Audit && p.cfg.AuditColumns == (AuditColumns{}) {
-		files = append(files, "audit.sql")
+	_, err = migrate.Up(ctx, p.pool, comps...)
+	if errors.Is(err, migrate.ErrNoSchema) {
+		return fmt.Errorf("flux: migrate: %w: set Schema or StateSchema: %w", ErrInvalidConfig, err)
 	}
-	var stmts []string
-	if p.cfg.Schema != "" && !p.cfg.ExternalPlayerTables {
-		stmts = append(stmts, createSchemaSQL(p.cfg.Schema))
-	}
-	if p.cfg.StateSchema != "" && p.cfg.StateSchema != p.cfg.Schema {
-		stmts = append(stmts, createSchemaSQL(p.cfg.StateSchema))
-	}
-	for _, f := range files {
-		raw, err := schemaFS.ReadFile("schema/" + f)
-		if err != nil {
-			return fmt.Errorf("flux: migrate: %w", err)
-		}
-		tpl, err := template.New(f).Parse(string(raw))
-		if err != nil {
-			return fmt.Errorf("flux: migrate: %s: %w", f, err)
-		}
-		var buf bytes.Buffer
-		if err := tpl.Execute(&buf, p.names); err != nil {
-			return fmt.Errorf("flux: migrate: %s: %w", f, err)
-		}
-		stmts = append(stmts, buf.String())
-	}
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLockKey); err != nil {
-			return err
-		}
-		for _, s := range stmts {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 	if err != nil {
 		return fmt.Errorf("flux: migrate: %w", err)
 	}
 	return nil
+}
+
+// migrations returns the components Migrate applies, rendered with p.names.
+func (p *PostgresPlayers) migrations() ([]migrate.Component, error) {
+	c := p.cfg
+	type part struct{ dir, schema, table string }
+	var parts []part
+	if !c.ExternalPlayerTables {
+		parts = append(parts, part{"players", c.Schema, c.PlayersTable})
+	}
+	parts = append(parts, part{"state", c.StateSchema, c.StateTable})
+	if c.Audit && c.AuditColumns == (AuditColumns{}) {
+		parts = append(parts, part{"audit", c.StateSchema, c.AuditTable})
+	}
+	comps := make([]migrate.Component, 0, len(parts))
+	for _, pt := range parts {
+		steps, err := migrate.Load(schemaFS, "schema/"+pt.dir, p.names)
+		if err != nil {
+			return nil, fmt.Errorf("flux: migrate: %w", err)
+		}
+		comps = append(comps, migrate.Component{Name: "flux " + pt.dir + " " + pt.table, Schema: pt.schema,
+			Steps: steps, Baseline: pt.table})
+	}
+	return comps, nil
 }
 
 // LoadActive implements PlayerStore with one query: the active players (player table joined

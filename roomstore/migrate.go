@@ -3,77 +3,67 @@ package roomstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
-	"hash/fnv"
-	"io/fs"
-	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/gamepersist/gamepersist/internal/migrate"
 )
 
-// schemaFiles holds the schema, one idempotent SQL file per step, applied in name order.
+// schemaFiles holds the rooms table's migrations, schema/NNN_description.sql, text/template
+// files whose {{.Table}} is the quoted, optionally schema-qualified table name.
 //
 //go:embed schema/*.sql
 var schemaFiles embed.FS
 
-// createSchemaSQL returns a statement that creates schema if it does not exist, checking
-// first, so that a role without CREATE on the database can use a schema that exists.
-func createSchemaSQL(schema string) string {
-	lit := "'" + strings.ReplaceAll(schema, "'", "''") + "'"
-	if strings.Contains(schema, "$gp$") {
-		return "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize() + ";\n"
-	}
-	return "DO $gp$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = " + lit +
-		") THEN EXECUTE format('CREATE SCHEMA %I', " + lit + "); END IF; END $gp$;\n"
+// schemaData is what the schema templates see.
+type schemaData struct {
+	Table string // quoted, optionally schema-qualified
 }
 
-// tablePlaceholder is replaced in the schema files by the quoted table name.
-const tablePlaceholder = "{{table}}"
-
-// Schema returns the SQL that Migrate runs for table ("table" or "schema.table", quoted
-// safely; the schema is created when it does not exist), for games that run migrations
-// with their own tool. Every statement is idempotent. An invalid table name returns an error wrapping ErrInvalidConfig.
-func Schema(table string) (string, error) {
+// migration returns the component Migrate applies for table ("table" or "schema.table").
+func migration(table string) (migrate.Component, error) {
 	ident, err := tableIdentifier(table)
+	if err != nil {
+		return migrate.Component{}, err
+	}
+	schema, name, ok := strings.Cut(table, ".")
+	if !ok {
+		schema, name = "", table
+	}
+	steps, err := migrate.Load(schemaFiles, "schema", schemaData{Table: ident})
+	if err != nil {
+		return migrate.Component{}, fmt.Errorf("roomstore: %w", err)
+	}
+	return migrate.Component{Name: "roomstore " + name, Schema: schema, Steps: steps, Baseline: name}, nil
+}
+
+// Schema returns the SQL of every migration step for table ("table" or "schema.table",
+// quoted safely; the schema is created when it does not exist), for games that run
+// migrations with their own tool. It records no version, so do not mix it with Migrate on
+// one table. An invalid table name returns an error wrapping ErrInvalidConfig.
+func Schema(table string) (string, error) {
+	c, err := migration(table)
 	if err != nil {
 		return "", err
 	}
-	var pre string
-	if schema, _, ok := strings.Cut(table, "."); ok {
-		pre = createSchemaSQL(schema)
-	}
-	names, err := fs.Glob(schemaFiles, "schema/*.sql")
-	if err != nil {
-		return "", fmt.Errorf("roomstore: read embedded schema: %w", err)
-	}
-	slices.Sort(names)
 	var b strings.Builder
-	b.WriteString(pre)
-	for _, name := range names {
-		text, err := schemaFiles.ReadFile(name)
-		if err != nil {
-			return "", fmt.Errorf("roomstore: read embedded schema: %w", err)
-		}
-		b.WriteString(strings.ReplaceAll(string(text), tablePlaceholder, ident))
+	if c.Schema != "" {
+		b.WriteString(migrate.CreateSchemaSQL(c.Schema) + ";\n")
+	}
+	for _, s := range c.Steps {
+		b.WriteString(s.SQL)
 		b.WriteString("\n")
 	}
 	return b.String(), nil
 }
 
-// migrationLockKey derives the advisory lock key of a table's migration, so that stores
-// migrating different tables do not wait for each other.
-func migrationLockKey(table string) int64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte("gamepersist/roomstore/migrate\x00" + table))
-	return int64(h.Sum64()) //nolint:gosec // a hash reinterpreted as a lock key, overflow intended
-}
-
-// Migrate creates the store's table if it does not exist. It is idempotent and safe when
-// several processes run it at once: it runs in one transaction holding a transaction-scoped
-// advisory lock keyed by the table name, so concurrent migrations run one after the other.
-// It costs one transaction (a few round trips). A store with a custom SelectSQL returns
-// ErrReadOnly: the game owns that schema.
+// Migrate brings the store's table to the latest schema version, creating its schema if
+// missing: each embedded step not yet recorded in the schema's gamepersist_migrations table
+// runs once, in its own transaction under an advisory lock, however many processes migrate
+// at once; a table from a release before versioning is recorded as version 1, untouched.
+// With nothing to do it costs two reads and no DDL. It returns ErrReadOnly with a
+// SelectSQL, ErrInvalidConfig when no schema is set or found, or the failed step's error.
 func (s *Postgres) Migrate(ctx context.Context) error {
 	if err := s.ready(ctx, "migrate"); err != nil {
 		return err
@@ -81,24 +71,18 @@ func (s *Postgres) Migrate(ctx context.Context) error {
 	if s.readOnly {
 		return fmt.Errorf("roomstore: migrate: %w", ErrReadOnly)
 	}
-	sql, err := Schema(s.cfg.qualifiedTable())
+	c, err := migration(s.cfg.qualifiedTable())
 	if err != nil {
 		return err
 	}
 	s.stats.roundTrips.Add(1)
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey(s.table)); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		// Simple protocol: the schema is several statements and has no parameters.
-		if _, err := tx.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-			return fmt.Errorf("apply schema: %w", err)
-		}
-		return nil
-	})
+	res, err := migrate.Up(ctx, s.pool, c)
+	if errors.Is(err, migrate.ErrNoSchema) {
+		return fmt.Errorf("roomstore: migrate: %w: set Schema: %w", ErrInvalidConfig, err)
+	}
 	if err != nil {
 		return s.fail(ctx, "migrate", err)
 	}
-	s.log.Info().Msg("roomstore: schema migrated")
+	s.log.Info().Int("applied", res.Applied).Int("baselined", res.Baselined).Msg("roomstore: schema migrated")
 	return nil
 }

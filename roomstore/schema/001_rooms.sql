@@ -1,12 +1,13 @@
--- The rooms table of the Postgres RoomStore. {{table}} is replaced by the quoted,
--- optionally schema-qualified table name. Every statement is idempotent: Migrate runs the
--- whole file each time, under a transaction-scoped advisory lock.
+-- Version 1 of the rooms table of the Postgres RoomStore. {{.Table}} is the quoted,
+-- optionally schema-qualified table name. Migrate runs it once and records it in
+-- gamepersist_migrations; IF NOT EXISTS keeps it safe for games that run Schema's SQL
+-- with their own tool.
 --
 -- attributes is json, not jsonb: json keeps the text as written (the store writes compact
 -- JSON), so a room's Attributes read back byte for byte equal to what was put, as
 -- Room.Equal requires; jsonb would reorder object keys. Cast it (attributes::jsonb) to
 -- query inside it.
-CREATE TABLE IF NOT EXISTS {{table}} (
+CREATE TABLE IF NOT EXISTS {{.Table}} (
     id          text        PRIMARY KEY,
     name        text        NOT NULL DEFAULT '',
     description text        NOT NULL DEFAULT '',
