@@ -17,7 +17,8 @@
 //   - Postgres: NewPostgres on a *pgxpool.Pool you own (never closed by the store), or
 //     OpenPostgres, which opens a pool and closes it in Close. GetRooms is one round trip
 //     whatever the count; PutRoom is one upsert that bumps Version; Migrate applies the
-//     embedded schema idempotently, under an advisory lock. A game with its own schema sets
+//     embedded, versioned migrations, each step once (advisory lock, version table
+//     gamepersist_migrations), and creates the configured schema. A game with its own schema sets
 //     PostgresConfig.Table, or a SelectSQL that assembles rooms from several tables.
 //   - Cached: a read-through decorator (ristretto behind internal/cache). A hit costs a
 //     map lookup and no allocation; concurrent misses of one room make one load; GetRooms

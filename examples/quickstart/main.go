@@ -87,7 +87,7 @@ func run(ctx context.Context, dbURL, natsURL string, out io.Writer) (err error) 
 		return err
 	}
 	defer func() { err = errors.Join(err, store.Close()) }()
-	if err := store.Migrate(ctx); err != nil { // idempotent, safe from two processes at once
+	if err := store.Migrate(ctx); err != nil { // versioned: each step once, even from several processes
 		return err
 	}
 	rooms, err := roomstore.NewCached(store, roomstore.CacheConfig{}) // read-through cache
