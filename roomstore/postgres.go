@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/redact"
 )
 
 // Postgres is a RoomStore on PostgreSQL through pgx/v5. It is safe for concurrent use.
@@ -344,12 +346,12 @@ func (s *Postgres) ready(ctx context.Context, op string) error {
 func (s *Postgres) fail(ctx context.Context, op string, err error) error {
 	s.stats.errors.Add(1)
 	if s.closed.Load() {
-		return redact(fmt.Errorf("roomstore: %s: %w: %w", op, ErrClosed, err), s.password)
+		return redact.Error(fmt.Errorf("roomstore: %s: %w: %w", op, ErrClosed, err), s.password)
 	}
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return redact(fmt.Errorf("roomstore: %s: %w: %w", op, cerr, err), s.password)
+		return redact.Error(fmt.Errorf("roomstore: %s: %w: %w", op, cerr, err), s.password)
 	}
-	err = redact(fmt.Errorf("roomstore: %s: %w", op, err), s.password)
+	err = redact.Error(fmt.Errorf("roomstore: %s: %w", op, err), s.password)
 	s.log.Debug().Err(err).Str("op", op).Msg("roomstore: postgres call failed")
 	return err
 }

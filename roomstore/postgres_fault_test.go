@@ -3,6 +3,7 @@ package roomstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -108,8 +109,10 @@ func TestOpenPostgresUnreachable(t *testing.T) {
 			if !strings.Contains(msg, c.addr) {
 				t.Fatalf("error does not name %s: %v", c.addr, msg)
 			}
-			if strings.Contains(msg, secretPassword) {
-				t.Fatalf("error shows the password: %v", msg)
+			for _, shown := range []string{msg, fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+				if strings.Contains(shown, secretPassword) {
+					t.Fatalf("error shows the password (in its text or a field): %s", shown)
+				}
 			}
 			if c.wantDeadline && !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("error = %v, want errors.Is DeadlineExceeded", err)

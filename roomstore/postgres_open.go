@@ -10,6 +10,8 @@ import (
 	pgxzerolog "github.com/jackc/pgx-zerolog"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/tracelog"
+
+	"github.com/gamepersist/gamepersist/internal/redact"
 )
 
 // OpenPostgres opens a pool on connString (a postgres:// URL or keyword/value string), pings
@@ -48,14 +50,14 @@ func OpenPostgres(ctx context.Context, connString string, cfg PostgresConfig) (*
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
-		return nil, redact(fmt.Errorf("roomstore: open postgres at %s: %w", where, err), password)
+		return nil, redact.Error(fmt.Errorf("roomstore: open postgres at %s: %w", where, err), password)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		if cerr := ctx.Err(); cerr != nil {
 			err = fmt.Errorf("%w: %w", cerr, err)
 		}
-		return nil, redact(fmt.Errorf("roomstore: connect to postgres at %s: %w", where, err), password)
+		return nil, redact.Error(fmt.Errorf("roomstore: connect to postgres at %s: %w", where, err), password)
 	}
 	s, err := newPostgres(pool, true, cfg)
 	if err != nil {
@@ -77,25 +79,4 @@ func endpoint(c *pgxpool.Config) string {
 		}
 	}
 	return strings.Join(hosts, ",")
-}
-
-// redactedError hides a password in the text of an error while keeping it matchable:
-// Unwrap returns the original error for errors.Is/As.
-type redactedError struct {
-	err      error
-	password string
-}
-
-func (e *redactedError) Error() string {
-	return strings.ReplaceAll(e.err.Error(), e.password, "xxxxx")
-}
-
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redact wraps err so that its text never shows password.
-func redact(err error, password string) error {
-	if err == nil || password == "" {
-		return err
-	}
-	return &redactedError{err: err, password: password}
 }

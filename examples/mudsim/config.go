@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/gamepersist/gamepersist/internal/redact"
 )
 
 // Defaults of Config, also the flags' defaults.
@@ -233,19 +235,9 @@ func (s *secretURL) String() string {
 // Set sets the URL.
 func (s *secretURL) Set(v string) error { s.url = v; return nil }
 
-var (
-	// userinfo with a password in a URL, parsed or not: scheme://user:password@
-	urlPasswordRE = regexp.MustCompile(`(://[^:/@\s]*:)[^/?#\s]*@`)
-	// password=… in a keyword/value connection string or a URL query.
-	kvPasswordRE = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)`)
-)
-
 // redactURL replaces any password in a database URL or connection string (or in an error
-// text quoting one) with xxxxx.
-func redactURL(s string) string {
-	s = urlPasswordRE.ReplaceAllString(s, "${1}xxxxx@")
-	return kvPasswordRE.ReplaceAllString(s, "${1}xxxxx")
-}
+// text quoting one) with the module's mask (internal/redact).
+func redactURL(s string) string { return redact.Text(s) }
 
 // checkDatabaseURL reports, wrapping ErrInvalidConfig, why raw does not parse as a pgx
 // connection string, on one line and without the password: pgx hides a password it could

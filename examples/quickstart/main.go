@@ -25,14 +25,17 @@ import (
 )
 
 func main() {
-	dbURL := os.Getenv("GAMEPERSIST_DATABASE_URL")
+	// The flag's default stays empty so that -h never prints a URL (it may hold a password).
+	dbURL, natsURL := "", ""
+	flag.StringVar(&dbURL, "database-url", "", "PostgreSQL URL (default: $GAMEPERSIST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)")
+	flag.StringVar(&natsURL, "nats-url", natsURL, "NATS URL (default: an in-process nats-server)")
+	flag.Parse()
+	if dbURL == "" {
+		dbURL = os.Getenv("GAMEPERSIST_DATABASE_URL")
+	}
 	if dbURL == "" {
 		dbURL = "postgres://postgres@127.0.0.1:5432/postgres"
 	}
-	natsURL := ""
-	flag.StringVar(&dbURL, "database-url", dbURL, "PostgreSQL URL (default: $GAMEPERSIST_DATABASE_URL, else the local server)")
-	flag.StringVar(&natsURL, "nats-url", natsURL, "NATS URL (default: an in-process nats-server)")
-	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := withNATS(natsURL, func(url string) error { return run(ctx, dbURL, url, os.Stdout) }); err != nil {

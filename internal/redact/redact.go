@@ -1,0 +1,120 @@
+// Package redact is the module's one place that hides secrets — passwords, tokens,
+// credentials in URLs — from error texts, log lines and program output. roomstore,
+// natsbridge and the examples use it; nothing else in the module masks a secret.
+package redact
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Mask replaces every secret.
+const Mask = "xxxxx"
+
+// kvPassword matches a password in a key=value connection string (password=… or
+// password='…').
+var kvPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]+)`)
+
+// Text masks the user information of every URL in s, every password=… of a key=value
+// connection string, and every one of secrets. It costs a scan of s per secret.
+func Text(s string, secrets ...string) string {
+	s = URLsIn(s)
+	s = kvPassword.ReplaceAllString(s, "${1}"+Mask)
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, Mask)
+		}
+	}
+	return s
+}
+
+// URL returns one URL (or a string meant to be one) with its user information masked. It
+// works on strings that do not parse as URLs too: everything between the scheme (or the
+// start) and the last '@' is user information, since a password may hold an unescaped
+// '/', '?', '#' or space.
+func URL(raw string) string {
+	prefix, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		prefix, rest = raw[:i+3], raw[i+3:]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return raw
+	}
+	return prefix + Mask + rest[at:]
+}
+
+// URLsIn masks the user-information part ("user:pass@", "token@") of every
+// "scheme://…@host" in s: up to the last '@' before the next comma, quote or line end.
+// Masking too much is the safe mistake.
+func URLsIn(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i+3])
+		s = s[i+3:]
+		end := strings.IndexAny(s, ",\"'\n")
+		if end < 0 {
+			end = len(s)
+		}
+		if at := strings.LastIndexByte(s[:end], '@'); at >= 0 {
+			b.WriteString(Mask)
+			s = s[at:]
+		}
+	}
+}
+
+// Error returns err with its text masked by Text(err.Error(), secrets...), or nil for a
+// nil err. The result keeps no secret in any field: its text is masked when it is made,
+// and it unwraps (for errors.Is and errors.As) to the parts of err's chain that hold no
+// connection config — a *pgconn.ConnectError, which carries the password in its Config,
+// is replaced by its cause.
+func Error(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &redacted{msg: Text(err.Error(), secrets...), causes: safeParts(err)}
+}
+
+type redacted struct {
+	msg    string
+	causes []error
+}
+
+func (e *redacted) Error() string   { return e.msg }
+func (e *redacted) Unwrap() []error { return e.causes }
+
+// safeParts returns the largest parts of err's chain that contain no *pgconn.ConnectError.
+func safeParts(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if !holdsConfig(err) {
+		return []error{err}
+	}
+	var out []error
+	switch u := err.(type) {
+	case *pgconn.ConnectError:
+		out = append(out, safeParts(u.Unwrap())...)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, safeParts(e)...)
+		}
+	case interface{ Unwrap() error }:
+		out = append(out, safeParts(u.Unwrap())...)
+	}
+	return out
+}
+
+// holdsConfig reports whether err's chain holds a *pgconn.ConnectError.
+func holdsConfig(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
+}
