@@ -16,7 +16,7 @@ const Mask = "xxxxx"
 
 // kvPassword matches a password in a key=value connection string (password=… or
 // password='…').
-var kvPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]+)`)
+var kvPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
 
 // Text masks the user information of every URL in s, every password=… of a key=value
 // connection string, and every one of secrets. It costs a scan of s per secret.
@@ -31,10 +31,11 @@ func Text(s string, secrets ...string) string {
 	return s
 }
 
-// URL returns one URL (or a string meant to be one) with its user information masked. It
-// works on strings that do not parse as URLs too: everything between the scheme (or the
-// start) and the last '@' is user information, since a password may hold an unescaped
-// '/', '?', '#' or space.
+// URL returns one URL (or a string meant to be one) with its secret masked: the password
+// of "user:password@" (the user name is kept), or the whole "token@" of a NATS URL (nats,
+// tls, ws, wss: a lone user part there is a token). It works on strings that do not parse
+// as URLs too: everything between the scheme (or the start) and the last '@' is user
+// information, since a password may hold an unescaped '/', '?', '#', '@' or space.
 func URL(raw string) string {
 	prefix, rest := "", raw
 	if i := strings.Index(raw, "://"); i >= 0 {
@@ -44,12 +45,24 @@ func URL(raw string) string {
 	if at < 0 {
 		return raw
 	}
-	return prefix + Mask + rest[at:]
+	return prefix + maskUserinfo(prefix, rest[:at]) + rest[at:]
 }
 
-// URLsIn masks the user-information part ("user:pass@", "token@") of every
-// "scheme://…@host" in s: up to the last '@' before the next comma, quote or line end.
-// Masking too much is the safe mistake.
+// maskUserinfo masks the secret of the user information ui of a URL starting with prefix.
+func maskUserinfo(prefix, ui string) string {
+	if user, _, ok := strings.Cut(ui, ":"); ok {
+		return user + ":" + Mask
+	}
+	switch strings.ToLower(strings.TrimSuffix(prefix, "://")) {
+	case "nats", "tls", "ws", "wss", "":
+		return Mask // a token
+	}
+	return ui // a user name alone is no secret
+}
+
+// URLsIn masks the secret of every "scheme://…@host" in s as URL does, looking up to the
+// last '@' before the next comma, quote or line end. Masking too much is the safe
+// mistake.
 func URLsIn(s string) string {
 	var b strings.Builder
 	for {
@@ -58,17 +71,26 @@ func URLsIn(s string) string {
 			b.WriteString(s)
 			return b.String()
 		}
+		start := i
+		for start > 0 && isSchemeByte(s[start-1]) {
+			start--
+		}
+		prefix := s[start : i+3]
 		b.WriteString(s[:i+3])
 		s = s[i+3:]
-		end := strings.IndexAny(s, ",\"'\n")
+		end := strings.IndexAny(s, ",\"'`\n")
 		if end < 0 {
 			end = len(s)
 		}
 		if at := strings.LastIndexByte(s[:end], '@'); at >= 0 {
-			b.WriteString(Mask)
+			b.WriteString(maskUserinfo(prefix, s[:at]))
 			s = s[at:]
 		}
 	}
+}
+
+func isSchemeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'
 }
 
 // Error returns err with its text masked by Text(err.Error(), secrets...), or nil for a

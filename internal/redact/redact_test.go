@@ -29,8 +29,22 @@ func TestTextMasksURLsKeyValuesAndSecrets(t *testing.T) {
 			t.Errorf("Text(%q) = %q", in, got)
 		}
 	}
-	if got := redact.URL("postgres://u:" + secret + "@h/db"); got != "postgres://"+redact.Mask+"@h/db" {
-		t.Errorf("URL = %q", got)
+	for in, want := range map[string]string{
+		"postgres://u:" + secret + "@h/db":          "postgres://u:" + redact.Mask + "@h/db",
+		"postgres://postgres@h/db":                  "postgres://postgres@h/db",
+		"nats://" + secret + "@n1:4222":             "nats://" + redact.Mask + "@n1:4222",
+		"n1:4222":                                   "n1:4222",
+		"postgresql://mud:hun@ter2@db/game?ssl=off": "postgresql://mud:" + redact.Mask + "@db/game?ssl=off",
+	} {
+		if got := redact.URL(in); got != want {
+			t.Errorf("URL(%q) = %q, want %q", in, got, want)
+		}
+		if got := redact.Text(in); got != want {
+			t.Errorf("Text(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := redact.Text("db/game?user=mud&password=" + secret + "&x=1"); got != "db/game?user=mud&password="+redact.Mask+"&x=1" {
+		t.Errorf("Text of a query = %q", got)
 	}
 	if got := redact.Text("no secret here: postgres://h/db"); got != "no secret here: postgres://h/db" {
 		t.Errorf("Text changed a clean string: %q", got)
