@@ -1,17 +1,13 @@
 package flux
 
-import (
-	"fmt"
-	"strings"
-	"unicode/utf8"
-)
+import idents "github.com/gamepersist/gamepersist/internal/ident"
 
 // MaxIdentifierLength is the longest table, column or schema name flux accepts, in bytes:
 // PostgreSQL's NAMEDATALEN−1 (63). The server silently truncates longer identifiers, so two
 // configured names that differ only after byte 63 would name the same table or column and
 // fail late, in Migrate or the first statement, with a raw SQL error; flux refuses them
 // when the configuration is validated instead.
-const MaxIdentifierLength = 63
+const MaxIdentifierLength = idents.MaxLength
 
 // ConfigError is the error of a configuration value flux refuses: Field names the field
 // (for example "RunnerID" or "PostgresConfig.TierColumn") and Reason says what is wrong
@@ -34,23 +30,19 @@ func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 // or column): not empty, valid UTF-8, no NUL, at most MaxIdentifierLength bytes. It returns
 // nil or a *ConfigError for field.
 func checkIdentifier(field, value string) error {
-	if value == "" {
-		return &ConfigError{Field: field, Reason: "must not be empty"}
+	if why := idents.IdentifierProblem(value); why != "" {
+		return &ConfigError{Field: field, Reason: why}
 	}
-	return checkOptionalIdentifier(field, value)
+	return nil
 }
 
 // checkOptionalIdentifier is checkIdentifier for a name that may be empty (an unset
 // optional name such as a schema).
 func checkOptionalIdentifier(field, value string) error {
-	why, tooLong := textProblem(value, MaxIdentifierLength)
-	if why == "" {
+	if value == "" {
 		return nil
 	}
-	if tooLong {
-		why += " (PostgreSQL's NAMEDATALEN−1: it truncates longer identifiers, so two names could collide)"
-	}
-	return &ConfigError{Field: field, Reason: why}
+	return checkIdentifier(field, value)
 }
 
 // checkText checks a string that travels into SQL as a value or into an id (for example a
@@ -58,22 +50,8 @@ func checkOptionalIdentifier(field, value string) error {
 // and at most maxLen bytes. An empty value passes; the caller decides whether empty is
 // allowed. It returns nil or a *ConfigError for field.
 func checkText(field, value string, maxLen int) error {
-	if why, _ := textProblem(value, maxLen); why != "" {
+	if why, _ := idents.Problem(value, maxLen); why != "" {
 		return &ConfigError{Field: field, Reason: why}
 	}
 	return nil
-}
-
-// textProblem returns what is wrong with value (invalid UTF-8, a NUL byte, more than
-// maxLen bytes), or "", and whether the problem is the length.
-func textProblem(value string, maxLen int) (why string, tooLong bool) {
-	switch {
-	case !utf8.ValidString(value):
-		return fmt.Sprintf("%q is not valid UTF-8", value), false
-	case strings.IndexByte(value, 0) >= 0:
-		return fmt.Sprintf("%q contains a NUL byte", value), false
-	case len(value) > maxLen:
-		return fmt.Sprintf("%q is %d bytes, more than the limit of %d", value, len(value), maxLen), true
-	}
-	return "", false
 }
