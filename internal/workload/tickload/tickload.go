@@ -60,7 +60,7 @@ const (
 	Step Path = "step"
 	// Evaluate is the pure evaluation alone over players held in memory: what the game
 	// loop should wait for in the non-blocking mode.
-	Evaluate    Path = "evaluate"
+	Evaluate Path = "evaluate"
 	// Hand is the hand-written tick: the library's load statement, the evaluation and the
 	// library's apply statement, sent with pgx without a Runner (rooms held in memory).
 	Hand Path = "hand"
