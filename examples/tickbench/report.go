@@ -244,7 +244,8 @@ type chart struct {
 func newChart(rs []result) (*chart, error) {
 	c := &chart{plot: plot.New(), legend: plot.NewLegend(), dataMin: math.Inf(1), dataMax: math.Inf(-1)}
 	p := c.plot
-	p.Title.Text = "flux tick time: gamepersist, its floor and the audit's per-player patterns (same world, same database, same changes)"
+	p.Title.Text = "flux tick time: the library, its floor and the audit's patterns (one world, one database, the same changes)"
+	p.Title.TextStyle.Font.Size = vg.Points(10)
 	p.X.Label.Text = "tick"
 	p.Y.Label.Text = "tick time, ms (log scale)"
 	p.Y.Scale = plot.LogScale{}
