@@ -315,9 +315,18 @@ func (w *Workload) library(ctx context.Context, now time.Time) (Sample, error) {
 }
 
 // step does the non-blocking tick: the Sample's Duration is Step's alone; then it waits
-// (unmeasured) for the background write and load, as a game loop's interval would.
+// (unmeasured) for the background write and load, as a game loop's interval would. A
+// Step before the first load arrived (ErrNoState) waits for it and steps again.
 func (w *Workload) step(ctx context.Context, now time.Time) (Sample, error) {
 	rep, err := w.stepRunner.Step(now)
+	if errors.Is(err, flux.ErrNoState) {
+		// The first background load (sent by Start in Setup) has not arrived yet: wait
+		// for it, unmeasured, and step again. Nothing was written.
+		if err := w.stepRunner.Sync(ctx); err != nil {
+			return Sample{}, fmt.Errorf("tickload: step sync before the first load: %w", err)
+		}
+		rep, err = w.stepRunner.Step(now)
+	}
 	if err != nil {
 		return Sample{}, fmt.Errorf("tickload: step: %w", err)
 	}
