@@ -1,11 +1,14 @@
-// Command tickbench reproduces the audit's measurement on a real PostgreSQL: for each
-// player count it runs the library's flux tick (W1), the floor (the pure evaluation plus
-// the same single write issued directly with pgx) and the audit's pattern (W2: one room
-// query per player and one UPDATE per changed player) over the same world, interleaved
-// tick by tick, and reports p50/p99 tick times, statements per tick, the ratio to the
-// floor and the speed-up over the audit's pattern.
+// Command tickbench reproduces the audit's measurement on a real PostgreSQL. For each
+// player count it ticks the same world, interleaved tick by tick, by the library's
+// blocking flux tick (W1), its floor — the hand-written tick (the same load, evaluation
+// and write with pgx, no Runner) — and the older in-memory floor (evaluation plus the same
+// write), the library's non-blocking mode (Start, Step: the caller's stall, the durable
+// lag) beside the pure evaluation, and on the first -seed-ticks ticks the audit's two
+// patterns: per-player room reads with 3 flushes (its description), and with one UPDATE
+// per change (W2, what it found). Every path's changes (player, old, new lucidity) are
+// compared by value each tick; tickbench fails if any differ.
 //
-//	go run ./examples/tickbench -players 10,100,1000,10000 -ticks 60 -csv ticks.csv -chart ticks.png
+//	go run ./examples/tickbench -players 10,100,1000,10000 -ticks 100 -seed-ticks 40 -chart docs/tickbench.png
 //
 // The database is -database-url, else GAMEPERSIST_DATABASE_URL, else
 // postgres://postgres@127.0.0.1:5432/postgres. Everything is created in a schema of its own
@@ -23,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/gamepersist/gamepersist/internal/workload/tickload"
 )
 
 func main() {
@@ -48,6 +53,8 @@ type options struct {
 	csvPath     string
 	chartPath   string
 	seed        uint64
+	// tamper, when set (tests only), may alter each sample before the comparison.
+	tamper func(tick int, p tickload.Path, s *tickload.Sample)
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -56,8 +63,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	players := fs.String("players", "10,100,1000,10000", "comma-separated player counts to measure")
 	fs.IntVar(&o.rooms, "rooms", 2000, "rooms in the world (fewer when there are fewer players: players/5, at least 10)")
-	fs.IntVar(&o.ticks, "ticks", 60, "ticks of the library and the floor per player count")
-	fs.IntVar(&o.seedTicks, "seed-ticks", 0, "ticks of the audit's pattern per player count (0: same as -ticks); it is slow at 10,000 players")
+	fs.IntVar(&o.ticks, "ticks", 60, "ticks per player count of the library, its floors, the non-blocking Step and the evaluation")
+	fs.IntVar(&o.seedTicks, "seed-ticks", 20, "the audit's two patterns run on the first this many ticks (0: every tick); they are slow at 10,000 players")
 	fs.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL URL (default: $GAMEPERSIST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object per player count instead of the table")
 	fs.StringVar(&o.csvPath, "csv", "", "write every tick's duration to this CSV file")
@@ -65,7 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var seed uint
 	fs.UintVar(&seed, "seed", 1, "world seed")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: tickbench [flags]\n\nReproduces the audit's flux-tick measurement: library vs floor vs the audit's per-player pattern.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: tickbench [flags]\n\nReproduces the audit's flux-tick measurement: the library (blocking and non-blocking) vs its floors vs the audit's per-player patterns, every path's changes compared by value each tick.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

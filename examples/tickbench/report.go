@@ -22,13 +22,17 @@ import (
 )
 
 // result is one player count's measurement; its JSON keys are the documented -json output.
+// The blocking paths (library, hand-written, in-memory floor), the non-blocking Step and
+// the evaluation run on all Ticks; the audit's two patterns on the first SeedTicks, and
+// every figure comparing them with the library (library_p50_ms_seed_ticks, the
+// speed-ups) is taken over those same ticks.
 type result struct {
 	Players              int     `json:"players"`
 	Rooms                int     `json:"rooms"`
 	Ticks                int     `json:"ticks"`
 	LibraryP50Ms         float64 `json:"library_p50_ms"`
 	LibraryP99Ms         float64 `json:"library_p99_ms"`
-	FloorP50Ms           float64 `json:"floor_p50_ms"`
+	FloorP50Ms           float64 `json:"floor_p50_ms"` // the in-memory floor
 	FloorP99Ms           float64 `json:"floor_p99_ms"`
 	SeedPatternP50Ms     float64 `json:"seed_pattern_p50_ms"`
 	SeedPatternP99Ms     float64 `json:"seed_pattern_p99_ms"`
@@ -36,11 +40,32 @@ type result struct {
 	WritesPerTick        float64 `json:"library_write_statements_per_tick"`
 	SeedStatementsPerTik float64 `json:"seed_pattern_statements_per_tick"`
 	ChangesPerTick       float64 `json:"changes_per_tick"`
-	RatioToFloor         float64 `json:"ratio_to_floor"`
-	SpeedupVsSeedPattern float64 `json:"speedup_vs_seed_pattern"`
+	RatioToFloor         float64 `json:"ratio_to_floor"`          // library ÷ in-memory floor, p50
+	SpeedupVsSeedPattern float64 `json:"speedup_vs_seed_pattern"` // over the SeedTicks ticks
+
+	HandP50Ms               float64 `json:"hand_p50_ms"`
+	HandP99Ms               float64 `json:"hand_p99_ms"`
+	RatioToHand             float64 `json:"ratio_to_hand"` // library ÷ hand-written, p50
+	StallP50Ms              float64 `json:"stall_p50_ms"`
+	StallP99Ms              float64 `json:"stall_p99_ms"`
+	EvalP50Ms               float64 `json:"eval_p50_ms"`
+	StallToEval             float64 `json:"stall_to_eval"` // stall p50 ÷ eval p50
+	DurableLagP50Ms         float64 `json:"durable_lag_p50_ms"`
+	DurableLagP99Ms         float64 `json:"durable_lag_p99_ms"`
+	SeedTicks               int     `json:"seed_ticks"`
+	LibraryP50MsSeedTicks   float64 `json:"library_p50_ms_seed_ticks"`
+	Flush3P50Ms             float64 `json:"seed_flush3_p50_ms"`
+	Flush3P99Ms             float64 `json:"seed_flush3_p99_ms"`
+	Flush3RoundTripsPerTick float64 `json:"seed_flush3_round_trips_per_tick"`
+	SpeedupVsFlush3         float64 `json:"speedup_vs_seed_flush3"` // over the SeedTicks ticks
+	ChangesMatch            bool    `json:"changes_match"`
 
 	// Per-tick durations, for -csv and -chart.
-	library, floor, seed []time.Duration
+	library, floor, hand, stall, eval, seed, flush3 []time.Duration
+	// The comparison of the paths' changes: ticks compared, ticks that differed, the
+	// first differences.
+	comparedTicks, mismatchedTicks int
+	mismatches                     []string
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -56,22 +81,30 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
+// ratio is a/b rounded to digits, 0 when either is 0.
+func ratio(a, b float64, digits int) float64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	return round(a/b, digits)
+}
+
 func (r *result) summarize() {
-	r.LibraryP50Ms = ms(percentile(r.library, 50))
-	r.LibraryP99Ms = ms(percentile(r.library, 99))
-	r.FloorP50Ms = ms(percentile(r.floor, 50))
-	r.FloorP99Ms = ms(percentile(r.floor, 99))
-	r.SeedPatternP50Ms = ms(percentile(r.seed, 50))
-	r.SeedPatternP99Ms = ms(percentile(r.seed, 99))
-	if r.FloorP50Ms > 0 {
-		r.RatioToFloor = round(r.LibraryP50Ms/r.FloorP50Ms, 3)
-	}
-	if r.LibraryP50Ms > 0 && r.SeedPatternP50Ms > 0 {
-		r.SpeedupVsSeedPattern = round(r.SeedPatternP50Ms/r.LibraryP50Ms, 1)
-	}
-	for _, p := range []*float64{&r.LibraryP50Ms, &r.LibraryP99Ms, &r.FloorP50Ms, &r.FloorP99Ms, &r.SeedPatternP50Ms, &r.SeedPatternP99Ms} {
-		*p = round(*p, 3)
-	}
+	p := func(ds []time.Duration, q float64) float64 { return round(ms(percentile(ds, q)), 3) }
+	r.LibraryP50Ms, r.LibraryP99Ms = p(r.library, 50), p(r.library, 99)
+	r.FloorP50Ms, r.FloorP99Ms = p(r.floor, 50), p(r.floor, 99)
+	r.HandP50Ms, r.HandP99Ms = p(r.hand, 50), p(r.hand, 99)
+	r.StallP50Ms, r.StallP99Ms = p(r.stall, 50), p(r.stall, 99)
+	r.EvalP50Ms = p(r.eval, 50)
+	r.SeedPatternP50Ms, r.SeedPatternP99Ms = p(r.seed, 50), p(r.seed, 99)
+	r.Flush3P50Ms, r.Flush3P99Ms = p(r.flush3, 50), p(r.flush3, 99)
+	r.LibraryP50MsSeedTicks = p(r.library[:min(len(r.library), r.SeedTicks)], 50)
+
+	r.RatioToFloor = ratio(r.LibraryP50Ms, r.FloorP50Ms, 3)
+	r.RatioToHand = ratio(r.LibraryP50Ms, r.HandP50Ms, 3)
+	r.StallToEval = ratio(r.StallP50Ms, r.EvalP50Ms, 2)
+	r.SpeedupVsSeedPattern = ratio(r.SeedPatternP50Ms, r.LibraryP50MsSeedTicks, 1)
+	r.SpeedupVsFlush3 = ratio(r.Flush3P50Ms, r.LibraryP50MsSeedTicks, 1)
 }
 
 func round(v float64, digits int) float64 {
@@ -79,15 +112,56 @@ func round(v float64, digits int) float64 {
 	return math.Round(v*f) / f
 }
 
+// printTable prints three tables: the blocking tick and its floors (every tick), the
+// non-blocking mode (every tick), and the audit's patterns against the library over the
+// ticks they ran on; then whether the paths' changes matched.
 func printTable(w io.Writer, rs []result) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "players\tticks\tlibrary p50 ms\tlibrary p99 ms\tfloor p50 ms\tratio to floor\tseed-pattern p50 ms\tspeed-up\tstatements/tick (lib)\tstatements/tick (seed)\t")
-	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%d\t%.3f\t%.3f\t%.3f\t%.2f×\t%.3f\t%.1f×\t%.1f\t%.1f\t\n",
-			r.Players, r.Ticks, r.LibraryP50Ms, r.LibraryP99Ms, r.FloorP50Ms, r.RatioToFloor,
-			r.SeedPatternP50Ms, r.SpeedupVsSeedPattern, r.StatementsPerTick, r.SeedStatementsPerTik)
+	section := func(title, header string, row func(tw io.Writer, r result)) error {
+		fmt.Fprintf(w, "\n%s\n", title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, header)
+		for _, r := range rs {
+			row(tw, r)
+		}
+		return tw.Flush()
 	}
-	return tw.Flush()
+	err := section("blocking tick (Runner.Tick) and its floors, every tick",
+		"players\tticks\tlibrary p50 / p99 ms\thand-written p50 ms\tlibrary ÷ hand\tin-memory floor p50 ms\tlibrary ÷ floor\tstatements/tick\t",
+		func(tw io.Writer, r result) {
+			fmt.Fprintf(tw, "%d\t%d\t%.3f / %.3f\t%.3f\t%.2f×\t%.3f\t%.2f×\t%.2f\t\n",
+				r.Players, r.Ticks, r.LibraryP50Ms, r.LibraryP99Ms, r.HandP50Ms, r.RatioToHand, r.FloorP50Ms, r.RatioToFloor, r.StatementsPerTick)
+		})
+	if err != nil {
+		return err
+	}
+	err = section("non-blocking tick (Runner.Start, Step), every tick",
+		"players\tstall p50 / p99 ms\tevaluation p50 ms\tstall ÷ evaluation\tdurable lag p50 / p99 ms\t",
+		func(tw io.Writer, r result) {
+			fmt.Fprintf(tw, "%d\t%.3f / %.3f\t%.3f\t%.2f×\t%.1f / %.1f\t\n",
+				r.Players, r.StallP50Ms, r.StallP99Ms, r.EvalP50Ms, r.StallToEval, r.DurableLagP50Ms, r.DurableLagP99Ms)
+		})
+	if err != nil {
+		return err
+	}
+	err = section("the audit's patterns, first -seed-ticks ticks only; the library's p50 and the speed-ups over those same ticks",
+		"players\tticks\tlibrary p50 ms\trooms/player + 3 flushes p50 ms\tspeed-up\tround trips/tick\trooms/player + UPDATE/change p50 ms\tspeed-up\tround trips/tick\t",
+		func(tw io.Writer, r result) {
+			fmt.Fprintf(tw, "%d\t%d\t%.3f\t%.3f\t%.1f×\t%.1f\t%.3f\t%.1f×\t%.1f\t\n",
+				r.Players, min(r.SeedTicks, r.Ticks), r.LibraryP50MsSeedTicks, r.Flush3P50Ms, r.SpeedupVsFlush3, r.Flush3RoundTripsPerTick,
+				r.SeedPatternP50Ms, r.SpeedupVsSeedPattern, r.SeedStatementsPerTik)
+		})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, r := range rs {
+		if r.ChangesMatch {
+			fmt.Fprintf(w, "%d players: every path made the same changes (player, old and new lucidity) on each of %d ticks\n", r.Players, r.comparedTicks)
+		} else {
+			fmt.Fprintf(w, "%d players: CHANGES DIFFER on %d of %d ticks\n", r.Players, r.mismatchedTicks, r.comparedTicks)
+		}
+	}
+	return nil
 }
 
 func writeJSON(w io.Writer, rs []result) error {
@@ -119,7 +193,8 @@ func writeCSV(path string, rs []result) (err error) {
 		for _, s := range []struct {
 			name string
 			ds   []time.Duration
-		}{{"library", r.library}, {"floor", r.floor}, {"seed_pattern", r.seed}} {
+		}{{"library", r.library}, {"hand", r.hand}, {"floor", r.floor}, {"stall", r.stall}, {"evaluate", r.eval},
+			{"seed_pattern", r.seed}, {"seed_flush3", r.flush3}} {
 			for i, d := range s.ds {
 				row := []string{strconv.Itoa(r.Players), s.name, strconv.Itoa(i + 1), strconv.FormatFloat(ms(d), 'f', 4, 64)}
 				if err := cw.Write(row); err != nil {
@@ -160,13 +235,17 @@ type chart struct {
 }
 
 // newChart builds the chart of tick time over tick number, log scale: per player count
-// one colour, with the library (solid), the floor (dotted) and the audit's pattern
-// (dashed); the audit's own published tick times as labelled hollow markers without a
-// line (quoted figures). The y range is fitted to the data, a factor yMargin either side.
+// one colour, with the library's blocking tick (solid), its floor — the hand-written tick
+// — (dotted), the non-blocking mode's caller-side stall (dot-dash), and the audit's two
+// patterns (dashed: short dashes for per-player rooms + 3 flushes, long for per-player
+// rooms + one UPDATE per change); the audit's own published tick times as labelled hollow
+// markers without a line (quoted figures). The y range is fitted to the data, a factor
+// yMargin either side.
 func newChart(rs []result) (*chart, error) {
 	c := &chart{plot: plot.New(), legend: plot.NewLegend(), dataMin: math.Inf(1), dataMax: math.Inf(-1)}
 	p := c.plot
-	p.Title.Text = "flux tick time: gamepersist, its floor and the audit's per-player pattern (same world, same database)"
+	p.Title.Text = "flux tick time: the library, its floor and the audit's patterns (one world, one database, the same changes)"
+	p.Title.TextStyle.Font.Size = vg.Points(10)
 	p.X.Label.Text = "tick"
 	p.Y.Label.Text = "tick time, ms (log scale)"
 	p.Y.Scale = plot.LogScale{}
@@ -192,9 +271,11 @@ func newChart(rs []result) (*chart, error) {
 			ds     []time.Duration
 			dashes []vg.Length
 		}{
-			{fmt.Sprintf("library, %d players", r.Players), r.library, nil},
-			{fmt.Sprintf("floor (evaluation + one write), %d players", r.Players), r.floor, []vg.Length{vg.Points(1), vg.Points(2)}},
-			{fmt.Sprintf("audit's pattern, %d players", r.Players), r.seed, []vg.Length{vg.Points(6), vg.Points(3)}},
+			{fmt.Sprintf("library (blocking Tick), %d players", r.Players), r.library, nil},
+			{fmt.Sprintf("floor: hand-written tick, %d players", r.Players), r.hand, []vg.Length{vg.Points(1), vg.Points(2)}},
+			{fmt.Sprintf("non-blocking Step: caller's stall, %d players", r.Players), r.stall, []vg.Length{vg.Points(6), vg.Points(2), vg.Points(1), vg.Points(2)}},
+			{fmt.Sprintf("audit: rooms per player + 3 flushes, %d players", r.Players), r.flush3, []vg.Length{vg.Points(3), vg.Points(3)}},
+			{fmt.Sprintf("audit: rooms per player + UPDATE per change, %d players", r.Players), r.seed, []vg.Length{vg.Points(9), vg.Points(3)}},
 		} {
 			if len(s.ds) == 0 {
 				continue

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 )
 
 // fakeResults are two player counts with made-up tick times (no database): the slowest
-// measured tick is the audit pattern's 900 ms, the fastest the floor's 0.2 ms.
+// measured tick is the audit pattern's 900 ms, the fastest the stall's 0.05 ms.
 func fakeResults() []result {
 	ticks := func(msv ...float64) []time.Duration {
 		ds := make([]time.Duration, len(msv))
@@ -23,8 +24,10 @@ func fakeResults() []result {
 		return ds
 	}
 	return []result{
-		{Players: 10, library: ticks(0.5, 0.4, 0.45), floor: ticks(0.2, 0.25, 0.3), seed: ticks(3, 2.5, 2.8)},
-		{Players: 1000, library: ticks(9, 8, 8.5), floor: ticks(7, 7.5, 7), seed: ticks(900, 850, 880)},
+		{Players: 10, library: ticks(0.5, 0.4, 0.45), hand: ticks(0.45, 0.4, 0.4), floor: ticks(0.2, 0.25, 0.3),
+			stall: ticks(0.05, 0.06, 0.05), seed: ticks(3, 2.5, 2.8), flush3: ticks(2, 2.1, 2)},
+		{Players: 1000, library: ticks(9, 8, 8.5), hand: ticks(8, 8, 8), floor: ticks(7, 7.5, 7),
+			stall: ticks(0.5, 0.6, 0.5), seed: ticks(900, 850, 880), flush3: ticks(300, 310)},
 	}
 }
 
@@ -53,8 +56,15 @@ func TestChart(t *testing.T) {
 		t.Errorf("the plot's own legend (drawn over the data) has entries: %v", r)
 	}
 
-	for _, want := range []string{"library, 10 players", "floor (evaluation + one write), 10 players", "audit's pattern, 10 players",
-		"library, 1000 players", "floor (evaluation + one write), 1000 players", "audit's pattern, 1000 players", publishedLabel} {
+	var want []string
+	for _, n := range []int{10, 1000} {
+		for _, f := range []string{"library (blocking Tick), %d players", "floor: hand-written tick, %d players",
+			"non-blocking Step: caller's stall, %d players", "audit: rooms per player + 3 flushes, %d players",
+			"audit: rooms per player + UPDATE per change, %d players"} {
+			want = append(want, fmt.Sprintf(f, n))
+		}
+	}
+	for _, want := range append(want, publishedLabel) {
 		if !slices.Contains(c.labels, want) {
 			t.Errorf("legend lacks %q: %q", want, c.labels)
 		}
@@ -76,13 +86,13 @@ func TestChart(t *testing.T) {
 			quoted = append(quoted, v.Labels...)
 		}
 	}
-	if lines != 6 || scatters == 0 || len(quoted) != len(auditTicks) || !strings.Contains(quoted[len(quoted)-1], "17.4 s (published)") {
-		t.Errorf("%d lines, %d scatters, labels %q: want 6 measured lines and the published figures as labelled markers",
+	if lines != 10 || scatters == 0 || len(quoted) != len(auditTicks) || !strings.Contains(quoted[len(quoted)-1], "17.4 s (published)") {
+		t.Errorf("%d lines, %d scatters, labels %q: want 10 measured lines and the published figures as labelled markers",
 			lines, scatters, quoted)
 	}
 
 	dataMax := slices.Max(auditTicks) // 17,400 ms: above every measured tick here
-	dataMin := 0.2
+	dataMin := 0.05
 	if y := c.plot.Y; y.Max < dataMax || y.Max > 2*dataMax || y.Min > dataMin || y.Min < dataMin/2 {
 		t.Errorf("y range [%v, %v], want within a factor of 2 of the data's [%v, %v]", y.Min, y.Max, dataMin, dataMax)
 	}

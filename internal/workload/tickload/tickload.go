@@ -9,10 +9,14 @@
 //   - the hand-written tick: the floor plus the same active-player load query, written
 //     directly with pgx — what the Runner costs over doing its work by hand;
 //   - W2, the seed pattern the audit found: the active players loaded, then one room query
-//     per player and one UPDATE statement per changed player.
+//     per player and one UPDATE statement per changed player;
+//   - the audit's literal description of its tick: one room query per player, and the
+//     tick's UPDATEs committed in 3 flushes (3 transactions, one round trip each), which
+//     splits W2's cost into its causes (per-player room reads, per-change writes).
 //
 // Each path has its own copy of the players (its own tables in one schema) and all read
-// the same rooms, so every path computes the same changes tick after tick; Tick checks it.
+// the same rooms, so every path computes the same changes tick after tick: every Sample
+// carries its changes by value (ChangeSet, Digest) and Compare checks them.
 package tickload
 
 import (
@@ -56,18 +60,37 @@ const (
 	Step Path = "step"
 	// Evaluate is the pure evaluation alone over players held in memory: what the game
 	// loop should wait for in the non-blocking mode.
-	Evaluate    Path = "evaluate"
-	Hand        Path = "hand"
+	Evaluate Path = "evaluate"
+	// Hand is the hand-written tick: the library's load statement, the evaluation and the
+	// library's apply statement, sent with pgx without a Runner (rooms held in memory).
+	Hand Path = "hand"
+	// SeedPattern is the audit's pattern as found: a room query per player, an UPDATE per
+	// change, each its own round trip and transaction.
 	SeedPattern Path = "seed_pattern"
+	// SeedFlush3 is the audit's literal description: a room query per player, and the
+	// same UPDATEs committed in 3 flushes (a pipelined batch each, one implicit
+	// transaction and one round trip per flush).
+	SeedFlush3 Path = "seed_flush3"
 )
+
+// Flushes is the number of flushes (transactions) of SeedFlush3's tick.
+const Flushes = 3
 
 // Sample is one tick of one path.
 type Sample struct {
-	Duration   time.Duration
-	Statements int64
-	Changes    int
-	// Report is the Runner's report (Library only).
+	Duration time.Duration
+	// Statements counts single statements sent on the pool during the tick; RoundTrips
+	// adds the pipelined batches (SeedFlush3's flushes), one round trip each.
+	Statements, RoundTrips int64
+	Changes                int
+	// Changed is the tick's changes by value, sorted by player, and Digest their hash
+	// (ChangeSet.Digest); computed after the measured time.
+	Changed ChangeSet
+	Digest  uint64
+	// Report is the Runner's report (Library and Step only).
 	Report flux.TickReport
+
+	raw []flux.Change // the path's changes, valid until its next tick
 }
 
 // Workload holds the world, the stores of every path and the tick counter.
@@ -103,13 +126,21 @@ type Workload struct {
 
 	writes []flux.PlayerWrite // the floor's and the hand-written tick's, reused
 
-	seedEval    *flux.Evaluator
-	seedLedger  flux.Ledger
-	seedPlayers []flux.Player
-	seedRooms   map[string]flux.RoomInfo
-	seedLoadSQL string
-	seedRoomSQL string
-	seedUpdSQL  string
+	seed, seed3 seedState
+}
+
+// seedState is one audit path's players, evaluation state and statements.
+type seedState struct {
+	path    Path
+	eval    *flux.Evaluator
+	ledger  flux.Ledger
+	players []flux.Player
+	rooms   map[string]flux.RoomInfo
+	loadSQL string
+	roomSQL string
+	updSQL  string
+	flushes int // 0: one UPDATE per change, each its own round trip
+	batch   pgx.Batch
 }
 
 // Setup creates the tables of every path in pool's current schema, writes the world (rooms
@@ -192,6 +223,9 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, counter *pgcount.StatementCo
 	if _, err = players("seed"); err != nil {
 		return nil, err
 	}
+	if _, err = players("seed3"); err != nil {
+		return nil, err
+	}
 
 	w.roomInfos = make(map[string]flux.RoomInfo, len(w.world.Rooms))
 	for _, r := range w.world.Rooms {
@@ -208,18 +242,27 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, counter *pgcount.StatementCo
 		w.evalIndex[p.ID] = i
 	}
 	w.evalLedger = flux.Ledger{}
-	for _, e := range []**flux.Evaluator{&w.floorEval, &w.handEval, &w.seedEval, &w.evalEval} {
+	for _, e := range []**flux.Evaluator{&w.floorEval, &w.handEval, &w.evalEval, &w.seed.eval, &w.seed3.eval} {
 		if *e, err = flux.NewEvaluator(rules); err != nil {
 			return nil, err
 		}
 	}
-	w.floorLedger, w.handLedger, w.seedLedger = flux.Ledger{}, flux.Ledger{}, flux.Ledger{}
-	w.seedRooms = make(map[string]flux.RoomInfo, len(w.world.Rooms))
+	w.floorLedger, w.handLedger = flux.Ledger{}, flux.Ledger{}
 
-	active := ` WHERE last_active >= $1 OR created_at >= $2`
-	w.seedLoadSQL = `SELECT id, room_id, lucidity, last_active, created_at FROM ` + ident(cfg.Prefix+"seed_players") + active
-	w.seedRoomSQL = `SELECT plane, zone, sub_zone, environment FROM ` + ident(cfg.Prefix+"rooms") + ` WHERE id = $1`
-	w.seedUpdSQL = `UPDATE ` + ident(cfg.Prefix+"seed_players") + ` SET lucidity = $2, tier = $3 WHERE id = $1`
+	for _, st := range []struct {
+		s       *seedState
+		path    Path
+		table   string
+		flushes int
+	}{{&w.seed, SeedPattern, "seed", 0}, {&w.seed3, SeedFlush3, "seed3", Flushes}} {
+		s := st.s
+		s.path, s.flushes, s.ledger = st.path, st.flushes, flux.Ledger{}
+		s.rooms = make(map[string]flux.RoomInfo, len(w.world.Rooms))
+		players := ident(cfg.Prefix + st.table + "_players")
+		s.loadSQL = `SELECT id, room_id, lucidity, last_active, created_at FROM ` + players + ` WHERE last_active >= $1 OR created_at >= $2`
+		s.roomSQL = `SELECT plane, zone, sub_zone, environment FROM ` + ident(cfg.Prefix+"rooms") + ` WHERE id = $1`
+		s.updSQL = `UPDATE ` + players + ` SET lucidity = $2, tier = $3 WHERE id = $1`
+	}
 	return w, nil
 }
 
@@ -234,7 +277,7 @@ func (w *Workload) Next() { w.tick++ }
 // Run does the current tick on one path.
 func (w *Workload) Run(ctx context.Context, p Path) (Sample, error) {
 	now := w.Now()
-	before := w.counter.Statements()
+	before, beforeRT := w.counter.Statements(), w.counter.RoundTrips()
 	var s Sample
 	var err error
 	switch p {
@@ -249,11 +292,17 @@ func (w *Workload) Run(ctx context.Context, p Path) (Sample, error) {
 	case Hand:
 		s, err = w.hand(ctx, now)
 	case SeedPattern:
-		s, err = w.seedPattern(ctx, now)
+		s, err = w.seedTick(ctx, &w.seed, now)
+	case SeedFlush3:
+		s, err = w.seedTick(ctx, &w.seed3, now)
 	default:
 		return Sample{}, fmt.Errorf("tickload: unknown path %q", p)
 	}
 	s.Statements = w.counter.Statements() - before
+	s.RoundTrips = w.counter.RoundTrips() - beforeRT
+	s.Changed = NewChangeSet(s.raw)
+	s.Digest = s.Changed.Digest()
+	s.raw = nil
 	return s, err
 }
 
@@ -262,23 +311,29 @@ func (w *Workload) library(ctx context.Context, now time.Time) (Sample, error) {
 	if err != nil {
 		return Sample{}, fmt.Errorf("tickload: library tick: %w", err)
 	}
-	return Sample{Duration: rep.Total, Changes: rep.Counts.Changed, Report: rep}, nil
+	return Sample{Duration: rep.Total, Changes: rep.Counts.Changed, Report: rep, raw: rep.Changes}, nil
 }
 
-// apply sends the library's own apply statement for one write per evaluated player (its
-// new flux state and lucidity change), as the Runner does, and sets the players' stored
-// tick in memory.
 // step does the non-blocking tick: the Sample's Duration is Step's alone; then it waits
-// (unmeasured) for the background write and load, as a game loop's interval would.
+// (unmeasured) for the background write and load, as a game loop's interval would. A
+// Step before the first load arrived (ErrNoState) waits for it and steps again.
 func (w *Workload) step(ctx context.Context, now time.Time) (Sample, error) {
 	rep, err := w.stepRunner.Step(now)
+	if errors.Is(err, flux.ErrNoState) {
+		// The first background load (sent by Start in Setup) has not arrived yet: wait
+		// for it, unmeasured, and step again. Nothing was written.
+		if err := w.stepRunner.Sync(ctx); err != nil {
+			return Sample{}, fmt.Errorf("tickload: step sync before the first load: %w", err)
+		}
+		rep, err = w.stepRunner.Step(now)
+	}
 	if err != nil {
 		return Sample{}, fmt.Errorf("tickload: step: %w", err)
 	}
 	if err := w.stepRunner.Sync(ctx); err != nil {
 		return Sample{}, fmt.Errorf("tickload: step sync: %w", err)
 	}
-	return Sample{Duration: rep.Total, Changes: rep.Counts.Changed, Report: rep}, nil
+	return Sample{Duration: rep.Total, Changes: rep.Counts.Changed, Report: rep, raw: rep.Changes}, nil
 }
 
 // evaluate is the pure evaluation alone, over players held in memory.
@@ -289,12 +344,15 @@ func (w *Workload) evaluate(now time.Time) Sample {
 	for _, c := range res.Changes {
 		w.evalPlayers[w.evalIndex[c.PlayerID]].Lucidity = c.NewLucidity
 	}
-	return Sample{Duration: d, Changes: len(res.Changes)}
+	return Sample{Duration: d, Changes: len(res.Changes), raw: res.Changes}
 }
 
 // StepStats returns the non-blocking Runner's stats (durable lag, background work).
 func (w *Workload) StepStats() flux.RunnerStats { return w.stepRunner.Stats() }
 
+// apply sends the library's own apply statement for one write per evaluated player (its
+// new flux state and lucidity change), as the Runner does, and sets the players' stored
+// tick in memory. Like the Runner, it sends nothing when there is nothing to write.
 func (w *Workload) apply(ctx context.Context, store *flux.PostgresPlayers, path string, players []flux.Player,
 	res flux.Result, ledger flux.Ledger, now time.Time) error {
 	tick := flux.TickNumber(now, flux.DefaultTickLength)
@@ -318,6 +376,9 @@ func (w *Workload) apply(ctx context.Context, store *flux.PostgresPlayers, path 
 		})
 		p.Flux.Tick, p.Flux.Writer = tick, 1
 	}
+	if len(w.writes) == 0 {
+		return nil
+	}
 	sql, args := store.ApplyStatement(w.writes)
 	var written, updated int32
 	if err := w.pool.QueryRow(ctx, sql, args...).Scan(&written, &updated); err != nil {
@@ -339,7 +400,7 @@ func (w *Workload) floor(ctx context.Context, now time.Time) (Sample, error) {
 	for _, c := range res.Changes {
 		w.floorPlayers[w.floorIndex[c.PlayerID]].Lucidity = c.NewLucidity
 	}
-	return Sample{Duration: d, Changes: len(res.Changes)}, nil
+	return Sample{Duration: d, Changes: len(res.Changes), raw: res.Changes}, nil
 }
 
 // loadLibrary runs the library's own load query (with the stored flux state) directly.
@@ -399,37 +460,64 @@ func (w *Workload) hand(ctx context.Context, now time.Time) (Sample, error) {
 	if err := w.apply(ctx, w.handStore, "hand", w.handPlayers, res, w.handLedger, now); err != nil {
 		return Sample{}, err
 	}
-	return Sample{Duration: time.Since(t0), Changes: len(res.Changes)}, nil
+	return Sample{Duration: time.Since(t0), Changes: len(res.Changes), raw: res.Changes}, nil
 }
 
-// seedPattern is the audit's tick: one room query per player, one UPDATE per changed
-// player, each its own implicit transaction (a flush).
-func (w *Workload) seedPattern(ctx context.Context, now time.Time) (Sample, error) {
+// seedTick is an audit path's tick: the active players loaded, one room query per
+// player, the evaluation, then the changes written with one UPDATE each — each its own
+// round trip and implicit transaction (SeedPattern), or queued into s.flushes pipelined
+// batches, each one round trip and one implicit transaction (SeedFlush3).
+func (w *Workload) seedTick(ctx context.Context, s *seedState, now time.Time) (Sample, error) {
 	t0 := time.Now()
 	var err error
-	if w.seedPlayers, err = w.load(ctx, w.seedLoadSQL, now, w.seedPlayers); err != nil {
+	if s.players, err = w.load(ctx, s.loadSQL, now, s.players); err != nil {
 		return Sample{}, err
 	}
-	clear(w.seedRooms)
-	for _, p := range w.seedPlayers {
+	clear(s.rooms)
+	for _, p := range s.players {
 		var ri flux.RoomInfo
-		err := w.pool.QueryRow(ctx, w.seedRoomSQL, p.RoomID).Scan(&ri.Plane, &ri.Zone, &ri.SubZone, &ri.Environment)
+		err := w.pool.QueryRow(ctx, s.roomSQL, p.RoomID).Scan(&ri.Plane, &ri.Zone, &ri.SubZone, &ri.Environment)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
 		if err != nil {
-			return Sample{}, fmt.Errorf("tickload: seed pattern room query: %w", err)
+			return Sample{}, fmt.Errorf("tickload: %s room query: %w", s.path, err)
 		}
 		ri.ID = p.RoomID
-		w.seedRooms[p.RoomID] = ri
+		s.rooms[p.RoomID] = ri
 	}
-	res := w.seedEval.Evaluate(w.seedPlayers, w.seedRooms, now, w.seedLedger)
-	for _, c := range res.Changes {
-		if _, err := w.pool.Exec(ctx, w.seedUpdSQL, c.PlayerID, c.NewLucidity, string(c.NewTier)); err != nil {
-			return Sample{}, fmt.Errorf("tickload: seed pattern update: %w", err)
+	res := s.eval.Evaluate(s.players, s.rooms, now, s.ledger)
+	if s.flushes == 0 {
+		for _, c := range res.Changes {
+			if _, err := w.pool.Exec(ctx, s.updSQL, c.PlayerID, c.NewLucidity, string(c.NewTier)); err != nil {
+				return Sample{}, fmt.Errorf("tickload: %s update: %w", s.path, err)
+			}
+		}
+	} else if err := w.flush(ctx, s, res.Changes); err != nil {
+		return Sample{}, err
+	}
+	return Sample{Duration: time.Since(t0), Changes: len(res.Changes), raw: res.Changes}, nil
+}
+
+// flush writes changes in s.flushes pipelined batches of UPDATEs of even size (fewer
+// batches when there are fewer changes, none when there is none), each one implicit
+// transaction and one round trip.
+func (w *Workload) flush(ctx context.Context, s *seedState, changes []flux.Change) error {
+	n := len(changes)
+	for i := range s.flushes {
+		part := changes[i*n/s.flushes : (i+1)*n/s.flushes]
+		if len(part) == 0 {
+			continue
+		}
+		s.batch = pgx.Batch{QueuedQueries: s.batch.QueuedQueries[:0]}
+		for _, c := range part {
+			s.batch.Queue(s.updSQL, c.PlayerID, c.NewLucidity, string(c.NewTier))
+		}
+		if err := w.pool.SendBatch(ctx, &s.batch).Close(); err != nil {
+			return fmt.Errorf("tickload: %s flush: %w", s.path, err)
 		}
 	}
-	return Sample{Duration: time.Since(t0), Changes: len(res.Changes)}, nil
+	return nil
 }
 
 // Close stops the runner (flushing nothing: every tick applied or failed loudly) and the
