@@ -142,23 +142,23 @@ func (c CacheConfig) WithDefaults() CacheConfig {
 func (c CacheConfig) validate() error {
 	switch {
 	case c.MaxRooms < 0:
-		return fmt.Errorf("%w: MaxRooms must be > 0, got %d", ErrInvalidConfig, c.MaxRooms)
+		return &ConfigError{Field: "CacheConfig.MaxRooms", Reason: fmt.Sprintf("must not be negative (0: the default), got %d", c.MaxRooms)}
 	case c.TTL < 0:
-		return fmt.Errorf("%w: TTL must be > 0, got %s", ErrInvalidConfig, c.TTL)
+		return &ConfigError{Field: "CacheConfig.TTL", Reason: fmt.Sprintf("must not be negative (0: the default), got %s", c.TTL)}
 	case c.NegativeTTL < 0:
-		return fmt.Errorf("%w: NegativeTTL must be > 0, got %s", ErrInvalidConfig, c.NegativeTTL)
+		return &ConfigError{Field: "CacheConfig.NegativeTTL", Reason: fmt.Sprintf("must not be negative (0: the default), got %s", c.NegativeTTL)}
 	case c.MaxNegative < 0:
-		return fmt.Errorf("%w: MaxNegative must be > 0, got %d", ErrInvalidConfig, c.MaxNegative)
+		return &ConfigError{Field: "CacheConfig.MaxNegative", Reason: fmt.Sprintf("must not be negative (0: the default), got %d", c.MaxNegative)}
 	case c.LoadTimeout < 0:
-		return fmt.Errorf("%w: LoadTimeout must be > 0, got %s", ErrInvalidConfig, c.LoadTimeout)
+		return &ConfigError{Field: "CacheConfig.LoadTimeout", Reason: fmt.Sprintf("must not be negative (0: the default), got %s", c.LoadTimeout)}
 	case c.RefreshAhead != NoRefreshAhead && !(c.RefreshAhead > 0 && c.RefreshAhead < 1):
-		return fmt.Errorf("%w: RefreshAhead must be in (0, 1) or NoRefreshAhead, got %v", ErrInvalidConfig, c.RefreshAhead)
+		return &ConfigError{Field: "CacheConfig.RefreshAhead", Reason: fmt.Sprintf("must be in (0, 1) or NoRefreshAhead, got %v", c.RefreshAhead)}
 	case c.TTLJitter != NoTTLJitter && !(c.TTLJitter > 0 && c.TTLJitter <= 0.5):
-		return fmt.Errorf("%w: TTLJitter must be in (0, 0.5] or NoTTLJitter, got %v", ErrInvalidConfig, c.TTLJitter)
+		return &ConfigError{Field: "CacheConfig.TTLJitter", Reason: fmt.Sprintf("must be in (0, 0.5] or NoTTLJitter, got %v", c.TTLJitter)}
 	case c.MaxRefreshes < 0:
-		return fmt.Errorf("%w: MaxRefreshes must be > 0, got %d", ErrInvalidConfig, c.MaxRefreshes)
+		return &ConfigError{Field: "CacheConfig.MaxRefreshes", Reason: fmt.Sprintf("must not be negative (0: the default), got %d", c.MaxRefreshes)}
 	case c.TTL > math.MaxInt64/2:
-		return fmt.Errorf("%w: TTL too long, got %s", ErrInvalidConfig, c.TTL)
+		return &ConfigError{Field: "CacheConfig.TTL", Reason: fmt.Sprintf("too long, got %s", c.TTL)}
 	}
 	return nil
 }

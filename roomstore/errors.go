@@ -23,3 +23,19 @@ var (
 	// writes it itself.
 	ErrReadOnly = errors.New("roomstore: store is read-only")
 )
+
+// ConfigError is the error of a configuration value roomstore refuses: Field names the
+// field (for example "CacheConfig.TTL" or "PostgresConfig.Table") and Reason says what is
+// wrong with it. It wraps ErrInvalidConfig; use errors.As to read the field.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+// Error returns "roomstore: invalid config: <Field>: <Reason>".
+func (e *ConfigError) Error() string {
+	return ErrInvalidConfig.Error() + ": " + e.Field + ": " + e.Reason
+}
+
+// Unwrap returns ErrInvalidConfig.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }

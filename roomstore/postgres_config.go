@@ -3,11 +3,12 @@ package roomstore
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/tracelog"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/ident"
 )
 
 // Defaults of PostgresConfig, filled in by WithDefaults.
@@ -25,10 +26,6 @@ const (
 	// statements and connects only.
 	DefaultTraceLogLevel = tracelog.LogLevelError
 )
-
-// maxIdentifierLength is PostgreSQL's NAMEDATALEN-1: longer identifiers are truncated by
-// the server, so two configured names could silently collide.
-const maxIdentifierLength = 63
 
 // PostgresConfig configures the Postgres store (NewPostgres, OpenPostgres). The zero value
 // is valid: every field has a default, applied by WithDefaults.
@@ -96,30 +93,31 @@ func (c PostgresConfig) WithDefaults() PostgresConfig {
 }
 
 // validate reports the first invalid field of a config that went through WithDefaults, as
-// an error wrapping ErrInvalidConfig.
+// a *ConfigError (wrapping ErrInvalidConfig).
 func (c PostgresConfig) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Field: "PostgresConfig." + field, Reason: fmt.Sprintf(format, args...)}
+	}
 	if c.Schema != "" && strings.Contains(c.Table, ".") {
-		return fmt.Errorf("%w: Table %q is qualified and Schema %q is set: use one", ErrInvalidConfig, c.Table, c.Schema)
+		return bad("Table", "%q is qualified and Schema %q is set: use one", c.Table, c.Schema)
 	}
 	if _, err := tableIdentifier(c.qualifiedTable()); err != nil {
 		return err
 	}
 	if c.BatchChunk < 1 || c.BatchChunk > MaxBatchChunk {
-		return fmt.Errorf("%w: BatchChunk %d not in [1, %d]", ErrInvalidConfig, c.BatchChunk, MaxBatchChunk)
+		return bad("BatchChunk", "%d not in [1, %d]", c.BatchChunk, MaxBatchChunk)
 	}
 	if strings.ContainsRune(c.SelectSQL, 0) {
-		return fmt.Errorf("%w: SelectSQL contains NUL", ErrInvalidConfig)
+		return bad("SelectSQL", "contains NUL")
 	}
 	if c.SelectSQL != "" && !strings.Contains(c.SelectSQL, "$1") {
-		return fmt.Errorf("%w: SelectSQL must use $1 (the text[] of ids)", ErrInvalidConfig)
+		return bad("SelectSQL", "must use $1 (the text[] of ids)")
 	}
-	if !utf8.ValidString(c.ApplicationName) || strings.ContainsRune(c.ApplicationName, 0) ||
-		len(c.ApplicationName) > maxIdentifierLength {
-		return fmt.Errorf("%w: ApplicationName must be valid UTF-8 without NUL, at most %d bytes",
-			ErrInvalidConfig, maxIdentifierLength)
+	if why, _ := ident.Problem(c.ApplicationName, ident.MaxLength); why != "" {
+		return bad("ApplicationName", "%s", why)
 	}
 	if c.TraceLogLevel < tracelog.LogLevelNone || c.TraceLogLevel > tracelog.LogLevelTrace {
-		return fmt.Errorf("%w: TraceLogLevel %d unknown", ErrInvalidConfig, int(c.TraceLogLevel))
+		return bad("TraceLogLevel", "%d unknown", int(c.TraceLogLevel))
 	}
 	return nil
 }
@@ -136,12 +134,11 @@ func (c PostgresConfig) qualifiedTable() string {
 func tableIdentifier(table string) (string, error) {
 	parts := strings.Split(table, ".")
 	if len(parts) > 2 {
-		return "", fmt.Errorf("%w: Table %q: at most one dot (schema.table)", ErrInvalidConfig, table)
+		return "", &ConfigError{Field: "PostgresConfig.Table", Reason: fmt.Sprintf("%q: at most one dot (schema.table)", table)}
 	}
 	for _, p := range parts {
-		if p == "" || len(p) > maxIdentifierLength || !utf8.ValidString(p) || strings.ContainsRune(p, 0) {
-			return "", fmt.Errorf("%w: Table %q: each part must be 1-%d bytes of UTF-8 without NUL",
-				ErrInvalidConfig, table, maxIdentifierLength)
+		if why := ident.IdentifierProblem(p); why != "" {
+			return "", &ConfigError{Field: "PostgresConfig.Table", Reason: fmt.Sprintf("%q: a part %s", table, why)}
 		}
 	}
 	return pgx.Identifier(parts).Sanitize(), nil
