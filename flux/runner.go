@@ -100,6 +100,7 @@ type Runner struct {
 	closed  atomic.Bool
 	stopped chan struct{} // closed when the first Stop begins, so a waiting Run returns
 	down    lifecycle.Shutdown
+	workers lifecycle.Group         // the non-blocking mode's worker (Start); Stop waits for it
 	life    context.Context         // cancelled by Stop: aborts a running tick's I/O
 	endLife context.CancelCauseFunc // cancels life
 	startMu sync.Mutex              // guards step's creation

@@ -96,7 +96,7 @@ func (r *Runner) Start(now time.Time) error {
 		spare: make(chan []PlayerWrite, 4)}
 	r.step = s
 	s.reload = true
-	go r.work(s)
+	r.workers.Go(func() { r.work(s) })
 	s.signal()
 	return nil
 }

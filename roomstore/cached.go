@@ -64,7 +64,8 @@ type Cached struct {
 
 	closed      atomic.Bool
 	down        lifecycle.Shutdown
-	mu          sync.Mutex // orders loads.Add against Close; guards refreshing, refreshRunning
+	refreshers  lifecycle.Group // the refresh-ahead goroutines, started under mu before Close
+	mu          sync.Mutex      // orders loads.Add against Close; guards refreshing, refreshRunning
 	loads       sync.WaitGroup
 	loadCtx     context.Context // canceled by Close
 	cancelLoads context.CancelFunc
@@ -505,15 +506,13 @@ func (c *Cached) refreshAhead(ids []string) {
 	}
 	c.refreshRunning++
 	c.refreshes.Add(1)
-	c.loads.Add(1)
-	go c.refresh(batch)
+	c.refreshers.Go(func() { c.refresh(batch) })
 }
 
 // refresh reloads ids with one inner GetRooms call, bounded by LoadTimeout and canceled
 // by Close (which waits for it), and caches what it read unless an invalidation of the id
 // came after the read began.
 func (c *Cached) refresh(ids []string) {
-	defer c.loads.Done()
 	defer func() {
 		c.mu.Lock()
 		for _, id := range ids {
@@ -689,6 +688,7 @@ func (c *Cached) Close() error {
 	return c.down.Do(func() error {
 		c.cancelLoads()
 		c.loads.Wait()
+		c.refreshers.Wait()
 		var unreg error
 		if err := c.metrics.Unregister(); err != nil {
 			unreg = fmt.Errorf("roomstore: unregister metrics: %w", err)
