@@ -7,7 +7,7 @@ import (
 	"github.com/gamepersist/gamepersist/flux"
 )
 
-// BenchmarkEvaluate is the pure part of DESIGN.md's W1: one tick of 10,000 active players
+// BenchmarkEvaluate is the pure part of the architecture page's (docs/ARCHITECTURE.md) W1: one tick of 10,000 active players
 // over 2,000 rooms with FLUX.md's environment mix (plus sanitarium rooms and a world
 // override), warm evaluator and ledger. Reports ns/player and changes/tick; allocs/op is
 // the whole tick's allocations (0 in steady state).

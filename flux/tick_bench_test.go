@@ -11,7 +11,7 @@ import (
 	"github.com/gamepersist/gamepersist/internal/workload/tickload"
 )
 
-// W1 sizes (DESIGN.md): 10,000 active players over 2,000 rooms.
+// W1 sizes (docs/ARCHITECTURE.md): 10,000 active players over 2,000 rooms.
 const (
 	w1Players = 10_000
 	w1Rooms   = 2_000
@@ -53,13 +53,13 @@ func w1Workload(b *testing.B, players int) *tickload.Workload {
 // players, one cached GetRooms over 2,000 rooms, evaluate, one apply statement) against,
 // in the same run and interleaved tick by tick (internal/tickload):
 //
-//   - the floor of DESIGN.md: the pure evaluation over players held in memory plus the
+//   - the in-memory floor: the pure evaluation over players held in memory plus the
 //     same single apply statement issued directly with pgx;
 //   - the hand-written tick: the floor plus the same active-player load query written
 //     directly with pgx. The floor has its players in memory, which a tick that reads
 //     the database cannot, so ratio-hand-p50 is the Runner's own overhead.
 //
-// Run it with -benchtime=600x for DESIGN.md's 600 ticks. Metrics: tick-p50-ms/tick-p99-ms
+// Run it with -benchtime=600x for the architecture page's (docs/ARCHITECTURE.md) 600 ticks. Metrics: tick-p50-ms/tick-p99-ms
 // (Runner), floor-p50-ms/floor-p99-ms, ratio-p50 (Runner/floor), hand-p50-ms and
 // ratio-hand-p50 (Runner/hand-written), the Runner's phases (load, rooms, eval, apply),
 // statements/tick (counted by a tracer on the pool), rows/tick (players written), drift
@@ -125,7 +125,7 @@ func BenchmarkTickW1(b *testing.B) {
 	}
 }
 
-// BenchmarkTickW2 is DESIGN.md's W2: the same world ticked the way the audit found it —
+// BenchmarkTickW2 is the architecture page's (docs/ARCHITECTURE.md) W2: the same world ticked the way the audit found it —
 // one room query per player and one UPDATE per changed player — against the Runner in the
 // same run. It reports both p50s, the statements of each, and speedup (seed p50 / library
 // p50). Each iteration is one tick of each; -benchtime=20x is plenty (a seed-pattern tick

@@ -14,7 +14,7 @@ import (
 	"github.com/gamepersist/gamepersist/natsbridge"
 )
 
-// W4 (DESIGN.md): publish→handler latency at a steady 10,000 msgs/s and maximum
+// W4 (docs/ARCHITECTURE.md): publish→handler latency at a steady 10,000 msgs/s and maximum
 // throughput, for the Bridge and for a raw nats.go subscription doing the same handler
 // work, in the same run. Run:
 //

@@ -1,6 +1,6 @@
 package roomstore_test
 
-// Benchmarks of DESIGN.md W3 (room reads). Compare numbers measured in the same run:
+// Benchmarks of W3 (docs/ARCHITECTURE.md) (room reads). Compare numbers measured in the same run:
 //
 //	go test -run '^$' -bench 'Cached' -benchmem -benchtime 2s ./roomstore/
 

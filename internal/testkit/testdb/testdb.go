@@ -1,4 +1,4 @@
-// Package testdb gives tests a real PostgreSQL database, resolved as DESIGN.md says:
+// Package testdb gives tests a real PostgreSQL database, resolved as docs/ARCHITECTURE.md says:
 //
 //  1. GAMEPERSIST_DATABASE_URL, if set;
 //  2. else postgres://postgres@127.0.0.1:5432/postgres, if it answers;

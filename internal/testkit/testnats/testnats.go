@@ -1,5 +1,5 @@
 // Package testnats runs a real nats-server inside the test process (real server, real
-// protocol), as DESIGN.md asks, or points tests at GAMEPERSIST_NATS_URL.
+// protocol), as docs/ARCHITECTURE.md says, or points tests at GAMEPERSIST_NATS_URL.
 package testnats
 
 import (

@@ -1,4 +1,4 @@
-// Package tickload runs DESIGN.md's tick workloads on a real PostgreSQL database, for the
+// Package tickload runs the architecture page's (docs/ARCHITECTURE.md) tick workloads on a real PostgreSQL database, for the
 // flux benchmark and examples/tickbench alike, so both measure exactly the same thing:
 //
 //   - W1, the library: a flux.Runner over flux.PostgresPlayers and a roomstore.Cached in
