@@ -12,6 +12,15 @@
 // either. An Evaluator reuses its scratch space, so a steady-state tick makes no
 // allocation per player; it belongs to one goroutine at a time.
 //
+// Evaluate's details: every active player (Rules.IsActive) whose room is in rooms (keyed by
+// room id) is evaluated; active players whose room is absent are skipped and counted
+// (Counts.SkippedMissingRoom) and their ledger entries left alone; only active players
+// count as companions. Player ids are expected to be unique (a duplicate is evaluated twice
+// against one ledger entry). A residual that is NaN or infinite is treated as 0; lucidity
+// outside [MinLucidity, MaxLucidity] is clamped into it, which counts as a change. Ledger
+// entries of players not evaluated stay (Ledger.Prune drops them). The evaluator caches
+// base flux by room and recomputes it only for a room whose RoomInfo changed.
+//
 // One tick with the pure part alone:
 //
 //	ids := flux.ActiveRoomIDs(rules, players, now, ids[:0])
@@ -37,8 +46,13 @@
 // it: the Runner's one background goroutine (stopped by Stop and Close) writes what each
 // Step hands it and then loads the players and reads their rooms for the next one, so the
 // game loop waits for the evaluation only. The state a Step evaluates is the latest load
-// (made after the previous Step's writes) plus this Runner's own writes since: moves,
-// log-ins and lucidity written straight to the database show one Step later. While the
+// (made after the previous Step's writes) plus this Runner's own writes since. What the
+// game sees: a lucidity change made through Runner.AddLucidity is in the very next Step
+// (it is overlaid on the in-memory state until a load that includes it arrives; it waits
+// for a load in flight so that no load sees half of it). Moves, log-ins and lucidity
+// written straight to the database, or through another server, reach Step with the next
+// background load: the Step after next while the database answers within a tick, as soon
+// as it answers otherwise. While the
 // database is down Step keeps evaluating from memory and the worker keeps the writes,
 // summed per player, until it answers; past MaxLag batches waiting, Step skips its tick
 // (ErrLagging). A write whose reply was lost is held until a load says whether it landed.

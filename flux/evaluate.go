@@ -53,31 +53,13 @@ func NewEvaluator(r Rules) (*Evaluator, error) {
 // Rules returns a copy of the evaluator's rules (with copied maps, so it allocates).
 func (e *Evaluator) Rules() Rules { return e.rules.clone() }
 
-// Evaluate computes one flux tick at now for players standing in rooms, following FLUX.md.
-//
-// Every active player (Rules.IsActive) whose room is in rooms (keyed by room id; the
-// RoomInfo's own ID field is not consulted) is evaluated; active players whose room is
-// absent are skipped and counted (Counts.SkippedMissingRoom), and their ledger entries are
-// left alone. Only active players count as companions. Companion tiers are read from the
-// players' lucidity as given, that is as it stood at the start of the tick, so the result
-// does not depend on the order of players or on map iteration order; changes come out in
-// the order of players. Player ids are expected to be unique: a duplicate is evaluated
-// twice, against one ledger entry.
-//
-// The ledger is updated in place for every evaluated player (residual, room, consecutive
-// evaluations); entries of players not evaluated are left as they are (see Ledger.Prune).
-// A nil ledger means every player starts from a zero carry and nothing is remembered. A
-// residual that is NaN or infinite is treated as 0. Lucidity outside
-// [MinLucidity, MaxLucidity] is clamped into it, which counts as a change.
-//
-// The returned Result.Changes is owned by e and is overwritten by e's next Evaluate call
-// (like bufio.Scanner.Bytes): copy what must outlive the tick.
-//
-// Cost: two passes over players, one map look-up per active player, two per distinct
-// room (the rooms map and the evaluator's cache of base flux by room, recomputed only for
-// a room whose RoomInfo changed), one ledger read and write per evaluated player. No
-// allocation at all once the evaluator's scratch and the ledger have grown to the tick's
-// size; the scratch keeps the size of the largest tick seen.
+// Evaluate computes one flux tick at now for players standing in rooms (FLUX.md), updating
+// ledger (the carry-overs; nil: none) in place, and returns the changes in the order of
+// players. Active players whose room is absent from rooms are skipped and counted; the
+// result does not depend on the order of players or maps. Result.Changes is owned by e
+// and overwritten by its next call (like bufio.Scanner.Bytes). Cost: two passes over
+// players, a few map look-ups per player, no allocation once the scratch and the ledger
+// have grown to the tick's size. The flux package documentation has the full contract.
 func (e *Evaluator) Evaluate(players []Player, rooms map[string]RoomInfo, now time.Time, ledger Ledger) Result {
 	r := &e.rules
 	cut := activeCutoffs(*r, now)

@@ -108,26 +108,15 @@ func (s *stepper) signal() {
 	}
 }
 
-// Step does one flux tick at now without waiting for the database: it evaluates the
-// players of the latest background load (at most one tick old: the worker loads after
-// each write) plus this Runner's own writes since, hands this tick's writes to the
-// background worker, and returns. Its cost is the evaluation plus a pass over the players;
-// it makes no database round trip and never waits for one. Exactly once holds as in Tick:
-// each write is a compare-and-set on the player's stored tick, checked when the worker
-// writes it.
-//
-// What the game sees: a lucidity change made through AddLucidity is in the very next
-// Step. Moves, log-ins and lucidity written straight to the database (or by another
-// server) reach Step with the next background load: the Step after next while the
-// database answers within a tick (TestStepSeesTheGame), as soon as it answers otherwise;
-// while the database is down, Step keeps evaluating from memory — the last
-// load plus this Runner's own changes — and the worker writes the backlog, summed per
-// player, when it answers again. Past RunnerConfig.MaxLag batches waiting for the
-// worker, Step skips the tick (ErrLagging) instead of queueing more. Before the first
-// load has arrived Step returns ErrNoState.
-//
-// The report's Changes are valid until the next Step; Load and Apply durations are the
-// worker's, in Stats. Step must not be called concurrently with itself.
+// Step does one flux tick at now without waiting for the database: it evaluates the state
+// of the latest background load (at most one tick old) plus this Runner's own writes and
+// the game's AddLucidity writes since, and hands this tick's writes to the background
+// worker. It costs the evaluation plus a pass over the players and makes no round trip.
+// Exactly once holds as for Tick. While the database is down it keeps evaluating from
+// memory; it returns ErrNoState before the first load and ErrLagging (the tick skipped)
+// past RunnerConfig.MaxLag unwritten batches. The report's Changes are valid until the
+// next Step; Step must not be called concurrently with itself. The package documentation
+// says what the game sees and when.
 func (r *Runner) Step(now time.Time) (TickReport, error) {
 	if r.closed.Load() {
 		return TickReport{}, ErrClosed

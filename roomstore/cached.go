@@ -22,34 +22,12 @@ import (
 // collision only makes a concurrent load skip filling the cache, never serve stale data.
 const genStripes = 1024
 
-// Cached is a read-through cache in front of any RoomStore: the tick path's room reads
-// are served from memory in steady state. It implements RoomStore, VersionedPutter and
-// RoomVisitor.
-//
-//   - GetRoom: a hit costs a lookup in an in-process cache (no allocation, no I/O). On a
-//     miss, concurrent readers of one id share one load from the inner store; each reader
-//     still returns when its own ctx is done. Not-found ids are remembered for
-//     NegativeTTL (at most MaxNegative of them). Load errors are not cached.
-//   - GetRooms and VisitRooms (one code path): hits from memory, every miss loaded in one
-//     inner GetRooms call. When every id is a hit, VisitRooms makes no allocation of its
-//     own (the cache's access sampling, ristretto's, allocates a 512-byte buffer at most
-//     once per 64 hits, as for GetRoom).
-//   - PutRoom, PutRoomVersion, DeleteRoom write through to the inner store, then drop the
-//     id from the cache and call CacheConfig.AfterWrite.
-//   - Invalidate drops ids written elsewhere (another process). A load or refresh that
-//     started before an invalidation never puts what it read into the cache after it.
-//   - Refresh-ahead: a hit on a room older than RefreshAhead of its TTL is served from
-//     memory and starts one background reload; the stale ids of one GetRooms or
-//     VisitRooms call are reloaded together in one inner GetRooms call, an id at most
-//     once at a time, at most MaxRefreshes reloads at once. Each loaded room's TTL is
-//     jittered by ±TTLJitter so rooms loaded together do not go stale together.
-//
-// Rooms are values whose fields cannot be changed in place (see Room), so a caller
-// changing a Room it got never changes what another caller gets.
-//
-// Cached runs goroutines of its own (the cache's, one per in-flight load and one per
-// running refresh); Close stops them. Close does not close the inner store: the caller
-// owns it.
+// Cached is a read-through cache in front of any RoomStore (it implements RoomStore,
+// VersionedPutter and RoomVisitor). A hit costs one in-memory lookup and no allocation; a
+// miss costs one inner load shared by concurrent readers (GetRooms: one load for all its
+// misses); writes go through and invalidate; stale hits are refreshed in the background.
+// The package documentation details each behaviour. Its goroutines (the cache's, loads and
+// refreshes in flight) stop in Close, which leaves the inner store open.
 type Cached struct {
 	inner  RoomStore
 	vput   VersionedPutter // inner's, or nil

@@ -88,14 +88,9 @@ type CacheConfig struct {
 	// Logger receives debug events (failed loads, dropped fills). The zero value, like
 	// zerolog.Nop(), logs nothing.
 	Logger zerolog.Logger
-	// AfterWrite, if set, is called synchronously after a PutRoom, PutRoomVersion or
-	// DeleteRoom through the decorator succeeded and the local cache was invalidated, in
-	// the writer's goroutine. It must not block (hand the change to a channel or a
-	// publisher that buffers): natsbridge uses it to tell other nodes to invalidate.
-	// It is also called, with Version 0, after a write that failed in a way that may
-	// still have been applied (a timeout or a lost reply), so other nodes reload the room
-	// rather than keep what may be stale; not after a write refused before any I/O
-	// (invalid id or room, ErrClosed, ErrReadOnly) or a delete of an absent room.
+	// AfterWrite, if set, is called in the writer's goroutine after each write through the
+	// Cached (and, with Version 0, after one whose outcome is unknown); it must not block.
+	// natsbridge.RoomInvalidator.Notify is meant for it.
 	AfterWrite func(RoomChange)
 }
 

@@ -29,6 +29,11 @@
 //     (one batch per read call, bounded, stopped by Close), so rooms read every tick are
 //     loaded on the reader's path only once; each room's TTL is jittered (±10 %) so rooms
 //     loaded together do not expire together.
+//     CacheConfig.AfterWrite is called after each successful write through the Cached, and
+//     with Version 0 after a write that failed in a way that may still have been applied
+//     (a timeout, a lost reply), so other nodes reload rather than keep a stale room; not
+//     after a write refused before any I/O or a delete of an absent room. A load or
+//     refresh that began before an invalidation never caches what it read.
 //
 // Every store also implements the optional RoomVisitor: VisitRooms reads what GetRooms
 // reads but hands each room to a function instead of building a map, which saves one
