@@ -200,6 +200,10 @@ func (p *PostgresPlayers) tierCase(x string) string {
 // PostgresPlayers.Apply).
 const SettleTimeout = 5 * time.Second
 
+// settleNowTimeout bounds Apply's own try at settling the statement it just lost, so that a
+// database that cannot be reached does not hold the caller much longer than the apply did.
+const settleNowTimeout = 500 * time.Millisecond
+
 // settle terminates the server processes of connections that broke while an apply
 // statement ran on them and waits until they have exited: their transactions have then
 // committed or rolled back for good, and a load that follows sees the final outcome. It
@@ -530,8 +534,8 @@ func (p *PostgresPlayers) ApplyStatement(writes []PlayerWrite) (string, []any) {
 // statement (a network cut, ctx ending), the statement may still be running in the server
 // and commit later, after the next tick's load. Apply settles that: it terminates the
 // connection's server process and waits until it is gone (within SettleTimeout) before it
-// returns; when it cannot (the database is unreachable), the next LoadActive or Apply does
-// it first and fails while it cannot. So a load never runs while an apply of this store
+// returns (trying for at most half a second); when it cannot (the database is
+// unreachable), the next LoadActive or Apply does it first and fails while it cannot. So a load never runs while an apply of this store
 // may still land.
 func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyResult, error) {
 	if len(writes) == 0 {
@@ -559,9 +563,13 @@ func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (Appl
 		// enough to rule that out: it was seen true for a statement that ran.)
 		if cut {
 			p.unsettle(pid)
-			if serr := p.settle(context.WithoutCancel(ctx)); serr != nil {
+			// One short try now; if the database cannot be reached, the next LoadActive
+			// or Apply settles it first (within its own deadline).
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleNowTimeout)
+			if serr := p.settle(sctx); serr != nil {
 				err = errors.Join(err, serr)
 			}
+			cancel()
 		}
 		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
 	}
