@@ -362,7 +362,8 @@ func (r *Runner) Sync(ctx context.Context) error {
 // sent again, with whatever pending continues it summed in; one that landed leaves pending
 // as it is; one whose tick another Runner wrote first is dropped and what continues it is
 // rebased on that Runner's write (the same tick from the same stored state gives the same
-// result); one overtaken at another tick is dropped with what continues it.
+// result); one overtaken at another tick is dropped with what continues it. The writes of
+// players the load did not return are sent again as they are (see the end of the body).
 func (r *Runner) resolveDoubt(doubt map[string]PlayerWrite, players []Player) {
 	for i := range players {
 		p := &players[i]
@@ -390,6 +391,11 @@ func (r *Runner) resolveDoubt(doubt map[string]PlayerWrite, players []Player) {
 			delete(r.pending, p.ID)
 		}
 	}
+	// Players the load did not return (gone inactive, or out of scope) will not be loaded
+	// again to settle their doubt: send their writes again as they are. The compare-and-set
+	// makes that safe — a write that did land is refused.
+	r.mergeDoubt(doubt)
+	clear(doubt)
 }
 
 // mergeDoubt puts the writes still in doubt back into pending (with what continues them)
