@@ -380,6 +380,7 @@ func (b *Bridge) shutdown(regs []*registration) {
 	}
 	for _, r := range regs {
 		r.workers.Wait()
+		r.keeper.Wait()
 	}
 	b.dead.finish(true)
 }

@@ -357,7 +357,7 @@ func (p *deadLetterPublisher) lose(ds []*pendingDL, why string) {
 	}
 	ev := p.log.Error().Int("lost", len(ds)).Str("cause", why).Str("first_subject", ds[0].subject)
 	if err := ds[len(ds)-1].lastErr; err != nil {
-		ev = ev.Err(err)
+		ev = logErr(ev, err)
 	}
 	ev.Msg("natsbridge: dead letters lost")
 }

@@ -102,17 +102,46 @@
 // consumer, is never seen; one buffered when Close runs is abandoned (counted). Use them
 // for what the next message supersedes (positions, chat, ticks).
 //
-// HandleDurable rides a durable JetStream pull consumer: at least once. A message is
-// acknowledged only after its handler returned nil; a crash, a killed connection or a
-// Close leaves it to the server, which delivers it again (Msg.ID is stable across
-// deliveries, so handlers can be idempotent). A Retryable error naks it with backoff
-// and holds its key until it returns, so the key keeps its order; after
-// Durable.MaxDeliver deliveries it is dead-lettered and terminated once the dead letter
-// is stored (nak'ed if the dead letter was lost). Per-key order holds within a Bridge
-// and across Drain; after a crash the server redelivers the unacknowledged messages
-// after AckWait, in no guaranteed order, possibly after later messages of their key
-// (Msg.Attempt > 1 marks a redelivery). Use it for trades, inventory, achievements.
+// HandleDurable rides a durable JetStream pull consumer: at least once. Use it for
+// trades, inventory, achievements.
 //
+//   - Acknowledgement: a message is acknowledged after its handler returned nil, and the
+//     Bridge waits for the server's confirmation of the ack (retrying until the Bridge
+//     closes) before it hands the key's next message to a handler. Until then the
+//     message is the server's: a crash, a killed connection or a Close leaves it
+//     unacknowledged and the server delivers it again. Duplicates are therefore only
+//     messages whose ack was not confirmed; Msg.ID ("<stream>:<sequence>") is the same
+//     on every delivery, for idempotent handlers, and Msg.Attempt > 1 marks a redelivery.
+//   - Order: in order per key. A later message of a key is not handled before every
+//     earlier one of that key has been acknowledged (ack confirmed) or dead-lettered —
+//     within a Bridge and across Drain, Close, a crash or a killed connection, as long
+//     as one Bridge at a time consumes the consumer. Exceptions, both logged: a message
+//     whose dead letter was lost is nak'ed and comes back after its key's later ones;
+//     a recovery that hits its limit (below) goes on without the deliveries still out.
+//     Bridges sharing one consumer split its messages and keep no order between them.
+//   - Restart: HandleDurable reads the consumer's ack-pending count. If deliveries of an
+//     earlier instance are still unacknowledged, the registration recovers: it parks
+//     every delivery (handling none) until the server's ack-pending count equals what it
+//     has parked — every outstanding message is back — then queues them in stream order.
+//     After a crash this waits for AckWait (the server redelivers expired messages only
+//     then): the cost of the order. If some never come (another Bridge holds them), it
+//     goes on after twice AckWait plus the longest backoff, with a warning.
+//   - Retries: a Retryable error naks the message with the Bridge's backoff; its key's
+//     later messages wait until it comes back (at most the delay plus AckWait, in case
+//     another Bridge on the consumer got it). After Durable.MaxDeliver deliveries it is
+//     dead-lettered, and terminated once the dead letter is stored (nak'ed again if it was
+//     lost). Any other error, a panic or a timeout dead-letters it at once.
+//   - Bounds: the consumer's MaxAckPending is the registration's buffer (Buffer or
+//     Config.QueueLen), so the server never hands over more than the Bridge buffers; there
+//     is no per-key bound (it would reorder a key) and OverflowPolicy does not apply.
+//     Every third of AckWait the Bridge sends a progress notice for each buffered
+//     message, so one waiting behind its key is not delivered again and its delivery
+//     count grows only with handler attempts. Pulling, flow control and heartbeats are
+//     nats.go's jetstream package's; the Queue option is refused.
+//   - Shutdown: Drain finishes and acknowledges the buffered messages (a key waiting for
+//     a nak'ed message leaves its later ones to the server); Close naks the buffered
+//     messages, each key's in order, so they come back at once.
+
 // Dead letters are stored by a JetStream stream with acknowledgement (see the Bridge
 // section); Stats.DeadLettered + Stats.DeadLetterLost accounts for every one.
 //

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Sentinel errors returned (wrapped with %w) by this package. Match them with errors.Is.
@@ -70,4 +72,21 @@ func durationIn(field string, d, hi time.Duration) error {
 		return nil
 	}
 	return &LimitError{Field: field, Value: d.String(), Range: "(0, " + hi.String() + "]"}
+}
+
+// errText is the text of err for a log field: text, or, when the error's message is
+// empty, its type, so that no log line carries "error":"".
+func errText(text string, err error) string {
+	if text != "" {
+		return text
+	}
+	return fmt.Sprintf("%T with an empty message", err)
+}
+
+// logErr adds err to ev as the "error" field, unless err is nil.
+func logErr(ev *zerolog.Event, err error) *zerolog.Event {
+	if err == nil {
+		return ev
+	}
+	return ev.Str("error", errText(err.Error(), err))
 }

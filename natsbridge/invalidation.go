@@ -239,7 +239,7 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 	if !inv.failing.Swap(true) {
 		ev = inv.log.Warn()
 	}
-	ev.Str("subject", inv.cfg.Subject).Str("room_id", n.RoomID).Err(err).
+	logErr(ev.Str("subject", inv.cfg.Subject).Str("room_id", n.RoomID), err).
 		Msg("natsbridge: invalidation publish failed, other caches rely on their TTL")
 }
 
@@ -314,7 +314,7 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 		return fmt.Errorf("natsbridge: confirm subscription to %q: %w", inv.cfg.Subject, err)
 	default:
 		// Disconnected during the round trip: nats.go re-sends the subscription.
-		inv.log.Warn().Str("subject", inv.cfg.Subject).Err(err).
+		logErr(inv.log.Warn().Str("subject", inv.cfg.Subject), err).
 			Msg("natsbridge: invalidation subscription not confirmed, kept for reconnect")
 		return nil
 	}
@@ -430,8 +430,8 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 
 func (inv *RoomInvalidator) rejectNotice(m *nats.Msg, reason, field string, err error) {
 	inv.malformed.Add(1)
-	inv.log.Warn().Str("subject", m.Subject).Str("reason", reason).Str("field", field).
-		Int("bytes", len(m.Data)).Err(err).Msg("natsbridge: malformed invalidation notice ignored")
+	logErr(inv.log.Warn().Str("subject", m.Subject).Str("reason", reason).Str("field", field).
+		Int("bytes", len(m.Data)), err).Msg("natsbridge: malformed invalidation notice ignored")
 }
 
 // Stats returns a snapshot of the counters. It costs a dozen atomic loads and, while
