@@ -413,11 +413,11 @@ func (c ConnectConfig) buildTLS() (*tls.Config, error) {
 // itself is logged at info level by the closed handler.
 func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {
 	log, red := c.Logger, events.red
-	errStr := func(err error) string {
+	withErr := func(ev *zerolog.Event, err error) *zerolog.Event {
 		if err == nil {
-			return ""
+			return ev
 		}
-		return red.redact(err.Error())
+		return ev.Str("error", errText(red.redact(err.Error()), err))
 	}
 	remember, lost := events.remember, events.lastServer
 	return []nats.Option{
@@ -427,8 +427,8 @@ func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {
 				err = nc.LastError() // closed because of an error, not on request
 			}
 			if err != nil {
-				log.Warn().Str("event", "disconnect").Str("url", lost()).
-					Str("error", errStr(err)).Msg("nats disconnected")
+				withErr(log.Warn().Str("event", "disconnect").Str("url", lost()), err).
+					Msg("nats disconnected")
 				return
 			}
 			log.Debug().Str("event", "disconnect").Str("url", lost()).Bool("closed", nc.IsClosed()).
@@ -441,14 +441,15 @@ func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {
 				Msg("nats reconnected")
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
-			log.Info().Str("event", "close").Str("error", errStr(nc.LastError())).Msg("nats connection closed")
+			// A connection closed on request has no LastError: no error field then.
+			withErr(log.Info().Str("event", "close"), nc.LastError()).Msg("nats connection closed")
 		}),
 		nats.LameDuckModeHandler(func(nc *nats.Conn) {
 			log.Warn().Str("event", "lame_duck").Str("url", red.redact(nc.ConnectedUrl())).
 				Msg("nats server entering lame duck mode")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			ev := log.Error().Str("event", "async_error").Str("error", errStr(err))
+			ev := withErr(log.Error().Str("event", "async_error"), err)
 			if sub != nil {
 				ev = ev.Str("subject", sub.Subject)
 			}
