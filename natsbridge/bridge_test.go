@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
 	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
 )
@@ -782,5 +783,38 @@ func TestConfigLimits(t *testing.T) {
 	eventually(t, "messages handled", func() bool { return b.Stats().Handled == 20 })
 	if st := b.Stats().PerHandler[0]; st.Started < 1 || st.Started > 20 {
 		t.Fatalf("workers started for 20 messages of one key: %d", st.Started)
+	}
+}
+
+// TestFailureLogNamesAnEmptyError: a handler error with an empty message is logged by
+// its type, never as "error":"".
+func TestFailureLogNamesAnEmptyError(t *testing.T) {
+	t.Parallel()
+	nc := dialTest(t, testnats.Start(t).ClientURL())
+	ensureDeadLetterStream(t, nc)
+	logs := &testlog.Buffer{}
+	b, err := natsbridge.New(nc, natsbridge.Config{Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Handle("trade.empty", func(context.Context, natsbridge.Msg) error { return errors.New("") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("trade.empty", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "message failed", func() bool { return b.Stats().Failed == 1 })
+	found := false
+	for _, m := range logs.Lines(t) {
+		if e, ok := m["error"]; ok && e == "" {
+			t.Errorf("log line with an empty error: %v", m)
+		}
+		if m["message"] == "natsbridge: message failed, dead-lettering" {
+			found = m["error"] == "*errors.errorString with an empty message"
+		}
+	}
+	if !found {
+		t.Errorf("no failure line naming the empty error:\n%s", logs.String())
 	}
 }

@@ -453,7 +453,11 @@ func TestConnectLogsDisconnectLevels(t *testing.T) {
 
 	// A deliberate close: no warning.
 	nc.Close()
-	waitEvent("close", 1) // nats.go reports the disconnect before the close
+	// nats.go reports the disconnect before the close. Closed on request, the
+	// connection has no LastError: the close line has no error field (it had "").
+	if e, ok := waitEvent("close", 1)[0]["error"]; ok {
+		t.Errorf("close by request carries error %q", e)
+	}
 	closing := waitEvent("disconnect", 2)[1]
 	if closing["level"] != "debug" || closing["closed"] != true || closing["url"] != srv.URL() {
 		t.Errorf("disconnect by Close logged as %v, want level debug, closed, url %s", closing, srv.URL())
