@@ -34,7 +34,7 @@ const (
 
 // ConnectConfig configures Connect. The zero value connects to nats://127.0.0.1:4222 without TLS or
 // credentials. Options are checked eagerly (files are read, conflicts are rejected) and
-// every problem is an error wrapping ErrInvalidOption.
+// every problem is an error wrapping ErrInvalidConfig.
 type ConnectConfig struct {
 	// URLs lists the servers, e.g. "nats://host:4222" or "tls://host:4222"; a URL
 	// without a scheme gets "nats://". Credentials may be embedded ("nats://u:p@h",
@@ -128,7 +128,7 @@ func (c ConnectConfig) WithDefaults() ConnectConfig {
 }
 
 // Validate fills defaults and checks c as Connect would, reading the CA, certificate,
-// key and seed files, without dialling. The error wraps ErrInvalidOption.
+// key and seed files, without dialling. The error wraps ErrInvalidConfig.
 func (c ConnectConfig) Validate() error {
 	_, err := c.WithDefaults().options(newConnEvents(newRedactor(c)))
 	return err
@@ -140,7 +140,7 @@ func (c ConnectConfig) Validate() error {
 //
 // Connect tries each server once and returns at ctx's deadline or cancellation at the
 // latest. Once connected, nats.go reconnects by cfg's policy in its own goroutines,
-// which Close stops. Errors wrap ErrInvalidOption (bad configuration) or ErrConnect
+// which Close stops. Errors wrap ErrInvalidConfig (bad configuration) or ErrConnect
 // (the wrapped chain keeps nats.go's and crypto/tls's errors for errors.Is/As, such as
 // nats.ErrAuthorization or *x509.UnknownAuthorityError) and name the servers with
 // credentials redacted.
@@ -237,7 +237,7 @@ func (c ConnectConfig) tlsWanted() bool {
 func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	red := events.red
 	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidOption, red.redact(fmt.Sprintf(format, args...)))
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, red.redact(fmt.Sprintf(format, args...)))
 	}
 	urlCreds := false
 	for _, raw := range c.URLs {

@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/lifecycle"
 )
 
 // The dispatch design is described in the Bridge doc comment; this file holds the
@@ -132,11 +134,11 @@ type registration struct {
 	// parked messages are queued in stream order (see durable.go).
 	recovering bool
 	parked     []queued
-	acked      seqRing       // durable: the last stream sequences whose ack was confirmed
-	keepStop   chan struct{} // durable: closed when the registration stops; ends keep
-	keeper     sync.WaitGroup
+	acked      seqRing         // durable: the last stream sequences whose ack was confirmed
+	keepStop   chan struct{}   // durable: closed when the registration stops; ends keep
+	keeper     lifecycle.Group // durable: keep
 
-	workers sync.WaitGroup
+	workers lifecycle.Group
 }
 
 // drainIntake stops intake but lets nats.go (or jetstream) hand over what it holds.
@@ -316,8 +318,7 @@ func (r *registration) makeReady(kq *keyQueue) {
 	// (each idle one, woken or not, takes one key), up to the registration's bound.
 	if r.ready.len() > r.idle && r.started < r.opts.workers {
 		r.started++
-		r.workers.Add(1)
-		go r.work()
+		r.workers.Go(r.work)
 	}
 }
 
@@ -378,7 +379,6 @@ func (r *registration) overflow(item queued) {
 // work is one worker's loop; it exits when the registration stops, or drains and its
 // buffer is empty.
 func (r *registration) work() {
-	defer r.workers.Done()
 	// Each worker derives its attempts' contexts from a context of its own, so the
 	// per-message WithTimeoutCause registers with an uncontended parent instead of the
 	// Bridge's context shared by every worker.

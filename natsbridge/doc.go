@@ -10,7 +10,7 @@
 // token, NKey seed or credentials file, reconnect policy, zerolog logger, and any extra
 // nats.Option, applied last) into a *nats.Conn. Its defaults are nats.go's except
 // MaxReconnects (forever, for the reason its field doc gives); event handlers set
-// through Options run after Connect's logging ones. Options are validated before any dial (errors wrap ErrInvalidOption);
+// through Options run after Connect's logging ones. Options are validated before any dial (errors wrap ErrInvalidConfig);
 // certificate verification and the server-name check are on unless the caller's
 // TLSConfig turns verification off (then Connect logs a warning, and refuses a CAFile
 // or ServerName that would be ignored); a password or token sent without TLS is warned
@@ -190,7 +190,7 @@
 //
 // # Errors
 //
-// Errors are sentinels (ErrInvalidOption, ErrInvalidSubject, ErrDecode, ErrEncode,
+// Errors are sentinels (ErrInvalidConfig, ErrInvalidSubject, ErrDecode, ErrEncode,
 // ErrConnect, ErrClosed) and typed errors (*DecodeError, *PanicError), always wrapped
 // with %w and matchable with errors.Is and errors.As; nats.go's own errors
 // (nats.ErrAuthorization, nats.ErrTLS, …) stay in the chain.

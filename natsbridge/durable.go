@@ -67,12 +67,12 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 	for _, n := range []string{d.Stream, d.Consumer} {
 		if n == "" || strings.ContainsAny(n, " \t\r\n.*>/\\") {
 			return fmt.Errorf("%w: Durable.Stream and Durable.Consumer must be names without '.', '*', '>', '/' or whitespace, got %q and %q",
-				ErrInvalidOption, d.Stream, d.Consumer)
+				ErrInvalidConfig, d.Stream, d.Consumer)
 		}
 	}
 	if d.Subject != "" {
 		if err := ValidatePattern(d.Subject); err != nil {
-			return fmt.Errorf("%w: Durable.Subject: %w", ErrInvalidOption, err)
+			return fmt.Errorf("%w: Durable.Subject: %w", ErrInvalidConfig, err)
 		}
 	}
 	if err := intIn("Durable.MaxDeliver", d.MaxDeliver, 1, maxDeliverLimit); err != nil {
@@ -82,7 +82,7 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 		return err
 	}
 	if d.AckWait <= handlerTimeout {
-		return &LimitError{Field: "Durable.AckWait", Value: d.AckWait.String(), Range: "above the handler timeout (" + handlerTimeout.String() + ")"}
+		return &ConfigError{Field: "Durable.AckWait", Value: d.AckWait.String(), Range: "above the handler timeout (" + handlerTimeout.String() + ")"}
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 // the package doc. Errors wrap ErrInvalidConfig, ErrClosed or jetstream's error.
 func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts ...HandlerOption) error {
 	if h == nil {
-		return fmt.Errorf("%w: nil Handler for durable %q", ErrInvalidOption, d.Consumer)
+		return fmt.Errorf("%w: nil Handler for durable %q", ErrInvalidConfig, d.Consumer)
 	}
 	var o handlerOptions
 	for _, opt := range opts {
@@ -104,7 +104,7 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 		}
 	}
 	if o.queue != "" {
-		return fmt.Errorf("%w: Queue does not apply to HandleDurable: Bridges using one consumer share its messages", ErrInvalidOption)
+		return fmt.Errorf("%w: Queue does not apply to HandleDurable: Bridges using one consumer share its messages", ErrInvalidConfig)
 	}
 	if o.name == "" {
 		o.name = "durable:" + d.Stream + "/" + d.Consumer
@@ -126,7 +126,7 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 		return ErrClosed
 	}
 	if b.names[o.name] {
-		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidOption, o.name)
+		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidConfig, o.name)
 	}
 	cons, err := b.dead.js.CreateOrUpdateConsumer(ctx, d.Stream, jetstream.ConsumerConfig{
 		Durable:       d.Consumer,
@@ -150,8 +150,7 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 			Msg("natsbridge: durable consumer has unacknowledged deliveries, handling them first")
 	}
 	r.keepStop = make(chan struct{})
-	r.keeper.Add(1)
-	go r.keep(cons)
+	r.keeper.Go(func() { r.keep(cons) })
 	cc, err := cons.Consume(r.onDurable,
 		jetstream.PullMaxMessages(min(o.queueLen, 500)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -329,7 +328,6 @@ func (r *registration) endRecovery() {
 // buffered message, so that a message waiting here (parked, or behind its key) is not
 // due again and its delivery count only grows with handler attempts.
 func (r *registration) keep(cons jetstream.Consumer) {
-	defer r.keeper.Done()
 	limit := time.Now().Add(2*r.durable.AckWait + max(r.b.cfg.BackoffMax, deadLetterRetryMax))
 	every := r.durable.AckWait / 3
 	t := time.NewTicker(min(recoveryPoll, every))

@@ -310,10 +310,10 @@ func TestDurablePoisonIsTerminatedAndDeadLettered(t *testing.T) {
 		info, err := cons.Info(ctx)
 		return err == nil && info.NumAckPending == 0 && info.NumRedelivered == 0 && info.AckFloor.Stream == 4
 	})
-	if err := b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "x"}, h, natsbridge.Queue("g")); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if err := b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "x"}, h, natsbridge.Queue("g")); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("Queue with HandleDurable: %v", err)
 	}
-	if err := b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "y", AckWait: time.Second}, h); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if err := b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "y", AckWait: time.Second}, h); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("AckWait below the handler timeout: %v", err)
 	}
 }

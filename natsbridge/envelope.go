@@ -102,7 +102,7 @@ func publish[T any](ctx context.Context, nc *nats.Conn, subject string, env Enve
 		return err
 	}
 	if nc == nil {
-		return fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
+		return fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
 	}
 	if err := ValidateSubject(subject); err != nil {
 		return err

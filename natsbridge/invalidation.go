@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/gamepersist/gamepersist/internal/lifecycle"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -123,9 +124,11 @@ type RoomInvalidator struct {
 	cfg InvalidatorConfig
 	log zerolog.Logger
 
-	queue    chan RoomInvalidation
-	stop     chan struct{}
-	loopDone chan struct{}
+	queue chan RoomInvalidation
+	stop  chan struct{}
+
+	shut  lifecycle.Shutdown // Close: the first does the work, all return its outcome
+	group lifecycle.Group    // the publisher and the reconnect watcher
 
 	// life orders Publish and the delivery callback (read side) against Close (write
 	// side): once Close holds it, nothing is enqueued and no callback runs any more.
@@ -153,25 +156,24 @@ type RoomInvalidator struct {
 
 // NewRoomInvalidator returns a RoomInvalidator publishing and receiving on nc, which the
 // caller owns and keeps open until after Close. It validates cfg (errors wrap
-// ErrInvalidOption), does no I/O and starts one publisher goroutine, stopped by Close.
+// ErrInvalidConfig), does no I/O and starts one publisher goroutine, stopped by Close.
 // Pass its Publish method as roomstore.CacheConfig.AfterWrite, then call Attach.
 func NewRoomInvalidator(nc *nats.Conn, cfg InvalidatorConfig) (*RoomInvalidator, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	inv := &RoomInvalidator{
-		nc:       nc,
-		cfg:      cfg,
-		log:      cfg.Logger.With().Str("component", "natsbridge.invalidator").Str("instance", cfg.Instance).Logger(),
-		queue:    make(chan RoomInvalidation, cfg.QueueLen),
-		stop:     make(chan struct{}),
-		loopDone: make(chan struct{}),
+		nc:    nc,
+		cfg:   cfg,
+		log:   cfg.Logger.With().Str("component", "natsbridge.invalidator").Str("instance", cfg.Instance).Logger(),
+		queue: make(chan RoomInvalidation, cfg.QueueLen),
+		stop:  make(chan struct{}),
 	}
-	go inv.publishLoop()
+	inv.group.Go(inv.publishLoop)
 	return inv, nil
 }
 
@@ -205,7 +207,6 @@ func (inv *RoomInvalidator) Publish(change roomstore.RoomChange) {
 // publishLoop hands queued notices to nats.go until Close; then it publishes what is
 // still queued (nats.go buffers it or refuses it at once) and returns.
 func (inv *RoomInvalidator) publishLoop() {
-	defer close(inv.loopDone)
 	for {
 		select {
 		case n := <-inv.queue:
@@ -254,12 +255,12 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 // interest reaches the other servers shortly after. If the connection is reconnecting,
 // the subscription is kept (nats.go sends it on reconnect) and Attach returns nil at once.
 //
-// Attach may be called once; a second call returns an error wrapping ErrInvalidOption,
+// Attach may be called once; a second call returns an error wrapping ErrInvalidConfig,
 // a call after Close ErrClosed. On a ctx that ends first it unsubscribes and returns
 // ctx's error wrapped.
 func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarget) error {
 	if target == nil {
-		return fmt.Errorf("%w: nil invalidation target", ErrInvalidOption)
+		return fmt.Errorf("%w: nil invalidation target", ErrInvalidConfig)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -271,7 +272,7 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 	}
 	if inv.sub != nil {
 		inv.life.Unlock()
-		return fmt.Errorf("%w: RoomInvalidator is already attached", ErrInvalidOption)
+		return fmt.Errorf("%w: RoomInvalidator is already attached", ErrInvalidConfig)
 	}
 	sub, err := inv.nc.Subscribe(inv.cfg.Subject, func(m *nats.Msg) { inv.onNotice(m, target) })
 	if err != nil {
@@ -288,7 +289,8 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 	inv.watchDone = make(chan struct{})
 	// The subscription's status channel is closed by nats.go when sub closes.
 	slow := sub.StatusChanged(nats.SubscriptionSlowConsumer, nats.SubscriptionActive)
-	go inv.watchReconnects(inv.status, slow, inv.watchDone, target)
+	status, done := inv.status, inv.watchDone
+	inv.group.Go(func() { inv.watchReconnects(status, slow, done, target) })
 	inv.life.Unlock()
 
 	if !inv.nc.IsConnected() {
@@ -462,22 +464,21 @@ func (inv *RoomInvalidator) Stats() InvalidatorStats {
 	return s
 }
 
-// Close unsubscribes (if attached), waits until no notice callback is running, stops
-// watching for reconnects, and stops the publisher goroutine after it handed the notices still queued to nats.go (which
-// buffers them or refuses them at once; it does not wait for the server). It never closes
-// the caller's *nats.Conn. After Close, Publish drops and counts, Attach returns
-// ErrClosed, and notices that arrive are ignored. Close is idempotent: a second call
-// returns nil. The error is the unsubscribe's, unless the connection was already closed.
+// Close unsubscribes, stops the reconnect watcher and the publisher (after it handed the
+// queued notices to nats.go) and returns once both goroutines returned. Afterwards
+// Publish drops and counts, Attach returns ErrClosed and arriving notices are ignored. It
+// returns the unsubscribe's error; later calls wait for the first and return the same.
+// The *nats.Conn is left open.
 func (inv *RoomInvalidator) Close() error {
+	return inv.shut.Do(inv.close)
+}
+
+func (inv *RoomInvalidator) close() error {
 	inv.life.Lock()
-	if inv.closed {
-		inv.life.Unlock()
-		return nil
-	}
 	inv.closed = true
 	sub := inv.sub
 	inv.sub = nil
-	status, watchDone := inv.status, inv.watchDone
+	status := inv.status
 	inv.life.Unlock()
 
 	var err error
@@ -491,9 +492,8 @@ func (inv *RoomInvalidator) Close() error {
 	}
 	if status != nil {
 		inv.nc.RemoveStatusListener(status)
-		<-watchDone
 	}
 	close(inv.stop)
-	<-inv.loopDone
+	inv.group.Wait()
 	return err
 }
