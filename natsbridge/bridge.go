@@ -270,11 +270,10 @@ func (b *Bridge) beginStop() []*registration {
 }
 
 // Close stops the Bridge now: it unsubscribes, cancels the handlers' contexts, discards
-// the buffered messages (Stats.Abandoned; durable ones are nak'ed) and unacknowledged
-// dead letters (Stats.DeadLetterLost), and returns once every goroutine it started and
-// nats.go's last callback into it returned — a handler ignoring its ctx delays it. It
-// returns the unsubscribe errors; later Close and Drain calls wait for the first and
-// return its error. The *nats.Conn is left open.
+// the buffer (Stats.Abandoned; durable messages are nak'ed) and the unacknowledged dead
+// letters, and returns once every goroutine it started and nats.go's last callback into
+// it returned (a handler ignoring its ctx delays it). It returns the unsubscribe errors;
+// later Close and Drain calls wait for the first and return its error.
 func (b *Bridge) Close() error {
 	return b.life.Do(b.close)
 }

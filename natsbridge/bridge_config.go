@@ -104,7 +104,7 @@ func (p OverflowPolicy) String() string {
 // *ConfigError for a value outside its range).
 type Config struct {
 	// MeterProvider, when not nil, receives the Bridge's instruments (the Metric*
-	// constants, under MeterName): counters and latency gauges observed from Stats once
+	// constants, under meterName): counters and latency gauges observed from Stats once
 	// per collection, nothing recorded per message. nil means no metrics (a no-op
 	// provider); no global provider is ever read. Close and Drain unregister them.
 	MeterProvider metric.MeterProvider

@@ -134,16 +134,10 @@ func (c ConnectConfig) Validate() error {
 	return err
 }
 
-// Connect validates cfg and opens a NATS connection. The returned *nats.Conn belongs to
-// the caller, who must Close (or Drain) it; nothing in this package — the Bridge included
-// — ever closes a connection it did not open.
-//
-// Connect tries each server once and returns at ctx's deadline or cancellation at the
-// latest. Once connected, nats.go reconnects by cfg's policy in its own goroutines,
-// which Close stops. Errors wrap ErrInvalidConfig (bad configuration) or ErrConnect
-// (the wrapped chain keeps nats.go's and crypto/tls's errors for errors.Is/As, such as
-// nats.ErrAuthorization or *x509.UnknownAuthorityError) and name the servers with
-// credentials redacted.
+// Connect validates cfg and opens a NATS connection, trying each server once within
+// ctx; the *nats.Conn is the caller's to Close. Errors wrap ErrInvalidConfig or
+// ErrConnect (nats.go's and crypto/tls's errors stay in the chain) and name the servers
+// with credentials redacted.
 func Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

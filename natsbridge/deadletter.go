@@ -517,26 +517,11 @@ type ReplayResult struct {
 	Skipped int
 }
 
-// Replay re-publishes the dead letters kept in a stream (see EnsureDeadLetterStream)
-// to their original subjects, with their original payload and headers (the Gp-Dl-*
-// headers removed, the original Nats-* headers restored, HeaderReplayOf added and
-// HeaderPublishedAt, if present, set to the replay time), in stream order, on js's
-// connection. It replays the messages present when it starts and stops.
-//
-// Each re-publication is checked before its dead letter counts as replayed (and, with
-// Delete, is deleted):
-//   - acknowledged, when a stream captures the original subject (a durable handler's
-//     stream, see HandleDurable): a JetStream publish whose acknowledgement says the
-//     message was stored (not taken for a duplicate);
-//   - confirmed, when no stream does: a core publish with a reply inbox followed by a
-//     flush; the server answers "no responders" to a message it delivered to nobody,
-//     so no such answer means at least one live subscriber received it. It does not
-//     mean that subscriber's handler succeeded (if it fails again, the Bridge
-//     dead-letters it again). The subscriber sees the inbox as the message's Reply.
-//
-// It costs one JetStream look-up per distinct subject and one round trip per dead
-// letter (plus one per deletion). It returns what it did so far together with the
-// first error.
+// Replay re-publishes the dead letters present in cfg.Stream to their original subjects,
+// in stream order, with their original payload and headers (HeaderReplayOf added); with
+// Delete it deletes each one only after its re-publication was acknowledged by a stream
+// or confirmed delivered (see "Dead letters" in the package doc). It costs one round trip
+// per dead letter and returns what it did so far with the first error.
 func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (ReplayResult, error) {
 	var res ReplayResult
 	if js == nil {

@@ -44,8 +44,12 @@
 // a Bridge measures its latency from the publish; PublishWithMsgID also sets Nats-Msg-Id
 // for JetStream de-duplication. Decode parses one, rejecting oversize input before
 // parsing, unknown fields at any depth, trailing data and missing required fields with a
-// *DecodeError (errors.Is(err, ErrDecode)) whose Reason says which. Typed adapts a
-// function of a decoded envelope to a Bridge Handler.
+// *DecodeError (errors.Is(err, ErrDecode)) whose Reason says which: input longer than
+// MaxBytes (ReasonOversize); syntax errors, wrong field types, trailing data
+// (ReasonMalformed); fields not defined by Envelope or by a struct payload, at any depth
+// (ReasonUnknownField); an absent, null or empty id, type or timestamp, or an absent or
+// null payload (ReasonMissingField). Field names match as encoding/json matches them.
+// Typed adapts a function of a decoded envelope to a Bridge Handler.
 //
 // # Bridge
 //
@@ -88,13 +92,24 @@
 //     its re-publication was acknowledged by a stream or confirmed delivered to a live
 //     subscriber (the server did not answer "no responders").
 //   - Shutdown: Drain(ctx) stops intake, lets the workers finish everything buffered,
-//     waits until the remaining dead letters are acknowledged (or lost), and stops; if ctx ends first it
-//     falls back to Close and says how many messages were abandoned. Close stops now:
-//     handlers' contexts are cancelled, the buffer is discarded (Stats.Abandoned), and it
-//     returns once every goroutine the Bridge started and nats.go's last callback into it
-//     have returned. Run(ctx) blocks in the caller's goroutine until ctx ends, then
-//     drains within Config.DrainTimeout — the Bridge never runs a loop of its own.
-//
+//     waits until the remaining dead letters are acknowledged (or lost), and stops; if
+//     ctx ends first it falls back to Close and says how many messages were abandoned.
+//     Close stops now: handlers' contexts are cancelled, the buffer is discarded
+//     (Stats.Abandoned), and it returns once every goroutine the Bridge started and
+//     nats.go's last callback into it have returned. The first Close or Drain does the
+//     work; every later one waits for it and returns the same error (the module's
+//     lifecycle contract). Run(ctx) blocks in the caller's goroutine until ctx ends, then
+//     drains within Config.DrainTimeout and returns the drain's outcome — the Bridge
+//     never runs a loop of its own.
+//   - Goroutines: New starts the dead-letter publisher; each registration starts its
+//     workers lazily, up to Concurrency, one more whenever ready keys outnumber idle
+//     workers; a worker takes the oldest ready key, handles one message, and puts the key
+//     back at the end of the ready list if it has more (round robin between keys). Each
+//     handler call also takes one of Config.MaxInFlight Bridge-wide slots; a message
+//     waiting for a retry keeps its worker and key but gives its slot back. A durable
+//     registration adds one goroutine (recovery and progress notices). All belong to the
+//     Bridge and end before Close or Drain returns.
+
 // # What is durable and what is at-most-once
 //
 // Handle and HandlePattern ride NATS core subscriptions: at most once. A message
@@ -145,6 +160,27 @@
 // Dead letters are stored by a JetStream stream with acknowledgement (see the Bridge
 // section); Stats.DeadLettered + Stats.DeadLetterLost accounts for every one.
 //
+// # Dead letters
+//
+// Replay re-publishes the dead letters of a stream to their original subjects, with
+// their original payload and headers (the Gp-Dl-* headers removed, the original Nats-*
+// headers restored, HeaderReplayOf added and HeaderPublishedAt, if present, set to the
+// replay time), in stream order, on js's connection; it replays the messages present
+// when it starts. Each re-publication is checked before its dead letter counts as
+// replayed (and, with Delete, is deleted):
+//
+//   - acknowledged, when a stream captures the original subject (a durable handler's
+//     stream): a JetStream publish whose acknowledgement says the message was stored
+//     (not taken for a duplicate);
+//   - confirmed, when no stream does: a core publish with a reply inbox followed by a
+//     flush; the server answers "no responders" to a message it delivered to nobody, so
+//     no such answer means at least one live subscriber received it. It does not mean
+//     that subscriber's handler succeeded (if it fails again, the Bridge dead-letters it
+//     again). The subscriber sees the inbox as the message's Reply.
+//
+// It costs one JetStream look-up per distinct subject and one round trip per dead letter
+// (plus one per deletion).
+//
 // # Stats
 //
 // Bridge.Stats returns a plain snapshot: received, handled, failed, retried, panics,
@@ -157,8 +193,12 @@
 // Drain returned the counters are final. RoomInvalidator.Stats does the same for invalidation notices.
 //
 // Config.MeterProvider exports the same counters and latency percentiles through the
-// OpenTelemetry metric API (the Metric* constants), observed from Stats at each collection:
-// nothing is recorded on a message's path.
+// OpenTelemetry metric API, observed from Stats at each collection (nothing is recorded
+// on a message's path), under the scope "github.com/gamepersist/gamepersist/natsbridge":
+// counters gamepersist.natsbridge.received, .handled, .failed, .dead_lettered and
+// .dead_letter_lost (Stats.Received, Handled, Failed, DeadLettered, DeadLetterLost), and
+// gauges gamepersist.natsbridge.latency.p50 and .latency.p99 (ms, publish→handled over
+// all handled messages since New).
 //
 // # Cross-node room-cache invalidation
 //
@@ -191,7 +231,7 @@
 // # Errors
 //
 // Errors are sentinels (ErrInvalidConfig, ErrInvalidSubject, ErrDecode, ErrEncode,
-// ErrConnect, ErrClosed) and typed errors (*DecodeError, *PanicError), always wrapped
+// ErrConnect, ErrClosed) and typed errors (*ConfigError, *DecodeError, *PanicError), always wrapped
 // with %w and matchable with errors.Is and errors.As; nats.go's own errors
 // (nats.ErrAuthorization, nats.ErrTLS, …) stay in the chain.
 package natsbridge

@@ -87,12 +87,11 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 	return nil
 }
 
-// HandleDurable runs h for the messages of the durable JetStream pull consumer d, with
-// Handle's middleware, per-key order, bounds and Stats; a message is acknowledged (and
-// the ack confirmed) after h returns nil, so it is handled at least once. It creates or
-// updates the consumer (one round trip within ctx) and starts one goroutine beside the
-// workers. Ordering across restarts, retries and dead letters: see "What is durable" in
-// the package doc. Errors wrap ErrInvalidConfig, ErrClosed or jetstream's error.
+// HandleDurable runs h, with Handle's middleware, per-key order, bounds and Stats, for
+// the durable JetStream pull consumer d (created or updated within ctx): at least once,
+// each message acknowledged after h returns nil. It starts one goroutine beside the
+// workers. Order across restarts, retries, dead letters: see "What is durable" in the
+// package doc. Errors wrap ErrInvalidConfig, ErrClosed or jetstream's error.
 func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts ...HandlerOption) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil Handler for durable %q", ErrInvalidConfig, d.Consumer)

@@ -84,41 +84,11 @@ type InvalidatorStats struct {
 	FullInvalidations uint64
 }
 
-// RoomInvalidator keeps the room caches of several processes coherent over NATS: each
-// process publishes a notice after every write through its cache, and drops the rooms
-// other processes wrote from its own cache. Wiring, in this order:
-//
-//	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{})
-//	cached, err := roomstore.NewCached(store, roomstore.CacheConfig{AfterWrite: inv.Publish})
-//	err = inv.Attach(ctx, cached) // subscribe: other processes' writes invalidate cached
-//	...
-//	inv.Close()    // unsubscribe, stop the publisher goroutine
-//	cached.Close() // then the cache, then the store, then nc: each owner closes its own
-//
-// Sending side: Publish is the roomstore.CacheConfig.AfterWrite hook. It runs in the
-// writer's goroutine after the write committed (or failed in a way that may still have
-// applied it, with version 0) and never waits: it puts the notice in a bounded queue (or
-// drops and counts it when the queue is full) and one publisher goroutine hands it to
-// nats.go. A write therefore never blocks on, nor fails because of, NATS.
-//
-// Receiving side: Attach subscribes with a plain nats.go subscription whose callback
-// decodes the notice, ignores this instance's own echo, counts and logs malformed
-// notices, and calls target.Invalidate(roomID): microseconds, no I/O. The next read of
-// that room in this process loads it from the database.
-//
-// Safety net: a notice is lost when NATS is down longer than nats.go buffers, when the
-// receiving process is disconnected at the time, or when a queue overflows. NATS core
-// does not redeliver, so the cache TTL (roomstore.CacheConfig.TTL, default 5 minutes)
-// bounds how long another process can serve a stale room: choose the TTL as the longest
-// staleness the game accepts during a NATS outage. When the receiving connection comes
-// back after an outage, a target that implements FullInvalidationTarget (as
-// *roomstore.Cached does, so the wiring above gets this) is emptied at once, counted in
-// Stats.FullInvalidations, which ends that staleness early. The TTL remains the only
-// bound for notices lost while this process stayed connected (the sender's queue was
-// full, or the sender could not publish).
-//
-// The *nats.Conn belongs to the caller: Close unsubscribes but never closes it. A
-// RoomInvalidator is safe for concurrent use.
+// RoomInvalidator keeps the room caches of several processes coherent over NATS core:
+// Publish (the cache's AfterWrite hook) queues a notice without blocking, and Attach makes
+// other processes' notices invalidate the cache; a lost notice is bounded by the cache
+// TTL (see "Cross-node room-cache invalidation" in the package doc for wiring and
+// guarantees). It owns two goroutines, stopped by Close; nc stays the caller's.
 type RoomInvalidator struct {
 	nc  *nats.Conn
 	cfg InvalidatorConfig
@@ -244,20 +214,11 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 		Msg("natsbridge: invalidation publish failed, other caches rely on their TTL")
 }
 
-// Attach subscribes to the invalidation subject: from then on every valid notice from
-// another instance calls target.Invalidate(roomID) (pass the *roomstore.Cached whose
-// AfterWrite is Publish). It also starts one goroutine, stopped by Close, that watches the
-// connection's status (nats.Conn.StatusChanged, which leaves the caller's own handlers
-// alone) and calls InvalidateAll after each reconnect if target is a
-// FullInvalidationTarget (a *roomstore.Cached is). It waits, within ctx, for the server to confirm the
-// subscription (one round trip; at most 10 s when ctx has no
-// deadline), so a write made elsewhere after Attach returns is seen; in a cluster the
-// interest reaches the other servers shortly after. If the connection is reconnecting,
-// the subscription is kept (nats.go sends it on reconnect) and Attach returns nil at once.
-//
-// Attach may be called once; a second call returns an error wrapping ErrInvalidConfig,
-// a call after Close ErrClosed. On a ctx that ends first it unsubscribes and returns
-// ctx's error wrapped.
+// Attach subscribes so that every valid notice from another instance calls
+// target.Invalidate, starts the goroutine that calls InvalidateAll after a reconnect or a
+// slow-consumer episode (if target is a FullInvalidationTarget), and waits within ctx
+// (at most 10 s) for the server to confirm the subscription — at once if reconnecting.
+// Errors wrap ErrInvalidConfig (called twice), ErrClosed or ctx's error.
 func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarget) error {
 	if target == nil {
 		return fmt.Errorf("%w: nil invalidation target", ErrInvalidConfig)
