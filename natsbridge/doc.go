@@ -109,7 +109,7 @@
 //     waiting for a retry keeps its worker and key but gives its slot back. A durable
 //     registration adds one goroutine (recovery and progress notices). All belong to the
 //     Bridge and end before Close or Drain returns.
-
+//
 // # What is durable and what is at-most-once
 //
 // Handle and HandlePattern ride NATS core subscriptions: at most once. A message
@@ -156,7 +156,7 @@
 //   - Shutdown: Drain finishes and acknowledges the buffered messages (a key waiting for
 //     a nak'ed message leaves its later ones to the server); Close naks the buffered
 //     messages, each key's in order, so they come back at once.
-
+//
 // Dead letters are stored by a JetStream stream with acknowledgement (see the Bridge
 // section); Stats.DeadLettered + Stats.DeadLetterLost accounts for every one.
 //
