@@ -294,10 +294,13 @@ func (b *Bridge) close() error {
 // for the last nats.go callback of every closed subscription, so that no counter moves
 // after it returns. Callers have unsubscribed (or drained) the subscriptions first.
 func (b *Bridge) shutdown(regs []*registration) {
-	b.cancel(ErrClosed)
+	// Stop the registrations before cancelling the handlers' contexts: a worker whose
+	// call is cancelled (or finds no MaxInFlight slot) must find its registration stopped,
+	// or it would go on with the key's next message and a durable key would skip one.
 	for _, r := range regs {
 		r.setState(stateStopped) // from here on onMsg only counts abandoned messages
 	}
+	b.cancel(ErrClosed)
 	for _, r := range regs {
 		// A closed subscription's delivery goroutine ends right after the callback it
 		// is running, if any; one still open (the caller is draining the connection)
