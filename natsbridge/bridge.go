@@ -10,75 +10,34 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/gamepersist/gamepersist/internal/lifecycle"
 )
 
-// Bridge runs handlers for NATS subjects without ever blocking nats.go's delivery
-// goroutine, with bounded memory, ordered per key, with deadlines, retries and dead
-// letters.
-//
-// Dispatch. Each registration (Handle, HandlePattern) owns a pool of worker goroutines,
-// started lazily up to Concurrency (default Config.MaxInFlightPerHandler), and a set of per-key
-// FIFO queues. The nats.go callback only appends the message to its key's queue (key:
-// KeyFunc, by default the subject's last token, e.g. the room) and, if no worker owns
-// that key, queues the key on a "ready" list and wakes an idle worker; it takes one
-// short mutex and never waits. A worker takes the oldest ready key, owns it while it
-// handles that key's oldest message, then puts the key back at the end of the ready
-// list if it has more (round robin between keys). So messages of one key are handled
-// one at a time in arrival order, different keys in parallel, and a key whose handler
-// sleeps holds one worker while the others serve the other keys (only when every worker
-// of a registration is stuck do its other keys wait, buffered within the bounds below:
-// size Concurrency above the number of keys expected to stall at once). Each call also
-// takes one of Config.MaxInFlight Bridge-wide slots.
-//
-// Bounds. A registration buffers at most QueueLen messages, and at most MaxQueuedPerKey
-// for one key, so a hot or stuck key cannot take the whole buffer. A message beyond
-// either bound overflows: Config.OverflowPolicy dead-letters it (default) or drops it,
-// and Stats counts it either way. nats.go's own pending limits are set on every
-// subscription (Config.SubPendingMsgs/Bytes) and its drops are counted as SlowConsumer.
-//
-// Failures. Each attempt runs with a deadline (HandlerTimeout) in its context. A
-// Retryable error is retried after an exponential backoff with jitter (from a random
-// source private to this Bridge) up to MaxAttempts; the waiting message keeps its key
-// (later messages of the key wait behind it, to keep order) and its worker, but gives
-// back its MaxInFlight slot. Other errors, the last failed attempt, a deadline overrun, a
-// Typed decode error and a panic (recovered, counted, never retried) make the message a
-// dead letter on Config.DeadLetterPrefix + subject with the Gp-Dl-* headers (see
-// HeaderDeadLetterReason), and the handler goes on with the next message. Dead letters
-// are published to JetStream with acknowledgement (a stream must capture them: see
-// EnsureDeadLetterStream) and count in Stats.DeadLettered only once the stream
-// acknowledged them; while JetStream is unreachable they wait in a bounded buffer
-// (Config.DeadLetterQueueLen) and are retried for Config.DeadLetterTimeout; what cannot
-// be kept is counted in Stats.DeadLetterLost and logged. Replay sends them back.
-//
-// Lifecycle. New starts only the dead-letter publisher goroutine. Handle, HandlePattern
-// and HandleDurable may be called at any time before Drain or Close; each subscribes at
-// once, and its workers start as messages need them. Run is a convenience that blocks until its
-// context ends and then drains. Drain stops intake and finishes the buffered messages
-// within its context; Close stops at once. Either way every goroutine the Bridge started
-// has returned when they return. The *nats.Conn belongs to the caller: the Bridge never
-// closes or drains it and never changes its handlers; reconnects are nats.go's, and
-// subscriptions resume after them.
-//
-// A Bridge is safe for concurrent use.
+// Bridge runs message handlers for NATS subjects off nats.go's delivery goroutine: per
+// key in order, different keys in parallel, with bounded buffers, deadlines, retries and
+// acknowledged dead letters (see the package doc for the design and what is durable).
+// New starts one goroutine; each registration starts its workers as messages need them.
+// Close or Drain stops them all; the *nats.Conn stays the caller's. Safe for concurrent use.
 type Bridge struct {
 	nc      *nats.Conn
 	cfg     Config
 	backoff *backoff
 	dead    *deadLetterPublisher
 
-	ctx    context.Context // handlers' parent context; cancelled by Close with cause ErrClosed
+	// ctx is the handlers' parent context, cancelled with cause ErrClosed when the
+	// shutdown stops the workers (Close, or a Drain that ran out of time).
+	ctx    context.Context
 	cancel context.CancelCauseFunc
 	sem    chan struct{} // Config.MaxInFlight slots
 
-	closing   chan struct{} // closed by Close (and by a Drain that ran out of time)
-	closeOnce sync.Once
+	life    lifecycle.Shutdown // Close and Drain: the first does the work, all return its outcome
+	waiters lifecycle.Group    // Drain's bounded waits
 
 	mu       sync.Mutex
 	regs     []*registration
 	names    map[string]bool
-	stopping bool // Drain or Close began: no new registrations
-	done     chan struct{}
-	doneErr  error
+	stopping bool   // Drain or Close began: no new registrations
 	slowGone uint64 // SlowConsumer drops of subscriptions already closed
 
 	counters counters
@@ -86,11 +45,11 @@ type Bridge struct {
 }
 
 // New returns a Bridge that will subscribe on nc. It validates cfg (after WithDefaults)
-// and returns an error wrapping ErrInvalidOption if it is wrong. It starts one goroutine
+// and returns an error wrapping ErrInvalidConfig if it is wrong. It starts one goroutine
 // (the dead-letter publisher); Close or Drain stops it. nc stays the caller's.
 func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
@@ -101,9 +60,7 @@ func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
 		cfg:     cfg,
 		backoff: newBackoff(cfg.BackoffBase, cfg.BackoffMax, cfg.BackoffJitter),
 		sem:     make(chan struct{}, cfg.MaxInFlight),
-		closing: make(chan struct{}),
 		names:   map[string]bool{},
-		done:    make(chan struct{}),
 	}
 	reg, err := newBridgeMetrics(cfg.MeterProvider, b)
 	if err != nil {
@@ -122,7 +79,7 @@ func New(nc *nats.Conn, cfg Config) (*Bridge, error) {
 }
 
 // Handle subscribes h to a literal subject (no wildcards; see HandlePattern); its
-// workers start as messages need them. It fails with an error wrapping ErrInvalidSubject, ErrInvalidOption
+// workers start as messages need them. It fails with an error wrapping ErrInvalidSubject, ErrInvalidConfig
 // (bad option or duplicate Name), ErrClosed (after Drain or Close began) or nats.go's
 // subscribe error.
 func (b *Bridge) Handle(subject string, h Handler, opts ...HandlerOption) error {
@@ -147,7 +104,7 @@ func (b *Bridge) HandlePattern(pattern string, h Handler, opts ...HandlerOption)
 
 func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 	if h == nil {
-		return fmt.Errorf("%w: nil Handler for %q", ErrInvalidOption, subject)
+		return fmt.Errorf("%w: nil Handler for %q", ErrInvalidConfig, subject)
 	}
 	var o handlerOptions
 	for _, opt := range opts {
@@ -166,7 +123,7 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 		return ErrClosed
 	}
 	if b.names[o.name] {
-		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidOption, o.name)
+		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidConfig, o.name)
 	}
 	var (
 		sub *nats.Subscription
@@ -218,45 +175,33 @@ func (b *Bridge) newRegistration(subject string, h Handler, o handlerOptions) *r
 	return r
 }
 
-// Run blocks until ctx is done, then drains the Bridge with Config.DrainTimeout and
-// returns Drain's error (nil if everything buffered was handled). If the Bridge is
-// closed or drained while Run waits, Run returns nil; if it was already, ErrClosed.
+// Run blocks until ctx ends, then drains the Bridge within Config.DrainTimeout and
+// returns the drain's outcome. If another goroutine closes or drains the Bridge while Run
+// waits, Run returns that shutdown's outcome; called after shutdown began, ErrClosed.
 func (b *Bridge) Run(ctx context.Context) error {
-	b.mu.Lock()
-	stopping := b.stopping
-	b.mu.Unlock()
-	if stopping {
+	if b.life.Begun() {
 		return ErrClosed
 	}
 	select {
 	case <-ctx.Done():
-	case <-b.closing:
-		return nil
-	case <-b.done:
-		return nil
+	case <-b.life.Done():
+		return b.Close() // the outcome of the shutdown that ran
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.DrainTimeout)
 	defer cancel()
-	err := b.Drain(dctx)
-	if errors.Is(err, ErrClosed) {
-		return nil
-	}
-	return err
+	return b.Drain(dctx)
 }
 
-// Drain stops intake (drains every subscription, so messages nats.go already holds are
-// still buffered), waits until every buffered and in-flight message is handled or
-// dead-lettered and every dead letter is acknowledged by its stream (or lost), then stops. If ctx ends
-// first, it closes the Bridge (handlers' contexts are cancelled, the rest of the buffer
-// is abandoned and counted in Stats.Abandoned) and returns an error wrapping ctx.Err().
-// Errors from the steps are joined (errors.Join). A Drain or Close already begun makes
-// Drain return ErrClosed after it finished.
+// Drain stops intake, lets the buffered and in-flight messages finish and the dead
+// letters be acknowledged (or lost), then stops every goroutine. If ctx ends first it
+// stops as Close does and returns an error wrapping ctx.Err() that counts the abandoned
+// messages. Later Drain and Close calls wait for the first and return its error.
 func (b *Bridge) Drain(ctx context.Context) error {
-	regs, first := b.beginStop()
-	if !first {
-		return ErrClosed
-	}
+	return b.life.Do(func() error { return b.drain(ctx) })
+}
 
+func (b *Bridge) drain(ctx context.Context) error {
+	regs := b.beginStop()
 	var errs []error
 	// 1. Stop intake: drain each subscription and wait until nats.go has handed
 	//    everything it held to our callback and the last callback returned.
@@ -281,7 +226,7 @@ func (b *Bridge) Drain(ctx context.Context) error {
 		for _, r := range regs {
 			r.setState(stateDraining)
 		}
-		expired = !waitCtx(ctx, func() {
+		expired = !b.waitCtx(ctx, func() {
 			for _, r := range regs {
 				r.workers.Wait()
 			}
@@ -289,7 +234,7 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	}
 	// 3. Wait until the remaining dead letters are acknowledged (or lost).
 	if !expired {
-		expired = !waitCtx(ctx, func() { b.dead.finish(false) })
+		expired = !b.waitCtx(ctx, func() { b.dead.finish(false) })
 	}
 	if !expired {
 		if err := b.nc.FlushWithContext(ctx); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -315,42 +260,26 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	return b.finish(errors.Join(errs...))
 }
 
-// beginStop marks the Bridge as stopping and returns a copy of its registrations, with
-// first true. If a Drain or Close already began, it waits until that shutdown finished
-// and returns first false.
-func (b *Bridge) beginStop() (regs []*registration, first bool) {
+// beginStop marks the Bridge as stopping (no new registrations) and returns a copy of
+// its registrations.
+func (b *Bridge) beginStop() []*registration {
 	b.mu.Lock()
-	if b.stopping {
-		b.mu.Unlock()
-		<-b.done
-		return nil, false
-	}
+	defer b.mu.Unlock()
 	b.stopping = true
-	regs = append([]*registration(nil), b.regs...)
-	b.mu.Unlock()
-	return regs, true
+	return append([]*registration(nil), b.regs...)
 }
 
-// Close stops the Bridge now: it unsubscribes every handler, cancels the handlers'
-// contexts, discards buffered messages (counted in Stats.Abandoned; durable ones are
-// nak'ed, so the server delivers them again) and dead letters not yet acknowledged
-// (counted in Stats.DeadLetterLost), and waits for running handler calls and for
-// nats.go's last callback into the Bridge to return — a handler that ignores its context (or a
-// KeyFunc that blocks) delays Close until it returns. When Close returns, every message
-// counted in Stats.Received has its outcome counted, and no counter moves any more.
-// Messages nats.go had read from the server but not yet handed to the Bridge are
-// discarded by nats.go's unsubscribe and never counted (use Drain to finish them).
-// If the caller is draining the connection itself (nats.Conn.Drain), its subscriptions
-// stay open until that drain ends and messages it still delivers are counted as
-// abandoned. It returns unsubscribe errors, if any. Close is idempotent: a second call
-// (or one after Drain) waits for the first shutdown to finish and returns nil. The
-// *nats.Conn is left open.
+// Close stops the Bridge now: it unsubscribes, cancels the handlers' contexts, discards
+// the buffer (Stats.Abandoned; durable messages are nak'ed) and the unacknowledged dead
+// letters, and returns once every goroutine it started and nats.go's last callback into
+// it returned (a handler ignoring its ctx delays it). It returns the unsubscribe errors;
+// later Close and Drain calls wait for the first and return its error.
 func (b *Bridge) Close() error {
-	regs, first := b.beginStop()
-	if !first {
-		return nil
-	}
+	return b.life.Do(b.close)
+}
 
+func (b *Bridge) close() error {
+	regs := b.beginStop()
 	var errs []error
 	for _, r := range regs {
 		if err := r.stopIntake(); err != nil {
@@ -365,11 +294,13 @@ func (b *Bridge) Close() error {
 // for the last nats.go callback of every closed subscription, so that no counter moves
 // after it returns. Callers have unsubscribed (or drained) the subscriptions first.
 func (b *Bridge) shutdown(regs []*registration) {
-	b.closeOnce.Do(func() { close(b.closing) })
-	b.cancel(ErrClosed)
+	// Stop the registrations before cancelling the handlers' contexts: a worker whose
+	// call is cancelled (or finds no MaxInFlight slot) must find its registration stopped,
+	// or it would go on with the key's next message and a durable key would skip one.
 	for _, r := range regs {
 		r.setState(stateStopped) // from here on onMsg only counts abandoned messages
 	}
+	b.cancel(ErrClosed)
 	for _, r := range regs {
 		// A closed subscription's delivery goroutine ends right after the callback it
 		// is running, if any; one still open (the caller is draining the connection)
@@ -380,18 +311,16 @@ func (b *Bridge) shutdown(regs []*registration) {
 	}
 	for _, r := range regs {
 		r.workers.Wait()
+		r.keeper.Wait()
 	}
 	b.dead.finish(true)
+	b.waiters.Wait()
 }
 
 func (b *Bridge) finish(err error) error {
 	if uerr := b.metrics.Unregister(); uerr != nil {
 		err = errors.Join(err, fmt.Errorf("natsbridge: unregister metrics: %w", uerr))
 	}
-	b.mu.Lock()
-	b.doneErr = err
-	b.mu.Unlock()
-	close(b.done)
 	return err
 }
 
@@ -407,15 +336,15 @@ func (b *Bridge) noteSlowConsumer(sub *nats.Subscription) {
 	}
 }
 
-// waitCtx runs wait in a goroutine and reports whether it returned before ctx ended.
-// If ctx ends first, the goroutine is left to finish on its own: callers use it only for
-// waits that shutdown unblocks right after.
-func waitCtx(ctx context.Context, wait func()) bool {
+// waitCtx runs wait in a goroutine of b.waiters and reports whether it returned before
+// ctx ended. If ctx ends first, the goroutine finishes once shutdown unblocks the wait,
+// and shutdown waits for it.
+func (b *Bridge) waitCtx(ctx context.Context, wait func()) bool {
 	done := make(chan struct{})
-	go func() {
+	b.waiters.Go(func() {
 		defer close(done)
 		wait()
-	}()
+	})
 	select {
 	case <-done:
 		return true
@@ -480,7 +409,7 @@ func (b *Bridge) acquire() bool {
 	select {
 	case b.sem <- struct{}{}:
 		return true
-	case <-b.closing:
+	case <-b.ctx.Done():
 		return false
 	}
 }
@@ -494,7 +423,7 @@ func (b *Bridge) sleep(d time.Duration) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-b.closing:
+	case <-b.ctx.Done():
 		return false
 	}
 }

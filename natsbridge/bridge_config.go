@@ -54,7 +54,7 @@ const (
 	defaultDrainTimeout = 30 * time.Second
 )
 
-// Maxima enforced by validation (a value past one is a *LimitError): each bounds the
+// Maxima enforced by validation (a value past one is a *ConfigError): each bounds the
 // memory or goroutines one setting can cost, far above what a game server needs.
 const (
 	maxInFlight        = 1 << 16        // Config.MaxInFlight
@@ -100,11 +100,11 @@ func (p OverflowPolicy) String() string {
 }
 
 // Config configures a Bridge. Zero-valued fields take the default each field states (see
-// WithDefaults); New rejects invalid values with an error wrapping ErrInvalidOption (a
-// *LimitError for a value outside its range).
+// WithDefaults); New rejects invalid values with an error wrapping ErrInvalidConfig (a
+// *ConfigError for a value outside its range).
 type Config struct {
 	// MeterProvider, when not nil, receives the Bridge's instruments (the Metric*
-	// constants, under MeterName): counters and latency gauges observed from Stats once
+	// constants, under meterName): counters and latency gauges observed from Stats once
 	// per collection, nothing recorded per message. nil means no metrics (a no-op
 	// provider); no global provider is ever read. Close and Drain unregister them.
 	MeterProvider metric.MeterProvider
@@ -228,8 +228,8 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// validate reports the first invalid field of a defaulted Config: a *LimitError for a
-// value outside its documented range, an error wrapping ErrInvalidOption otherwise.
+// validate reports the first invalid field of a defaulted Config: a *ConfigError for a
+// value outside its documented range, an error wrapping ErrInvalidConfig otherwise.
 func (c Config) validate() error {
 	checks := []error{
 		intIn("Config.MaxInFlight", c.MaxInFlight, 1, maxInFlight),
@@ -252,23 +252,23 @@ func (c Config) validate() error {
 		}
 	}
 	if c.BackoffMax < c.BackoffBase {
-		return &LimitError{Field: "Config.BackoffMax", Value: c.BackoffMax.String(), Range: "BackoffBase (" + c.BackoffBase.String() + ") .. 1h0m0s"}
+		return &ConfigError{Field: "Config.BackoffMax", Value: c.BackoffMax.String(), Range: "BackoffBase (" + c.BackoffBase.String() + ") .. 1h0m0s"}
 	}
 	// Written so that NaN fails: every comparison with NaN is false.
 	if !(c.BackoffJitter > 0 && c.BackoffJitter <= 1) {
-		return &LimitError{Field: "Config.BackoffJitter", Value: fmt.Sprint(c.BackoffJitter), Range: "(0, 1]"}
+		return &ConfigError{Field: "Config.BackoffJitter", Value: fmt.Sprint(c.BackoffJitter), Range: "(0, 1]"}
 	}
 	switch c.OverflowPolicy {
 	case OverflowDeadLetter, OverflowDropNewest:
 	default:
-		return fmt.Errorf("%w: unknown Config.OverflowPolicy %d", ErrInvalidOption, int(c.OverflowPolicy))
+		return fmt.Errorf("%w: unknown Config.OverflowPolicy %d", ErrInvalidConfig, int(c.OverflowPolicy))
 	}
 	if err := ValidateSubject(c.DeadLetterPrefix + "x"); err != nil || !strings.HasSuffix(c.DeadLetterPrefix, ".") {
-		return fmt.Errorf("%w: Config.DeadLetterPrefix %q must be literal tokens ending in '.'", ErrInvalidOption, c.DeadLetterPrefix)
+		return fmt.Errorf("%w: Config.DeadLetterPrefix %q must be literal tokens ending in '.'", ErrInvalidConfig, c.DeadLetterPrefix)
 	}
 	for i, mw := range c.Middleware {
 		if mw == nil {
-			return fmt.Errorf("%w: Config.Middleware[%d] is nil", ErrInvalidOption, i)
+			return fmt.Errorf("%w: Config.Middleware[%d] is nil", ErrInvalidConfig, i)
 		}
 	}
 	return nil

@@ -38,15 +38,15 @@ func TestBridgeMetrics(t *testing.T) {
 	m := collect()
 	s := b.Stats()
 	for name, want := range map[string]int64{
-		natsbridge.MetricReceived: 3, natsbridge.MetricHandled: 2, natsbridge.MetricFailed: 1,
-		natsbridge.MetricDeadLettered: int64(s.DeadLettered), natsbridge.MetricDeadLetterLost: int64(s.DeadLetterLost),
+		"gamepersist.natsbridge.received": 3, "gamepersist.natsbridge.handled": 2, "gamepersist.natsbridge.failed": 1,
+		"gamepersist.natsbridge.dead_lettered": int64(s.DeadLettered), "gamepersist.natsbridge.dead_letter_lost": int64(s.DeadLetterLost),
 	} {
 		sum, ok := m[name].Data.(metricdata.Sum[int64])
 		if !ok || !sum.IsMonotonic || len(sum.DataPoints) != 1 || sum.DataPoints[0].Value != want || m[name].Unit != "{message}" {
 			t.Errorf("%s = %+v, want one monotonic point of %d {message}", name, m[name], want)
 		}
 	}
-	for _, name := range []string{natsbridge.MetricLatencyP50, natsbridge.MetricLatencyP99} {
+	for _, name := range []string{"gamepersist.natsbridge.latency.p50", "gamepersist.natsbridge.latency.p99"} {
 		g, ok := m[name].Data.(metricdata.Gauge[float64])
 		if !ok || len(g.DataPoints) != 1 || g.DataPoints[0].Value <= 0 || m[name].Unit != "ms" {
 			t.Errorf("%s = %+v, want one positive point in ms", name, m[name])
@@ -55,8 +55,8 @@ func TestBridgeMetrics(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := collect()[natsbridge.MetricReceived]; ok {
-		t.Errorf("%s still observed after Close", natsbridge.MetricReceived)
+	if _, ok := collect()["gamepersist.natsbridge.received"]; ok {
+		t.Errorf("%s still observed after Close", "gamepersist.natsbridge.received")
 	}
 }
 

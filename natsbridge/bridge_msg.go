@@ -156,11 +156,11 @@ func (o *handlerOptions) fill(subject string, cfg Config) error {
 		}
 	}
 	if strings.ContainsAny(o.queue, " \t\r\n*>") {
-		return fmt.Errorf("%w: invalid queue group %q", ErrInvalidOption, o.queue)
+		return fmt.Errorf("%w: invalid queue group %q", ErrInvalidConfig, o.queue)
 	}
 	for i, mw := range o.middleware {
 		if mw == nil {
-			return fmt.Errorf("%w: middleware %d of %q is nil", ErrInvalidOption, i, o.name)
+			return fmt.Errorf("%w: middleware %d of %q is nil", ErrInvalidConfig, i, o.name)
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
 	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
 )
@@ -44,11 +45,11 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		"nil middleware":     {Middleware: []natsbridge.Middleware{nil}},
 	}
 	for name, cfg := range bad {
-		if _, err := natsbridge.New(nc, cfg); !errors.Is(err, natsbridge.ErrInvalidOption) {
-			t.Errorf("%s: err = %v, want ErrInvalidOption", name, err)
+		if _, err := natsbridge.New(nc, cfg); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
 		}
 	}
-	if _, err := natsbridge.New(nil, natsbridge.Config{}); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if _, err := natsbridge.New(nil, natsbridge.Config{}); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("nil conn: err = %v", err)
 	}
 }
@@ -66,16 +67,16 @@ func TestHandleValidation(t *testing.T) {
 	if err := b.Handle("chat..say", noop); !errors.Is(err, natsbridge.ErrInvalidSubject) {
 		t.Errorf("empty token: %v", err)
 	}
-	if err := b.Handle("chat.say", nil); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if err := b.Handle("chat.say", nil); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("nil handler: %v", err)
 	}
-	if err := b.Handle("chat.say", noop, natsbridge.Buffer(4, 8)); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if err := b.Handle("chat.say", noop, natsbridge.Buffer(4, 8)); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("per-key buffer above buffer: %v", err)
 	}
 	if err := b.Handle("chat.say", noop); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Handle("chat.say", noop); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if err := b.Handle("chat.say", noop); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("duplicate name: %v", err)
 	}
 	if err := b.Handle("chat.say", noop, natsbridge.Name("second")); err != nil {
@@ -236,8 +237,8 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Errorf("Close after Drain: %v", err)
 	}
-	if err := b.Drain(ctx); !errors.Is(err, natsbridge.ErrClosed) {
-		t.Errorf("second Drain: %v", err)
+	if err := b.Drain(ctx); err != nil {
+		t.Errorf("second Drain: %v, want the first's outcome (nil)", err)
 	}
 	if !nc.IsConnected() {
 		t.Error("Drain closed the caller's connection")
@@ -711,15 +712,15 @@ func TestShutdownAfterCallerClosedConn(t *testing.T) {
 		if err != nil && (!drain || !errors.Is(err, nats.ErrConnectionClosed)) {
 			t.Fatalf("drain=%v: shutdown on a closed connection: %v", drain, err)
 		}
-		if err := b.Close(); err != nil {
-			t.Fatalf("Close after shutdown: %v", err)
+		if again := b.Close(); again != err { //nolint:errorlint // the very same error value
+			t.Fatalf("Close after shutdown = %v, want the first shutdown's %v", again, err)
 		}
 	}
 }
 
 // TestConfigLimits: every count, buffer, concurrency limit and duration has a maximum,
-// and a value past it (or a NaN/Inf fraction) is a *LimitError naming the field, which
-// also matches ErrInvalidOption. A huge but valid MaxInFlightPerHandler costs nothing
+// and a value past it (or a NaN/Inf fraction) is a *ConfigError naming the field, which
+// also matches ErrInvalidConfig. A huge but valid MaxInFlightPerHandler costs nothing
 // up front: workers start lazily.
 func TestConfigLimits(t *testing.T) {
 	t.Parallel()
@@ -740,13 +741,13 @@ func TestConfigLimits(t *testing.T) {
 	}
 	for field, cfg := range over {
 		_, err := natsbridge.New(nc, cfg)
-		var le *natsbridge.LimitError
-		if !errors.As(err, &le) || le.Field != field || !errors.Is(err, natsbridge.ErrInvalidOption) {
-			t.Errorf("%s: err = %v, want a *LimitError for it", field, err)
+		var le *natsbridge.ConfigError
+		if !errors.As(err, &le) || le.Field != field || !errors.Is(err, natsbridge.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want a *ConfigError for it", field, err)
 		}
 	}
 	for _, j := range []float64{math.Inf(1), math.Inf(-1), 0.0000001 - 1} {
-		if _, err := natsbridge.New(nc, natsbridge.Config{BackoffJitter: j}); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		if _, err := natsbridge.New(nc, natsbridge.Config{BackoffJitter: j}); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 			t.Errorf("jitter %v accepted", j)
 		}
 	}
@@ -757,7 +758,7 @@ func TestConfigLimits(t *testing.T) {
 	}
 	defer func() { _ = b.Close() }()
 	noop := func(context.Context, natsbridge.Msg) error { return nil }
-	var le *natsbridge.LimitError
+	var le *natsbridge.ConfigError
 	if err := b.Handle("limits.x", noop, natsbridge.Concurrency(5000)); !errors.As(err, &le) || le.Field != "Concurrency" {
 		t.Errorf("Concurrency(5000): %v", err)
 	}
@@ -782,5 +783,38 @@ func TestConfigLimits(t *testing.T) {
 	eventually(t, "messages handled", func() bool { return b.Stats().Handled == 20 })
 	if st := b.Stats().PerHandler[0]; st.Started < 1 || st.Started > 20 {
 		t.Fatalf("workers started for 20 messages of one key: %d", st.Started)
+	}
+}
+
+// TestFailureLogNamesAnEmptyError: a handler error with an empty message is logged by
+// its type, never as "error":"".
+func TestFailureLogNamesAnEmptyError(t *testing.T) {
+	t.Parallel()
+	nc := dialTest(t, testnats.Start(t).ClientURL())
+	ensureDeadLetterStream(t, nc)
+	logs := &testlog.Buffer{}
+	b, err := natsbridge.New(nc, natsbridge.Config{Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Handle("trade.empty", func(context.Context, natsbridge.Msg) error { return errors.New("") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("trade.empty", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "message failed", func() bool { return b.Stats().Failed == 1 })
+	found := false
+	for _, m := range logs.Lines(t) {
+		if e, ok := m["error"]; ok && e == "" {
+			t.Errorf("log line with an empty error: %v", m)
+		}
+		if m["message"] == "natsbridge: message failed, dead-lettering" {
+			found = m["error"] == "*errors.errorString with an empty message"
+		}
+	}
+	if !found {
+		t.Errorf("no failure line naming the empty error:\n%s", logs.String())
 	}
 }

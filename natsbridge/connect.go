@@ -34,7 +34,7 @@ const (
 
 // ConnectConfig configures Connect. The zero value connects to nats://127.0.0.1:4222 without TLS or
 // credentials. Options are checked eagerly (files are read, conflicts are rejected) and
-// every problem is an error wrapping ErrInvalidOption.
+// every problem is an error wrapping ErrInvalidConfig.
 type ConnectConfig struct {
 	// URLs lists the servers, e.g. "nats://host:4222" or "tls://host:4222"; a URL
 	// without a scheme gets "nats://". Credentials may be embedded ("nats://u:p@h",
@@ -128,22 +128,16 @@ func (c ConnectConfig) WithDefaults() ConnectConfig {
 }
 
 // Validate fills defaults and checks c as Connect would, reading the CA, certificate,
-// key and seed files, without dialling. The error wraps ErrInvalidOption.
+// key and seed files, without dialling. The error wraps ErrInvalidConfig.
 func (c ConnectConfig) Validate() error {
 	_, err := c.WithDefaults().options(newConnEvents(newRedactor(c)))
 	return err
 }
 
-// Connect validates cfg and opens a NATS connection. The returned *nats.Conn belongs to
-// the caller, who must Close (or Drain) it; nothing in this package — the Bridge included
-// — ever closes a connection it did not open.
-//
-// Connect tries each server once and returns at ctx's deadline or cancellation at the
-// latest. Once connected, nats.go reconnects by cfg's policy in its own goroutines,
-// which Close stops. Errors wrap ErrInvalidOption (bad configuration) or ErrConnect
-// (the wrapped chain keeps nats.go's and crypto/tls's errors for errors.Is/As, such as
-// nats.ErrAuthorization or *x509.UnknownAuthorityError) and name the servers with
-// credentials redacted.
+// Connect validates cfg and opens a NATS connection, trying each server once within
+// ctx; the *nats.Conn is the caller's to Close. Errors wrap ErrInvalidConfig or
+// ErrConnect (nats.go's and crypto/tls's errors stay in the chain) and name the servers
+// with credentials redacted.
 func Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -237,7 +231,7 @@ func (c ConnectConfig) tlsWanted() bool {
 func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	red := events.red
 	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidOption, red.redact(fmt.Sprintf(format, args...)))
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, red.redact(fmt.Sprintf(format, args...)))
 	}
 	urlCreds := false
 	for _, raw := range c.URLs {
@@ -413,11 +407,11 @@ func (c ConnectConfig) buildTLS() (*tls.Config, error) {
 // itself is logged at info level by the closed handler.
 func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {
 	log, red := c.Logger, events.red
-	errStr := func(err error) string {
+	withErr := func(ev *zerolog.Event, err error) *zerolog.Event {
 		if err == nil {
-			return ""
+			return ev
 		}
-		return red.redact(err.Error())
+		return ev.Str("error", errText(red.redact(err.Error()), err))
 	}
 	remember, lost := events.remember, events.lastServer
 	return []nats.Option{
@@ -427,8 +421,8 @@ func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {
 				err = nc.LastError() // closed because of an error, not on request
 			}
 			if err != nil {
-				log.Warn().Str("event", "disconnect").Str("url", lost()).
-					Str("error", errStr(err)).Msg("nats disconnected")
+				withErr(log.Warn().Str("event", "disconnect").Str("url", lost()), err).
+					Msg("nats disconnected")
 				return
 			}
 			log.Debug().Str("event", "disconnect").Str("url", lost()).Bool("closed", nc.IsClosed()).
@@ -441,14 +435,15 @@ func (c ConnectConfig) eventHandlers(events *connEvents) []nats.Option {
 				Msg("nats reconnected")
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
-			log.Info().Str("event", "close").Str("error", errStr(nc.LastError())).Msg("nats connection closed")
+			// A connection closed on request has no LastError: no error field then.
+			withErr(log.Info().Str("event", "close"), nc.LastError()).Msg("nats connection closed")
 		}),
 		nats.LameDuckModeHandler(func(nc *nats.Conn) {
 			log.Warn().Str("event", "lame_duck").Str("url", red.redact(nc.ConnectedUrl())).
 				Msg("nats server entering lame duck mode")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			ev := log.Error().Str("event", "async_error").Str("error", errStr(err))
+			ev := withErr(log.Error().Str("event", "async_error"), err)
 			if sub != nil {
 				ev = ev.Str("subject", sub.Subject)
 			}

@@ -93,16 +93,16 @@ func TestConnectConfigValidation(t *testing.T) {
 	for name, cfg := range cases {
 		err := cfg.Validate()
 		t.Logf("%s: %v", name, err)
-		if !errors.Is(err, natsbridge.ErrInvalidOption) {
-			t.Errorf("%s: Validate() = %v, want ErrInvalidOption", name, err)
+		if !errors.Is(err, natsbridge.ErrInvalidConfig) {
+			t.Errorf("%s: Validate() = %v, want ErrInvalidConfig", name, err)
 			continue
 		}
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("%s: error shows the password: %v", name, err)
 		}
 		// Connect rejects it the same way, before dialling anything.
-		if _, cerr := natsbridge.Connect(t.Context(), cfg); !errors.Is(cerr, natsbridge.ErrInvalidOption) {
-			t.Errorf("%s: Connect = %v, want ErrInvalidOption", name, cerr)
+		if _, cerr := natsbridge.Connect(t.Context(), cfg); !errors.Is(cerr, natsbridge.ErrInvalidConfig) {
+			t.Errorf("%s: Connect = %v, want ErrInvalidConfig", name, cerr)
 		}
 	}
 	if err := (natsbridge.ConnectConfig{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}).Validate(); err != nil {
@@ -453,7 +453,11 @@ func TestConnectLogsDisconnectLevels(t *testing.T) {
 
 	// A deliberate close: no warning.
 	nc.Close()
-	waitEvent("close", 1) // nats.go reports the disconnect before the close
+	// nats.go reports the disconnect before the close. Closed on request, the
+	// connection has no LastError: the close line has no error field (it had "").
+	if e, ok := waitEvent("close", 1)[0]["error"]; ok {
+		t.Errorf("close by request carries error %q", e)
+	}
 	closing := waitEvent("disconnect", 2)[1]
 	if closing["level"] != "debug" || closing["closed"] != true || closing["url"] != srv.URL() {
 		t.Errorf("disconnect by Close logged as %v, want level debug, closed, url %s", closing, srv.URL())
@@ -486,8 +490,8 @@ func TestConnectConfigHidesCredentialsOfMalformedURLs(t *testing.T) {
 		} {
 			cfg := natsbridge.ConnectConfig{URLs: []string{raw}}
 			err := cfg.Validate()
-			if !errors.Is(err, natsbridge.ErrInvalidOption) {
-				t.Errorf("%q: Validate() = %v, want ErrInvalidOption", raw, err)
+			if !errors.Is(err, natsbridge.ErrInvalidConfig) {
+				t.Errorf("%q: Validate() = %v, want ErrInvalidConfig", raw, err)
 				continue
 			}
 			_, cerr := natsbridge.Connect(t.Context(), cfg)
@@ -578,7 +582,7 @@ func TestConnectOptionsComposeWithNATS(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := (natsbridge.ConnectConfig{Options: []nats.Option{nil}}).Validate(); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if err := (natsbridge.ConnectConfig{Options: []nats.Option{nil}}).Validate(); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("nil option: %v", err)
 	}
 }
@@ -594,8 +598,8 @@ func TestConnectWarnsAboutWeakSecurity(t *testing.T) {
 		"with CAFile":     {TLSConfig: insecure, CAFile: pki.CAFile},
 		"with ServerName": {TLSConfig: insecure, ServerName: "nats.example"},
 	} {
-		if err := cfg.Validate(); !errors.Is(err, natsbridge.ErrInvalidOption) || !strings.Contains(err.Error(), "InsecureSkipVerify") {
-			t.Errorf("%s: %v, want ErrInvalidOption naming InsecureSkipVerify", name, err)
+		if err := cfg.Validate(); !errors.Is(err, natsbridge.ErrInvalidConfig) || !strings.Contains(err.Error(), "InsecureSkipVerify") {
+			t.Errorf("%s: %v, want ErrInvalidConfig naming InsecureSkipVerify", name, err)
 		}
 	}
 

@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/lifecycle"
 )
 
 // DeadLetterReason says why a message was dead-lettered (HeaderDeadLetterReason).
@@ -149,9 +151,9 @@ type deadLetterPublisher struct {
 	mu       sync.RWMutex // finished vs. put
 	finished bool
 
-	stop     chan struct{} // closed: exit after publishing what is buffered (drain) …
-	quit     chan struct{} // … or closed: exit now, counting what is left as lost
-	done     sync.WaitGroup
+	stop     chan struct{}   // closed: exit after publishing what is buffered (drain) …
+	quit     chan struct{}   // … or closed: exit now, counting what is left as lost
+	done     lifecycle.Group // run
 	stopOnce sync.Once
 	quitOnce sync.Once
 }
@@ -169,8 +171,7 @@ func newDeadLetterPublisher(nc *nats.Conn, cfg Config, c *counters) (*deadLetter
 		log:      cfg.Logger, counters: c,
 		ch: make(chan deadLetter, cfg.DeadLetterQueueLen), stop: make(chan struct{}), quit: make(chan struct{}),
 	}
-	p.done.Add(1)
-	go p.run()
+	p.done.Go(p.run)
 	return p, nil
 }
 
@@ -196,7 +197,6 @@ func (p *deadLetterPublisher) put(dl deadLetter) {
 }
 
 func (p *deadLetterPublisher) run() {
-	defer p.done.Done()
 	// Unsubscribes jetstream's reply subscription and stops its status watcher: nothing
 	// of the Bridge outlives Close on the caller's connection.
 	defer p.js.CleanupPublisher()
@@ -357,7 +357,7 @@ func (p *deadLetterPublisher) lose(ds []*pendingDL, why string) {
 	}
 	ev := p.log.Error().Int("lost", len(ds)).Str("cause", why).Str("first_subject", ds[0].subject)
 	if err := ds[len(ds)-1].lastErr; err != nil {
-		ev = ev.Err(err)
+		ev = logErr(ev, err)
 	}
 	ev.Msg("natsbridge: dead letters lost")
 }
@@ -442,7 +442,7 @@ type DeadLetterStreamConfig struct {
 // It costs one or two JetStream API round trips and returns the stream.
 func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, cfg DeadLetterStreamConfig) (jetstream.Stream, error) {
 	if js == nil {
-		return nil, fmt.Errorf("%w: nil jetstream.JetStream", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: nil jetstream.JetStream", ErrInvalidConfig)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = defaultDeadLetterPrefix
@@ -451,13 +451,13 @@ func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, cfg Dea
 		cfg.Replicas = 1
 	}
 	if cfg.Name == "" || strings.ContainsAny(cfg.Name, " \t\r\n.*>/\\") {
-		return nil, fmt.Errorf("%w: invalid dead-letter stream name %q", ErrInvalidOption, cfg.Name)
+		return nil, fmt.Errorf("%w: invalid dead-letter stream name %q", ErrInvalidConfig, cfg.Name)
 	}
 	if err := ValidateSubject(cfg.Prefix + "x"); err != nil || !strings.HasSuffix(cfg.Prefix, ".") {
-		return nil, fmt.Errorf("%w: dead-letter prefix %q must be literal tokens ending in '.'", ErrInvalidOption, cfg.Prefix)
+		return nil, fmt.Errorf("%w: dead-letter prefix %q must be literal tokens ending in '.'", ErrInvalidConfig, cfg.Prefix)
 	}
 	if cfg.MaxAge < 0 || cfg.MaxMsgs < 0 || cfg.MaxBytes < 0 || cfg.Replicas < 0 {
-		return nil, fmt.Errorf("%w: negative dead-letter stream limit", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: negative dead-letter stream limit", ErrInvalidConfig)
 	}
 	sc := jetstream.StreamConfig{
 		Name:        cfg.Name,
@@ -517,37 +517,22 @@ type ReplayResult struct {
 	Skipped int
 }
 
-// Replay re-publishes the dead letters kept in a stream (see EnsureDeadLetterStream)
-// to their original subjects, with their original payload and headers (the Gp-Dl-*
-// headers removed, the original Nats-* headers restored, HeaderReplayOf added and
-// HeaderPublishedAt, if present, set to the replay time), in stream order, on js's
-// connection. It replays the messages present when it starts and stops.
-//
-// Each re-publication is checked before its dead letter counts as replayed (and, with
-// Delete, is deleted):
-//   - acknowledged, when a stream captures the original subject (a durable handler's
-//     stream, see HandleDurable): a JetStream publish whose acknowledgement says the
-//     message was stored (not taken for a duplicate);
-//   - confirmed, when no stream does: a core publish with a reply inbox followed by a
-//     flush; the server answers "no responders" to a message it delivered to nobody,
-//     so no such answer means at least one live subscriber received it. It does not
-//     mean that subscriber's handler succeeded (if it fails again, the Bridge
-//     dead-letters it again). The subscriber sees the inbox as the message's Reply.
-//
-// It costs one JetStream look-up per distinct subject and one round trip per dead
-// letter (plus one per deletion). It returns what it did so far together with the
-// first error.
+// Replay re-publishes the dead letters present in cfg.Stream to their original subjects,
+// in stream order, with their original payload and headers (HeaderReplayOf added); with
+// Delete it deletes each one only after its re-publication was acknowledged by a stream
+// or confirmed delivered (see "Dead letters" in the package doc). It costs one round trip
+// per dead letter and returns what it did so far with the first error.
 func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (ReplayResult, error) {
 	var res ReplayResult
 	if js == nil {
-		return res, fmt.Errorf("%w: nil jetstream.JetStream", ErrInvalidOption)
+		return res, fmt.Errorf("%w: nil jetstream.JetStream", ErrInvalidConfig)
 	}
 	if cfg.Stream == "" {
-		return res, fmt.Errorf("%w: ReplayConfig.Stream is required", ErrInvalidOption)
+		return res, fmt.Errorf("%w: ReplayConfig.Stream is required", ErrInvalidConfig)
 	}
 	if cfg.Filter != "" {
 		if err := ValidatePattern(cfg.Filter); err != nil {
-			return res, fmt.Errorf("%w: ReplayConfig.Filter: %w", ErrInvalidOption, err)
+			return res, fmt.Errorf("%w: ReplayConfig.Filter: %w", ErrInvalidConfig, err)
 		}
 	}
 	stream, err := js.Stream(ctx, cfg.Stream)

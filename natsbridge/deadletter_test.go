@@ -218,11 +218,11 @@ func TestEnsureDeadLetterStreamRejectsBadConfig(t *testing.T) {
 		{Name: "DL", Prefix: "dead.*."},
 		{Name: "DL", MaxMsgs: -1},
 	} {
-		if _, err := natsbridge.EnsureDeadLetterStream(ctx, js, cfg); !errors.Is(err, natsbridge.ErrInvalidOption) {
-			t.Errorf("%+v: err = %v, want ErrInvalidOption", cfg, err)
+		if _, err := natsbridge.EnsureDeadLetterStream(ctx, js, cfg); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+			t.Errorf("%+v: err = %v, want ErrInvalidConfig", cfg, err)
 		}
 	}
-	if _, err := natsbridge.Replay(ctx, js, natsbridge.ReplayConfig{}); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if _, err := natsbridge.Replay(ctx, js, natsbridge.ReplayConfig{}); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("Replay without stream: %v", err)
 	}
 	if _, err := natsbridge.Replay(ctx, js, natsbridge.ReplayConfig{Stream: "NOPE"}); !errors.Is(err, jetstream.ErrStreamNotFound) {

@@ -1,16 +1,20 @@
 package natsbridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/lifecycle"
 )
 
 // The dispatch design is described in the Bridge doc comment; this file holds the
@@ -38,6 +42,7 @@ type keyQueue struct {
 	// which goes to the front, so the key keeps its order.
 	held      uint64
 	holdTimer *time.Timer // releases the hold if the message went elsewhere
+	current   uint64      // durable: the stream sequence a worker is handling
 }
 
 func (q *keyQueue) len() int { return q.msgs.len() }
@@ -123,7 +128,17 @@ type registration struct {
 	started int // workers started so far (lazily, at most opts.workers)
 	state   int
 
-	workers sync.WaitGroup
+	// Durable registrations that found deliveries of an earlier consumer instance still
+	// unacknowledged (a crash, a killed connection) start recovering: every delivery is
+	// parked, one per stream sequence, until those deliveries have come back, then the
+	// parked messages are queued in stream order (see durable.go).
+	recovering bool
+	parked     []queued
+	acked      seqRing         // durable: the last stream sequences whose ack was confirmed
+	keepStop   chan struct{}   // durable: closed when the registration stops; ends keep
+	keeper     lifecycle.Group // durable: keep
+
+	workers lifecycle.Group
 }
 
 // drainIntake stops intake but lets nats.go (or jetstream) hand over what it holds.
@@ -182,7 +197,19 @@ func (r *registration) onMsg(m *nats.Msg) {
 func (r *registration) enqueue(item queued) {
 	c := &r.b.counters
 	r.mu.Lock()
+	if r.recovering {
+		r.park(item) // unlocks
+		return
+	}
+	if item.jm != nil && item.delivery > 1 && r.acked.has(item.seq) {
+		r.mu.Unlock() // the server delivered it again as our confirmed ack arrived
+		return
+	}
 	kq := r.keys[item.key]
+	if item.jm != nil && item.delivery > 1 && r.stale(kq, item) {
+		r.mu.Unlock()
+		return
+	}
 	redelivery := kq != nil && kq.held != 0 && item.seq == kq.held
 	if item.jm != nil && !redelivery {
 		// A durable delivery counts as received unless it is the return of a message
@@ -200,13 +227,7 @@ func (r *registration) enqueue(item queued) {
 		return
 	}
 	if kq == nil {
-		if n := len(r.free); n > 0 {
-			kq, r.free = r.free[n-1], r.free[:n-1]
-			kq.key = item.key
-		} else {
-			kq = &keyQueue{key: item.key}
-		}
-		r.keys[item.key] = kq
+		kq = r.newKeyQueue(item.key)
 	}
 	if redelivery {
 		kq.msgs.pushFront(item)
@@ -224,6 +245,64 @@ func (r *registration) enqueue(item queued) {
 	r.mu.Unlock()
 }
 
+// newKeyQueue returns an empty queue for key, registered in r.keys. Called with r.mu
+// held.
+func (r *registration) newKeyQueue(key string) *keyQueue {
+	var kq *keyQueue
+	if n := len(r.free); n > 0 {
+		kq, r.free = r.free[n-1], r.free[:n-1]
+		kq.key = key
+	} else {
+		kq = &keyQueue{key: key}
+	}
+	r.keys[key] = kq
+	return kq
+}
+
+// stale reports whether item, a redelivery (AckWait passed), is of a message this
+// registration holds: being handled (its ack settles it) or still queued (the queued
+// copy now settles through the newer delivery). Nothing is queued twice. Called with
+// r.mu held.
+func (r *registration) stale(kq *keyQueue, item queued) bool {
+	if kq == nil {
+		return false
+	}
+	if kq.owned && kq.current == item.seq {
+		return true
+	}
+	for i := kq.msgs.head; i < len(kq.msgs.items); i++ {
+		if it := &kq.msgs.items[i]; it.seq == item.seq {
+			it.jm, it.delivery = item.jm, item.delivery
+			return true
+		}
+	}
+	return false
+}
+
+// seqRing remembers the last len(seqs) stream sequences added.
+type seqRing struct {
+	seqs []uint64
+	set  map[uint64]struct{}
+	next int
+}
+
+const ackedRemembered = 1024
+
+func (s *seqRing) add(seq uint64) {
+	if s.seqs == nil {
+		s.seqs, s.set = make([]uint64, ackedRemembered), make(map[uint64]struct{}, ackedRemembered)
+	}
+	delete(s.set, s.seqs[s.next])
+	s.seqs[s.next] = seq
+	s.set[seq] = struct{}{}
+	s.next = (s.next + 1) % len(s.seqs)
+}
+
+func (s *seqRing) has(seq uint64) bool {
+	_, ok := s.set[seq]
+	return ok
+}
+
 // makeReady queues kq for a worker if it has messages, no owner and no hold, waking an
 // idle worker or starting one. Called with r.mu held.
 func (r *registration) makeReady(kq *keyQueue) {
@@ -239,8 +318,7 @@ func (r *registration) makeReady(kq *keyQueue) {
 	// (each idle one, woken or not, takes one key), up to the registration's bound.
 	if r.ready.len() > r.idle && r.started < r.opts.workers {
 		r.started++
-		r.workers.Add(1)
-		go r.work()
+		r.workers.Go(r.work)
 	}
 }
 
@@ -301,7 +379,6 @@ func (r *registration) overflow(item queued) {
 // work is one worker's loop; it exits when the registration stops, or drains and its
 // buffer is empty.
 func (r *registration) work() {
-	defer r.workers.Done()
 	// Each worker derives its attempts' contexts from a context of its own, so the
 	// per-message WithTimeoutCause registers with an uncontended parent instead of the
 	// Bridge's context shared by every worker.
@@ -326,6 +403,7 @@ func (r *registration) work() {
 		kq.inReady = false
 		kq.owned = true
 		item := kq.msgs.pop()
+		kq.current = item.seq
 		r.queued--
 		r.b.counters.queued.Add(-1)
 		r.mu.Unlock()
@@ -358,7 +436,25 @@ func (r *registration) work() {
 func (r *registration) setState(state int) {
 	r.mu.Lock()
 	if state > r.state {
+		if state == stateStopped && r.keepStop != nil {
+			close(r.keepStop)
+		}
 		r.state = state
+	}
+	var giveBack []jetstream.Msg
+	if r.recovering {
+		// Intake is over before the earlier deliveries came back: nothing parked is
+		// handled here. The parked messages go back to the server in stream order, to
+		// be delivered again with the ones still out (to the next Bridge's recovery).
+		slices.SortFunc(r.parked, func(a, b queued) int { return cmp.Compare(a.seq, b.seq) })
+		for _, it := range r.parked {
+			giveBack = append(giveBack, it.jm)
+		}
+		n := len(r.parked)
+		r.queued -= n
+		r.b.counters.queued.Add(-int64(n))
+		r.b.counters.abandoned.Add(uint64(n))
+		r.stopRecovering()
 	}
 	if r.state == stateDraining && r.cc != nil {
 		// Intake is over: a key waiting for its nak'ed message never gets it here. Its
@@ -374,14 +470,13 @@ func (r *registration) setState(state int) {
 			}
 		}
 	}
-	var giveBack []jetstream.Msg
 	if r.state == stateStopped && (r.queued > 0 || len(r.keys) > 0) {
 		// Keys owned by a running call go too: their workers exit without touching
 		// the map once stopped, so Stats shows no keys after shutdown.
 		r.b.counters.abandoned.Add(uint64(r.queued))
 		r.b.counters.queued.Add(-int64(r.queued))
 		if r.cc != nil {
-			giveBack = r.unackedInKeyOrder()
+			giveBack = append(giveBack, r.unackedInKeyOrder()...)
 			for _, kq := range r.keys {
 				if kq.holdTimer != nil {
 					kq.holdTimer.Stop()
@@ -492,7 +587,7 @@ func (r *registration) fail(msg Msg, item queued, err error, reason DeadLetterRe
 	if pe != nil {
 		ev = r.log.Error().Bytes("stack", pe.Stack)
 	}
-	ev.Err(err).Str("subject", msg.Subject).Str("key", msg.Key).Str("reason", string(reason)).
+	logErr(ev, err).Str("subject", msg.Subject).Str("key", msg.Key).Str("reason", string(reason)).
 		Int("attempts", attempts).Msg("natsbridge: message failed, dead-lettering")
 	r.b.dead.put(deadLetter{
 		subject: msg.Subject, data: msg.Data, header: msg.Header, handler: r.opts.name,

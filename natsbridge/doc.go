@@ -10,7 +10,7 @@
 // token, NKey seed or credentials file, reconnect policy, zerolog logger, and any extra
 // nats.Option, applied last) into a *nats.Conn. Its defaults are nats.go's except
 // MaxReconnects (forever, for the reason its field doc gives); event handlers set
-// through Options run after Connect's logging ones. Options are validated before any dial (errors wrap ErrInvalidOption);
+// through Options run after Connect's logging ones. Options are validated before any dial (errors wrap ErrInvalidConfig);
 // certificate verification and the server-name check are on unless the caller's
 // TLSConfig turns verification off (then Connect logs a warning, and refuses a CAFile
 // or ServerName that would be ignored); a password or token sent without TLS is warned
@@ -44,8 +44,12 @@
 // a Bridge measures its latency from the publish; PublishWithMsgID also sets Nats-Msg-Id
 // for JetStream de-duplication. Decode parses one, rejecting oversize input before
 // parsing, unknown fields at any depth, trailing data and missing required fields with a
-// *DecodeError (errors.Is(err, ErrDecode)) whose Reason says which. Typed adapts a
-// function of a decoded envelope to a Bridge Handler.
+// *DecodeError (errors.Is(err, ErrDecode)) whose Reason says which: input longer than
+// MaxBytes (ReasonOversize); syntax errors, wrong field types, trailing data
+// (ReasonMalformed); fields not defined by Envelope or by a struct payload, at any depth
+// (ReasonUnknownField); an absent, null or empty id, type or timestamp, or an absent or
+// null payload (ReasonMissingField). Field names match as encoding/json matches them.
+// Typed adapts a function of a decoded envelope to a Bridge Handler.
 //
 // # Bridge
 //
@@ -88,12 +92,23 @@
 //     its re-publication was acknowledged by a stream or confirmed delivered to a live
 //     subscriber (the server did not answer "no responders").
 //   - Shutdown: Drain(ctx) stops intake, lets the workers finish everything buffered,
-//     waits until the remaining dead letters are acknowledged (or lost), and stops; if ctx ends first it
-//     falls back to Close and says how many messages were abandoned. Close stops now:
-//     handlers' contexts are cancelled, the buffer is discarded (Stats.Abandoned), and it
-//     returns once every goroutine the Bridge started and nats.go's last callback into it
-//     have returned. Run(ctx) blocks in the caller's goroutine until ctx ends, then
-//     drains within Config.DrainTimeout — the Bridge never runs a loop of its own.
+//     waits until the remaining dead letters are acknowledged (or lost), and stops; if
+//     ctx ends first it falls back to Close and says how many messages were abandoned.
+//     Close stops now: handlers' contexts are cancelled, the buffer is discarded
+//     (Stats.Abandoned), and it returns once every goroutine the Bridge started and
+//     nats.go's last callback into it have returned. The first Close or Drain does the
+//     work; every later one waits for it and returns the same error (the module's
+//     lifecycle contract). Run(ctx) blocks in the caller's goroutine until ctx ends, then
+//     drains within Config.DrainTimeout and returns the drain's outcome — the Bridge
+//     never runs a loop of its own.
+//   - Goroutines: New starts the dead-letter publisher; each registration starts its
+//     workers lazily, up to Concurrency, one more whenever ready keys outnumber idle
+//     workers; a worker takes the oldest ready key, handles one message, and puts the key
+//     back at the end of the ready list if it has more (round robin between keys). Each
+//     handler call also takes one of Config.MaxInFlight Bridge-wide slots; a message
+//     waiting for a retry keeps its worker and key but gives its slot back. A durable
+//     registration adds one goroutine (recovery and progress notices). All belong to the
+//     Bridge and end before Close or Drain returns.
 //
 // # What is durable and what is at-most-once
 //
@@ -102,19 +117,69 @@
 // consumer, is never seen; one buffered when Close runs is abandoned (counted). Use them
 // for what the next message supersedes (positions, chat, ticks).
 //
-// HandleDurable rides a durable JetStream pull consumer: at least once. A message is
-// acknowledged only after its handler returned nil; a crash, a killed connection or a
-// Close leaves it to the server, which delivers it again (Msg.ID is stable across
-// deliveries, so handlers can be idempotent). A Retryable error naks it with backoff
-// and holds its key until it returns, so the key keeps its order; after
-// Durable.MaxDeliver deliveries it is dead-lettered and terminated once the dead letter
-// is stored (nak'ed if the dead letter was lost). Per-key order holds within a Bridge
-// and across Drain; after a crash the server redelivers the unacknowledged messages
-// after AckWait, in no guaranteed order, possibly after later messages of their key
-// (Msg.Attempt > 1 marks a redelivery). Use it for trades, inventory, achievements.
+// HandleDurable rides a durable JetStream pull consumer: at least once. Use it for
+// trades, inventory, achievements.
+//
+//   - Acknowledgement: a message is acknowledged after its handler returned nil, and the
+//     Bridge waits for the server's confirmation of the ack (retrying until the Bridge
+//     closes) before it hands the key's next message to a handler. Until then the
+//     message is the server's: a crash, a killed connection or a Close leaves it
+//     unacknowledged and the server delivers it again. Duplicates are therefore only
+//     messages whose ack was not confirmed; Msg.ID ("<stream>:<sequence>") is the same
+//     on every delivery, for idempotent handlers, and Msg.Attempt > 1 marks a redelivery.
+//   - Order: in order per key. A later message of a key is not handled before every
+//     earlier one of that key has been acknowledged (ack confirmed) or dead-lettered —
+//     within a Bridge and across Drain, Close, a crash or a killed connection, as long
+//     as one Bridge at a time consumes the consumer. Exceptions, both logged: a message
+//     whose dead letter was lost is nak'ed and comes back after its key's later ones;
+//     a recovery that hits its limit (below) goes on without the deliveries still out.
+//     Bridges sharing one consumer split its messages and keep no order between them.
+//   - Restart: HandleDurable reads the consumer's ack-pending count. If deliveries of an
+//     earlier instance are still unacknowledged, the registration recovers: it parks
+//     every delivery (handling none) until the server's ack-pending count equals what it
+//     has parked — every outstanding message is back — then queues them in stream order.
+//     After a crash this waits for AckWait (the server redelivers expired messages only
+//     then): the cost of the order. If some never come (another Bridge holds them), it
+//     goes on after twice AckWait plus the longest backoff, with a warning.
+//   - Retries: a Retryable error naks the message with the Bridge's backoff; its key's
+//     later messages wait until it comes back (at most the delay plus AckWait, in case
+//     another Bridge on the consumer got it). After Durable.MaxDeliver deliveries it is
+//     dead-lettered, and terminated once the dead letter is stored (nak'ed again if it was
+//     lost). Any other error, a panic or a timeout dead-letters it at once.
+//   - Bounds: the consumer's MaxAckPending is the registration's buffer (Buffer or
+//     Config.QueueLen), so the server never hands over more than the Bridge buffers; there
+//     is no per-key bound (it would reorder a key) and OverflowPolicy does not apply.
+//     Every third of AckWait the Bridge sends a progress notice for each buffered
+//     message, so one waiting behind its key is not delivered again and its delivery
+//     count grows only with handler attempts. Pulling, flow control and heartbeats are
+//     nats.go's jetstream package's; the Queue option is refused.
+//   - Shutdown: Drain finishes and acknowledges the buffered messages (a key waiting for
+//     a nak'ed message leaves its later ones to the server); Close naks the buffered
+//     messages, each key's in order, so they come back at once.
 //
 // Dead letters are stored by a JetStream stream with acknowledgement (see the Bridge
 // section); Stats.DeadLettered + Stats.DeadLetterLost accounts for every one.
+//
+// # Dead letters
+//
+// Replay re-publishes the dead letters of a stream to their original subjects, with
+// their original payload and headers (the Gp-Dl-* headers removed, the original Nats-*
+// headers restored, HeaderReplayOf added and HeaderPublishedAt, if present, set to the
+// replay time), in stream order, on js's connection; it replays the messages present
+// when it starts. Each re-publication is checked before its dead letter counts as
+// replayed (and, with Delete, is deleted):
+//
+//   - acknowledged, when a stream captures the original subject (a durable handler's
+//     stream): a JetStream publish whose acknowledgement says the message was stored
+//     (not taken for a duplicate);
+//   - confirmed, when no stream does: a core publish with a reply inbox followed by a
+//     flush; the server answers "no responders" to a message it delivered to nobody, so
+//     no such answer means at least one live subscriber received it. It does not mean
+//     that subscriber's handler succeeded (if it fails again, the Bridge dead-letters it
+//     again). The subscriber sees the inbox as the message's Reply.
+//
+// It costs one JetStream look-up per distinct subject and one round trip per dead letter
+// (plus one per deletion).
 //
 // # Stats
 //
@@ -128,8 +193,12 @@
 // Drain returned the counters are final. RoomInvalidator.Stats does the same for invalidation notices.
 //
 // Config.MeterProvider exports the same counters and latency percentiles through the
-// OpenTelemetry metric API (the Metric* constants), observed from Stats at each collection:
-// nothing is recorded on a message's path.
+// OpenTelemetry metric API, observed from Stats at each collection (nothing is recorded
+// on a message's path), under the scope "github.com/gamepersist/gamepersist/natsbridge":
+// counters gamepersist.natsbridge.received, .handled, .failed, .dead_lettered and
+// .dead_letter_lost (Stats.Received, Handled, Failed, DeadLettered, DeadLetterLost), and
+// gauges gamepersist.natsbridge.latency.p50 and .latency.p99 (ms, publish→handled over
+// all handled messages since New).
 //
 // # Cross-node room-cache invalidation
 //
@@ -161,8 +230,8 @@
 //
 // # Errors
 //
-// Errors are sentinels (ErrInvalidOption, ErrInvalidSubject, ErrDecode, ErrEncode,
-// ErrConnect, ErrClosed) and typed errors (*DecodeError, *PanicError), always wrapped
+// Errors are sentinels (ErrInvalidConfig, ErrInvalidSubject, ErrDecode, ErrEncode,
+// ErrConnect, ErrClosed) and typed errors (*ConfigError, *DecodeError, *PanicError), always wrapped
 // with %w and matchable with errors.Is and errors.As; nats.go's own errors
 // (nats.ErrAuthorization, nats.ErrTLS, …) stay in the chain.
 package natsbridge

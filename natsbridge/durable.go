@@ -1,8 +1,10 @@
 package natsbridge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,12 +67,12 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 	for _, n := range []string{d.Stream, d.Consumer} {
 		if n == "" || strings.ContainsAny(n, " \t\r\n.*>/\\") {
 			return fmt.Errorf("%w: Durable.Stream and Durable.Consumer must be names without '.', '*', '>', '/' or whitespace, got %q and %q",
-				ErrInvalidOption, d.Stream, d.Consumer)
+				ErrInvalidConfig, d.Stream, d.Consumer)
 		}
 	}
 	if d.Subject != "" {
 		if err := ValidatePattern(d.Subject); err != nil {
-			return fmt.Errorf("%w: Durable.Subject: %w", ErrInvalidOption, err)
+			return fmt.Errorf("%w: Durable.Subject: %w", ErrInvalidConfig, err)
 		}
 	}
 	if err := intIn("Durable.MaxDeliver", d.MaxDeliver, 1, maxDeliverLimit); err != nil {
@@ -80,40 +82,19 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 		return err
 	}
 	if d.AckWait <= handlerTimeout {
-		return &LimitError{Field: "Durable.AckWait", Value: d.AckWait.String(), Range: "above the handler timeout (" + handlerTimeout.String() + ")"}
+		return &ConfigError{Field: "Durable.AckWait", Value: d.AckWait.String(), Range: "above the handler timeout (" + handlerTimeout.String() + ")"}
 	}
 	return nil
 }
 
-// HandleDurable runs h for the messages of a durable JetStream pull consumer, with the
-// same handler, middleware, per-key ordering, bounds and Stats as Handle:
-//
-//   - A message is acknowledged after h returns nil. Until then it is the server's: a
-//     Bridge that stops or crashes, or a connection that is lost, leaves it unacknowledged
-//     and the server delivers it again (to this consumer, on any Bridge using it), so a
-//     message may be handled twice but is never lost. Msg.ID gives handlers a stable id
-//     to make them idempotent.
-//   - A Retryable error naks the message with the Bridge's backoff; the key's later
-//     messages wait until it comes back, so the key keeps its order. Msg.Attempt is the
-//     delivery count.
-//   - Any other error, a panic, a timeout, and a Retryable error on the last of
-//     Durable.MaxDeliver deliveries dead-letter the message (see Config); it is
-//     terminated once the dead-letter stream acknowledged its dead letter, and nak'ed
-//     for a later delivery if the dead letter was lost.
-//   - In flight: the consumer's MaxAckPending is the registration's buffer (Buffer or
-//     Config.QueueLen), so the server never hands over more than the Bridge buffers;
-//     there is no per-key bound (it would reorder a key), and OverflowPolicy does not
-//     apply. Pulling, flow control and heartbeats are nats.go's jetstream package's.
-//
-// HandleDurable creates or updates the consumer (one JetStream round trip within ctx,
-// holding the Bridge's registration lock) and starts consuming. The Queue option is
-// refused (Bridges on one consumer already share its messages). Drain lets the buffered
-// messages finish and acknowledges them; Close naks them, each key's in order, so they
-// are delivered again at once. Errors wrap ErrInvalidOption, ErrClosed or jetstream's
-// error.
+// HandleDurable runs h, with Handle's middleware, per-key order, bounds and Stats, for
+// the durable JetStream pull consumer d (created or updated within ctx): at least once,
+// each message acknowledged after h returns nil. It starts one goroutine beside the
+// workers. Order across restarts, retries, dead letters: see "What is durable" in the
+// package doc. Errors wrap ErrInvalidConfig, ErrClosed or jetstream's error.
 func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts ...HandlerOption) error {
 	if h == nil {
-		return fmt.Errorf("%w: nil Handler for durable %q", ErrInvalidOption, d.Consumer)
+		return fmt.Errorf("%w: nil Handler for durable %q", ErrInvalidConfig, d.Consumer)
 	}
 	var o handlerOptions
 	for _, opt := range opts {
@@ -122,7 +103,7 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 		}
 	}
 	if o.queue != "" {
-		return fmt.Errorf("%w: Queue does not apply to HandleDurable: Bridges using one consumer share its messages", ErrInvalidOption)
+		return fmt.Errorf("%w: Queue does not apply to HandleDurable: Bridges using one consumer share its messages", ErrInvalidConfig)
 	}
 	if o.name == "" {
 		o.name = "durable:" + d.Stream + "/" + d.Consumer
@@ -144,7 +125,7 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 		return ErrClosed
 	}
 	if b.names[o.name] {
-		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidOption, o.name)
+		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidConfig, o.name)
 	}
 	cons, err := b.dead.js.CreateOrUpdateConsumer(ctx, d.Stream, jetstream.ConsumerConfig{
 		Durable:       d.Consumer,
@@ -159,12 +140,24 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 	if err != nil {
 		return fmt.Errorf("natsbridge: durable consumer %s/%s: %w", d.Stream, d.Consumer, err)
 	}
+	if pending := cons.CachedInfo().NumAckPending; pending > 0 {
+		// Deliveries of an earlier instance (a crashed or killed Bridge, or one that
+		// gave them back at Close) are still unacknowledged: until they are back, no
+		// message of this consumer is handled, so none overtakes an earlier one of its key.
+		r.recovering = true
+		r.log.Info().Int("ack_pending", pending).Dur("ack_wait", d.AckWait).
+			Msg("natsbridge: durable consumer has unacknowledged deliveries, handling them first")
+	}
+	r.keepStop = make(chan struct{})
+	r.keeper.Go(func() { r.keep(cons) })
 	cc, err := cons.Consume(r.onDurable,
 		jetstream.PullMaxMessages(min(o.queueLen, 500)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			r.log.Debug().Err(err).Msg("natsbridge: durable consumer notice")
+			logErr(r.log.Debug(), err).Msg("natsbridge: durable consumer notice")
 		}))
 	if err != nil {
+		r.setState(stateStopped) // ends keep
+		r.keeper.Wait()
 		return fmt.Errorf("natsbridge: consume %s/%s: %w", d.Stream, d.Consumer, err)
 	}
 	r.cc = cc
@@ -181,6 +174,7 @@ func (r *registration) onDurable(jm jetstream.Msg) {
 	if meta, err := jm.Metadata(); err == nil {
 		item.seq, item.delivery = meta.Sequence.Stream, int(meta.NumDelivered)
 	}
+
 	r.enqueue(item)
 }
 
@@ -202,10 +196,7 @@ func (r *registration) processDurable(wctx context.Context, kq *keyQueue, item q
 	err := r.invoke(wctx, msg)
 	b.release()
 	if err == nil {
-		if aerr := item.jm.Ack(); aerr != nil {
-			r.log.Warn().Err(aerr).Str("subject", msg.Subject).Uint64("stream_seq", item.seq).
-				Msg("natsbridge: durable ack not sent, the message will be delivered again")
-		}
+		r.ack(item)
 		c.handled.Add(1)
 		start := item.received
 		if t, ok := publishedAt(msg.Header); ok && item.delivery == 1 {
@@ -225,12 +216,13 @@ func (r *registration) processDurable(wctx context.Context, kq *keyQueue, item q
 		seq := item.seq
 		r.mu.Lock()
 		kq.held = seq // before the nak: the redelivery must find the key held
+		kq.current = 0
 		// The redelivery may go to another Bridge on the consumer: the key waits for it
 		// at most the nak's delay plus AckWait, then goes on.
 		kq.holdTimer = time.AfterFunc(delay+r.durable.AckWait, func() { r.releaseHold(kq, seq) })
 		r.mu.Unlock()
 		if nerr := item.jm.NakWithDelay(delay); nerr != nil {
-			r.log.Warn().Err(nerr).Str("subject", msg.Subject).Uint64("stream_seq", item.seq).
+			logErr(r.log.Warn(), nerr).Str("subject", msg.Subject).Uint64("stream_seq", item.seq).
 				Msg("natsbridge: durable nak not sent, the message comes back after AckWait")
 		}
 		return
@@ -245,7 +237,7 @@ func (r *registration) processDurable(wctx context.Context, kq *keyQueue, item q
 				what = "nak"
 			}
 			if serr := settle(); serr != nil {
-				log.Warn().Err(serr).Str("action", what).Msg("natsbridge: durable message not settled, the server delivers it again")
+				logErr(log.Warn(), serr).Str("action", what).Msg("natsbridge: durable message not settled, the server delivers it again")
 			}
 		})
 	})
@@ -259,4 +251,173 @@ func (m Msg) ID() string {
 		return m.stream + ":" + strconv.FormatUint(m.seq, 10)
 	}
 	return m.Header.Get(HeaderMsgID)
+}
+
+// Recovery of a durable consumer (see HandleDurable).
+const (
+	// recoveryPoll is how often a recovering registration asks the server whether the
+	// earlier deliveries are all back.
+	recoveryPoll = 50 * time.Millisecond
+	// ackTimeout bounds one wait for the server's confirmation of an ack.
+	ackTimeout = 5 * time.Second
+)
+
+// park keeps a delivery that arrived while the registration recovers: one entry per
+// stream sequence (a newer delivery replaces an older one), counted in the buffer.
+// Called with r.mu held; it unlocks it.
+func (r *registration) park(item queued) {
+	if r.acked.has(item.seq) {
+		r.mu.Unlock()
+		return
+	}
+	for i := range r.parked {
+		if r.parked[i].seq == item.seq {
+			r.parked[i].jm, r.parked[i].delivery = item.jm, item.delivery
+			r.mu.Unlock()
+			return
+		}
+	}
+	c := &r.b.counters
+	c.received.Add(1)
+	if r.queued >= r.opts.queueLen {
+		r.mu.Unlock()
+		r.overflow(item) // left to the server, delivered again
+		return
+	}
+	r.parked = append(r.parked, item)
+	r.queued++
+	c.queued.Add(1)
+	r.mu.Unlock()
+}
+
+// stopRecovering ends the recovery state. Called with r.mu held.
+func (r *registration) stopRecovering() {
+	r.recovering = false
+	r.parked = nil
+}
+
+// endRecovery queues the parked messages in stream order (so each key's are in its
+// order) and lets the workers take them.
+func (r *registration) endRecovery() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.recovering {
+		return
+	}
+	parked := r.parked
+	r.stopRecovering()
+	slices.SortFunc(parked, func(a, b queued) int { return cmp.Compare(a.seq, b.seq) })
+	for _, it := range parked {
+		kq := r.keys[it.key]
+		if kq == nil {
+			kq = r.newKeyQueue(it.key)
+		}
+		kq.msgs.push(it)
+	}
+	for _, it := range parked {
+		r.makeReady(r.keys[it.key])
+	}
+}
+
+// keep runs beside a durable registration's workers until it stops. While the
+// registration recovers, it ends the recovery once every unacknowledged delivery of the
+// consumer is parked here (the server's ack-pending count equals the parked count), or,
+// if some never come (another Bridge on the consumer holds them), after twice AckWait
+// plus the longest backoff. Every third of AckWait it sends a progress notice for every
+// buffered message, so that a message waiting here (parked, or behind its key) is not
+// due again and its delivery count only grows with handler attempts.
+func (r *registration) keep(cons jetstream.Consumer) {
+	limit := time.Now().Add(2*r.durable.AckWait + max(r.b.cfg.BackoffMax, deadLetterRetryMax))
+	every := r.durable.AckWait / 3
+	t := time.NewTicker(min(recoveryPoll, every))
+	defer t.Stop()
+	lastProgress := time.Now()
+	var progress []jetstream.Msg
+	for {
+		select {
+		case <-r.keepStop:
+			return
+		case <-t.C:
+		}
+		touch := time.Since(lastProgress) >= every
+		r.mu.Lock()
+		recovering, parked := r.recovering, len(r.parked)
+		if touch {
+			progress = r.buffered(progress[:0])
+		}
+		r.mu.Unlock()
+		if touch {
+			for _, jm := range progress {
+				_ = jm.InProgress()
+			}
+			clear(progress)
+			lastProgress = time.Now()
+		}
+		if !recovering {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(r.b.ctx, ackTimeout)
+		info, err := cons.Info(ctx)
+		cancel()
+		switch {
+		case err == nil && info.NumAckPending <= parked:
+			r.log.Info().Int("parked", parked).Msg("natsbridge: durable consumer recovered, handling in stream order")
+		case time.Now().After(limit):
+			ev := r.log.Warn().Int("parked", parked)
+			if err != nil {
+				ev = logErr(ev, err)
+			} else {
+				ev = ev.Int("ack_pending", info.NumAckPending)
+			}
+			ev.Msg("natsbridge: durable deliveries still out after the recovery limit, handling without them")
+		default:
+			continue
+		}
+		r.endRecovery()
+		t.Reset(every)
+	}
+}
+
+// buffered appends the deliveries of every parked or queued message. Called with r.mu
+// held.
+func (r *registration) buffered(out []jetstream.Msg) []jetstream.Msg {
+	for _, it := range r.parked {
+		out = append(out, it.jm)
+	}
+	for _, kq := range r.keys {
+		for i := kq.msgs.head; i < len(kq.msgs.items); i++ {
+			out = append(out, kq.msgs.items[i].jm)
+		}
+	}
+	return out
+}
+
+// ack acknowledges a handled delivery and waits for the server's confirmation,
+// retrying with backoff until it comes or the Bridge closes: the key's next message is
+// handled only after this one is settled. One unconfirmed at Close is delivered again.
+func (r *registration) ack(item queued) {
+	b := r.b
+	for attempt := 1; ; attempt++ {
+		if b.ctx.Err() != nil {
+			// Close began: send the ack without waiting for its confirmation.
+			_ = item.jm.Ack()
+			return
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, ackTimeout)
+		err := item.jm.DoubleAck(ctx)
+		cancel()
+		if err == nil {
+			r.mu.Lock()
+			r.acked.add(item.seq)
+			r.mu.Unlock()
+			return
+		}
+		if attempt == 1 {
+			logErr(r.log.Warn(), err).Str("subject", item.m.Subject).Uint64("stream_seq", item.seq).
+				Msg("natsbridge: durable ack not confirmed, retrying until the Bridge closes")
+		}
+		if !b.sleep(b.backoff.wait(attempt + 1)) {
+			return
+		}
+	}
 }

@@ -85,18 +85,20 @@ func publishTrades(t *testing.T, js jetstream.JetStream, n, keys int) {
 }
 
 // TestDurableHandlerSurvivesRestart stops the consuming Bridge mid-stream, then starts
-// another Bridge on the same durable consumer: every message is handled, none lost.
-//   - "drain": Drain stops it; nothing is handled twice and every key keeps its order
-//     across the restart.
+// another Bridge on the same durable consumer: every message is handled, none lost, and
+// every key keeps its order within each run and across the restart (0 out of order).
+//   - "drain": Drain stops it; nothing is handled twice.
+//   - "closed": Close stops it; its buffered messages go back to the server (nak).
 //   - "killed": its connection is killed, then it is closed; the messages it had not
-//     acknowledged come back after AckWait: the duplicates are messages it had handled
-//     but not acknowledged, and a message handled after a later one of its key is such
-//     a redelivery (JetStream redelivers expired messages in no particular order).
-//     Every 97th message fails once with a Retryable error (nak with backoff, its key
-//     held until it comes back).
+//     acknowledged come back after AckWait, and the second Bridge handles them before
+//     anything newer. The duplicates are messages whose ack the first Bridge had not had
+//     confirmed: handled after the kill, or in flight when it came.
+//
+// In "closed" and "killed", every 97th message fails once with a Retryable error (nak
+// with backoff, its key held until it comes back).
 func TestDurableHandlerSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"drain", "killed"} {
+	for _, mode := range []string{"drain", "closed", "killed"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			testDurableRestart(t, mode)
@@ -126,7 +128,7 @@ func testDurableRestart(t *testing.T, mode string) {
 			if err != nil {
 				return err
 			}
-			if mode == "killed" && seq%97 == 0 {
+			if mode != "drain" && seq%97 == 0 {
 				if _, loaded := failedOnce.LoadOrStore(seq, true); !loaded {
 					return natsbridge.Retryable(errors.New("inventory busy"))
 				}
@@ -149,11 +151,20 @@ func testDurableRestart(t *testing.T, mode string) {
 	eventually(t, "a third handled", func() bool { return rec.distinct() >= total/3 })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if mode == "drain" {
+	var beforeKill int
+	switch mode {
+	case "drain":
 		if err := b1.Drain(ctx); err != nil {
 			t.Fatal(err)
 		}
-	} else {
+	case "closed":
+		if err := b1.Close(); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		rec.mu.Lock()
+		beforeKill = len(flatten(rec.runs[0]))
+		rec.mu.Unlock()
 		nc1.Close() // killed: nothing more is acknowledged
 		if err := b1.Close(); err != nil {
 			t.Fatal(err)
@@ -181,23 +192,20 @@ func testDurableRestart(t *testing.T, mode string) {
 		}
 		dups += n - 1
 	}
-	lateRedeliveries := 0
+	outOfOrder := 0
 	for k := range keys {
 		key := "k" + strconv.Itoa(k)
 		for run, byKey := range rec.runs {
 			seqs := byKey[key]
 			for i := 1; i < len(seqs); i++ {
-				if seqs[i] > seqs[i-1] {
-					continue
+				if seqs[i] <= seqs[i-1] {
+					outOfOrder++
+					t.Errorf("run %d key %s out of order at %d: %d after %d", run, key, i, seqs[i], seqs[i-1])
 				}
-				if mode == "drain" || run == 0 || !rec.redeliv[seqs[i]] {
-					t.Fatalf("run %d key %s out of order at %d: %v", run, key, i, seqs)
-				}
-				lateRedeliveries++
 			}
 		}
 		// Across the restart, a message the second run handles for the first time comes
-		// after everything the first run handled of that key, unless it is a redelivery.
+		// after everything the first run handled of that key.
 		first, second := rec.runs[0][key], rec.runs[1][key]
 		seen := map[int]bool{}
 		for _, s := range first {
@@ -206,21 +214,25 @@ func testDurableRestart(t *testing.T, mode string) {
 		if len(first) > 0 {
 			last := first[len(first)-1]
 			for _, s := range second {
-				if s < last && !seen[s] && (mode == "drain" || !rec.redeliv[s]) {
-					t.Fatalf("key %s: %d first handled after %d (first run %v, second %v)", key, s, last, first, second)
+				if s < last && !seen[s] {
+					outOfOrder++
+					t.Errorf("key %s: %d first handled after %d, handled before the restart (first run %v, second %v)", key, s, last, first, second)
 				}
 			}
 		}
 	}
-	if mode == "drain" && dups != 0 {
-		t.Fatalf("%d duplicates after a drain", dups)
+	handled0 := len(flatten(rec.runs[0]))
+	// Duplicates only where the first Bridge had no confirmed ack: handled after the
+	// kill, or in flight (at most Concurrency) when it came.
+	if maxDups := handled0 - beforeKill + 8; mode != "killed" && dups != 0 || mode == "killed" && dups > maxDups {
+		t.Errorf("%s: %d duplicates; first run handled %d, %d of them after the kill", mode, dups, handled0, handled0-beforeKill)
 	}
 	if len(rec.ids) != total {
 		t.Fatalf("Msg.ID gave %d distinct ids for %d messages", len(rec.ids), total)
 	}
 	s2 := b2.Stats()
-	t.Logf("%s: first run handled %d, second run %d; duplicates %d; redeliveries handled after a later message of their key %d; second Bridge: %d retried, %d failed",
-		mode, len(flatten(rec.runs[0])), len(flatten(rec.runs[1])), dups, lateRedeliveries, s2.Retried, s2.Failed)
+	t.Logf("%s: first run handled %d, second run %d; duplicates %d; out of order %d; second Bridge: %d retried, %d failed",
+		mode, handled0, len(flatten(rec.runs[1])), dups, outOfOrder, s2.Retried, s2.Failed)
 	if s2.Failed != 0 {
 		t.Fatalf("second Bridge failed %d messages", s2.Failed)
 	}
@@ -280,7 +292,8 @@ func TestDurablePoisonIsTerminatedAndDeadLettered(t *testing.T) {
 		t.Fatalf("attempts %d, order %v; want 3 deliveries and a, b, c", attempts, order)
 	}
 	mu.Unlock()
-	eventually(t, "dead letter stored", func() bool { return b.Stats().DeadLettered == 1 })
+	// Handled counts once the ack is confirmed, just after the handler returned.
+	eventually(t, "dead letter stored", func() bool { st := b.Stats(); return st.DeadLettered == 1 && st.Handled == 3 })
 	if st := b.Stats(); st.Received != 4 || st.Handled != 3 || st.Failed != 1 || st.Retried != 2 ||
 		st.Received != st.Handled+st.Failed+st.Overflowed+st.Abandoned {
 		t.Fatalf("stats %+v: want 4 received = 3 handled + 1 failed, 2 retries", st)
@@ -297,10 +310,10 @@ func TestDurablePoisonIsTerminatedAndDeadLettered(t *testing.T) {
 		info, err := cons.Info(ctx)
 		return err == nil && info.NumAckPending == 0 && info.NumRedelivered == 0 && info.AckFloor.Stream == 4
 	})
-	if err := b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "x"}, h, natsbridge.Queue("g")); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if err := b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "x"}, h, natsbridge.Queue("g")); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("Queue with HandleDurable: %v", err)
 	}
-	if err := b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "y", AckWait: time.Second}, h); !errors.Is(err, natsbridge.ErrInvalidOption) {
+	if err := b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "y", AckWait: time.Second}, h); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("AckWait below the handler timeout: %v", err)
 	}
 }
@@ -320,6 +333,7 @@ func TestDurableSharedConsumerNeverStallsAKey(t *testing.T) {
 	var failedOnce sync.Map
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var bridges []*natsbridge.Bridge
 	for run := range 2 {
 		rec.newRun()
 		b, err := natsbridge.New(dialTest(t, url), natsbridge.Config{BackoffBase: 5 * time.Millisecond, BackoffMax: 10 * time.Millisecond})
@@ -327,6 +341,7 @@ func TestDurableSharedConsumerNeverStallsAKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = b.Close() })
+		bridges = append(bridges, b)
 		h := func(_ context.Context, m natsbridge.Msg) error {
 			seq, err := strconv.Atoi(string(m.Data))
 			if err != nil {
@@ -349,8 +364,26 @@ func TestDurableSharedConsumerNeverStallsAKey(t *testing.T) {
 	deadline := time.Now().Add(25 * time.Second)
 	for rec.distinct() < total {
 		if time.Now().After(deadline) {
+			rec.mu.Lock()
+			for i := range total {
+				if rec.handled[i] == 0 {
+					t.Logf("missing %d", i)
+				}
+			}
+			rec.mu.Unlock()
+			for _, b := range bridges {
+				t.Logf("%+v", b.Stats())
+			}
 			t.Fatalf("%d of %d handled: a key stalled", rec.distinct(), total)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// A message waiting in a Bridge's buffer gets progress notices: its delivery
+	// count grows only with handler attempts, so the one failure each 20th message has
+	// never reaches MaxDeliver.
+	for i, b := range bridges {
+		if st := b.Stats(); st.Failed != 0 {
+			t.Errorf("Bridge %d failed %d messages", i, st.Failed)
+		}
 	}
 }

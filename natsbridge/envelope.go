@@ -102,7 +102,7 @@ func publish[T any](ctx context.Context, nc *nats.Conn, subject string, env Enve
 		return err
 	}
 	if nc == nil {
-		return fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
+		return fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
 	}
 	if err := ValidateSubject(subject); err != nil {
 		return err
@@ -194,19 +194,11 @@ type wireEnvelope[T any] struct {
 	Payload   *T         `json:"payload"`
 }
 
-// Decode parses one JSON envelope with payload type T. It rejects, with a *DecodeError
-// (errors.Is(err, ErrDecode)):
-//   - input longer than opts.MaxBytes, before parsing (ReasonOversize);
-//   - anything but exactly one JSON object: syntax errors, wrong field types, trailing
-//     data (ReasonMalformed);
-//   - fields not defined by Envelope or, when T is a struct, by the payload type, at any
-//     depth (ReasonUnknownField);
-//   - an absent, null or empty id, type or timestamp, or an absent or null payload
-//     (ReasonMissingField).
-//
-// Field names match as encoding/json matches them (case-insensitively). A json.RawMessage
-// payload (T = json.RawMessage) defers payload decoding to the caller, which is how a
-// dispatcher routes by Type. Cost: one pass of encoding/json over at most MaxBytes.
+// Decode parses one JSON envelope with payload type T in one pass of encoding/json. It
+// rejects oversize input before parsing, anything but exactly one JSON object, unknown
+// fields at any depth and missing required fields with a *DecodeError whose Reason says
+// which (errors.Is(err, ErrDecode)). A json.RawMessage payload defers payload decoding
+// to the caller (to route by Type).
 func Decode[T any](data []byte, opts DecodeOptions) (Envelope[T], error) {
 	limit := opts.MaxBytes
 	if limit <= 0 {

@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Sentinel errors returned (wrapped with %w) by this package. Match them with errors.Is.
 var (
-	// ErrInvalidOption reports a configuration rejected eagerly, before any network
-	// round trip: a ConnectConfig with conflicting credentials, a certificate without
-	// its key, an unreadable CA file, a negative duration, and the like.
-	ErrInvalidOption = errors.New("natsbridge: invalid option")
+	// ErrInvalidConfig reports a configuration rejected eagerly, before any network
+	// round trip (the same name and meaning as roomstore's and flux's): a ConnectConfig
+	// with conflicting credentials, a certificate without its key, an unreadable CA
+	// file, a value out of range (a *ConfigError), and the like.
+	ErrInvalidConfig = errors.New("natsbridge: invalid config")
 	// ErrInvalidSubject reports a subject or subject token that the builder refuses
 	// because it would change the subject's meaning (a '.', '*' or '>' inside a token),
 	// is empty, contains whitespace, control characters or invalid UTF-8, or makes the
@@ -35,11 +38,10 @@ var (
 	ErrHandlerTimeout = errors.New("natsbridge: handler timeout")
 )
 
-// LimitError reports a configuration value outside its documented range: a count,
+// ConfigError reports a configuration value outside its documented range: a count,
 // buffer, concurrency limit or duration above its maximum or not positive, or a NaN or
-// infinite fraction. errors.Is(err, ErrInvalidOption) holds for it; errors.As gives the
-// field.
-type LimitError struct {
+// infinite fraction. It wraps ErrInvalidConfig; errors.As gives the field.
+type ConfigError struct {
 	// Field names the setting, e.g. "Config.MaxInFlightPerHandler" or "Concurrency".
 	Field string
 	// Value is the rejected value as text.
@@ -48,26 +50,43 @@ type LimitError struct {
 	Range string
 }
 
-// Error returns "natsbridge: invalid option: <Field> = <Value>, want <Range>".
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("%s: %s = %s, want %s", ErrInvalidOption, e.Field, e.Value, e.Range)
+// Error returns "natsbridge: invalid config: <Field> = <Value>, want <Range>".
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s: %s = %s, want %s", ErrInvalidConfig, e.Field, e.Value, e.Range)
 }
 
-// Is reports whether target is ErrInvalidOption.
-func (e *LimitError) Is(target error) bool { return target == ErrInvalidOption }
+// Unwrap returns ErrInvalidConfig.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 
-// intIn returns a *LimitError unless lo <= v <= hi.
+// intIn returns a *ConfigError unless lo <= v <= hi.
 func intIn(field string, v, lo, hi int) error {
 	if v >= lo && v <= hi {
 		return nil
 	}
-	return &LimitError{Field: field, Value: fmt.Sprint(v), Range: fmt.Sprintf("%d..%d", lo, hi)}
+	return &ConfigError{Field: field, Value: fmt.Sprint(v), Range: fmt.Sprintf("%d..%d", lo, hi)}
 }
 
-// durationIn returns a *LimitError unless 0 < d <= hi.
+// durationIn returns a *ConfigError unless 0 < d <= hi.
 func durationIn(field string, d, hi time.Duration) error {
 	if d > 0 && d <= hi {
 		return nil
 	}
-	return &LimitError{Field: field, Value: d.String(), Range: "(0, " + hi.String() + "]"}
+	return &ConfigError{Field: field, Value: d.String(), Range: "(0, " + hi.String() + "]"}
+}
+
+// errText is the text of err for a log field: text, or, when the error's message is
+// empty, its type, so that no log line carries "error":"".
+func errText(text string, err error) string {
+	if text != "" {
+		return text
+	}
+	return fmt.Sprintf("%T with an empty message", err)
+}
+
+// logErr adds err to ev as the "error" field, unless err is nil.
+func logErr(ev *zerolog.Event, err error) *zerolog.Event {
+	if err == nil {
+		return ev
+	}
+	return ev.Str("error", errText(err.Error(), err))
 }

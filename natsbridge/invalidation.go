@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/gamepersist/gamepersist/internal/lifecycle"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -83,49 +84,21 @@ type InvalidatorStats struct {
 	FullInvalidations uint64
 }
 
-// RoomInvalidator keeps the room caches of several processes coherent over NATS: each
-// process publishes a notice after every write through its cache, and drops the rooms
-// other processes wrote from its own cache. Wiring, in this order:
-//
-//	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{})
-//	cached, err := roomstore.NewCached(store, roomstore.CacheConfig{AfterWrite: inv.Publish})
-//	err = inv.Attach(ctx, cached) // subscribe: other processes' writes invalidate cached
-//	...
-//	inv.Close()    // unsubscribe, stop the publisher goroutine
-//	cached.Close() // then the cache, then the store, then nc: each owner closes its own
-//
-// Sending side: Publish is the roomstore.CacheConfig.AfterWrite hook. It runs in the
-// writer's goroutine after the write committed (or failed in a way that may still have
-// applied it, with version 0) and never waits: it puts the notice in a bounded queue (or
-// drops and counts it when the queue is full) and one publisher goroutine hands it to
-// nats.go. A write therefore never blocks on, nor fails because of, NATS.
-//
-// Receiving side: Attach subscribes with a plain nats.go subscription whose callback
-// decodes the notice, ignores this instance's own echo, counts and logs malformed
-// notices, and calls target.Invalidate(roomID): microseconds, no I/O. The next read of
-// that room in this process loads it from the database.
-//
-// Safety net: a notice is lost when NATS is down longer than nats.go buffers, when the
-// receiving process is disconnected at the time, or when a queue overflows. NATS core
-// does not redeliver, so the cache TTL (roomstore.CacheConfig.TTL, default 5 minutes)
-// bounds how long another process can serve a stale room: choose the TTL as the longest
-// staleness the game accepts during a NATS outage. When the receiving connection comes
-// back after an outage, a target that implements FullInvalidationTarget (as
-// *roomstore.Cached does, so the wiring above gets this) is emptied at once, counted in
-// Stats.FullInvalidations, which ends that staleness early. The TTL remains the only
-// bound for notices lost while this process stayed connected (the sender's queue was
-// full, or the sender could not publish).
-//
-// The *nats.Conn belongs to the caller: Close unsubscribes but never closes it. A
-// RoomInvalidator is safe for concurrent use.
+// RoomInvalidator keeps the room caches of several processes coherent over NATS core:
+// Publish (the cache's AfterWrite hook) queues a notice without blocking, and Attach makes
+// other processes' notices invalidate the cache; a lost notice is bounded by the cache
+// TTL (see "Cross-node room-cache invalidation" in the package doc for wiring and
+// guarantees). It owns two goroutines, stopped by Close; nc stays the caller's.
 type RoomInvalidator struct {
 	nc  *nats.Conn
 	cfg InvalidatorConfig
 	log zerolog.Logger
 
-	queue    chan RoomInvalidation
-	stop     chan struct{}
-	loopDone chan struct{}
+	queue chan RoomInvalidation
+	stop  chan struct{}
+
+	shut  lifecycle.Shutdown // Close: the first does the work, all return its outcome
+	group lifecycle.Group    // the publisher and the reconnect watcher
 
 	// life orders Publish and the delivery callback (read side) against Close (write
 	// side): once Close holds it, nothing is enqueued and no callback runs any more.
@@ -153,25 +126,24 @@ type RoomInvalidator struct {
 
 // NewRoomInvalidator returns a RoomInvalidator publishing and receiving on nc, which the
 // caller owns and keeps open until after Close. It validates cfg (errors wrap
-// ErrInvalidOption), does no I/O and starts one publisher goroutine, stopped by Close.
+// ErrInvalidConfig), does no I/O and starts one publisher goroutine, stopped by Close.
 // Pass its Publish method as roomstore.CacheConfig.AfterWrite, then call Attach.
 func NewRoomInvalidator(nc *nats.Conn, cfg InvalidatorConfig) (*RoomInvalidator, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	inv := &RoomInvalidator{
-		nc:       nc,
-		cfg:      cfg,
-		log:      cfg.Logger.With().Str("component", "natsbridge.invalidator").Str("instance", cfg.Instance).Logger(),
-		queue:    make(chan RoomInvalidation, cfg.QueueLen),
-		stop:     make(chan struct{}),
-		loopDone: make(chan struct{}),
+		nc:    nc,
+		cfg:   cfg,
+		log:   cfg.Logger.With().Str("component", "natsbridge.invalidator").Str("instance", cfg.Instance).Logger(),
+		queue: make(chan RoomInvalidation, cfg.QueueLen),
+		stop:  make(chan struct{}),
 	}
-	go inv.publishLoop()
+	inv.group.Go(inv.publishLoop)
 	return inv, nil
 }
 
@@ -205,7 +177,6 @@ func (inv *RoomInvalidator) Publish(change roomstore.RoomChange) {
 // publishLoop hands queued notices to nats.go until Close; then it publishes what is
 // still queued (nats.go buffers it or refuses it at once) and returns.
 func (inv *RoomInvalidator) publishLoop() {
-	defer close(inv.loopDone)
 	for {
 		select {
 		case n := <-inv.queue:
@@ -239,27 +210,18 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 	if !inv.failing.Swap(true) {
 		ev = inv.log.Warn()
 	}
-	ev.Str("subject", inv.cfg.Subject).Str("room_id", n.RoomID).Err(err).
+	logErr(ev.Str("subject", inv.cfg.Subject).Str("room_id", n.RoomID), err).
 		Msg("natsbridge: invalidation publish failed, other caches rely on their TTL")
 }
 
-// Attach subscribes to the invalidation subject: from then on every valid notice from
-// another instance calls target.Invalidate(roomID) (pass the *roomstore.Cached whose
-// AfterWrite is Publish). It also starts one goroutine, stopped by Close, that watches the
-// connection's status (nats.Conn.StatusChanged, which leaves the caller's own handlers
-// alone) and calls InvalidateAll after each reconnect if target is a
-// FullInvalidationTarget (a *roomstore.Cached is). It waits, within ctx, for the server to confirm the
-// subscription (one round trip; at most 10 s when ctx has no
-// deadline), so a write made elsewhere after Attach returns is seen; in a cluster the
-// interest reaches the other servers shortly after. If the connection is reconnecting,
-// the subscription is kept (nats.go sends it on reconnect) and Attach returns nil at once.
-//
-// Attach may be called once; a second call returns an error wrapping ErrInvalidOption,
-// a call after Close ErrClosed. On a ctx that ends first it unsubscribes and returns
-// ctx's error wrapped.
+// Attach subscribes so that every valid notice from another instance calls
+// target.Invalidate, starts the goroutine that calls InvalidateAll after a reconnect or a
+// slow-consumer episode (if target is a FullInvalidationTarget), and waits within ctx
+// (at most 10 s) for the server to confirm the subscription — at once if reconnecting.
+// Errors wrap ErrInvalidConfig (called twice), ErrClosed or ctx's error.
 func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarget) error {
 	if target == nil {
-		return fmt.Errorf("%w: nil invalidation target", ErrInvalidOption)
+		return fmt.Errorf("%w: nil invalidation target", ErrInvalidConfig)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -271,7 +233,7 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 	}
 	if inv.sub != nil {
 		inv.life.Unlock()
-		return fmt.Errorf("%w: RoomInvalidator is already attached", ErrInvalidOption)
+		return fmt.Errorf("%w: RoomInvalidator is already attached", ErrInvalidConfig)
 	}
 	sub, err := inv.nc.Subscribe(inv.cfg.Subject, func(m *nats.Msg) { inv.onNotice(m, target) })
 	if err != nil {
@@ -288,7 +250,8 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 	inv.watchDone = make(chan struct{})
 	// The subscription's status channel is closed by nats.go when sub closes.
 	slow := sub.StatusChanged(nats.SubscriptionSlowConsumer, nats.SubscriptionActive)
-	go inv.watchReconnects(inv.status, slow, inv.watchDone, target)
+	status, done := inv.status, inv.watchDone
+	inv.group.Go(func() { inv.watchReconnects(status, slow, done, target) })
 	inv.life.Unlock()
 
 	if !inv.nc.IsConnected() {
@@ -314,7 +277,7 @@ func (inv *RoomInvalidator) Attach(ctx context.Context, target InvalidationTarge
 		return fmt.Errorf("natsbridge: confirm subscription to %q: %w", inv.cfg.Subject, err)
 	default:
 		// Disconnected during the round trip: nats.go re-sends the subscription.
-		inv.log.Warn().Str("subject", inv.cfg.Subject).Err(err).
+		logErr(inv.log.Warn().Str("subject", inv.cfg.Subject), err).
 			Msg("natsbridge: invalidation subscription not confirmed, kept for reconnect")
 		return nil
 	}
@@ -430,8 +393,8 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 
 func (inv *RoomInvalidator) rejectNotice(m *nats.Msg, reason, field string, err error) {
 	inv.malformed.Add(1)
-	inv.log.Warn().Str("subject", m.Subject).Str("reason", reason).Str("field", field).
-		Int("bytes", len(m.Data)).Err(err).Msg("natsbridge: malformed invalidation notice ignored")
+	logErr(inv.log.Warn().Str("subject", m.Subject).Str("reason", reason).Str("field", field).
+		Int("bytes", len(m.Data)), err).Msg("natsbridge: malformed invalidation notice ignored")
 }
 
 // Stats returns a snapshot of the counters. It costs a dozen atomic loads and, while
@@ -462,22 +425,21 @@ func (inv *RoomInvalidator) Stats() InvalidatorStats {
 	return s
 }
 
-// Close unsubscribes (if attached), waits until no notice callback is running, stops
-// watching for reconnects, and stops the publisher goroutine after it handed the notices still queued to nats.go (which
-// buffers them or refuses them at once; it does not wait for the server). It never closes
-// the caller's *nats.Conn. After Close, Publish drops and counts, Attach returns
-// ErrClosed, and notices that arrive are ignored. Close is idempotent: a second call
-// returns nil. The error is the unsubscribe's, unless the connection was already closed.
+// Close unsubscribes, stops the reconnect watcher and the publisher (after it handed the
+// queued notices to nats.go) and returns once both goroutines returned. Afterwards
+// Publish drops and counts, Attach returns ErrClosed and arriving notices are ignored. It
+// returns the unsubscribe's error; later calls wait for the first and return the same.
+// The *nats.Conn is left open.
 func (inv *RoomInvalidator) Close() error {
+	return inv.shut.Do(inv.close)
+}
+
+func (inv *RoomInvalidator) close() error {
 	inv.life.Lock()
-	if inv.closed {
-		inv.life.Unlock()
-		return nil
-	}
 	inv.closed = true
 	sub := inv.sub
 	inv.sub = nil
-	status, watchDone := inv.status, inv.watchDone
+	status := inv.status
 	inv.life.Unlock()
 
 	var err error
@@ -491,9 +453,8 @@ func (inv *RoomInvalidator) Close() error {
 	}
 	if status != nil {
 		inv.nc.RemoveStatusListener(status)
-		<-watchDone
 	}
 	close(inv.stop)
-	<-inv.loopDone
+	inv.group.Wait()
 	return err
 }

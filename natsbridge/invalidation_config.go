@@ -40,7 +40,7 @@ const roomInvalidationType = "roomstore.invalidate"
 
 // InvalidatorConfig configures a RoomInvalidator. The zero value is valid: WithDefaults
 // fills every zero field; NewRoomInvalidator rejects invalid values with an error
-// wrapping ErrInvalidOption.
+// wrapping ErrInvalidConfig.
 type InvalidatorConfig struct {
 	// Subject is the literal subject (no wildcards, see ValidateSubject) notices are
 	// published and received on. Default "cache.rooms.invalidate".
@@ -95,7 +95,7 @@ func (c InvalidatorConfig) WithDefaults() InvalidatorConfig {
 
 func (c InvalidatorConfig) validate() error {
 	if err := ValidateSubject(c.Subject); err != nil {
-		return fmt.Errorf("%w: InvalidatorConfig.Subject: %w", ErrInvalidOption, err)
+		return fmt.Errorf("%w: InvalidatorConfig.Subject: %w", ErrInvalidConfig, err)
 	}
 	for _, err := range []error{
 		intIn("InvalidatorConfig.QueueLen", c.QueueLen, 1, maxQueueLen),

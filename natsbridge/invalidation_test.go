@@ -466,8 +466,8 @@ func TestRoomInvalidatorCloseIsIdempotentAndLeavesConnOpen(t *testing.T) {
 
 func TestRoomInvalidatorConfig(t *testing.T) {
 	t.Parallel()
-	if _, err := natsbridge.NewRoomInvalidator(nil, natsbridge.InvalidatorConfig{}); !errors.Is(err, natsbridge.ErrInvalidOption) {
-		t.Fatalf("nil conn: %v, want ErrInvalidOption", err)
+	if _, err := natsbridge.NewRoomInvalidator(nil, natsbridge.InvalidatorConfig{}); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+		t.Fatalf("nil conn: %v, want ErrInvalidConfig", err)
 	}
 	nc := invDial(t, testnats.Start(t).ClientURL())
 	bad := []natsbridge.InvalidatorConfig{
@@ -479,11 +479,11 @@ func TestRoomInvalidatorConfig(t *testing.T) {
 		{SubPendingBytes: -1},
 	}
 	for _, cfg := range bad {
-		if inv, err := natsbridge.NewRoomInvalidator(nc, cfg); !errors.Is(err, natsbridge.ErrInvalidOption) {
+		if inv, err := natsbridge.NewRoomInvalidator(nc, cfg); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 			if inv != nil {
 				_ = inv.Close()
 			}
-			t.Errorf("config %+v: %v, want ErrInvalidOption", cfg, err)
+			t.Errorf("config %+v: %v, want ErrInvalidConfig", cfg, err)
 		}
 	}
 	if _, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Subject: "a.>"}); !errors.Is(err, natsbridge.ErrInvalidSubject) {
@@ -506,14 +506,14 @@ func TestRoomInvalidatorConfig(t *testing.T) {
 	if inv.Subject() != "game.cache.rooms" || inv.Instance() == "" {
 		t.Fatalf("Subject %q Instance %q", inv.Subject(), inv.Instance())
 	}
-	if err := inv.Attach(invCtx(t), nil); !errors.Is(err, natsbridge.ErrInvalidOption) {
-		t.Fatalf("Attach(nil): %v, want ErrInvalidOption", err)
+	if err := inv.Attach(invCtx(t), nil); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+		t.Fatalf("Attach(nil): %v, want ErrInvalidConfig", err)
 	}
 	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); !errors.Is(err, natsbridge.ErrInvalidOption) {
-		t.Fatalf("second Attach: %v, want ErrInvalidOption", err)
+	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+		t.Fatalf("second Attach: %v, want ErrInvalidConfig", err)
 	}
 }
 
