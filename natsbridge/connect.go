@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/redact"
 )
 
 // Defaults that ConnectConfig.WithDefaults fills in for zero fields. Every other zero
@@ -242,7 +244,7 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 				// The parser's reason may quote a piece of the user information.
 				reason = "cannot parse it (details withheld: it holds credentials; percent-encode reserved characters in them)"
 			}
-			return nil, invalid("server URL %s: %s", redactRawURL(raw), reason)
+			return nil, invalid("server URL %s: %s", redact.URL(raw), reason)
 		}
 		if u.User != nil {
 			urlCreds = true

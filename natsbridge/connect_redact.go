@@ -4,10 +4,9 @@ import (
 	"errors"
 	"net/url"
 	"strings"
-)
 
-// redactedSecret replaces every credential in errors and log lines.
-const redactedSecret = "xxxxx"
+	"github.com/gamepersist/gamepersist/internal/redact"
+)
 
 // redactor removes a ConnectConfig's secrets (password, token, credentials embedded in
 // URLs) from text.
@@ -38,20 +37,14 @@ func newRedactor(c ConnectConfig) redactor {
 	return r
 }
 
-// redact rewrites every URL in s without credentials and masks every known secret.
-func (r redactor) redact(s string) string {
-	s = redactURLsIn(s)
-	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, redactedSecret)
-	}
-	return s
-}
+// redact masks the credentials of every URL in s and every known secret (internal/redact).
+func (r redactor) redact(s string) string { return redact.Text(s, r.secrets...) }
 
 // urls lists raw server URLs, comma-separated, with credentials redacted.
 func (r redactor) urls(raws []string) string {
 	out := make([]string, len(raws))
 	for i, raw := range raws {
-		out[i] = r.redact(redactRawURL(raw))
+		out[i] = r.redact(redact.URL(raw))
 	}
 	return strings.Join(out, ",")
 }
@@ -80,48 +73,6 @@ func parseServerURL(raw string) (*url.URL, error) {
 		return nil, errString("no host")
 	}
 	return u, nil
-}
-
-// redactRawURL returns one configured server URL with any user information replaced by
-// redactedSecret. It works on strings that do not parse as URLs too: everything between
-// the scheme (or the start, for a URL without one) and the last '@' is user information,
-// since a password may hold an unescaped '/', '?', '#' or space that ends a URL's
-// authority for a parser.
-func redactRawURL(raw string) string {
-	prefix, rest := "", raw
-	if i := strings.Index(raw, "://"); i >= 0 {
-		prefix, rest = raw[:i+3], raw[i+3:]
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return raw
-	}
-	return prefix + redactedSecret + rest[at:]
-}
-
-// redactURLsIn masks the user-information part ("user:pass@", "token@") of every
-// "scheme://…@host" in s: up to the last '@' before the next comma, quote or line end
-// (not '/', '?' or '#', which an unescaped password may hold; a space only ends it when
-// no '@' follows before the end of the line). Masking too much is the safe mistake.
-func redactURLsIn(s string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "://")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i+3])
-		s = s[i+3:]
-		end := strings.IndexAny(s, ",\"'\n")
-		if end < 0 {
-			end = len(s)
-		}
-		if at := strings.LastIndexByte(s[:end], '@'); at >= 0 {
-			b.WriteString(redactedSecret)
-			s = s[at:]
-		}
-	}
 }
 
 // errString is a constant-text error.

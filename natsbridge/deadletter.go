@@ -156,7 +156,16 @@ type deadLetterPublisher struct {
 	done     lifecycle.Group // run
 	stopOnce sync.Once
 	quitOnce sync.Once
+
+	firstAsync time.Time // when run made its first async publish (zero: none yet); run's own
 }
+
+// asyncSettle is how long after its first async publish the publisher waits before
+// CleanupPublisher. nats.go v1.55.0 starts a goroutine (resetPendingAcksOnReconnect) at the
+// first async publish that reads the publisher's status channel only once it runs; a
+// CleanupPublisher before that nils the channel and the goroutine blocks forever. Giving it
+// this long to start costs Close nothing unless the first dead letter went out just before.
+const asyncSettle = 100 * time.Millisecond
 
 func newDeadLetterPublisher(nc *nats.Conn, cfg Config, c *counters) (*deadLetterPublisher, error) {
 	js, err := jetstream.New(nc,
@@ -199,7 +208,12 @@ func (p *deadLetterPublisher) put(dl deadLetter) {
 func (p *deadLetterPublisher) run() {
 	// Unsubscribes jetstream's reply subscription and stops its status watcher: nothing
 	// of the Bridge outlives Close on the caller's connection.
-	defer p.js.CleanupPublisher()
+	defer func() {
+		if !p.firstAsync.IsZero() {
+			time.Sleep(asyncSettle - time.Since(p.firstAsync)) // ≤ 0: no wait
+		}
+		p.js.CleanupPublisher()
+	}()
 	var retry []*pendingDL
 	wait := deadLetterRetryBase
 	for {
@@ -290,6 +304,9 @@ func (p *deadLetterPublisher) prepare(dl deadLetter) *pendingDL {
 func (p *deadLetterPublisher) publishBatch(batch []*pendingDL) (failed []*pendingDL, quit bool) {
 	futures := make([]jetstream.PubAckFuture, len(batch))
 	for i, d := range batch {
+		if p.firstAsync.IsZero() {
+			p.firstAsync = time.Now()
+		}
 		f, err := p.js.PublishMsgAsync(d.msg)
 		if err != nil {
 			d.lastErr = err
