@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// faultKind names one kind of fault the schedule injects.
+type faultKind string
+
+// The faults, each through the embedded fault proxies or the NATS cluster.
+const (
+	// faultDBCut: one server's database connections are closed and refused (proxy down).
+	faultDBCut faultKind = "db_cut"
+	// faultDBSlow: 30 ms added to every chunk both ways on one server's database link.
+	faultDBSlow faultKind = "db_slow"
+	// faultDBReset: every statement of one server reset mid-flight (TCP RST).
+	faultDBReset faultKind = "db_reset"
+	// faultReplyLost: right after a server's Step its write reaches the database and
+	// runs, but the reply is dropped and the connection cut: a reply lost after commit.
+	faultReplyLost faultKind = "reply_lost"
+	// faultNATSNode: one NATS node (with its JetStream replicas) killed, then restarted.
+	faultNATSNode faultKind = "nats_node_kill"
+	// faultServerKill: one game server killed right after its Step (its connections cut,
+	// no Close, its Runner abandoned with whatever it held), restarted later.
+	faultServerKill faultKind = "server_kill"
+)
+
+// allFaults lists the kinds in the order the report prints them.
+var allFaults = []faultKind{faultDBCut, faultDBSlow, faultDBReset, faultReplyLost, faultNATSNode, faultServerKill}
+
+// fault is one scheduled fault: what, on which server (or NATS node), from which game
+// minute, for how many.
+type fault struct {
+	Kind    faultKind
+	Target  int
+	Start   int
+	Minutes int
+}
+
+// faultAt draws the fault that starts at minute k (the schedule calls it only when no
+// fault is running): kinds in turn with a seeded shuffle, a seeded target and length.
+func (s *schedule) faultAt(k int) (fault, bool) {
+	rng := s.rngFor(k, 4)
+	kinds := allFaults
+	if s.servers == 1 {
+		kinds = kinds[:len(kinds)-1] // a lone server killed stops the game: nothing to check
+	}
+	f := fault{Kind: kinds[rng.IntN(len(kinds))], Start: k}
+	switch f.Kind {
+	case faultNATSNode:
+		f.Target = rng.IntN(natsNodes)
+		f.Minutes = 3 + rng.IntN(3)
+	case faultReplyLost:
+		f.Target = rng.IntN(s.servers)
+		f.Minutes = 1
+	default:
+		f.Target = rng.IntN(s.servers)
+		f.Minutes = 2 + rng.IntN(3)
+	}
+	return f, true
+}
+
+// beginFault starts f if it acts before the minute's steps (reply_lost and server_kill
+// act after them, see afterSteps).
+func (r *soak) beginFault(ctx context.Context, f fault) error {
+	r.faultCounts[f.Kind]++
+	r.log.Info().Str("fault", string(f.Kind)).Int("target", f.Target).Int("minute", f.Start).Int("minutes", f.Minutes).Msg("fault begins")
+	switch f.Kind {
+	case faultDBCut:
+		if s := r.server(f.Target); s != nil {
+			s.dbProxy.Disable()
+		}
+	case faultDBSlow:
+		if s := r.server(f.Target); s != nil {
+			if err := s.dbProxy.Latency(30 * time.Millisecond); err != nil {
+				return fmt.Errorf("soak: latency: %w", err)
+			}
+		}
+	case faultDBReset:
+		if s := r.server(f.Target); s != nil {
+			if err := s.dbProxy.ResetPeer(0); err != nil {
+				return fmt.Errorf("soak: reset: %w", err)
+			}
+		}
+	case faultNATSNode:
+		r.e.nats.kill(f.Target)
+	}
+	r.running = append(r.running, f)
+	return nil
+}
+
+// afterSteps runs the faults that strike right after the steps of the minute: a lost
+// reply while the server's write is in flight, or the server's death.
+func (r *soak) afterSteps(ctx context.Context, minute int) error {
+	for _, f := range r.running {
+		if f.Start != minute {
+			continue
+		}
+		s := r.server(f.Target)
+		if s == nil {
+			continue
+		}
+		switch f.Kind {
+		case faultReplyLost:
+			before := s.runner.Stats().BackgroundWriteFailures
+			if err := s.dbProxy.DropReplies(); err != nil {
+				return fmt.Errorf("soak: drop replies: %w", err)
+			}
+			time.Sleep(100 * time.Millisecond) // the write reaches the server and runs
+			if err := s.dbProxy.CloseConnections(); err != nil {
+				return fmt.Errorf("soak: cut: %w", err)
+			}
+			s.dbProxy.RemoveToxics()
+			r.replyLost = append(r.replyLost, replyLostProbe{server: s, before: before})
+		case faultServerKill:
+			if err := s.kill(ctx, r.e.admin); err != nil {
+				return err
+			}
+			r.setServer(f.Target, nil)
+			r.abandoned = append(r.abandoned, s)
+			r.log.Info().Str("server", s.name).Int("minute", minute).Msg("game server killed")
+		}
+	}
+	return nil
+}
+
+// replyLostProbe checks afterwards that a lost reply did fail a background write.
+type replyLostProbe struct {
+	server *gameServer
+	before int64
+}
+
+// endFaults ends the faults whose time is up at minute k (all of them when force).
+func (r *soak) endFaults(ctx context.Context, k int, force bool) error {
+	kept := r.running[:0]
+	for _, f := range r.running {
+		if !force && k < f.Start+f.Minutes {
+			kept = append(kept, f)
+			continue
+		}
+		if err := r.endFault(ctx, f, k); err != nil {
+			return err
+		}
+	}
+	r.running = kept
+	return nil
+}
+
+func (r *soak) endFault(ctx context.Context, f fault, k int) error {
+	switch f.Kind {
+	case faultDBCut:
+		if s := r.server(f.Target); s != nil {
+			if err := s.dbProxy.Enable(); err != nil {
+				return fmt.Errorf("soak: enable: %w", err)
+			}
+		}
+	case faultDBSlow, faultDBReset:
+		if s := r.server(f.Target); s != nil {
+			s.dbProxy.RemoveToxics()
+		}
+	case faultNATSNode:
+		if err := r.e.nats.restart(f.Target); err != nil {
+			return err
+		}
+	case faultServerKill:
+		if r.server(f.Target) == nil {
+			r.gens[f.Target]++
+			s, err := startServer(ctx, r.e, f.Target, r.gens[f.Target], minuteTime(k))
+			if err != nil {
+				return err
+			}
+			r.setServer(f.Target, s)
+			r.log.Info().Str("server", s.name).Int("minute", k).Msg("game server restarted")
+		}
+	}
+	r.log.Info().Str("fault", string(f.Kind)).Int("target", f.Target).Int("minute", k).Msg("fault ends")
+	return nil
+}
