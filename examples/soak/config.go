@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 )
 
 // Defaults of Config, also the flags' defaults.
@@ -55,6 +56,9 @@ type Config struct {
 	NoFaults bool
 	// Quiet suppresses the progress lines.
 	Quiet bool
+	// LibLogLevel is the level of the library's own log lines (connection events,
+	// failed writes, dead letters): "error" by default, the faults make many warnings.
+	LibLogLevel zerolog.Level
 
 	// hooks are test-only ways to break the run on purpose (see hooks).
 	hooks hooks
@@ -118,6 +122,7 @@ Usage: go run ./examples/soak [flags]`)
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of the summary table")
 	fs.BoolVar(&c.NoFaults, "no-faults", false, "run the schedule without injecting faults")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress lines")
+	libLevel := fs.String("lib-log-level", "error", "level of the library's own log lines: debug, info, warn, error, disabled")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -125,6 +130,11 @@ Usage: go run ./examples/soak [flags]`)
 		return Config{}, fmt.Errorf("%w: unexpected arguments %q", ErrInvalidConfig, fs.Args())
 	}
 	c.DatabaseURL = dbURL.url
+	lvl, err := zerolog.ParseLevel(*libLevel)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: -lib-log-level: %w", ErrInvalidConfig, err)
+	}
+	c.LibLogLevel = lvl
 	return c, c.validate()
 }
 

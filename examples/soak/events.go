@@ -99,6 +99,7 @@ func (e *events) publish(ctx context.Context, js func() jetstream.JetStream, t t
 type eventCounts struct {
 	Published, PublishFailed, Poison int
 	Handled, Duplicates, Lost        int
+	LostIDs                          []string // the first few lost trade ids
 }
 
 // counts compares what was published with what was handled.
@@ -115,6 +116,9 @@ func (e *events) counts() eventCounts {
 		switch {
 		case n == 0:
 			c.Lost++
+			if len(c.LostIDs) < 5 {
+				c.LostIDs = append(c.LostIDs, id)
+			}
 		case n > 1:
 			c.Duplicates += n - 1
 		}
@@ -179,10 +183,20 @@ func (p *publisher) stop() {
 	<-p.done
 }
 
+// deadLetter is one stored dead letter: the trade it carries and why it failed.
+type deadLetter struct {
+	TradeID  string `json:"trade_id"`
+	Poison   bool   `json:"poison"`
+	Reason   string `json:"reason"`
+	Error    string `json:"error"`
+	Attempts string `json:"attempts"`
+	Origin   string `json:"origin"`
+}
+
 // readDeadLetters reads every dead letter stored in the dead-letter stream and returns
-// the trade ids they carry.
-func readDeadLetters(ctx context.Context, js jetstream.JetStream) (map[string]int, error) {
-	out := map[string]int{}
+// them by the trade id they carry.
+func readDeadLetters(ctx context.Context, js jetstream.JetStream) (map[string][]deadLetter, error) {
+	out := map[string][]deadLetter{}
 	st, err := js.Stream(ctx, deadLetterStream)
 	if err != nil {
 		return nil, fmt.Errorf("soak: dead-letter stream: %w", err)
@@ -203,7 +217,11 @@ func readDeadLetters(ctx context.Context, js jetstream.JetStream) (map[string]in
 		if err != nil {
 			return nil, fmt.Errorf("soak: dead letter %d: %w", seq, err)
 		}
-		out[env.Payload.TradeID]++
+		out[env.Payload.TradeID] = append(out[env.Payload.TradeID], deadLetter{
+			TradeID: env.Payload.TradeID, Poison: env.Payload.Poison,
+			Reason: m.Header.Get(natsbridge.HeaderDeadLetterReason), Error: m.Header.Get(natsbridge.HeaderDeadLetterError),
+			Attempts: m.Header.Get(natsbridge.HeaderDeadLetterAttempts), Origin: m.Header.Get(natsbridge.HeaderDeadLetterOrigin),
+		})
 	}
 	return out, nil
 }

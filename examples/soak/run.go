@@ -90,12 +90,13 @@ func (r *soak) live() []*gameServer {
 // run runs one soak and returns its result. Everything it starts is closed before it
 // returns, also on error.
 func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err error) {
-	baseline := goroutineBaseline()
+	baseline := len(allStacks())
 	r := &soak{cfg: cfg, log: log, faultCounts: map[faultKind]int{}, stalls: make([][]time.Duration, cfg.Servers),
 		servers: make([]*gameServer, cfg.Servers), gens: make([]int, cfg.Servers)}
 	r.heap.sample()
 	runID := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)
-	e := &env{dbURL: cfg.DatabaseURL, schema: "soak_" + runID, appName: "soak-" + runID + "-", events: newEvents(), log: log}
+	e := &env{dbURL: cfg.DatabaseURL, schema: "soak_" + runID, appName: "soak-" + runID + "-", events: newEvents(), log: log,
+		libLog: log.Level(cfg.LibLogLevel)}
 	r.e = e
 	e.pcfg = flux.PostgresConfig{Schema: e.schema, ScopeColumn: "server"}
 	if e.dbAddr, err = dbAddr(cfg.DatabaseURL); err != nil {
@@ -115,7 +116,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err e
 		}
 		res.Minutes = max(res.Minutes, r.minutes)
 		res.BackendsAfterClose, err = backendsAfterClose(cfg.DatabaseURL, e.appName, err)
-		res.GoroutinesAfterClose = goroutinesSettled(baseline)
+		res.GoroutinesAfterClose, res.ProxyGoroutinesLeaked = goroutinesSettled(baseline, log)
 		res.HeapPeakMiB = float64(r.heap.peak) / (1 << 20)
 	}()
 	if _, err = e.admin.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{e.schema}.Sanitize()); err != nil {

@@ -42,7 +42,8 @@ type env struct {
 	nats    *natsCluster
 	admin   *pgxpool.Pool // direct, never faulted: inputs, checks
 	events  *events
-	log     zerolog.Logger
+	log     zerolog.Logger // the soak's own lines
+	libLog  zerolog.Logger // what the library's values log (-lib-log-level)
 }
 
 // gameServer is one incarnation of a game server: its own pool behind its own database
@@ -65,14 +66,20 @@ type gameServer struct {
 	bridge      *natsbridge.Bridge
 
 	// dead is set when the server is killed: its handler then does nothing, as a
-	// crashed process would not.
+	// crashed process would not, and its leftovers log nothing more.
 	dead atomic.Bool
+	log  zerolog.Logger // e.libLog, silenced once dead
 }
 
 // startServer builds incarnation gen of game server idx and starts its Runner at now.
 // On error everything built so far is closed.
 func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *gameServer, err error) {
 	s = &gameServer{idx: idx, name: e.appName + "srv" + strconv.Itoa(idx) + "-" + strconv.Itoa(gen)}
+	s.log = e.libLog.Hook(zerolog.HookFunc(func(ev *zerolog.Event, _ zerolog.Level, _ string) {
+		if s.dead.Load() {
+			ev.Discard()
+		}
+	}))
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.close(ctx, false))
@@ -103,7 +110,7 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 		s.natsProxies = append(s.natsProxies, p)
 		urls = append(urls, "nats://"+p.Addr())
 	}
-	s.nc, err = natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: urls, Name: s.name, Logger: e.log,
+	s.nc, err = natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: urls, Name: s.name, Logger: s.log,
 		Options: []nats.Option{nats.DontRandomize(), nats.ReconnectWait(200 * time.Millisecond), nats.ReconnectJitter(50*time.Millisecond, 0)}})
 	if err != nil {
 		return s, fmt.Errorf("soak: nats connect: %w", err)
@@ -115,10 +122,10 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 	if s.rooms, err = roomstore.NewPostgres(s.pool, roomstore.PostgresConfig{Schema: e.schema}); err != nil {
 		return s, fmt.Errorf("soak: room store: %w", err)
 	}
-	if s.inv, err = natsbridge.NewRoomInvalidator(s.nc, natsbridge.InvalidatorConfig{Subject: invalidateSubject, Instance: s.name, Logger: e.log}); err != nil {
+	if s.inv, err = natsbridge.NewRoomInvalidator(s.nc, natsbridge.InvalidatorConfig{Subject: invalidateSubject, Instance: s.name, Logger: s.log}); err != nil {
 		return s, fmt.Errorf("soak: invalidator: %w", err)
 	}
-	if s.cached, err = roomstore.NewCached(s.rooms, roomstore.CacheConfig{TTL: cacheTTL, AfterWrite: s.inv.Publish, Logger: e.log}); err != nil {
+	if s.cached, err = roomstore.NewCached(s.rooms, roomstore.CacheConfig{TTL: cacheTTL, AfterWrite: s.inv.Publish, Logger: s.log}); err != nil {
 		return s, fmt.Errorf("soak: room cache: %w", err)
 	}
 	if err = s.inv.Attach(ctx, s.cached); err != nil {
@@ -130,7 +137,7 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 		return s, fmt.Errorf("soak: player store: %w", err)
 	}
 	if s.runner, err = flux.NewRunner(players, s.cached, flux.RunnerConfig{
-		RunnerID: s.name, Logger: e.log,
+		RunnerID: s.name, Logger: s.log,
 		LoadTimeout: runnerTimeout, RoomsTimeout: runnerTimeout, ApplyTimeout: runnerTimeout, CloseTimeout: 3 * runnerTimeout,
 	}); err != nil {
 		return s, fmt.Errorf("soak: runner: %w", err)
@@ -139,7 +146,7 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 		return s, fmt.Errorf("soak: runner start: %w", err)
 	}
 
-	if s.bridge, err = natsbridge.New(s.nc, natsbridge.Config{Origin: s.name, Logger: e.log,
+	if s.bridge, err = natsbridge.New(s.nc, natsbridge.Config{Origin: s.name, Logger: s.log,
 		HandlerTimeout: time.Second, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}); err != nil {
 		return s, fmt.Errorf("soak: bridge: %w", err)
 	}
@@ -154,11 +161,11 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 // proxies (and its backends terminated) with no Close; its Runner, Bridge, cache and
 // invalidator are abandoned as they are, to be closed only at the very end.
 func (s *gameServer) kill(ctx context.Context, admin *pgxpool.Pool) error {
-	s.dead.Store(true)
 	s.dbProxy.Disable()
 	for _, p := range s.natsProxies {
 		p.Disable()
 	}
+	s.dead.Store(true) // after the cut: nothing it does from now on reaches anyone
 	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, s.name); err != nil {
 		return fmt.Errorf("soak: terminate %s: %w", s.name, err)
 	}
