@@ -281,7 +281,10 @@ func (r *soak) catchUp(ctx context.Context) error {
 			return s.runner.Sync(sctx)
 		})
 		if err != nil {
-			r.log.Error().Err(err).Str("server", s.name).Msg("server did not catch up")
+			r.notCaughtUp = append(r.notCaughtUp, s.name)
+			st := s.runner.Stats()
+			r.log.Error().Err(err).Str("server", s.name).Int("pending_players", st.PendingPlayers).
+				Int64("background_loads", st.BackgroundLoads).Msg("server did not catch up")
 		}
 	}
 	deadline := time.Now().Add(eventsSettle)

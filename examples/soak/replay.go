@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/gamepersist/gamepersist/flux"
-	"github.com/gamepersist/gamepersist/internal/workload/worldgen"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -16,7 +15,7 @@ import (
 // player's expected final state.
 func replay(ctx context.Context, cfg Config, minutes int) (map[string]flux.PlayerState, error) {
 	players := cfg.Servers * cfg.PlayersPerServer
-	world := worldgen.New(worldgen.Config{Rooms: max(players/5, 20), Players: players, Seed: cfg.Seed, Now: minuteTime(0)})
+	world := newWorld(cfg)
 	store := flux.NewMemoryPlayers(flux.DefaultRules())
 	store.Put(world.Players...)
 	rooms := roomstore.NewMemoryStore()
@@ -50,4 +49,10 @@ func replay(ctx context.Context, cfg Config, minutes int) (map[string]flux.Playe
 		out[p.ID] = p
 	}
 	return out, nil
+}
+
+// testSchedule builds the schedule a run with cfg and seed would follow (tests).
+func testSchedule(cfg Config, seed uint64) *schedule {
+	cfg.Seed = seed
+	return newSchedule(seed, cfg.Servers, newWorld(cfg), false)
 }

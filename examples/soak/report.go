@@ -49,6 +49,7 @@ type result struct {
 	StalenessSamples      int          `json:"staleness_samples"`
 	UnsyncedServerMinutes int          `json:"unsynced_server_minutes"`
 	UnsteppedMinutes      int          `json:"unstepped_minutes"`
+	NotCaughtUp           []string     `json:"servers_not_caught_up,omitempty"`
 	StepErrors            int          `json:"step_errors"`
 	EventsPublished       int          `json:"events_published"`
 	EventsPublishFailed   int          `json:"events_publish_failed"`
@@ -76,7 +77,7 @@ func (res result) failed() bool {
 func (r *soak) collect(ctx context.Context) (result, error) {
 	res := result{Servers: r.cfg.Servers, Players: r.cfg.Servers * r.cfg.PlayersPerServer, Minutes: r.minutes,
 		Faults: map[string]int{}, Seed: r.cfg.Seed, StaleReads: r.staleReads, StaleBoundMS: ms(cacheTTL),
-		UnsyncedServerMinutes: r.unsynced, UnsteppedMinutes: r.unstepped, StepErrors: r.stepErrors}
+		UnsyncedServerMinutes: r.unsynced, UnsteppedMinutes: r.unstepped, StepErrors: r.stepErrors, NotCaughtUp: r.notCaughtUp}
 	for _, k := range allFaults {
 		res.Faults[string(k)] = r.faultCounts[k]
 	}
@@ -197,6 +198,7 @@ func writeTable(w io.Writer, res result) error {
 		{"dead letters", fmt.Sprintf("%d poison published, %d missing from the stream; bridges: %d stored, %d reported lost",
 			res.PoisonPublished, res.DeadLettersLost, res.DeadLettersStored, res.DeadLettersReported)},
 		{"barrier", fmt.Sprintf("%d server-minutes unsynced, %d minutes unstepped, %d step errors", res.UnsyncedServerMinutes, res.UnsteppedMinutes, res.StepErrors)},
+		{"catch-up", fmt.Sprintf("%d servers did not catch up %v", len(res.NotCaughtUp), res.NotCaughtUp)},
 		{"writes", fmt.Sprintf("%d conflicts refused, %d already ticked, %d background write failures, %d/%d lost replies hit",
 			res.WriteConflicts, res.AlreadyTicked, res.BackgroundWriteFails, res.ReplyLostHits, res.Faults[string(faultReplyLost)])},
 		{"heap peak", fmt.Sprintf("%.1f MiB", res.HeapPeakMiB)},

@@ -58,6 +58,7 @@ type soak struct {
 	dlStored       uint64            // dead letters the Bridges saw stored (final, after Close)
 	dlReportedLost uint64            // dead letters the Bridges reported lost
 	bridgeFailed   uint64            // messages the Bridges failed (each one dead letter)
+	notCaughtUp    []string          // servers whose Sync never succeeded in the final catch-up
 	minutes        int               // game minutes stepped (0 … minutes-1)
 	heap           heapSampler
 }
@@ -91,6 +92,7 @@ func (r *soak) live() []*gameServer {
 // returns, also on error.
 func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err error) {
 	baseline := len(allStacks())
+	t0 := time.Now()
 	r := &soak{cfg: cfg, log: log, faultCounts: map[faultKind]int{}, stalls: make([][]time.Duration, cfg.Servers),
 		servers: make([]*gameServer, cfg.Servers), gens: make([]int, cfg.Servers)}
 	r.heap.sample()
@@ -123,8 +125,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err e
 		return res, fmt.Errorf("soak: create schema: %s", redactErr(err))
 	}
 	schemaMade = true
-	players := cfg.Servers * cfg.PlayersPerServer
-	r.world = worldgen.New(worldgen.Config{Rooms: max(players/5, 20), Players: players, Seed: cfg.Seed, Now: minuteTime(0)})
+	r.world = newWorld(cfg)
 	if err = r.seedDatabase(ctx); err != nil {
 		return res, err
 	}
@@ -144,6 +145,8 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err e
 		r.setServer(i, s)
 	}
 
+	r.log.Info().Str("schema", e.schema).Dur("took", time.Since(t0).Round(time.Millisecond)).Int("players", len(r.world.Players)).
+		Int("rooms", len(r.world.Rooms)).Msg("soak set up: database seeded, NATS cluster and servers up")
 	r.sched = newSchedule(cfg.Seed, cfg.Servers, r.world, cfg.NoFaults)
 	pubCtx, cancelPub := context.WithCancel(ctx)
 	pub := startPublisher(pubCtx, e.events, r.pickJetStream)
@@ -153,9 +156,12 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err e
 	if loopErr != nil {
 		return res, loopErr
 	}
+	r.log.Info().Int("minutes", r.minutes).Msg("game over: ending the faults, catching up")
+	t0 = time.Now()
 	if err = r.catchUp(ctx); err != nil {
 		return res, err
 	}
+	r.log.Info().Dur("took", time.Since(t0).Round(time.Millisecond)).Msg("caught up: closing, checking")
 	return r.collect(ctx)
 }
 

@@ -15,6 +15,13 @@ import (
 // night), day from 06:00.
 var gameStart = time.Date(2026, 6, 1, 4, 0, 0, 0, time.UTC)
 
+// newWorld generates the world of a run with cfg: Servers × PlayersPerServer players,
+// one room per five players (at least 20). The live run and the replay build it alike.
+func newWorld(cfg Config) *worldgen.World {
+	players := cfg.Servers * cfg.PlayersPerServer
+	return worldgen.New(worldgen.Config{Rooms: max(players/5, 20), Players: players, Seed: cfg.Seed, Now: minuteTime(0)})
+}
+
 // minuteTime is the game time of minute k: one flux tick per game minute.
 func minuteTime(k int) time.Time { return gameStart.Add(time.Duration(k) * time.Minute) }
 
