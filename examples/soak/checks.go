@@ -237,6 +237,8 @@ func (r *soak) bridgeTotals(s *gameServer) {
 	r.dlStored += st.DeadLettered
 	r.dlReportedLost += st.DeadLetterLost
 	r.bridgeFailed += st.Failed
+	r.bridgeOverflowed += st.Overflowed
+	r.bridgeDropped += st.Dropped
 }
 
 // closeAll closes the servers and the NATS cluster (idempotent).

@@ -178,3 +178,22 @@ func (r *soak) endFault(ctx context.Context, f fault, k int) error {
 	r.log.Info().Str("fault", string(f.Kind)).Int("target", f.Target).Int("minute", k).Msg("fault ends")
 	return nil
 }
+
+// endDBFaultsEarly ends the running database faults at minute k, before their time: used
+// when no server could pass the barrier, so that game time can go on.
+func (r *soak) endDBFaultsEarly(ctx context.Context, k int) error {
+	kept := r.running[:0]
+	for _, f := range r.running {
+		switch f.Kind {
+		case faultDBCut, faultDBSlow, faultDBReset:
+			r.faultsCutShort++
+			if err := r.endFault(ctx, f, k); err != nil {
+				return err
+			}
+		default:
+			kept = append(kept, f)
+		}
+	}
+	r.running = kept
+	return nil
+}

@@ -41,30 +41,34 @@ type result struct {
 	ProxyGoroutinesLeaked int `json:"proxy_goroutines_leaked"`
 
 	// Details beside the required figures.
-	Seed                  uint64       `json:"seed"`
-	StaleBoundMS          float64      `json:"stale_bound_ms"`
-	StalenessP50MS        float64      `json:"staleness_p50_ms"`
-	StalenessP99MS        float64      `json:"staleness_p99_ms"`
-	StalenessMaxMS        float64      `json:"staleness_max_ms"`
-	StalenessSamples      int          `json:"staleness_samples"`
-	UnsyncedServerMinutes int          `json:"unsynced_server_minutes"`
-	UnsteppedMinutes      int          `json:"unstepped_minutes"`
-	NotCaughtUp           []string     `json:"servers_not_caught_up,omitempty"`
-	StepErrors            int          `json:"step_errors"`
-	EventsPublished       int          `json:"events_published"`
-	EventsPublishFailed   int          `json:"events_publish_failed"`
-	EventsHandled         int          `json:"events_handled"`
-	EventsRedelivered     int          `json:"events_redelivered"`
-	PoisonPublished       int          `json:"poison_published"`
-	DeadLettersStored     uint64       `json:"dead_letters_stored"`
-	DeadLettersReported   uint64       `json:"dead_letters_reported_lost"`
-	WriteConflicts        int64        `json:"write_conflicts"`
-	AlreadyTicked         int64        `json:"already_ticked"`
-	BackgroundWriteFails  int64        `json:"background_write_failures"`
-	ReplyLostHits         int          `json:"reply_lost_hits"`
-	Differences           []string     `json:"differences,omitempty"`
-	LostEventIDs          []string     `json:"lost_event_ids,omitempty"`
-	UnexpectedDeadLetters []deadLetter `json:"unexpected_dead_letters,omitempty"`
+	Seed                  uint64   `json:"seed"`
+	StaleBoundMS          float64  `json:"stale_bound_ms"`
+	StalenessP50MS        float64  `json:"staleness_p50_ms"`
+	StalenessP99MS        float64  `json:"staleness_p99_ms"`
+	StalenessMaxMS        float64  `json:"staleness_max_ms"`
+	StalenessSamples      int      `json:"staleness_samples"`
+	UnsyncedServerMinutes int      `json:"unsynced_server_minutes"`
+	UnsteppedMinutes      int      `json:"unstepped_minutes"`
+	NotCaughtUp           []string `json:"servers_not_caught_up,omitempty"`
+	FaultsCutShort        int      `json:"faults_cut_short"`
+	// DeadLetterAccountingGap is what the Bridges failed or overflowed (each owed one dead
+	// letter) minus what they reported stored or lost: 0 when every one is accounted for.
+	DeadLetterAccountingGap int64        `json:"dead_letter_accounting_gap"`
+	StepErrors              int          `json:"step_errors"`
+	EventsPublished         int          `json:"events_published"`
+	EventsPublishFailed     int          `json:"events_publish_failed"`
+	EventsHandled           int          `json:"events_handled"`
+	EventsRedelivered       int          `json:"events_redelivered"`
+	PoisonPublished         int          `json:"poison_published"`
+	DeadLettersStored       uint64       `json:"dead_letters_stored"`
+	DeadLettersReported     uint64       `json:"dead_letters_reported_lost"`
+	WriteConflicts          int64        `json:"write_conflicts"`
+	AlreadyTicked           int64        `json:"already_ticked"`
+	BackgroundWriteFails    int64        `json:"background_write_failures"`
+	ReplyLostHits           int          `json:"reply_lost_hits"`
+	Differences             []string     `json:"differences,omitempty"`
+	LostEventIDs            []string     `json:"lost_event_ids,omitempty"`
+	UnexpectedDeadLetters   []deadLetter `json:"unexpected_dead_letters,omitempty"`
 }
 
 // failed reports whether any loss figure is non-zero (the exit status is then 1).
@@ -77,7 +81,7 @@ func (res result) failed() bool {
 func (r *soak) collect(ctx context.Context) (result, error) {
 	res := result{Servers: r.cfg.Servers, Players: r.cfg.Servers * r.cfg.PlayersPerServer, Minutes: r.minutes,
 		Faults: map[string]int{}, Seed: r.cfg.Seed, StaleReads: r.staleReads, StaleBoundMS: ms(cacheTTL),
-		UnsyncedServerMinutes: r.unsynced, UnsteppedMinutes: r.unstepped, StepErrors: r.stepErrors, NotCaughtUp: r.notCaughtUp}
+		UnsyncedServerMinutes: r.unsynced, UnsteppedMinutes: r.unstepped, StepErrors: r.stepErrors, NotCaughtUp: r.notCaughtUp, FaultsCutShort: r.faultsCutShort}
 	for _, k := range allFaults {
 		res.Faults[string(k)] = r.faultCounts[k]
 	}
@@ -115,7 +119,10 @@ func (r *soak) collect(ctx context.Context) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.DeadLettersLost = missing
+	res.DeadLetterAccountingGap = int64(r.bridgeFailed+r.bridgeOverflowed-r.bridgeDropped) - int64(r.dlStored+r.dlReportedLost)
+	// Lost: a poison trade the stream does not hold, or a dead letter owed and neither
+	// stored nor reported lost.
+	res.DeadLettersLost = missing + int(max(res.DeadLetterAccountingGap, 0))
 	for _, dls := range stored {
 		for _, dl := range dls {
 			if !dl.Poison {

@@ -26,7 +26,7 @@ import (
 const (
 	syncTimeout   = 1500 * time.Millisecond // one Sync of the barrier
 	stepRetryFor  = 30 * time.Second        // how long a minute nobody could step is retried
-	catchUpFor    = 60 * time.Second        // the final catch-up of every server
+	catchUpFor    = 15 * time.Second        // the final catch-up of every server
 	eventsSettle  = 30 * time.Second        // how long the end waits for the durable events
 	progressEvery = 3 * time.Second
 )
@@ -47,20 +47,23 @@ type soak struct {
 	running   []fault
 	replyLost []replyLostProbe
 
-	faultCounts    map[faultKind]int
-	stalls         [][]time.Duration // per server index: the caller's Step durations
-	staleness      []time.Duration   // per room rewrite and other server: until it read the new version
-	staleReads     int               // reads that stayed stale longer than cacheTTL
-	stepErrors     int               // Steps that returned an error
-	unsynced       int               // server-minutes skipped because the barrier could not sync them
-	unstepped      int               // minutes no server could step
-	roomWriteErr   int               // room rewrites the editor had to retry on another server
-	dlStored       uint64            // dead letters the Bridges saw stored (final, after Close)
-	dlReportedLost uint64            // dead letters the Bridges reported lost
-	bridgeFailed   uint64            // messages the Bridges failed (each one dead letter)
-	notCaughtUp    []string          // servers whose Sync never succeeded in the final catch-up
-	minutes        int               // game minutes stepped (0 … minutes-1)
-	heap           heapSampler
+	faultCounts      map[faultKind]int
+	stalls           [][]time.Duration // per server index: the caller's Step durations
+	staleness        []time.Duration   // per room rewrite and other server: until it read the new version
+	staleReads       int               // reads that stayed stale longer than cacheTTL
+	stepErrors       int               // Steps that returned an error
+	unsynced         int               // server-minutes skipped because the barrier could not sync them
+	unstepped        int               // minutes no server could step
+	roomWriteErr     int               // room rewrites the editor had to retry on another server
+	dlStored         uint64            // dead letters the Bridges saw stored (final, after Close)
+	dlReportedLost   uint64            // dead letters the Bridges reported lost
+	bridgeFailed     uint64            // messages the Bridges failed (each one dead letter)
+	notCaughtUp      []string          // servers whose Sync never succeeded in the final catch-up
+	faultsCutShort   int               // database faults ended early because no server could step
+	bridgeOverflowed uint64            // messages the Bridges overflowed (each one dead letter unless dropped)
+	bridgeDropped    uint64
+	minutes          int // game minutes stepped (0 … minutes-1)
+	heap             heapSampler
 }
 
 func (r *soak) server(i int) *gameServer {

@@ -111,7 +111,10 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 		urls = append(urls, "nats://"+p.Addr())
 	}
 	s.nc, err = natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: urls, Name: s.name, Logger: s.log,
-		Options: []nats.Option{nats.DontRandomize(), nats.ReconnectWait(200 * time.Millisecond), nats.ReconnectJitter(50*time.Millisecond, 0)}})
+		// IgnoreDiscoveredServers: the cluster advertises its nodes' real addresses, and a
+		// connection that learned them would reconnect around the proxies (a killed server
+		// would live on).
+		Options: []nats.Option{nats.DontRandomize(), nats.IgnoreDiscoveredServers(), nats.ReconnectWait(200 * time.Millisecond), nats.ReconnectJitter(50*time.Millisecond, 0)}})
 	if err != nil {
 		return s, fmt.Errorf("soak: nats connect: %w", err)
 	}
