@@ -31,7 +31,6 @@ type result struct {
 	DeadLettersLost int            `json:"dead_letters_lost"`
 	EventsLost      int            `json:"events_lost"`
 	HeapPeakMiB     float64        `json:"heap_peak_mib"`
-	GoroutinesAfter int            `json:"-"`
 	StallMS         []stallFigures `json:"stall_ms"`
 
 	GoroutinesAfterClose int `json:"goroutines_after_close"`

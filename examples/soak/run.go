@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -168,14 +167,13 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err e
 	return r.collect(ctx)
 }
 
-// dbAddr is the host:port of a postgres:// URL (the fault proxies' upstream).
+// dbAddr is the host:port of the database (the fault proxies' upstream); the servers'
+// connection strings are rewritten to their proxies by faultproxy.RewriteURL, which takes
+// a URL or a keyword/value string.
 func dbAddr(raw string) (string, error) {
 	cfg, err := pgxpool.ParseConfig(raw)
 	if err != nil {
 		return "", fmt.Errorf("%w: database URL %s does not parse", ErrInvalidConfig, redactURL(raw))
-	}
-	if _, err := url.Parse(raw); err != nil || !(len(raw) > 11 && (raw[:11] == "postgres://" || raw[:13] == "postgresql:/")) {
-		return "", fmt.Errorf("%w: the soak needs a postgres:// URL (it rewrites the address to its fault proxies)", ErrInvalidConfig)
 	}
 	return net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))), nil
 }
