@@ -190,12 +190,16 @@ func (r *soak) stepMinute(ctx context.Context, k int, now time.Time) error {
 // inputs, a legitimate difference): counted as unsynced.
 func (r *soak) barrier(ctx context.Context) []*gameServer {
 	live := r.live()
+	t0 := time.Now()
 	ok := syncAll(ctx, live, nil)
+	t1 := time.Now()
 	loadFailures := make([]int64, len(live))
 	for i, s := range live {
 		loadFailures[i] = s.runner.Stats().BackgroundLoadFailures
 	}
 	ok = syncAll(ctx, live, ok)
+	r.writePhase = append(r.writePhase, t1.Sub(t0))
+	r.loadPhase = append(r.loadPhase, time.Since(t1))
 	var ready []*gameServer
 	for i, s := range live {
 		if ok[i] && s.runner.Stats().BackgroundLoadFailures == loadFailures[i] {

@@ -19,6 +19,14 @@ type stallFigures struct {
 	P99    float64 `json:"p99"`
 }
 
+// barrierFigures times the two Syncs of the barrier, in milliseconds.
+type barrierFigures struct {
+	WriteP50 float64 `json:"write_p50"`
+	WriteP99 float64 `json:"write_p99"`
+	LoadP50  float64 `json:"load_p50"`
+	LoadP99  float64 `json:"load_p99"`
+}
+
 // result is what a run found: the -json object.
 type result struct {
 	Servers         int            `json:"servers"`
@@ -50,6 +58,8 @@ type result struct {
 	UnsteppedMinutes      int      `json:"unstepped_minutes"`
 	NotCaughtUp           []string `json:"servers_not_caught_up,omitempty"`
 	FaultsCutShort        int      `json:"faults_cut_short"`
+	// BarrierMS is the barrier before each minute's steps: its two Syncs, p50 and p99.
+	BarrierMS barrierFigures `json:"barrier_ms"`
 	// DeadLetterAccountingGap is what the Bridges failed or overflowed (each owed one dead
 	// letter) minus what they reported stored or lost: 0 when every one is accounted for.
 	DeadLetterAccountingGap int64        `json:"dead_letter_accounting_gap"`
@@ -99,6 +109,8 @@ func (r *soak) collect(ctx context.Context) (result, error) {
 		p50, p99 := percentiles(d)
 		res.StallMS = append(res.StallMS, stallFigures{Server: scopeOf(i), Steps: len(d), P50: p50, P99: p99})
 	}
+	res.BarrierMS.WriteP50, res.BarrierMS.WriteP99 = percentiles(r.writePhase)
+	res.BarrierMS.LoadP50, res.BarrierMS.LoadP99 = percentiles(r.loadPhase)
 	res.StalenessSamples = len(r.staleness)
 	res.StalenessP50MS, res.StalenessP99MS = percentiles(r.staleness)
 	if len(r.staleness) > 0 {
@@ -204,6 +216,8 @@ func writeTable(w io.Writer, res result) error {
 		{"dead letters", fmt.Sprintf("%d poison published, %d missing from the stream; bridges: %d stored, %d reported lost",
 			res.PoisonPublished, res.DeadLettersLost, res.DeadLettersStored, res.DeadLettersReported)},
 		{"barrier", fmt.Sprintf("%d server-minutes unsynced, %d minutes unstepped, %d step errors", res.UnsyncedServerMinutes, res.UnsteppedMinutes, res.StepErrors)},
+		{"barrier syncs", fmt.Sprintf("writes land p50 %.0f / p99 %.0f ms, loads p50 %.0f / p99 %.0f ms",
+			res.BarrierMS.WriteP50, res.BarrierMS.WriteP99, res.BarrierMS.LoadP50, res.BarrierMS.LoadP99)},
 		{"catch-up", fmt.Sprintf("%d servers did not catch up %v", len(res.NotCaughtUp), res.NotCaughtUp)},
 		{"writes", fmt.Sprintf("%d conflicts refused, %d already ticked, %d background write failures, %d/%d lost replies hit",
 			res.WriteConflicts, res.AlreadyTicked, res.BackgroundWriteFails, res.ReplyLostHits, res.Faults[string(faultReplyLost)])},

@@ -49,6 +49,8 @@ type soak struct {
 	faultCounts      map[faultKind]int
 	stalls           [][]time.Duration // per server index: the caller's Step durations
 	staleness        []time.Duration   // per room rewrite and other server: until it read the new version
+	writePhase       []time.Duration   // the barrier\'s first Sync (the previous minute\'s writes land)
+	loadPhase        []time.Duration   // its second Sync (every server loads after them)
 	staleReads       int               // reads that stayed stale longer than cacheTTL
 	stepErrors       int               // Steps that returned an error
 	unsynced         int               // server-minutes skipped because the barrier could not sync them
