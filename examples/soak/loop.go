@@ -191,13 +191,14 @@ func (r *soak) stepMinute(ctx context.Context, k int, now time.Time) error {
 func (r *soak) barrier(ctx context.Context) []*gameServer {
 	live := r.live()
 	t0 := time.Now()
-	ok := syncAll(ctx, live, nil)
+	ok, stuck1 := syncAll(ctx, live, nil)
 	t1 := time.Now()
 	loadFailures := make([]int64, len(live))
 	for i, s := range live {
 		loadFailures[i] = s.runner.Stats().BackgroundLoadFailures
 	}
-	ok = syncAll(ctx, live, ok)
+	ok, stuck2 := syncAll(ctx, live, ok)
+	r.syncStuck += stuck1 + stuck2
 	r.writePhase = append(r.writePhase, t1.Sub(t0))
 	r.loadPhase = append(r.loadPhase, time.Since(t1))
 	var ready []*gameServer
@@ -211,10 +212,12 @@ func (r *soak) barrier(ctx context.Context) []*gameServer {
 	return ready
 }
 
-// syncAll runs Sync on every server whose only[i] is true (all when only is nil), at
-// once, each within syncTimeout, and says which succeeded.
-func syncAll(ctx context.Context, servers []*gameServer, only []bool) []bool {
-	ok := make([]bool, len(servers))
+// syncAll syncs every server whose only[i] is true (all when only is nil), at once (see
+// syncServer), and says which succeeded; stuck counts those that passed only because
+// their Sync was stuck on writes in doubt.
+func syncAll(ctx context.Context, servers []*gameServer, only []bool) (ok []bool, stuck int) {
+	ok = make([]bool, len(servers))
+	stuckAt := make([]bool, len(servers))
 	var wg sync.WaitGroup
 	for i, s := range servers {
 		if only != nil && !only[i] {
@@ -223,13 +226,48 @@ func syncAll(ctx context.Context, servers []*gameServer, only []bool) []bool {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sctx, cancel := context.WithTimeout(ctx, syncTimeout)
-			defer cancel()
-			ok[i] = s.runner.Sync(sctx) == nil
+			ok[i], stuckAt[i] = syncServer(ctx, s)
 		}()
 	}
 	wg.Wait()
-	return ok
+	for _, b := range stuckAt {
+		if b {
+			stuck++
+		}
+	}
+	return ok, stuck
+}
+
+// syncServer runs s.runner.Sync within syncTimeout. It also passes a server whose Sync
+// does not return although its background worker has completed two cycles since the
+// call (so one started after it) with no failed write and no failed load: that is the
+// flux fault the soak found (README_NOTES_soak.md: a write in doubt for a player no
+// longer active is never settled, so Sync never returns nil); the server's state is as
+// fresh as a successful Sync would make it, so it may step, and stuck says so to count it.
+func syncServer(ctx context.Context, s *gameServer) (ok, stuck bool) {
+	st0 := s.runner.Stats()
+	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.runner.Sync(sctx) }()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err == nil, false
+		case <-poll.C:
+			st := s.runner.Stats()
+			if st.BackgroundLoads >= st0.BackgroundLoads+2 && st.BackgroundLoadFailures == st0.BackgroundLoadFailures &&
+				st.BackgroundWriteFailures == st0.BackgroundWriteFailures {
+				cancel()
+				if err := <-done; err == nil {
+					return true, false
+				}
+				return true, true
+			}
+		}
+	}
 }
 
 // step steps every ready server at now, at once, and records each Step's duration as
@@ -284,16 +322,21 @@ func (r *soak) catchUp(ctx context.Context) error {
 		return err
 	}
 	for _, s := range r.live() {
-		err := retry(ctx, catchUpFor, func(ctx context.Context) error {
-			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
-			return s.runner.Sync(sctx)
-		})
-		if err != nil {
-			r.notCaughtUp = append(r.notCaughtUp, s.name)
-			st := s.runner.Stats()
-			r.log.Error().Err(err).Str("server", s.name).Int("pending_players", st.PendingPlayers).
-				Int64("background_loads", st.BackgroundLoads).Msg("server did not catch up")
+		deadline := time.Now().Add(catchUpFor)
+		for {
+			ok, stuck := syncServer(ctx, s)
+			if ok && !stuck {
+				break
+			}
+			if stuck || time.Now().After(deadline) || ctx.Err() != nil {
+				// Stuck on writes in doubt (the flux fault) or never synced: reported. Stop's
+				// final flush, before the checks read the database, still sends what it holds.
+				r.notCaughtUp = append(r.notCaughtUp, s.name)
+				st := s.runner.Stats()
+				r.log.Error().Bool("stuck_on_doubt", stuck).Str("server", s.name).Int("pending_players", st.PendingPlayers).
+					Msg("server did not catch up")
+				break
+			}
 		}
 	}
 	deadline := time.Now().Add(eventsSettle)

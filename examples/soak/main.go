@@ -36,7 +36,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := zerolog.New(stderr).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	// The first SIGINT/SIGTERM ends the game: the catch-up, the checks and the clean-up
+	// still run. Once ctx is done, a second signal kills the program the default way.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
 	defer stop()
 	return execute(ctx, cfg, log, stdout)
 }

@@ -54,6 +54,7 @@ type soak struct {
 	staleReads       int               // reads that stayed stale longer than cacheTTL
 	stepErrors       int               // Steps that returned an error
 	unsynced         int               // server-minutes skipped because the barrier could not sync them
+	syncStuck        int               // Syncs passed although stuck on writes in doubt (the flux fault, see syncServer)
 	unstepped        int               // minutes no server could step
 	roomWriteErr     int               // room rewrites the editor had to retry on another server
 	dlStored         uint64            // dead letters the Bridges saw stored (final, after Close)
@@ -157,16 +158,19 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err e
 	loopErr := r.loop(ctx, pub)
 	pub.stop()
 	cancelPub()
-	if loopErr != nil {
+	if loopErr != nil && ctx.Err() == nil {
 		return res, loopErr
 	}
+	// A signal ends the game early; the catch-up and the checks still run (a second
+	// signal kills the program).
+	post := context.WithoutCancel(ctx)
 	r.log.Info().Int("minutes", r.minutes).Msg("game over: ending the faults, catching up")
 	t0 = time.Now()
-	if err = r.catchUp(ctx); err != nil {
+	if err = r.catchUp(post); err != nil {
 		return res, err
 	}
 	r.log.Info().Dur("took", time.Since(t0).Round(time.Millisecond)).Msg("caught up: closing, checking")
-	return r.collect(ctx)
+	return r.collect(post)
 }
 
 // dbAddr is the host:port of the database (the fault proxies' upstream); the servers'
