@@ -37,6 +37,7 @@ type events struct {
 	poisonRx  map[string]int  // poison ids refused by a handler
 }
 
+// newEvents returns an empty recorder.
 func newEvents() *events {
 	return &events{published: map[string]bool{}, handled: map[string]int{}, poisonRx: map[string]int{}}
 }

@@ -148,6 +148,8 @@ func (r *soak) endFaults(ctx context.Context, k int, force bool) error {
 	return nil
 }
 
+// endFault ends one fault at minute k: the proxy back, the toxics gone, the NATS node
+// restarted, or the killed server started again as a new incarnation.
 func (r *soak) endFault(ctx context.Context, f fault, k int) error {
 	switch f.Kind {
 	case faultDBCut:

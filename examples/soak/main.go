@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// main runs the program and exits with its status.
 func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }

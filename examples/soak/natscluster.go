@@ -117,6 +117,7 @@ func (c *natsCluster) waitReady(limit time.Duration) error {
 	}
 }
 
+// ready reports why the cluster is not ready yet, or nil.
 func (c *natsCluster) ready() error {
 	n := len(c.nodes)
 	leader := false

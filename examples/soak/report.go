@@ -170,6 +170,7 @@ func percentiles(d []time.Duration) (p50, p99 float64) {
 	return ms(at(0.50)), ms(at(0.99))
 }
 
+// ms is d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // progress logs one line about the run so far.

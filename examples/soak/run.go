@@ -68,12 +68,14 @@ type soak struct {
 	heap             heapSampler
 }
 
+// server returns the live incarnation of server i, nil while it is killed.
 func (r *soak) server(i int) *gameServer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.servers[i]
 }
 
+// setServer sets the live incarnation of server i (nil: killed).
 func (r *soak) setServer(i int, s *gameServer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
