@@ -16,6 +16,11 @@ import (
 func (r *soak) loop(ctx context.Context, pub *publisher) error {
 	start := time.Now()
 	last := start
+	trips0 := r.e.trips.RoundTrips()
+	defer func() {
+		r.gameWall = time.Since(start)
+		r.gameTrips = r.e.trips.RoundTrips() - trips0
+	}()
 	inputs, err := flux.NewPostgresPlayers(r.e.admin, r.e.pcfg)
 	if err != nil {
 		return fmt.Errorf("soak: input store: %w", err)

@@ -17,6 +17,10 @@ type stallFigures struct {
 	Steps  int     `json:"steps"`
 	P50    float64 `json:"p50"`
 	P99    float64 `json:"p99"`
+	// DurableLagP50 and DurableLagP99 are the Runner's (its last incarnation's) lag from a
+	// Step handing its writes over to their commit.
+	DurableLagP50 float64 `json:"durable_lag_p50"`
+	DurableLagP99 float64 `json:"durable_lag_p99"`
 }
 
 // barrierFigures times the two Syncs of the barrier, in milliseconds.
@@ -62,6 +66,10 @@ type result struct {
 	UnsteppedMinutes int      `json:"unstepped_minutes"`
 	NotCaughtUp      []string `json:"servers_not_caught_up,omitempty"`
 	FaultsCutShort   int      `json:"faults_cut_short"`
+	// MinutesPerSecond is game minutes per wall second; RoundTripsPerSecond the game
+	// servers' database round trips (statements and batches) per wall second of the game.
+	MinutesPerSecond    float64 `json:"game_minutes_per_s"`
+	RoundTripsPerSecond float64 `json:"db_round_trips_per_s"`
 	// BarrierMS is the barrier before each minute's steps: its two Syncs, p50 and p99.
 	BarrierMS barrierFigures `json:"barrier_ms"`
 	// DeadLetterAccountingGap is what the Bridges failed or overflowed (each owed one dead
@@ -111,7 +119,16 @@ func (r *soak) collect(ctx context.Context) (result, error) {
 	}
 	for i, d := range r.stalls {
 		p50, p99 := percentiles(d)
-		res.StallMS = append(res.StallMS, stallFigures{Server: scopeOf(i), Steps: len(d), P50: p50, P99: p99})
+		f := stallFigures{Server: scopeOf(i), Steps: len(d), P50: p50, P99: p99}
+		if s := r.server(i); s != nil {
+			st := s.runner.Stats()
+			f.DurableLagP50, f.DurableLagP99 = ms(st.DurableLagP50), ms(st.DurableLagP99)
+		}
+		res.StallMS = append(res.StallMS, f)
+	}
+	if secs := r.gameWall.Seconds(); secs > 0 {
+		res.MinutesPerSecond = float64(r.minutes) / secs
+		res.RoundTripsPerSecond = float64(r.gameTrips) / secs
 	}
 	res.BarrierMS.WriteP50, res.BarrierMS.WriteP99 = percentiles(r.writePhase)
 	res.BarrierMS.LoadP50, res.BarrierMS.LoadP99 = percentiles(r.loadPhase)
@@ -210,7 +227,8 @@ func writeTable(w io.Writer, res result) error {
 	rows := [][2]string{
 		{"verdict", verdict},
 		{"servers × players", fmt.Sprintf("%d × %d = %d players", res.Servers, res.Players/max(res.Servers, 1), res.Players)},
-		{"game minutes", fmt.Sprint(res.Minutes)},
+		{"game minutes", fmt.Sprintf("%d (%.2f per second; the servers made %.0f database round trips per second)",
+			res.Minutes, res.MinutesPerSecond, res.RoundTripsPerSecond)},
 		{"faults", strings.Join(faults, " ")},
 		{"lost changes (players)", fmt.Sprint(res.LostChanges)},
 		{"doubled changes (players)", fmt.Sprint(res.DoubledChanges)},
@@ -232,7 +250,8 @@ func writeTable(w io.Writer, res result) error {
 			res.GoroutinesAfterClose, res.ProxyGoroutinesLeaked, res.BackendsAfterClose)},
 	}
 	for _, s := range res.StallMS {
-		rows = append(rows, [2]string{"stall " + s.Server, fmt.Sprintf("p50 %.2f ms, p99 %.2f ms over %d steps", s.P50, s.P99, s.Steps)})
+		rows = append(rows, [2]string{"stall " + s.Server, fmt.Sprintf("p50 %.2f ms, p99 %.2f ms over %d steps; durable lag p50 %.0f / p99 %.0f ms",
+			s.P50, s.P99, s.Steps, s.DurableLagP50, s.DurableLagP99)})
 	}
 	for _, row := range rows {
 		if _, err := fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1]); err != nil {

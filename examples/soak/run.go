@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/flux"
+	"github.com/gamepersist/gamepersist/internal/testkit/pgcount"
 	"github.com/gamepersist/gamepersist/internal/workload/worldgen"
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/gamepersist/gamepersist/roomstore"
@@ -64,7 +65,9 @@ type soak struct {
 	faultsCutShort   int               // database faults ended early because no server could step
 	bridgeOverflowed uint64            // messages the Bridges overflowed (each one dead letter unless dropped)
 	bridgeDropped    uint64
-	minutes          int // game minutes stepped (0 … minutes-1)
+	minutes          int           // game minutes stepped (0 … minutes-1)
+	gameWall         time.Duration // wall time of the game loop
+	gameTrips        int64         // the servers\' database round trips during it
 	heap             heapSampler
 }
 
@@ -104,7 +107,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err e
 		servers: make([]*gameServer, cfg.Servers), gens: make([]int, cfg.Servers)}
 	r.heap.sample()
 	runID := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)
-	e := &env{dbURL: cfg.DatabaseURL, schema: "soak_" + runID, appName: "soak-" + runID + "-", events: newEvents(), log: log,
+	e := &env{dbURL: cfg.DatabaseURL, schema: "soak_" + runID, appName: "soak-" + runID + "-", events: newEvents(), log: log, trips: &pgcount.StatementCounter{},
 		libLog: log.Level(cfg.LibLogLevel)}
 	r.e = e
 	e.pcfg = flux.PostgresConfig{Schema: e.schema, ScopeColumn: "server"}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gamepersist/gamepersist/flux"
 	"github.com/gamepersist/gamepersist/internal/testkit/faultproxy"
+	"github.com/gamepersist/gamepersist/internal/testkit/pgcount"
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
@@ -40,7 +41,8 @@ type env struct {
 	appName string // prefix of every application_name the soak uses
 	pcfg    flux.PostgresConfig
 	nats    *natsCluster
-	admin   *pgxpool.Pool // direct, never faulted: inputs, checks
+	admin   *pgxpool.Pool             // direct, never faulted: inputs, checks
+	trips   *pgcount.StatementCounter // round trips of every game server's pool
 	events  *events
 	log     zerolog.Logger // the soak's own lines
 	libLog  zerolog.Logger // what the library's values log (-lib-log-level)
@@ -95,6 +97,7 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 	}
 	pc.ConnConfig.RuntimeParams["application_name"] = s.name
 	pc.ConnConfig.ConnectTimeout = 2 * time.Second
+	pc.ConnConfig.Tracer = e.trips
 	pc.MaxConns = 4
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return s, fmt.Errorf("soak: pool: %s", redactErr(err))
