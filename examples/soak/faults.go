@@ -94,6 +94,7 @@ func (r *soak) beginFault(ctx context.Context, f fault) error {
 // afterSteps runs the faults that strike right after the steps of the minute: a lost
 // reply while the server's write is in flight, or the server's death.
 func (r *soak) afterSteps(ctx context.Context, minute int) error {
+	r.checkReplyLost()
 	for _, f := range r.running {
 		if f.Start != minute {
 			continue
@@ -124,6 +125,17 @@ func (r *soak) afterSteps(ctx context.Context, minute int) error {
 		}
 	}
 	return nil
+}
+
+// checkReplyLost settles the lost-reply probes of earlier minutes (the barrier since has
+// run the worker): a probe whose server saw a failed background write is a hit.
+func (r *soak) checkReplyLost() {
+	for _, p := range r.replyLost {
+		if p.server.runner.Stats().BackgroundWriteFailures > p.before {
+			r.replyLostHits++
+		}
+	}
+	r.replyLost = r.replyLost[:0]
 }
 
 // replyLostProbe checks afterwards that a lost reply did fail a background write.
@@ -175,6 +187,7 @@ func (r *soak) endFault(ctx context.Context, f fault, k int) error {
 			}
 			r.setServer(f.Target, s)
 			r.log.Info().Str("server", s.name).Int("minute", k).Msg("game server restarted")
+			r.reap(f.Target)
 		}
 	}
 	r.log.Info().Str("fault", string(f.Kind)).Int("target", f.Target).Int("minute", k).Msg("fault ends")
@@ -198,4 +211,23 @@ func (r *soak) endDBFaultsEarly(ctx context.Context, k int) error {
 	}
 	r.running = kept
 	return nil
+}
+
+// reap closes what the killed incarnations of server i left behind (pool first, so
+// nothing of theirs reaches the database), as the operating system reclaims a dead
+// process once its replacement runs, and keeps their Bridges' final counters.
+func (r *soak) reap(i int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kept := r.abandoned[:0]
+	for _, s := range r.abandoned {
+		if s.idx != i {
+			kept = append(kept, s)
+			continue
+		}
+		r.reaped = append(r.reaped, s.runner.Stats())
+		_ = s.close(ctx, false) // a crashed server's leftovers: errors are expected
+		r.bridgeTotals(s)
+	}
+	r.abandoned = kept
 }

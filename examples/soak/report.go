@@ -106,13 +106,13 @@ func (r *soak) collect(ctx context.Context) (result, error) {
 	for _, k := range allFaults {
 		res.Faults[string(k)] = r.faultCounts[k]
 	}
-	for _, p := range r.replyLost {
-		if p.server.runner.Stats().BackgroundWriteFailures > p.before {
-			res.ReplyLostHits++
-		}
-	}
+	r.checkReplyLost()
+	res.ReplyLostHits = r.replyLostHits
+	stats := slices.Clone(r.reaped)
 	for _, s := range append(r.live(), r.abandoned...) {
-		st := s.runner.Stats()
+		stats = append(stats, s.runner.Stats())
+	}
+	for _, st := range stats {
 		res.WriteConflicts += st.Conflicts
 		res.AlreadyTicked += st.AlreadyTicked
 		res.BackgroundWriteFails += st.BackgroundWriteFailures

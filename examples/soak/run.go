@@ -40,12 +40,14 @@ type soak struct {
 	world *worldgen.World
 	sched *schedule
 
-	mu        sync.Mutex // guards servers (the trade publisher reads it)
-	servers   []*gameServer
-	gens      []int
-	abandoned []*gameServer
-	running   []fault
-	replyLost []replyLostProbe
+	mu            sync.Mutex // guards servers (the trade publisher reads it)
+	servers       []*gameServer
+	gens          []int
+	abandoned     []*gameServer
+	reaped        []flux.RunnerStats // the final Stats of the reaped incarnations
+	running       []fault
+	replyLost     []replyLostProbe
+	replyLostHits int // lost replies that did fail a background write
 
 	faultCounts      map[faultKind]int
 	stalls           [][]time.Duration // per server index: the caller's Step durations
