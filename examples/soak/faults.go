@@ -96,7 +96,7 @@ func (r *soak) beginFault(ctx context.Context, f fault) error {
 func (r *soak) afterSteps(ctx context.Context, minute int) error {
 	r.checkReplyLost()
 	for _, f := range r.running {
-		if f.Start != minute {
+		if f.Start != minute || (f.Kind != faultReplyLost && f.Kind != faultServerKill) {
 			continue
 		}
 		s := r.server(f.Target)

@@ -109,7 +109,9 @@ func (r *soak) applyInputs(ctx context.Context, store *flux.PostgresPlayers, in 
 				r.roomWriteErr++
 				errs = append(errs, err)
 			}
-			return errors.Join(errs...)
+			// No server reaches the database: as in stepMinute, the database fault is cut
+			// short rather than the game stopped.
+			return errors.Join(append(errs, r.endDBFaultsEarly(ctx, in.Minute))...)
 		})
 		if err != nil {
 			return fmt.Errorf("soak: room rewrite at minute %d: %w", in.Minute, err)

@@ -76,6 +76,7 @@ type result struct {
 	// letter) minus what they reported stored or lost: 0 when every one is accounted for.
 	DeadLetterAccountingGap int64        `json:"dead_letter_accounting_gap"`
 	StepErrors              int          `json:"step_errors"`
+	RoomWriteRetries        int          `json:"room_write_retries"`
 	EventsPublished         int          `json:"events_published"`
 	EventsPublishFailed     int          `json:"events_publish_failed"`
 	EventsHandled           int          `json:"events_handled"`
@@ -102,7 +103,7 @@ func (res result) failed() bool {
 func (r *soak) collect(ctx context.Context) (result, error) {
 	res := result{Servers: r.cfg.Servers, Players: r.cfg.Servers * r.cfg.PlayersPerServer, Minutes: r.minutes,
 		Faults: map[string]int{}, Seed: r.cfg.Seed, StaleReads: r.staleReads, StaleBoundMS: ms(cacheTTL),
-		UnsyncedServerMinutes: r.unsynced, SyncStuck: r.syncStuck, UnsteppedMinutes: r.unstepped, StepErrors: r.stepErrors, NotCaughtUp: r.notCaughtUp, FaultsCutShort: r.faultsCutShort}
+		UnsyncedServerMinutes: r.unsynced, SyncStuck: r.syncStuck, UnsteppedMinutes: r.unstepped, StepErrors: r.stepErrors, RoomWriteRetries: r.roomWriteErr, NotCaughtUp: r.notCaughtUp, FaultsCutShort: r.faultsCutShort}
 	for _, k := range allFaults {
 		res.Faults[string(k)] = r.faultCounts[k]
 	}

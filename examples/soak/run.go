@@ -52,7 +52,7 @@ type soak struct {
 	faultCounts      map[faultKind]int
 	stalls           [][]time.Duration // per server index: the caller's Step durations
 	staleness        []time.Duration   // per room rewrite and other server: until it read the new version
-	writePhase       []time.Duration   // the barrier\'s first Sync (the previous minute\'s writes land)
+	writePhase       []time.Duration   // the barrier's first Sync (the previous minute's writes land)
 	loadPhase        []time.Duration   // its second Sync (every server loads after them)
 	staleReads       int               // reads that stayed stale longer than cacheTTL
 	stepErrors       int               // Steps that returned an error
@@ -66,10 +66,10 @@ type soak struct {
 	notCaughtUp      []string          // servers whose Sync never succeeded in the final catch-up
 	faultsCutShort   int               // database faults ended early because no server could step
 	bridgeOverflowed uint64            // messages the Bridges overflowed (each one dead letter unless dropped)
-	bridgeDropped    uint64
-	minutes          int           // game minutes stepped (0 … minutes-1)
-	gameWall         time.Duration // wall time of the game loop
-	gameTrips        int64         // the servers\' database round trips during it
+	bridgeDropped    uint64            // overflowed messages dropped by policy (no dead letter owed)
+	minutes          int               // game minutes stepped (0 … minutes-1)
+	gameWall         time.Duration     // wall time of the game loop
+	gameTrips        int64             // the servers' database round trips during it
 	heap             heapSampler
 }
 
