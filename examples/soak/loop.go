@@ -143,7 +143,13 @@ func (r *soak) awaitFresh(ctx context.Context, writer *gameServer, id string, ve
 				waited := time.Since(t0)
 				if err != nil || got.Version >= version || waited > cacheTTL || ctx.Err() != nil {
 					mu.Lock()
-					r.staleness = append(r.staleness, waited)
+					if err != nil {
+						// Not in the cache (dropped), and the database unreachable from this
+						// server now: no stale read, and no staleness to measure either.
+						r.unreadable++
+					} else {
+						r.staleness = append(r.staleness, waited)
+					}
 					if err == nil && got.Version < version {
 						r.staleReads++
 						r.log.Warn().Str("server", s.name).Str("room", id).Int64("version", got.Version).Int64("want", version).

@@ -58,6 +58,7 @@ type result struct {
 	StalenessP99MS        float64 `json:"staleness_p99_ms"`
 	StalenessMaxMS        float64 `json:"staleness_max_ms"`
 	StalenessSamples      int     `json:"staleness_samples"`
+	StalenessUnreadable   int     `json:"staleness_unreadable"`
 	UnsyncedServerMinutes int     `json:"unsynced_server_minutes"`
 	// SyncStuck counts barrier Syncs that never returned nil because of writes in doubt
 	// for players gone inactive (the flux fault in README_NOTES_soak.md) but whose
@@ -133,7 +134,7 @@ func (r *soak) collect(ctx context.Context) (result, error) {
 	}
 	res.BarrierMS.WriteP50, res.BarrierMS.WriteP99 = percentiles(r.writePhase)
 	res.BarrierMS.LoadP50, res.BarrierMS.LoadP99 = percentiles(r.loadPhase)
-	res.StalenessSamples = len(r.staleness)
+	res.StalenessSamples, res.StalenessUnreadable = len(r.staleness), r.unreadable
 	res.StalenessP50MS, res.StalenessP99MS = percentiles(r.staleness)
 	if len(r.staleness) > 0 {
 		res.StalenessMaxMS = ms(slices.Max(r.staleness))
@@ -233,8 +234,8 @@ func writeTable(w io.Writer, res result) error {
 		{"faults", strings.Join(faults, " ")},
 		{"lost changes (players)", fmt.Sprint(res.LostChanges)},
 		{"doubled changes (players)", fmt.Sprint(res.DoubledChanges)},
-		{"stale reads beyond bound", fmt.Sprintf("%d (bound %.0f ms; staleness p50 %.1f / p99 %.1f / max %.1f ms over %d reads)",
-			res.StaleReads, res.StaleBoundMS, res.StalenessP50MS, res.StalenessP99MS, res.StalenessMaxMS, res.StalenessSamples)},
+		{"stale reads beyond bound", fmt.Sprintf("%d (bound %.0f ms; staleness p50 %.1f / p99 %.1f / max %.1f ms over %d reads; %d unreadable)",
+			res.StaleReads, res.StaleBoundMS, res.StalenessP50MS, res.StalenessP99MS, res.StalenessMaxMS, res.StalenessSamples, res.StalenessUnreadable)},
 		{"durable events", fmt.Sprintf("%d published, %d handled, %d lost, %d redelivered, %d publishes failed",
 			res.EventsPublished, res.EventsHandled, res.EventsLost, res.EventsRedelivered, res.EventsPublishFailed)},
 		{"dead letters", fmt.Sprintf("%d poison published, %d missing from the stream; bridges: %d stored, %d reported lost",

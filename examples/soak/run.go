@@ -55,6 +55,7 @@ type soak struct {
 	writePhase       []time.Duration   // the barrier's first Sync (the previous minute's writes land)
 	loadPhase        []time.Duration   // its second Sync (every server loads after them)
 	staleReads       int               // reads that stayed stale longer than cacheTTL
+	unreadable       int               // staleness waits ended by a failed read (room dropped, database unreachable)
 	stepErrors       int               // Steps that returned an error
 	unsynced         int               // server-minutes skipped because the barrier could not sync them
 	syncStuck        int               // Syncs passed although stuck on writes in doubt (the flux fault, see syncServer)
