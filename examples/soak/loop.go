@@ -46,6 +46,7 @@ func (r *soak) loop(ctx context.Context, pub *publisher) error {
 				return fmt.Errorf("soak: %w", ctx.Err())
 			}
 		}
+		r.say(ctx, in.Chat)
 		if err := r.stepMinute(ctx, k, in.Now); err != nil {
 			return err
 		}

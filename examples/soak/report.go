@@ -83,6 +83,8 @@ type result struct {
 	EventsHandled           int          `json:"events_handled"`
 	EventsRedelivered       int          `json:"events_redelivered"`
 	PoisonPublished         int          `json:"poison_published"`
+	ChatSent                int64        `json:"chat_sent"`
+	ChatHandled             int64        `json:"chat_handled"`
 	DeadLettersStored       uint64       `json:"dead_letters_stored"`
 	DeadLettersReported     uint64       `json:"dead_letters_reported_lost"`
 	WriteConflicts          int64        `json:"write_conflicts"`
@@ -148,6 +150,7 @@ func (r *soak) collect(ctx context.Context) (result, error) {
 	res.EventsPublished, res.EventsPublishFailed, res.EventsHandled = ev.Published, ev.PublishFailed, ev.Handled
 	res.EventsRedelivered, res.EventsLost, res.PoisonPublished = ev.Duplicates, ev.Lost, ev.Poison
 	res.LostEventIDs = ev.LostIDs
+	res.ChatSent, res.ChatHandled = r.e.chat.sent.Load(), r.e.chat.handled.Load()
 	res.DeadLettersStored, res.DeadLettersReported = r.dlStored, r.dlReportedLost
 	stored, missing, err := r.deadLetterCheck(ctx)
 	if err != nil {
@@ -238,6 +241,7 @@ func writeTable(w io.Writer, res result) error {
 			res.StaleReads, res.StaleBoundMS, res.StalenessP50MS, res.StalenessP99MS, res.StalenessMaxMS, res.StalenessSamples, res.StalenessUnreadable)},
 		{"durable events", fmt.Sprintf("%d published, %d handled, %d lost, %d redelivered, %d publishes failed",
 			res.EventsPublished, res.EventsHandled, res.EventsLost, res.EventsRedelivered, res.EventsPublishFailed)},
+		{"chat (at most once)", fmt.Sprintf("%d said, %d handled", res.ChatSent, res.ChatHandled)},
 		{"dead letters", fmt.Sprintf("%d poison published, %d missing from the stream; bridges: %d stored, %d reported lost",
 			res.PoisonPublished, res.DeadLettersLost, res.DeadLettersStored, res.DeadLettersReported)},
 		{"barrier", fmt.Sprintf("%d server-minutes unsynced, %d Syncs stuck on doubt (flux fault), %d minutes unstepped, %d step errors",

@@ -110,7 +110,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) (res result, err e
 		servers: make([]*gameServer, cfg.Servers), gens: make([]int, cfg.Servers)}
 	r.heap.sample()
 	runID := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)
-	e := &env{dbURL: cfg.DatabaseURL, schema: "soak_" + runID, appName: "soak-" + runID + "-", events: newEvents(), log: log, trips: &pgcount.StatementCounter{},
+	e := &env{dbURL: cfg.DatabaseURL, schema: "soak_" + runID, appName: "soak-" + runID + "-", events: newEvents(), chat: &chat{}, log: log, trips: &pgcount.StatementCounter{},
 		libLog: log.Level(cfg.LibLogLevel)}
 	r.e = e
 	e.pcfg = flux.PostgresConfig{Schema: e.schema, ScopeColumn: "server"}
@@ -271,13 +271,8 @@ func createStreams(ctx context.Context, addr string) error {
 // pickJetStream returns the JetStream context of the server that publishes t: its own
 // when alive, else the next one alive; nil when none is.
 func (r *soak) pickJetStream(t trade) jetstream.JetStream {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := len(r.servers)
-	for k := range n {
-		if s := r.servers[(t.Server+k)%n]; s != nil {
-			return s.js
-		}
+	if s := r.liveFor(t.Server); s != nil {
+		return s.js
 	}
 	return nil
 }

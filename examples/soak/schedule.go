@@ -49,13 +49,14 @@ type trade struct {
 
 // minuteInputs is everything the schedule does in one game minute, before the flux
 // steps of that minute: presence writes (moves, actions, log-ins, server changes), the
-// world editor's room rewrites, the durable events, and the faults that start.
+// world editor's room rewrites, the durable events, the chat, and the faults that start.
 type minuteInputs struct {
 	Minute   int
 	Now      time.Time
 	Presence []flux.Presence
 	Rooms    []roomstore.Room
 	Trades   []trade
+	Chat     []chatLine
 	Faults   []fault
 }
 
@@ -189,6 +190,14 @@ func (s *schedule) nextMinute() minuteInputs {
 				ID:     "t" + strconv.Itoa(k) + "-" + strconv.Itoa(srv) + "-" + strconv.Itoa(j),
 				Player: p.id, Poison: tr.Float64() < pPoison, Server: srv,
 			})
+		}
+	}
+
+	cr := s.rngFor(k, 6)
+	for srv := range s.servers {
+		for range chatPerServer {
+			p := s.players[cr.IntN(len(s.players))]
+			in.Chat = append(in.Chat, chatLine{Room: p.room, Player: p.id, Server: srv})
 		}
 	}
 

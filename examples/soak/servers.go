@@ -44,6 +44,7 @@ type env struct {
 	admin   *pgxpool.Pool             // direct, never faulted: inputs, checks
 	trips   *pgcount.StatementCounter // round trips of every game server's pool
 	events  *events
+	chat    *chat
 	log     zerolog.Logger // the soak's own lines
 	libLog  zerolog.Logger // what the library's values log (-lib-log-level)
 }
@@ -159,6 +160,13 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 	if err = s.bridge.HandleDurable(ctx, natsbridge.Durable{Stream: tradesStream, Consumer: tradesConsumer,
 		Subject: tradeSubjectRoot + ".>", MaxDeliver: 5, AckWait: ackWait}, e.events.handler(s), natsbridge.Name("trades")); err != nil {
 		return s, fmt.Errorf("soak: durable handler: %w", err)
+	}
+	chatPattern, err := natsbridge.Pattern("chat", "say", "room", natsbridge.WildcardToken)
+	if err != nil {
+		return s, fmt.Errorf("soak: chat pattern: %w", err)
+	}
+	if err = s.bridge.HandlePattern(chatPattern, e.chat.handler(), natsbridge.Queue("soak-chat"), natsbridge.Name("chat")); err != nil {
+		return s, fmt.Errorf("soak: chat handler: %w", err)
 	}
 	return s, nil
 }
