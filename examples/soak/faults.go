@@ -17,8 +17,9 @@ const (
 	faultDBSlow faultKind = "db_slow"
 	// faultDBReset: every statement of one server reset mid-flight (TCP RST).
 	faultDBReset faultKind = "db_reset"
-	// faultReplyLost: right after a server's Step its write reaches the database and
-	// runs, but the reply is dropped and the connection cut: a reply lost after commit.
+	// faultReplyLost: replies dropped from just before a server's Step; its write
+	// reaches the database and runs, then the connection is cut: a reply lost after
+	// commit.
 	faultReplyLost faultKind = "reply_lost"
 	// faultNATSNode: one NATS node (with its JetStream replicas) killed, then restarted.
 	faultNATSNode faultKind = "nats_node_kill"
@@ -105,16 +106,14 @@ func (r *soak) afterSteps(ctx context.Context, minute int) error {
 		}
 		switch f.Kind {
 		case faultReplyLost:
-			before := s.runner.Stats().BackgroundWriteFailures
-			if err := s.dbProxy.DropReplies(); err != nil {
-				return fmt.Errorf("soak: drop replies: %w", err)
-			}
-			time.Sleep(100 * time.Millisecond) // the write reaches the server and runs
+			// Replies are dropped since just before the Step (beforeSteps): its write
+			// reached PostgreSQL and ran, its reply is gone.
+			time.Sleep(100 * time.Millisecond)
 			if err := s.dbProxy.CloseConnections(); err != nil {
 				return fmt.Errorf("soak: cut: %w", err)
 			}
 			s.dbProxy.RemoveToxics()
-			r.replyLost = append(r.replyLost, replyLostProbe{server: s, before: before})
+			r.replyLost = append(r.replyLost, replyLostProbe{server: s, before: r.replyLostBefore})
 		case faultServerKill:
 			if err := s.kill(ctx, r.e.admin); err != nil {
 				return err
@@ -122,6 +121,23 @@ func (r *soak) afterSteps(ctx context.Context, minute int) error {
 			r.setServer(f.Target, nil)
 			r.abandoned = append(r.abandoned, s)
 			r.log.Info().Str("server", s.name).Int("minute", minute).Msg("game server killed")
+		}
+	}
+	return nil
+}
+
+// beforeSteps strikes what must be in place when the minute's steps run: replies of the
+// reply_lost target dropped from now on (after the barrier, which needs them).
+func (r *soak) beforeSteps(minute int) error {
+	for _, f := range r.running {
+		if f.Start != minute || f.Kind != faultReplyLost {
+			continue
+		}
+		if s := r.server(f.Target); s != nil {
+			r.replyLostBefore = s.runner.Stats().BackgroundWriteFailures
+			if err := s.dbProxy.DropReplies(); err != nil {
+				return fmt.Errorf("soak: drop replies: %w", err)
+			}
 		}
 	}
 	return nil

@@ -178,6 +178,9 @@ func (r *soak) stepMinute(ctx context.Context, k int, now time.Time) error {
 	for {
 		ready := r.barrier(ctx)
 		if len(ready) > 0 {
+			if err := r.beforeSteps(k); err != nil {
+				return err
+			}
 			r.step(ready, now)
 			return nil
 		}

@@ -40,14 +40,15 @@ type soak struct {
 	world *worldgen.World
 	sched *schedule
 
-	mu            sync.Mutex // guards servers (the trade publisher reads it)
-	servers       []*gameServer
-	gens          []int
-	abandoned     []*gameServer
-	reaped        []flux.RunnerStats // the final Stats of the reaped incarnations
-	running       []fault
-	replyLost     []replyLostProbe
-	replyLostHits int // lost replies that did fail a background write
+	mu              sync.Mutex // guards servers (the trade publisher reads it)
+	servers         []*gameServer
+	gens            []int
+	abandoned       []*gameServer
+	reaped          []flux.RunnerStats // the final Stats of the reaped incarnations
+	running         []fault
+	replyLost       []replyLostProbe
+	replyLostHits   int   // lost replies that did fail a background write
+	replyLostBefore int64 // the target's BackgroundWriteFailures when its replies started to drop
 
 	faultCounts      map[faultKind]int
 	stalls           [][]time.Duration // per server index: the caller's Step durations
