@@ -122,7 +122,7 @@ func safeParts(err error) []error {
 		return []error{err}
 	}
 	var out []error
-	switch u := err.(type) {
+	switch u := err.(type) { //nolint:errorlint // walks the chain itself, one link at a time
 	case *pgconn.ConnectError:
 		out = append(out, safeParts(u.Unwrap())...)
 	case interface{ Unwrap() []error }:

@@ -92,7 +92,7 @@ func walk(err error) func(func(error) bool) {
 			if !yield(e) {
 				return false
 			}
-			switch u := e.(type) {
+			switch u := e.(type) { //nolint:errorlint // walks the chain itself, one link at a time
 			case interface{ Unwrap() []error }:
 				for _, x := range u.Unwrap() {
 					if !rec(x) {
