@@ -75,18 +75,13 @@ type TickReport struct {
 	PendingPlayers int
 }
 
-// Runner does flux ticks for a caller that drives it: Tick does one, Run ticks on an
-// interval in the caller's goroutine. A Runner starts no goroutine of its own.
-//
-// A Runner keeps nothing between ticks but the writes it could not apply yet (pending,
-// summed per player): each player's carry-over and last tick live in the PlayerStore and
-// are loaded with the player. So any number of Runners, on any number of servers, can
-// tick the same players: each write is a compare-and-set on the player's stored tick,
-// and a player gets exactly one step per tick number (see RunnerConfig.TickLength),
-// whichever Runner gives it. A player moving to another server keeps its carry-over.
-// Tick, Run, Stop, Close and Stats are safe to call from different goroutines; ticks
-// never overlap. Stop or Close it at shutdown: that is the final flush of what is
-// pending.
+// Runner does flux ticks for a caller that drives it: Tick does one and Run ticks on an
+// interval, both in the caller's goroutine; after Start, Step does one without waiting for
+// the database, and the Runner's one worker goroutine (stopped by Stop and Close) writes
+// and loads. Any number of Runners, on any number of servers, can tick the same players:
+// each write is a compare-and-set on the player's stored tick (see the package doc).
+// Methods are safe to call from different goroutines; ticks never overlap. Stop or Close
+// it at shutdown: that is the final flush of what is pending.
 type Runner struct {
 	players PlayerStore
 	rooms   roomstore.RoomStore
