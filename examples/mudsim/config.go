@@ -190,7 +190,7 @@ Usage: go run ./examples/mudsim [flags]`)
 	fs.StringVar(&c.GameStart, "game-start", DefaultGameStart, "game clock time of day (HH:MM, UTC) at the first tick; day is 06:00-17:59")
 	fs.DurationVar(&c.Duration, "duration", DefaultDuration, "stop after this long (0: run until SIGINT/SIGTERM; with -ticks alone, no time limit)")
 	fs.Int64Var(&c.Ticks, "ticks", 0, "stop after this many ticks (0: no limit)")
-	dbURL := &secretURL{url: dbDefault}
+	dbURL := &redact.URLFlag{URL: dbDefault}
 	fs.Var(dbURL, "database-url",
 		"PostgreSQL URL (default $"+EnvDatabaseURL+", else the local server; a password is never printed); empty, or nothing listening there: in-memory stores")
 	fs.DurationVar(&c.DBTimeout, "db-timeout", DefaultDBTimeout, "how long to wait for the database to answer at start")
@@ -204,7 +204,7 @@ Usage: go run ./examples/mudsim [flags]`)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, zerolog.NoLevel, err
 	}
-	c.DatabaseURL = dbURL.url
+	c.DatabaseURL = dbURL.URL
 	durationSet := false
 	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
 	if c.Ticks > 0 && !durationSet {
@@ -219,21 +219,6 @@ Usage: go run ./examples/mudsim [flags]`)
 	}
 	return c, lvl, nil
 }
-
-// secretURL is the -database-url flag: its String, which -h prints as the default, hides
-// the password.
-type secretURL struct{ url string }
-
-// String returns the URL with its password redacted.
-func (s *secretURL) String() string {
-	if s == nil {
-		return ""
-	}
-	return redactURL(s.url)
-}
-
-// Set sets the URL.
-func (s *secretURL) Set(v string) error { s.url = v; return nil }
 
 // redactURL replaces any password in a database URL or connection string (or in an error
 // text quoting one) with the module's mask (internal/redact).

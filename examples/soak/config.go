@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/redact"
 )
 
 // Defaults of Config, also the flags' defaults.
@@ -116,7 +117,7 @@ Usage: go run ./examples/soak [flags]`)
 	fs.IntVar(&c.PlayersPerServer, "players-per-server", DefaultPlayersPerServer, "players per game server (the world holds servers × this)")
 	fs.Uint64Var(&c.Seed, "seed", DefaultSeed, "seed of the world, the inputs and the fault schedule")
 	fs.DurationVar(&c.Minute, "minute", DefaultMinute, "least wall time of one game minute")
-	dbURL := &secretURL{url: dbDefault}
+	dbURL := &redact.URLFlag{URL: dbDefault}
 	fs.Var(dbURL, "database-url", "PostgreSQL URL (default $"+EnvDatabaseURL+", else the local server; a password is never printed)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the soak's schema at the end (it is dropped otherwise)")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of the summary table")
@@ -129,7 +130,7 @@ Usage: go run ./examples/soak [flags]`)
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("%w: unexpected arguments %q", ErrInvalidConfig, fs.Args())
 	}
-	c.DatabaseURL = dbURL.url
+	c.DatabaseURL = dbURL.URL
 	lvl, err := zerolog.ParseLevel(*libLevel)
 	if err != nil {
 		return Config{}, fmt.Errorf("%w: -lib-log-level: %w", ErrInvalidConfig, err)
@@ -138,33 +139,9 @@ Usage: go run ./examples/soak [flags]`)
 	return c, c.validate()
 }
 
-// secretURL is the -database-url flag: its String, which -h prints, hides the password.
-type secretURL struct{ url string }
-
-// String returns the URL with its password redacted.
-func (s *secretURL) String() string {
-	if s == nil {
-		return ""
-	}
-	return redactURL(s.url)
-}
-
-// Set sets the URL.
-func (s *secretURL) Set(v string) error { s.url = v; return nil }
-
-var (
-	// userinfo with a password in a URL: scheme://user:password@
-	urlPasswordRE = regexp.MustCompile(`(://[^:/@\s]*:)[^/?#\s]*@`)
-	// password=… in a keyword/value connection string or a URL query.
-	kvPasswordRE = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)`)
-)
-
-// redactURL replaces any password in a database URL, connection string or error text
-// quoting one with xxxxx.
-func redactURL(s string) string {
-	s = urlPasswordRE.ReplaceAllString(s, "${1}xxxxx@")
-	return kvPasswordRE.ReplaceAllString(s, "${1}xxxxx")
-}
+// redactURL masks any password in a database URL, connection string or error text
+// (internal/redact, the module's one redaction).
+func redactURL(s string) string { return redact.Text(s) }
 
 // redactErr is err's text with any password redacted, on one line.
 func redactErr(err error) string {

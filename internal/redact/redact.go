@@ -140,3 +140,18 @@ func holdsConfig(err error) bool {
 	var ce *pgconn.ConnectError
 	return errors.As(err, &ce)
 }
+
+// URLFlag is a flag.Value for a URL that may hold a password (a -database-url flag): its
+// String, which -h prints as the default, is masked by Text; URL is the value as given.
+type URLFlag struct{ URL string }
+
+// String returns the URL masked.
+func (f *URLFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return Text(f.URL)
+}
+
+// Set sets the URL.
+func (f *URLFlag) Set(v string) error { f.URL = v; return nil }

@@ -107,3 +107,16 @@ func walk(err error) func(func(error) bool) {
 		rec(err)
 	}
 }
+
+func TestURLFlagPrintsNoSecret(t *testing.T) {
+	f := &redact.URLFlag{URL: "postgres://game:" + secret + "@db/world"}
+	if s := f.String(); strings.Contains(s, secret) {
+		t.Fatalf("String = %q", s)
+	}
+	if err := f.Set("postgres://h/db"); err != nil || f.URL != "postgres://h/db" {
+		t.Fatalf("Set: %v, URL %q", err, f.URL)
+	}
+	if (*redact.URLFlag)(nil).String() != "" {
+		t.Fatal("nil URLFlag String not empty")
+	}
+}
