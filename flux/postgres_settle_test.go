@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gamepersist/gamepersist/flux"
@@ -21,55 +22,8 @@ import (
 func TestApplyLeavesNoZombie(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cs, _ := testdb.NewSchema(t)
-	u, err := url.Parse(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct, err := pgxpool.New(ctx, cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	postgresPlayers(t, direct, flux.PostgresConfig{}) // migrates
-	insertPlayers(t, direct, scenarioPlayers()...)
-
-	proxy := faultproxy.Start(t, u.Host)
-	viaProxy, err := testdb.WithParams(faultproxy.RewriteURL(cs, proxy.Addr()), map[string]string{"application_name": "zombie-apply"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, viaProxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	store := postgresPlayers(t, pool, flux.PostgresConfig{})
-
-	write := flux.PlayerWrite{PlayerID: "eld-1", FromTick: 0, Delta: -3, Ticks: 1,
-		State: flux.TickState{Tick: 7, Writer: 42}}
-
-	// Hold eld-1's lucidity row so that Apply's statement waits inside the server.
-	tx, err := direct.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM flux_players WHERE id = 'eld-1' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
-	applied := make(chan error, 1)
-	go func() {
-		actx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		_, err := store.Apply(actx, []flux.PlayerWrite{write})
-		applied <- err
-	}()
-	waitFor(t, func() bool { // the statement is in the server, waiting for the lock
-		var n int
-		_ = direct.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'zombie-apply' AND wait_event_type = 'Lock'`).Scan(&n)
-		return n == 1
-	})
+	st := startStuckApply(t, "zombie-apply")
+	direct, proxy, applied, tx := st.direct, st.proxy, st.applied, st.lock
 	if err := proxy.CloseConnections(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +46,66 @@ func TestApplyLeavesNoZombie(t *testing.T) {
 	}
 }
 
+// stuckApply is an Apply through a fault proxy whose statement waits inside the server for
+// a row lock the test holds: the set-up of the settle tests.
+type stuckApply struct {
+	direct  *pgxpool.Pool // the test's own connection, never faulted
+	store   *flux.PostgresPlayers
+	proxy   *faultproxy.Proxy
+	lock    pgx.Tx     // holds eld-1's lucidity row
+	applied chan error // Apply's result
+}
+
+// startStuckApply migrates a schema with the scenario players, holds eld-1's row, starts an
+// Apply of one write for eld-1 through a proxy (application name app) and returns once
+// that statement is waiting for the lock inside the server.
+func startStuckApply(t *testing.T, app string) *stuckApply {
+	t.Helper()
+	ctx := context.Background()
+	cs, _ := testdb.NewSchema(t)
+	u, err := url.Parse(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := pgxpool.New(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(direct.Close)
+	postgresPlayers(t, direct, flux.PostgresConfig{}) // migrates
+	insertPlayers(t, direct, scenarioPlayers()...)
+	proxy := faultproxy.Start(t, u.Host)
+	viaProxy, err := testdb.WithParams(faultproxy.RewriteURL(cs, proxy.Addr()), map[string]string{"application_name": app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, viaProxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := &stuckApply{direct: direct, store: postgresPlayers(t, pool, flux.PostgresConfig{}), proxy: proxy, applied: make(chan error, 1)}
+	if s.lock, err = direct.Begin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.lock.Rollback(ctx) })
+	if _, err := s.lock.Exec(ctx, `SELECT 1 FROM flux_players WHERE id = 'eld-1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		_, err := s.store.Apply(actx, []flux.PlayerWrite{{PlayerID: "eld-1", Delta: -3, Ticks: 1, State: flux.TickState{Tick: 7, Writer: 42}}})
+		s.applied <- err
+	}()
+	waitFor(t, func() bool {
+		var n int
+		_ = direct.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n)
+		return n == 1
+	})
+	return s
+}
+
 // waitFor polls cond every 5 ms for up to 10 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -111,48 +125,8 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestLoadWaitsForABrokenApplyToSettle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cs, _ := testdb.NewSchema(t)
-	u, err := url.Parse(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct, err := pgxpool.New(ctx, cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close()
-	postgresPlayers(t, direct, flux.PostgresConfig{})
-	insertPlayers(t, direct, scenarioPlayers()...)
-	proxy := faultproxy.Start(t, u.Host)
-	viaProxy, err := testdb.WithParams(faultproxy.RewriteURL(cs, proxy.Addr()), map[string]string{"application_name": "unsettled-apply"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, viaProxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	store := postgresPlayers(t, pool, flux.PostgresConfig{})
-
-	tx, err := direct.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM flux_players WHERE id = 'eld-1' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
-	applied := make(chan error, 1)
-	go func() {
-		_, err := store.Apply(ctx, []flux.PlayerWrite{{PlayerID: "eld-1", Delta: -3, Ticks: 1, State: flux.TickState{Tick: 7, Writer: 42}}})
-		applied <- err
-	}()
-	waitFor(t, func() bool {
-		var n int
-		_ = direct.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'unsettled-apply' AND wait_event_type = 'Lock'`).Scan(&n)
-		return n == 1
-	})
+	st := startStuckApply(t, "unsettled-apply")
+	direct, store, proxy, applied, tx := st.direct, st.store, st.proxy, st.applied, st.lock
 	proxy.Disable() // the network is cut: the statement waits on in the server, unreachable
 	if err := <-applied; err == nil {
 		t.Fatal("Apply through a cut network returned nil")
