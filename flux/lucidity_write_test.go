@@ -26,20 +26,7 @@ func TestAddLucidityVisibleToTheNextStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustSync(t, r)
-			eld := func(k int) flux.Change { // eld-1 changes every tick (−1.4 a tick)
-				t.Helper()
-				rep, err := r.Step(rtNight.Add(time.Duration(k) * time.Minute))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, c := range rep.Changes {
-					if c.PlayerID == "eld-1" {
-						return c
-					}
-				}
-				t.Fatalf("step %d: no change of eld-1", k)
-				return flux.Change{}
-			}
+			eld := func(k int) flux.Change { return stepEld(t, r, k) } // eld-1 changes every tick (−1.4 a tick)
 			c0 := eld(0)
 			mustSync(t, r)
 			got, err := r.AddLucidity(context.Background(), "eld-1", -20)
@@ -153,20 +140,7 @@ func TestAddLucidityDuringABackgroundLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustSync(t, r)
-	eld := func(k int) flux.Change {
-		t.Helper()
-		rep, err := r.Step(rtNight.Add(time.Duration(k) * time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range rep.Changes {
-			if c.PlayerID == "eld-1" {
-				return c
-			}
-		}
-		t.Fatalf("step %d: no change of eld-1", k)
-		return flux.Change{}
-	}
+	eld := func(k int) flux.Change { return stepEld(t, r, k) }
 	prev := eld(0)
 	mustSync(t, r)
 	store.delay.Store(int64(300 * time.Millisecond))
@@ -197,4 +171,21 @@ func TestAddLucidityDuringABackgroundLoad(t *testing.T) {
 	if s, _ := m.Get("eld-1"); s.Lucidity != prev.NewLucidity {
 		t.Fatalf("stored eld-1 = %d, want %d", s.Lucidity, prev.NewLucidity)
 	}
+}
+
+// stepEld Steps r at minute k of the night scenario and returns eld-1's change (eld-1
+// changes every tick), failing t when the Step fails or has none.
+func stepEld(t *testing.T, r *flux.Runner, k int) flux.Change {
+	t.Helper()
+	rep, err := r.Step(rtNight.Add(time.Duration(k) * time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Changes {
+		if c.PlayerID == "eld-1" {
+			return c
+		}
+	}
+	t.Fatalf("step %d: no change of eld-1", k)
+	return flux.Change{}
 }
