@@ -49,7 +49,7 @@ type ConnectConfig struct {
 
 	// RequireTLS refuses a server that does not offer TLS. It is implied by any TLS
 	// option below and by a "tls://" URL. Without it, a server that requires TLS is
-	// still spoken to over TLS, verified with the options below.
+	// still spoken to over TLS, verified against the system roots.
 	RequireTLS bool
 	// CAFile is a PEM file of CA certificates that replaces the system roots for
 	// verifying the server's certificate.
@@ -288,11 +288,12 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	if err != nil {
 		return nil, invalid("%s", errorReason(err))
 	}
+	// A TLS configuration is handed to nats.go only when TLS is wanted: from v1.56.0 on,
+	// nats.go reads any TLSConfig as a demand for TLS. Without one, a server that
+	// requires TLS still gets TLS, verified against the system roots with the URL's host
+	// as server name (nats.go's default, Go's minimum of TLS 1.2).
 	if c.tlsWanted() {
 		opts = append(opts, nats.Secure(tlsCfg))
-	} else {
-		// Used only if the server demands TLS: verification stays on.
-		opts = append(opts, func(o *nats.Options) error { o.TLSConfig = tlsCfg; return nil })
 	}
 
 	switch {
