@@ -427,6 +427,9 @@ func (p *PostgresPlayers) migrations() ([]migrate.Component, error) {
 // with the lucidity table when separate, and with their stored TickState), narrowed by
 // Filter and by q.Scope when ScopeColumn is set.
 func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) ([]Player, error) {
+	if q.Scope != "" && p.ignoresScope() {
+		return dst, configErrorf("PostgresConfig.ScopeColumn", "", "empty, but LoadActive was asked for Scope %q: set ScopeColumn", q.Scope)
+	}
 	sql, args := p.LoadStatement(q)
 	dst = dst[:0]
 	if err := p.settle(ctx); err != nil { // an apply that broke may still land: not yet
@@ -540,6 +543,9 @@ func (p *PostgresPlayers) ApplyStatement(writes []PlayerWrite) (string, []any) {
 func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyResult, error) {
 	if len(writes) == 0 {
 		return ApplyResult{}, nil
+	}
+	if err := checkWriteDeltas(writes); err != nil {
+		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
 	}
 	a, _ := p.argsPool.Get().(*applyArgs)
 	defer p.argsPool.Put(a)
