@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/gamepersist/gamepersist/internal/redact"
 )
 
 // Bounds of the game time Tick, Step and Start accept. Outside them a tick number cannot
@@ -109,3 +111,9 @@ func checkScope(players PlayerStore, scope string) error {
 
 // ignoresScope reports whether p has no ScopeColumn (see checkScope).
 func (p *PostgresPlayers) ignoresScope() bool { return p.cfg.ScopeColumn == "" }
+
+// stripConnectConfig replaces *errp, when its chain holds a *pgconn.ConnectError (whose
+// Config holds the database password), by a copy that errors.As cannot take to it
+// (internal/redact, as roomstore does). PostgresPlayers defers it in every method that
+// talks to the database.
+func stripConnectConfig(errp *error) { *errp = redact.ConnectConfigs(*errp) }

@@ -3,10 +3,14 @@ package flux_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gamepersist/gamepersist/flux"
 	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
@@ -227,5 +231,45 @@ func TestPostgresConfigRefusedUpFront(t *testing.T) {
 	}
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate with a 50-byte external players table: %v", err)
+	}
+}
+
+// TestStoreErrorsKeepNoPassword: an error of PostgresPlayers over an unreachable database
+// does not let errors.As reach the *pgconn.ConnectError (its Config holds the password)
+// and does not print the password; it used to, while roomstore's errors did not.
+func TestStoreErrorsKeepNoPassword(t *testing.T) {
+	t.Parallel()
+	const secret = "flux-s3cr3t-pw"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, "postgres://game:"+secret+"@127.0.0.1:1/world?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := map[string]error{}
+	_, errs["LoadActive"] = s.LoadActive(ctx, flux.ActiveQuery{Now: rtNight, ActiveWithin: time.Hour}, nil)
+	_, errs["Apply"] = s.Apply(ctx, []flux.PlayerWrite{{PlayerID: "p", State: flux.TickState{Tick: 1, Writer: 1}}})
+	_, errs["AddLucidity"] = s.AddLucidity(ctx, "p", 1)
+	_, errs["UpdatePresence"] = s.UpdatePresence(ctx, []flux.Presence{{PlayerID: "p", RoomID: "r", LastActive: rtNight}})
+	errs["Migrate"] = s.Migrate(ctx)
+	for name, err := range errs {
+		if err == nil {
+			t.Errorf("%s: nil error against port 1", name)
+			continue
+		}
+		var ce *pgconn.ConnectError
+		if errors.As(err, &ce) {
+			t.Errorf("%s: errors.As reaches the *pgconn.ConnectError (password %q in its Config)", name, ce.Config.Password)
+		}
+		for _, verb := range []string{"%v", "%+v", "%#v"} {
+			if strings.Contains(fmt.Sprintf(verb, err), secret) {
+				t.Errorf("%s: %s prints the password", name, verb)
+			}
+		}
 	}
 }

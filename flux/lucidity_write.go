@@ -37,12 +37,13 @@ func (p *PostgresPlayers) buildAddLuciditySQL() string {
 // AddLucidity implements LucidityWriter with one statement: it updates the player's
 // lucidity row only (it takes one row lock, so it cannot deadlock with Apply). It is not
 // audited: the audit table records flux's own changes.
-func (p *PostgresPlayers) AddLucidity(ctx context.Context, playerID string, delta int) (int, error) {
+func (p *PostgresPlayers) AddLucidity(ctx context.Context, playerID string, delta int) (_ int, err error) {
+	defer stripConnectConfig(&err)
 	if err := checkDelta(playerID, delta); err != nil {
 		return 0, fmt.Errorf("flux: add lucidity: %w", err)
 	}
 	var lucidity int
-	err := p.pool.QueryRow(ctx, p.addSQL, playerID, delta).Scan(&lucidity)
+	err = p.pool.QueryRow(ctx, p.addSQL, playerID, delta).Scan(&lucidity)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("flux: add lucidity to %q: %w", playerID, ErrUnknownPlayer)
 	}
