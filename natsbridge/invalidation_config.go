@@ -1,11 +1,12 @@
 package natsbridge
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
 )
 
 // Defaults applied by InvalidatorConfig.WithDefaults to zero-valued fields.
@@ -48,7 +49,8 @@ type InvalidatorConfig struct {
 	// Instance identifies this process. A notice whose origin is Instance is this
 	// process's own echo and is ignored (its cache was invalidated by the write itself).
 	// It must be unique among the processes sharing Subject; default a random NUID
-	// (22 characters, ~1e35 values), which is unique without coordination.
+	// (22 characters, ~1e35 values), which is unique without coordination. Valid UTF-8
+	// without control characters, at most MaxInstanceLength bytes.
 	Instance string
 	// QueueLen bounds the notices waiting to be published (1..1,048,576). Publish never
 	// waits: when the queue is full the notice is dropped and counted in Stats.Dropped.
@@ -95,7 +97,10 @@ func (c InvalidatorConfig) WithDefaults() InvalidatorConfig {
 
 func (c InvalidatorConfig) validate() error {
 	if err := ValidateSubject(c.Subject); err != nil {
-		return fmt.Errorf("%w: InvalidatorConfig.Subject: %w", ErrInvalidConfig, err)
+		return configerr.Wrap[invalidConfig]("InvalidatorConfig.Subject", c.Subject, "", err)
+	}
+	if err := checkInstance(c.Instance); err != nil {
+		return err
 	}
 	for _, err := range []error{
 		intIn("InvalidatorConfig.QueueLen", c.QueueLen, 1, maxQueueLen),
