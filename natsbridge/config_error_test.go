@@ -102,6 +102,12 @@ func TestInvalidatorInstanceBounded(t *testing.T) {
 		}
 		assertNatsConfigError(t, name, err, "InvalidatorConfig.Instance")
 	}
+	// A receiver limit below the largest valid notice would drop valid notices too.
+	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{MaxNoticeBytes: 1000})
+	if inv != nil {
+		_ = inv.Close()
+	}
+	assertNatsConfigError(t, "MaxNoticeBytes 1000", err, "InvalidatorConfig.MaxNoticeBytes")
 	sender, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Instance: strings.Repeat("<", natsbridge.MaxInstanceLength)})
 	if err != nil {
 		t.Fatal(err)

@@ -33,8 +33,14 @@ const (
 	defaultAttachConfirmTimeout = 10 * time.Second
 )
 
-// maxNoticeBytes bounds InvalidatorConfig.MaxNoticeBytes.
-const maxNoticeBytes = 1 << 20
+// maxNoticeBytes and minNoticeBytes bound InvalidatorConfig.MaxNoticeBytes. The largest
+// valid notice — a room id of roomstore.MaxIDLength bytes and an Instance of
+// MaxInstanceLength bytes, both of characters JSON escapes to six bytes — is 3,248 bytes,
+// so no limit in range drops a valid notice as malformed.
+const (
+	maxNoticeBytes = 1 << 20
+	minNoticeBytes = 4 << 10
+)
 
 // roomInvalidationType is the Envelope.Type of a room-cache invalidation notice.
 const roomInvalidationType = "roomstore.invalidate"
@@ -56,8 +62,8 @@ type InvalidatorConfig struct {
 	// waits: when the queue is full the notice is dropped and counted in Stats.Dropped.
 	// Default 4,096.
 	QueueLen int
-	// MaxNoticeBytes is the largest notice decoded (1..1 MiB); larger ones count as
-	// malformed. Default 4 KiB.
+	// MaxNoticeBytes is the largest notice decoded (4 KiB..1 MiB: every valid notice fits
+	// 4 KiB); larger ones count as malformed. Default 4 KiB.
 	MaxNoticeBytes int
 	// SubPendingMsgs and SubPendingBytes are the nats.go pending limits of the
 	// subscription Attach makes. The callback only decodes and invalidates (microseconds),
@@ -104,7 +110,7 @@ func (c InvalidatorConfig) validate() error {
 	}
 	for _, err := range []error{
 		intIn("InvalidatorConfig.QueueLen", c.QueueLen, 1, maxQueueLen),
-		intIn("InvalidatorConfig.MaxNoticeBytes", c.MaxNoticeBytes, 1, maxNoticeBytes),
+		intIn("InvalidatorConfig.MaxNoticeBytes", c.MaxNoticeBytes, minNoticeBytes, maxNoticeBytes),
 		intIn("InvalidatorConfig.SubPendingMsgs", c.SubPendingMsgs, 1, maxSubPendingMsgs),
 		intIn("InvalidatorConfig.SubPendingBytes", c.SubPendingBytes, 1, maxSubPendingBytes),
 	} {
