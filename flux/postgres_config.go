@@ -86,7 +86,8 @@ type PostgresConfig struct {
 	Audit        bool
 	AuditTable   string
 	AuditColumns AuditColumns
-	// AuditReason is written into AuditColumns.Reason ("passive_flux").
+	// AuditReason is written into AuditColumns.Reason ("passive_flux"): valid UTF-8, no
+	// NUL, at most 255 bytes.
 	AuditReason string
 
 	// Rules gives the lucidity bounds and tier thresholds written by Apply; nil means
