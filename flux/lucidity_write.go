@@ -13,7 +13,8 @@ import (
 type LucidityWriter interface {
 	// AddLucidity adds delta to the player's lucidity, clamped to the rules' bounds with the
 	// tier recomputed, and returns the new lucidity. An id the store does not hold returns
-	// an error wrapping ErrUnknownPlayer.
+	// an error wrapping ErrUnknownPlayer; a delta beyond ±MaxDelta (which would saturate
+	// anyway) a *DeltaError, before any write — the same in every store of this package.
 	AddLucidity(ctx context.Context, playerID string, delta int) (int, error)
 }
 
@@ -36,9 +37,13 @@ func (p *PostgresPlayers) buildAddLuciditySQL() string {
 // AddLucidity implements LucidityWriter with one statement: it updates the player's
 // lucidity row only (it takes one row lock, so it cannot deadlock with Apply). It is not
 // audited: the audit table records flux's own changes.
-func (p *PostgresPlayers) AddLucidity(ctx context.Context, playerID string, delta int) (int, error) {
+func (p *PostgresPlayers) AddLucidity(ctx context.Context, playerID string, delta int) (_ int, err error) {
+	defer stripConnectConfig(&err)
+	if err := checkDelta(playerID, delta); err != nil {
+		return 0, fmt.Errorf("flux: add lucidity: %w", err)
+	}
 	var lucidity int
-	err := p.pool.QueryRow(ctx, p.addSQL, playerID, delta).Scan(&lucidity)
+	err = p.pool.QueryRow(ctx, p.addSQL, playerID, delta).Scan(&lucidity)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("flux: add lucidity to %q: %w", playerID, ErrUnknownPlayer)
 	}
@@ -51,6 +56,9 @@ func (p *PostgresPlayers) AddLucidity(ctx context.Context, playerID string, delt
 // AddLucidity implements LucidityWriter.
 func (m *MemoryPlayers) AddLucidity(ctx context.Context, playerID string, delta int) (int, error) {
 	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("flux: add lucidity: %w", err)
+	}
+	if err := checkDelta(playerID, delta); err != nil {
 		return 0, fmt.Errorf("flux: add lucidity: %w", err)
 	}
 	m.mu.Lock()

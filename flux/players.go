@@ -59,7 +59,8 @@ type PlayerWrite struct {
 	// State is the TickState the store keeps after the write; State.Tick > FromTick.
 	State TickState
 	// Delta is the lucidity change to add (the sum of the ticks' changes); 0 writes the
-	// state only.
+	// state only. Apply refuses a call holding a Delta beyond ±MaxDelta with a *DeltaError,
+	// writing none of it.
 	Delta int
 	// Ticks is the number of ticks summed in this write (1 in steady state).
 	Ticks int

@@ -158,6 +158,9 @@ func (m *MemoryPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyR
 	if err := ctx.Err(); err != nil {
 		return ApplyResult{}, fmt.Errorf("flux: apply: %w", err)
 	}
+	if err := checkWriteDeltas(writes); err != nil {
+		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var res ApplyResult

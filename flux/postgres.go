@@ -384,7 +384,8 @@ func (p *PostgresPlayers) buildApplySQL() string {
 // however many processes migrate at once; tables from a release before versioning are
 // recorded as version 1, untouched. With nothing to do it costs a read per schema and no
 // DDL. It returns ErrInvalidConfig when no schema is set or found, or the failed step's error.
-func (p *PostgresPlayers) Migrate(ctx context.Context) error {
+func (p *PostgresPlayers) Migrate(ctx context.Context) (err error) {
+	defer stripConnectConfig(&err)
 	comps, err := p.migrations()
 	if err != nil {
 		return err
@@ -426,7 +427,11 @@ func (p *PostgresPlayers) migrations() ([]migrate.Component, error) {
 // LoadActive implements PlayerStore with one query: the active players (player table joined
 // with the lucidity table when separate, and with their stored TickState), narrowed by
 // Filter and by q.Scope when ScopeColumn is set.
-func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) ([]Player, error) {
+func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []Player) (_ []Player, err error) {
+	defer stripConnectConfig(&err)
+	if q.Scope != "" && p.ignoresScope() {
+		return dst, configErrorf("PostgresConfig.ScopeColumn", "", "empty, but LoadActive was asked for Scope %q: set ScopeColumn", q.Scope)
+	}
 	sql, args := p.LoadStatement(q)
 	dst = dst[:0]
 	if err := p.settle(ctx); err != nil { // an apply that broke may still land: not yet
@@ -537,9 +542,13 @@ func (p *PostgresPlayers) ApplyStatement(writes []PlayerWrite) (string, []any) {
 // returns (trying for at most half a second); when it cannot (the database is
 // unreachable), the next LoadActive or Apply does it first and fails while it cannot. So a load never runs while an apply of this store
 // may still land.
-func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyResult, error) {
+func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (_ ApplyResult, err error) {
+	defer stripConnectConfig(&err)
 	if len(writes) == 0 {
 		return ApplyResult{}, nil
+	}
+	if err := checkWriteDeltas(writes); err != nil {
+		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
 	}
 	a, _ := p.argsPool.Get().(*applyArgs)
 	defer p.argsPool.Put(a)

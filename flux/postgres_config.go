@@ -2,8 +2,9 @@ package flux
 
 import (
 	"errors"
-	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidConfig is wrapped by every configuration error of PostgresPlayers and Runner.
@@ -85,7 +86,8 @@ type PostgresConfig struct {
 	Audit        bool
 	AuditTable   string
 	AuditColumns AuditColumns
-	// AuditReason is written into AuditColumns.Reason ("passive_flux").
+	// AuditReason is written into AuditColumns.Reason ("passive_flux"): valid UTF-8, no
+	// NUL, at most 255 bytes.
 	AuditReason string
 
 	// Rules gives the lucidity bounds and tier thresholds written by Apply; nil means
@@ -127,18 +129,18 @@ var playerIDTypes = []string{"text", "uuid", "bigint", "integer"}
 
 func (c PostgresConfig) validate() error {
 	if !slices.Contains(playerIDTypes, c.PlayerIDType) {
-		return fmt.Errorf("%w: PlayerIDType %q is not one of %v", ErrInvalidConfig, c.PlayerIDType, playerIDTypes)
+		return configErrorf("PostgresConfig.PlayerIDType", c.PlayerIDType, "not one of %v", playerIDTypes)
 	}
 	if err := c.Rules.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return rulesConfigError("PostgresConfig.Rules", err)
 	}
 	if c.TierEnteredColumn != "" && !c.TierEntered.Valid() {
-		return fmt.Errorf("%w: TierEntered %q is not a tier", ErrInvalidConfig, c.TierEntered)
+		return configError("PostgresConfig.TierEntered", string(c.TierEntered), "not a tier")
 	}
 	if c.Audit && c.AuditColumns != (AuditColumns{}) && c.AuditColumns.PlayerID == "" {
-		return fmt.Errorf("%w: AuditColumns must name at least the PlayerID column", ErrInvalidConfig)
+		return configError("PostgresConfig.AuditColumns.PlayerID", "", "must be set when AuditColumns maps any column")
 	}
-	if err := checkText("AuditReason", c.AuditReason, maxTextLength); err != nil {
+	if err := checkText("PostgresConfig.AuditReason", c.AuditReason, maxTextLength); err != nil {
 		return err
 	}
 	names := []struct{ field, value string }{
@@ -150,26 +152,36 @@ func (c PostgresConfig) validate() error {
 		{"ScopeColumn", c.ScopeColumn}, {"UpdatedAtColumn", c.UpdatedAtColumn},
 		{"TierEnteredColumn", c.TierEnteredColumn}, {"StateTable", c.StateTable},
 		{"AuditTable", c.AuditTable},
-		// Index names Migrate derives from table names.
-		{"PlayersTable (index name)", c.PlayersTable + "_last_active_idx"},
-		{"PlayersTable (index name)", c.PlayersTable + "_created_at_idx"},
-		{"AuditTable (index name)", c.AuditTable + "_player_idx"},
 	}
-	for _, col := range c.AuditColumns.names() {
-		names = append(names, struct{ field, value string }{"AuditColumns", col})
+	// Index names Migrate derives from the names of the tables it creates (and only
+	// those: a game's own tables get no index from flux).
+	if !c.ExternalPlayerTables {
+		names = append(names,
+			struct{ field, value string }{"PlayersTable (index name)", c.PlayersTable + "_last_active_idx"},
+			struct{ field, value string }{"PlayersTable (index name)", c.PlayersTable + "_created_at_idx"})
+	}
+	if c.Audit && c.AuditColumns == (AuditColumns{}) {
+		names = append(names, struct{ field, value string }{"AuditTable (index name)", c.AuditTable + "_player_idx"})
 	}
 	for _, n := range names {
 		if n.value == "" {
 			continue
 		}
-		if err := checkIdentifier(n.field, n.value); err != nil {
+		if err := checkIdentifier("PostgresConfig."+n.field, n.value); err != nil {
 			return err
 		}
 	}
-	for _, r := range c.Filter {
-		if r == 0 {
-			return fmt.Errorf("%w: Filter contains NUL", ErrInvalidConfig)
-		}
+	if err := c.AuditColumns.validate(); err != nil {
+		return err
+	}
+	if err := c.validateTables(); err != nil {
+		return err
+	}
+	if !utf8.ValidString(c.Filter) {
+		return configError("PostgresConfig.Filter", c.Filter, "is not valid UTF-8")
+	}
+	if strings.IndexByte(c.Filter, 0) >= 0 {
+		return configError("PostgresConfig.Filter", c.Filter, "contains a NUL byte")
 	}
 	return nil
 }
@@ -189,6 +201,44 @@ type AuditColumns struct {
 	Flux        string // double precision: the summed flux
 	Reason      string // text: PostgresConfig.AuditReason
 	At          string // timestamptz: now()
+}
+
+// validate checks each mapped audit column (an identifier) and that no column is mapped
+// twice (the insert would name it twice and fail at the first write).
+func (a AuditColumns) validate() error {
+	seen := make(map[string]bool)
+	for _, col := range a.names() {
+		if err := checkIdentifier("PostgresConfig.AuditColumns", col); err != nil {
+			return err
+		}
+		if seen[col] {
+			return configError("PostgresConfig.AuditColumns", col, "column mapped twice: each audit value needs its own column")
+		}
+		seen[col] = true
+	}
+	return nil
+}
+
+// validateTables refuses a state or audit table that is one of the game's tables (or each
+// other): Migrate would skip creating it and every write would fail with a raw SQL error.
+func (c PostgresConfig) validateTables() error {
+	type table struct{ field, schema, name string }
+	tables := []table{{"PlayersTable", c.Schema, c.PlayersTable}}
+	if c.LucidityTable != "" && c.LucidityTable != c.PlayersTable {
+		tables = append(tables, table{"LucidityTable", c.Schema, c.LucidityTable})
+	}
+	tables = append(tables, table{"StateTable", c.StateSchema, c.StateTable})
+	if c.Audit {
+		tables = append(tables, table{"AuditTable", c.StateSchema, c.AuditTable})
+	}
+	for i, t := range tables {
+		for _, u := range tables[:i] {
+			if t.schema == u.schema && t.name == u.name {
+				return configErrorf("PostgresConfig."+t.field, t.name, "names the same table as %s: each needs its own", u.field)
+			}
+		}
+	}
+	return nil
 }
 
 // names returns the non-empty column names of a.

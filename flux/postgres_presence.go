@@ -46,7 +46,8 @@ WHERE p.` + n.PlayerID + ` = v.player_id AND p.` + n.PlayerID + ` IN (SELECT pla
 // empty. Rows are locked in player-id order, and a deadlock is retried within ctx. The
 // room column must accept text. It
 // returns the number of rows updated; an empty batch does nothing and costs no round trip.
-func (p *PostgresPlayers) UpdatePresence(ctx context.Context, batch []Presence) (int64, error) {
+func (p *PostgresPlayers) UpdatePresence(ctx context.Context, batch []Presence) (_ int64, err error) {
+	defer stripConnectConfig(&err)
 	if len(batch) == 0 {
 		return 0, nil
 	}
@@ -60,7 +61,7 @@ func (p *PostgresPlayers) UpdatePresence(ctx context.Context, batch []Presence) 
 		a.scopes = append(a.scopes, pr.Scope)
 	}
 	var tag pgconn.CommandTag
-	err := retryConflicts(ctx, &p.retries, func() error {
+	err = retryConflicts(ctx, &p.retries, func() error {
 		var err error
 		tag, err = p.pool.Exec(ctx, p.presenceSQL, pgx.QueryExecModeCacheDescribe, a.ids, a.rooms, a.at, a.scopes)
 		return err

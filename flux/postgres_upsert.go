@@ -73,7 +73,8 @@ ON CONFLICT (` + n.LucidityPlayerID + `) DO UPDATE SET ` + set(lc)
 // writes only these columns, so any other NOT NULL column needs a default, and the player
 // id columns need a unique index. It returns the number of players given (after removing
 // duplicates, as the database counted them); an empty batch costs no round trip.
-func (p *PostgresPlayers) UpsertPlayers(ctx context.Context, players []Player) (int64, error) {
+func (p *PostgresPlayers) UpsertPlayers(ctx context.Context, players []Player) (_ int64, err error) {
+	defer stripConnectConfig(&err)
 	if len(players) == 0 {
 		return 0, nil
 	}
@@ -87,7 +88,7 @@ func (p *PostgresPlayers) UpsertPlayers(ctx context.Context, players []Player) (
 		a.scopes = append(a.scopes, pl.Scope)
 	}
 	var n int64
-	err := retryConflicts(ctx, &p.retries, func() error {
+	err = retryConflicts(ctx, &p.retries, func() error {
 		tag, err := p.pool.Exec(ctx, p.upsertSQL, pgx.QueryExecModeCacheDescribe, a.ids, a.rooms, a.lucidity, a.lastActive, a.born, a.scopes)
 		n = tag.RowsAffected()
 		return err

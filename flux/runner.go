@@ -130,9 +130,12 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkScope(players, cfg.Scope); err != nil {
+		return nil, err
+	}
 	eval, err := NewEvaluator(*cfg.Rules)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, rulesConfigError("RunnerConfig.Rules", err)
 	}
 	life, endLife := context.WithCancelCause(context.Background())
 	lc := cfg.Logger.With().Str("component", "flux.runner").Str("runner_id", cfg.RunnerID)
@@ -198,6 +201,9 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) (TickReport, error) {
 	}
 	if r.started() {
 		return TickReport{}, ErrStarted
+	}
+	if err := checkGameTime(now, r.cfg.TickLength); err != nil {
+		return TickReport{}, err
 	}
 	if err := r.acquire(ctx); err != nil {
 		return TickReport{}, err

@@ -1,7 +1,6 @@
 package flux
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,6 +29,9 @@ const (
 	MaxWriteBatchLimit = 1_000_000
 	// MaxLagLimit bounds MaxLag.
 	MaxLagLimit = 10_000
+	// MaxTickLength bounds TickLength (a year): tick numbers of every game time from
+	// MinGameTime to MaxGameTime stay far from overflowing.
+	MaxTickLength = 366 * 24 * time.Hour
 )
 
 // RunnerConfig configures a Runner. The zero value, filled by WithDefaults, is usable, and
@@ -47,7 +49,8 @@ type RunnerConfig struct {
 	// TickLength is the length of one tick in game time (DefaultTickLength, one game
 	// minute as in FLUX.md): a tick's number is TickNumber(now, TickLength), and each
 	// player gets at most one step per number, whichever Runner ticks it and however
-	// often. Every Runner over the same players must use the same TickLength.
+	// often. Every Runner over the same players must use the same TickLength. At most
+	// MaxTickLength.
 	TickLength time.Duration
 	// Rules are the flux rules (nil means DefaultRules()). The player store's tier and
 	// bound settings should match them.
@@ -119,23 +122,35 @@ func (c RunnerConfig) WithDefaults() RunnerConfig {
 }
 
 func (c RunnerConfig) validate() error {
-	if err := checkText("RunnerID", c.RunnerID, MaxRunnerIDLength); err != nil {
+	if err := checkText("RunnerConfig.RunnerID", c.RunnerID, MaxRunnerIDLength); err != nil {
 		return err
 	}
-	if err := checkText("Scope", c.Scope, MaxScopeLength); err != nil {
+	if err := checkText("RunnerConfig.Scope", c.Scope, MaxScopeLength); err != nil {
 		return err
 	}
-	if c.TickLength < 0 || c.LoadTimeout < 0 || c.RoomsTimeout < 0 || c.ApplyTimeout < 0 || c.CloseTimeout < 0 {
-		return fmt.Errorf("%w: TickLength and timeouts must be positive", ErrInvalidConfig)
+	for _, d := range [...]struct {
+		field string
+		v     time.Duration
+	}{
+		{"RunnerConfig.TickLength", c.TickLength}, {"RunnerConfig.LoadTimeout", c.LoadTimeout},
+		{"RunnerConfig.RoomsTimeout", c.RoomsTimeout}, {"RunnerConfig.ApplyTimeout", c.ApplyTimeout},
+		{"RunnerConfig.CloseTimeout", c.CloseTimeout},
+	} {
+		if d.v < 0 {
+			return configError(d.field, d.v, "must be positive (0: the default)")
+		}
+	}
+	if c.TickLength > MaxTickLength {
+		return configErrorf("RunnerConfig.TickLength", c.TickLength, "more than MaxTickLength (%s)", MaxTickLength)
 	}
 	if c.MaxWriteBatch < 1 || c.MaxWriteBatch > MaxWriteBatchLimit {
-		return fmt.Errorf("%w: MaxWriteBatch %d must be within 1..%d", ErrInvalidConfig, c.MaxWriteBatch, MaxWriteBatchLimit)
+		return configErrorf("RunnerConfig.MaxWriteBatch", c.MaxWriteBatch, "must be within 1..%d", MaxWriteBatchLimit)
 	}
 	if c.MaxLag < 1 || c.MaxLag > MaxLagLimit {
-		return fmt.Errorf("%w: MaxLag %d must be within 1..%d", ErrInvalidConfig, c.MaxLag, MaxLagLimit)
+		return configErrorf("RunnerConfig.MaxLag", c.MaxLag, "must be within 1..%d", MaxLagLimit)
 	}
 	if err := c.Rules.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return rulesConfigError("RunnerConfig.Rules", err)
 	}
 	return nil
 }

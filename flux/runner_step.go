@@ -87,6 +87,9 @@ func (r *Runner) Start(now time.Time) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
+	if err := checkGameTime(now, r.cfg.TickLength); err != nil {
+		return err
+	}
 	r.startMu.Lock()
 	defer r.startMu.Unlock()
 	if r.step != nil {
@@ -124,6 +127,9 @@ func (r *Runner) Step(now time.Time) (TickReport, error) {
 	s := r.step
 	if s == nil {
 		return TickReport{}, ErrNotStarted
+	}
+	if err := checkGameTime(now, r.cfg.TickLength); err != nil {
+		return TickReport{}, err
 	}
 	select {
 	case r.sem <- struct{}{}:

@@ -123,7 +123,7 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 		return ErrClosed
 	}
 	if b.names[o.name] {
-		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidConfig, o.name)
+		return configError("Name", o.name, "a handler of this name is already registered")
 	}
 	var (
 		sub *nats.Subscription

@@ -1,13 +1,14 @@
 package natsbridge
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
 )
 
 // Defaults applied by Config.WithDefaults to zero-valued fields (each field's doc states
@@ -252,23 +253,23 @@ func (c Config) validate() error {
 		}
 	}
 	if c.BackoffMax < c.BackoffBase {
-		return &ConfigError{Field: "Config.BackoffMax", Value: c.BackoffMax.String(), Range: "BackoffBase (" + c.BackoffBase.String() + ") .. 1h0m0s"}
+		return configErrorf("Config.BackoffMax", c.BackoffMax, "want BackoffBase (%s) .. %s", c.BackoffBase, maxBackoff)
 	}
 	// Written so that NaN fails: every comparison with NaN is false.
 	if !(c.BackoffJitter > 0 && c.BackoffJitter <= 1) {
-		return &ConfigError{Field: "Config.BackoffJitter", Value: fmt.Sprint(c.BackoffJitter), Range: "(0, 1]"}
+		return configError("Config.BackoffJitter", c.BackoffJitter, "want (0, 1]")
 	}
 	switch c.OverflowPolicy {
 	case OverflowDeadLetter, OverflowDropNewest:
 	default:
-		return fmt.Errorf("%w: unknown Config.OverflowPolicy %d", ErrInvalidConfig, int(c.OverflowPolicy))
+		return configError("Config.OverflowPolicy", int(c.OverflowPolicy), "unknown policy: want OverflowDeadLetter or OverflowDropNewest")
 	}
 	if err := ValidateSubject(c.DeadLetterPrefix + "x"); err != nil || !strings.HasSuffix(c.DeadLetterPrefix, ".") {
-		return fmt.Errorf("%w: Config.DeadLetterPrefix %q must be literal tokens ending in '.'", ErrInvalidConfig, c.DeadLetterPrefix)
+		return configError("Config.DeadLetterPrefix", c.DeadLetterPrefix, "must be literal subject tokens ending in '.'")
 	}
 	for i, mw := range c.Middleware {
 		if mw == nil {
-			return fmt.Errorf("%w: Config.Middleware[%d] is nil", ErrInvalidConfig, i)
+			return configErrorf("Config.Middleware", configerr.NoValue{}, "element %d is nil", i)
 		}
 	}
 	return nil

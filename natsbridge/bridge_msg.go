@@ -3,10 +3,11 @@ package natsbridge
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
 )
 
 // HeaderPublishedAt is an optional message header holding the publish time as decimal
@@ -155,12 +156,12 @@ func (o *handlerOptions) fill(subject string, cfg Config) error {
 			return fmt.Errorf("handler %q: %w", o.name, err)
 		}
 	}
-	if strings.ContainsAny(o.queue, " \t\r\n*>") {
-		return fmt.Errorf("%w: invalid queue group %q", ErrInvalidConfig, o.queue)
+	if err := checkQueueName("Queue", o.queue); err != nil {
+		return fmt.Errorf("handler %q: %w", o.name, err)
 	}
 	for i, mw := range o.middleware {
 		if mw == nil {
-			return fmt.Errorf("%w: middleware %d of %q is nil", ErrInvalidConfig, i, o.name)
+			return fmt.Errorf("handler %q: %w", o.name, configErrorf("Middleware", configerr.NoValue{}, "element %d is nil", i))
 		}
 	}
 	return nil

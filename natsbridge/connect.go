@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/internal/redact"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
 )
 
 // Defaults that ConnectConfig.WithDefaults fills in for zero fields. Every other zero
@@ -232,8 +235,12 @@ func (c ConnectConfig) tlsWanted() bool {
 // options validates c (defaults already filled) and turns it into nats.go options.
 func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	red := events.red
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidConfig, red.redact(fmt.Sprintf(format, args...)))
+	// invalid returns a *ConfigError for field with every secret of c masked in its
+	// value and reason.
+	invalid := func(field string, value any, reason string) error {
+		ce := configError(field, value, red.redact(reason))
+		ce.Value = red.redact(ce.Value)
+		return ce
 	}
 	urlCreds := false
 	for _, raw := range c.URLs {
@@ -244,7 +251,7 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 				// The parser's reason may quote a piece of the user information.
 				reason = "cannot parse it (details withheld: it holds credentials; percent-encode reserved characters in them)"
 			}
-			return nil, invalid("server URL %s: %s", redact.URL(raw), reason)
+			return nil, invalid("ConnectConfig.URLs", redact.URL(raw), reason)
 		}
 		if u.User != nil {
 			urlCreds = true
@@ -252,17 +259,17 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	}
 	switch {
 	case c.Name == "":
-		return nil, invalid("empty Name")
+		return nil, invalid("ConnectConfig.Name", c.Name, "must not be empty")
 	case c.ConnectTimeout < 0:
-		return nil, invalid("negative ConnectTimeout %v", c.ConnectTimeout)
+		return nil, invalid("ConnectConfig.ConnectTimeout", c.ConnectTimeout, "must not be negative")
 	case c.MinTLSVersion < tls.VersionTLS12:
-		return nil, invalid("MinTLSVersion %#x is below TLS 1.2", c.MinTLSVersion)
+		return nil, invalid("ConnectConfig.MinTLSVersion", fmt.Sprintf("%#x", c.MinTLSVersion), "below TLS 1.2")
 	case c.Password != "" && c.User == "":
-		return nil, invalid("Password without User")
+		return nil, configerr.Secret[invalidConfig]("ConnectConfig.Password", "set without User")
 	case c.User != "" && c.Password == "":
-		return nil, invalid("User without Password")
+		return nil, invalid("ConnectConfig.User", c.User, "set without Password")
 	case (c.CertFile == "") != (c.KeyFile == ""):
-		return nil, invalid("CertFile and KeyFile must be set together")
+		return nil, invalid("ConnectConfig.CertFile", c.CertFile, "CertFile and KeyFile must be set together")
 	}
 	methods := 0
 	for _, set := range []bool{c.User != "", c.Token != "", c.NKeySeedFile != "", c.CredsFile != "", urlCreds} {
@@ -271,7 +278,7 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 		}
 	}
 	if methods > 1 {
-		return nil, invalid("more than one credential (User/Password, Token, NKeySeedFile, CredsFile, credentials in a URL): the server accepts one")
+		return nil, invalid("ConnectConfig", configerr.NoValue{}, "more than one credential (User/Password, Token, NKeySeedFile, CredsFile, credentials in a URL): the server accepts one")
 	}
 
 	opts := []nats.Option{
@@ -282,11 +289,11 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 
 	if c.TLSConfig != nil && c.TLSConfig.InsecureSkipVerify && (c.CAFile != "" || c.ServerName != "") {
 		// Verification is off: the CA and the server name would be silently ignored.
-		return nil, invalid("TLSConfig.InsecureSkipVerify with CAFile or ServerName: they would not be checked; drop InsecureSkipVerify")
+		return nil, invalid("ConnectConfig.TLSConfig", configerr.NoValue{}, "InsecureSkipVerify with CAFile or ServerName: they would not be checked; drop InsecureSkipVerify")
 	}
 	tlsCfg, err := c.buildTLS()
 	if err != nil {
-		return nil, invalid("%s", errorReason(err))
+		return nil, invalid("ConnectConfig (TLS)", configerr.NoValue{}, errorReason(err))
 	}
 	// A TLS configuration is handed to nats.go only when TLS is wanted: from v1.56.0 on,
 	// nats.go reads any TLSConfig as a demand for TLS. Without one, a server that
@@ -304,13 +311,13 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	case c.NKeySeedFile != "":
 		opt, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
 		if err != nil {
-			return nil, invalid("NKeySeedFile %q: %s", c.NKeySeedFile, errorReason(err))
+			return nil, invalid("ConnectConfig.NKeySeedFile", c.NKeySeedFile, errorReason(err))
 		}
 		opts = append(opts, opt)
 	case c.CredsFile != "":
 		f, err := os.Open(c.CredsFile)
 		if err != nil {
-			return nil, invalid("CredsFile: %s", errorReason(err))
+			return nil, invalid("ConnectConfig.CredsFile", c.CredsFile, errorReason(err))
 		}
 		_ = f.Close()
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
@@ -321,7 +328,7 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	}
 	for i, o := range c.Options {
 		if o == nil {
-			return nil, invalid("Options[%d] is nil", i)
+			return nil, invalid("ConnectConfig.Options", configerr.NoValue{}, "element "+strconv.Itoa(i)+" is nil")
 		}
 	}
 	// The caller's options come last. Their event handlers are found by applying them
@@ -329,7 +336,7 @@ func (c ConnectConfig) options(events *connEvents) ([]nats.Option, error) {
 	var theirs nats.Options
 	for _, o := range c.Options {
 		if err := o(&theirs); err != nil {
-			return nil, invalid("Options: %s", errorReason(err))
+			return nil, invalid("ConnectConfig.Options", configerr.NoValue{}, errorReason(err))
 		}
 	}
 	var ours nats.Options

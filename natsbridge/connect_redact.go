@@ -2,6 +2,7 @@ package natsbridge
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -79,3 +80,36 @@ func parseServerURL(raw string) (*url.URL, error) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// String returns c as %+v would print it, with every secret masked: Password and Token
+// (when set) as redact.Mask, and the credentials of each URL. %v, %+v and %s use it, so a
+// config logged or printed by mistake shows no secret. It costs a copy and a formatting.
+func (c ConnectConfig) String() string {
+	type plain ConnectConfig // no methods: no recursion
+	return fmt.Sprintf("%+v", plain(c.masked()))
+}
+
+// GoString is String for %#v.
+func (c ConnectConfig) GoString() string {
+	type plain ConnectConfig
+	return fmt.Sprintf("%#v", plain(c.masked()))
+}
+
+// masked returns a copy of c with its secrets masked (its URLs slice copied).
+func (c ConnectConfig) masked() ConnectConfig {
+	red := newRedactor(c)
+	if c.Password != "" {
+		c.Password = redact.Mask
+	}
+	if c.Token != "" {
+		c.Token = redact.Mask
+	}
+	urls := make([]string, len(c.URLs))
+	for i, raw := range c.URLs {
+		urls[i] = red.redact(redact.URL(raw))
+	}
+	if c.URLs != nil {
+		c.URLs = urls
+	}
+	return c
+}

@@ -16,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/internal/lifecycle"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
 )
 
 // DeadLetterReason says why a message was dead-lettered (HeaderDeadLetterReason).
@@ -467,14 +469,14 @@ func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, cfg Dea
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
-	if cfg.Name == "" || strings.ContainsAny(cfg.Name, " \t\r\n.*>/\\") {
-		return nil, fmt.Errorf("%w: invalid dead-letter stream name %q", ErrInvalidConfig, cfg.Name)
+	if err := checkJetStreamName("DeadLetterStreamConfig.Name", cfg.Name); err != nil {
+		return nil, err
 	}
 	if err := ValidateSubject(cfg.Prefix + "x"); err != nil || !strings.HasSuffix(cfg.Prefix, ".") {
-		return nil, fmt.Errorf("%w: dead-letter prefix %q must be literal tokens ending in '.'", ErrInvalidConfig, cfg.Prefix)
+		return nil, configError("DeadLetterStreamConfig.Prefix", cfg.Prefix, "must be literal subject tokens ending in '.'")
 	}
 	if cfg.MaxAge < 0 || cfg.MaxMsgs < 0 || cfg.MaxBytes < 0 || cfg.Replicas < 0 {
-		return nil, fmt.Errorf("%w: negative dead-letter stream limit", ErrInvalidConfig)
+		return nil, configError("DeadLetterStreamConfig", configerr.NoValue{}, "MaxAge, MaxMsgs, MaxBytes and Replicas must not be negative")
 	}
 	sc := jetstream.StreamConfig{
 		Name:        cfg.Name,
@@ -544,12 +546,12 @@ func Replay(ctx context.Context, js jetstream.JetStream, cfg ReplayConfig) (Repl
 	if js == nil {
 		return res, fmt.Errorf("%w: nil jetstream.JetStream", ErrInvalidConfig)
 	}
-	if cfg.Stream == "" {
-		return res, fmt.Errorf("%w: ReplayConfig.Stream is required", ErrInvalidConfig)
+	if err := checkJetStreamName("ReplayConfig.Stream", cfg.Stream); err != nil {
+		return res, err
 	}
 	if cfg.Filter != "" {
 		if err := ValidatePattern(cfg.Filter); err != nil {
-			return res, fmt.Errorf("%w: ReplayConfig.Filter: %w", ErrInvalidConfig, err)
+			return res, configerr.Wrap[invalidConfig]("ReplayConfig.Filter", cfg.Filter, "", err)
 		}
 	}
 	stream, err := js.Stream(ctx, cfg.Stream)

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
 )
 
 // Defaults and bounds of a Durable registration.
@@ -64,15 +65,15 @@ func (d Durable) withDefaults() Durable {
 }
 
 func (d Durable) validate(handlerTimeout time.Duration) error {
-	for _, n := range []string{d.Stream, d.Consumer} {
-		if n == "" || strings.ContainsAny(n, " \t\r\n.*>/\\") {
-			return fmt.Errorf("%w: Durable.Stream and Durable.Consumer must be names without '.', '*', '>', '/' or whitespace, got %q and %q",
-				ErrInvalidConfig, d.Stream, d.Consumer)
-		}
+	if err := checkJetStreamName("Durable.Stream", d.Stream); err != nil {
+		return err
+	}
+	if err := checkJetStreamName("Durable.Consumer", d.Consumer); err != nil {
+		return err
 	}
 	if d.Subject != "" {
 		if err := ValidatePattern(d.Subject); err != nil {
-			return fmt.Errorf("%w: Durable.Subject: %w", ErrInvalidConfig, err)
+			return configerr.Wrap[invalidConfig]("Durable.Subject", d.Subject, "", err)
 		}
 	}
 	if err := intIn("Durable.MaxDeliver", d.MaxDeliver, 1, maxDeliverLimit); err != nil {
@@ -82,7 +83,7 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 		return err
 	}
 	if d.AckWait <= handlerTimeout {
-		return &ConfigError{Field: "Durable.AckWait", Value: d.AckWait.String(), Range: "above the handler timeout (" + handlerTimeout.String() + ")"}
+		return configErrorf("Durable.AckWait", d.AckWait, "want above the handler timeout (%s)", handlerTimeout)
 	}
 	return nil
 }
@@ -103,7 +104,7 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 		}
 	}
 	if o.queue != "" {
-		return fmt.Errorf("%w: Queue does not apply to HandleDurable: Bridges using one consumer share its messages", ErrInvalidConfig)
+		return configError("Queue", o.queue, "does not apply to HandleDurable: Bridges using one consumer share its messages")
 	}
 	if o.name == "" {
 		o.name = "durable:" + d.Stream + "/" + d.Consumer
@@ -125,7 +126,7 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 		return ErrClosed
 	}
 	if b.names[o.name] {
-		return fmt.Errorf("%w: a handler named %q is already registered", ErrInvalidConfig, o.name)
+		return configError("Name", o.name, "a handler of this name is already registered")
 	}
 	cons, err := b.dead.js.CreateOrUpdateConsumer(ctx, d.Stream, jetstream.ConsumerConfig{
 		Durable:       d.Consumer,

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
 )
 
 // Sentinel errors returned (wrapped with %w) by this package. Match them with errors.Is.
@@ -38,32 +40,35 @@ var (
 	ErrHandlerTimeout = errors.New("natsbridge: handler timeout")
 )
 
-// ConfigError reports a configuration value outside its documented range: a count,
-// buffer, concurrency limit or duration above its maximum or not positive, or a NaN or
-// infinite fraction. It wraps ErrInvalidConfig; errors.As gives the field.
-type ConfigError struct {
-	// Field names the setting, e.g. "Config.MaxInFlightPerHandler" or "Concurrency".
-	Field string
-	// Value is the rejected value as text.
-	Value string
-	// Range is the accepted range as text, e.g. "1..4096".
-	Range string
+// ConfigError reports a configuration value natsbridge refuses: Field names the setting
+// (e.g. "Config.MaxInFlightPerHandler" or "Durable.Consumer"), Value the refused value
+// (quoted, cut after 64 bytes, a secret masked) and Reason what is wrong and the accepted
+// range (e.g. "want 1..4096"). It wraps ErrInvalidConfig; errors.As gives the fields.
+// roomstore and flux have the same shape, each matching its own ErrInvalidConfig.
+type ConfigError = configerr.Error[invalidConfig]
+
+// invalidConfig ties ConfigError to ErrInvalidConfig.
+type invalidConfig struct{}
+
+// Sentinel returns ErrInvalidConfig.
+func (invalidConfig) Sentinel() error { return ErrInvalidConfig }
+
+// configError returns a *ConfigError for field holding value.
+func configError(field string, value any, reason string) *ConfigError {
+	return configerr.New[invalidConfig](field, value, reason)
 }
 
-// Error returns "natsbridge: invalid config: <Field> = <Value>, want <Range>".
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("%s: %s = %s, want %s", ErrInvalidConfig, e.Field, e.Value, e.Range)
+// configErrorf is configError with a formatted reason.
+func configErrorf(field string, value any, format string, args ...any) *ConfigError {
+	return configerr.Newf[invalidConfig](field, value, format, args...)
 }
-
-// Unwrap returns ErrInvalidConfig.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 
 // intIn returns a *ConfigError unless lo <= v <= hi.
 func intIn(field string, v, lo, hi int) error {
 	if v >= lo && v <= hi {
 		return nil
 	}
-	return &ConfigError{Field: field, Value: fmt.Sprint(v), Range: fmt.Sprintf("%d..%d", lo, hi)}
+	return configErrorf(field, v, "want %d..%d", lo, hi)
 }
 
 // durationIn returns a *ConfigError unless 0 < d <= hi.
@@ -71,7 +76,7 @@ func durationIn(field string, d, hi time.Duration) error {
 	if d > 0 && d <= hi {
 		return nil
 	}
-	return &ConfigError{Field: field, Value: d.String(), Range: "(0, " + hi.String() + "]"}
+	return configErrorf(field, d, "want (0, %s]", hi)
 }
 
 // errText is the text of err for a log field: text, or, when the error's message is

@@ -1,11 +1,12 @@
 package natsbridge
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
 )
 
 // Defaults applied by InvalidatorConfig.WithDefaults to zero-valued fields.
@@ -32,8 +33,14 @@ const (
 	defaultAttachConfirmTimeout = 10 * time.Second
 )
 
-// maxNoticeBytes bounds InvalidatorConfig.MaxNoticeBytes.
-const maxNoticeBytes = 1 << 20
+// maxNoticeBytes and minNoticeBytes bound InvalidatorConfig.MaxNoticeBytes. The largest
+// valid notice — a room id of roomstore.MaxIDLength bytes and an Instance of
+// MaxInstanceLength bytes, both of characters JSON escapes to six bytes — is 3,248 bytes,
+// so no limit in range drops a valid notice as malformed.
+const (
+	maxNoticeBytes = 1 << 20
+	minNoticeBytes = 4 << 10
+)
 
 // roomInvalidationType is the Envelope.Type of a room-cache invalidation notice.
 const roomInvalidationType = "roomstore.invalidate"
@@ -48,14 +55,15 @@ type InvalidatorConfig struct {
 	// Instance identifies this process. A notice whose origin is Instance is this
 	// process's own echo and is ignored (its cache was invalidated by the write itself).
 	// It must be unique among the processes sharing Subject; default a random NUID
-	// (22 characters, ~1e35 values), which is unique without coordination.
+	// (22 characters, ~1e35 values), which is unique without coordination. Valid UTF-8
+	// without control characters, at most MaxInstanceLength bytes.
 	Instance string
 	// QueueLen bounds the notices waiting to be published (1..1,048,576). Publish never
 	// waits: when the queue is full the notice is dropped and counted in Stats.Dropped.
 	// Default 4,096.
 	QueueLen int
-	// MaxNoticeBytes is the largest notice decoded (1..1 MiB); larger ones count as
-	// malformed. Default 4 KiB.
+	// MaxNoticeBytes is the largest notice decoded (4 KiB..1 MiB: every valid notice fits
+	// 4 KiB); larger ones count as malformed. Default 4 KiB.
 	MaxNoticeBytes int
 	// SubPendingMsgs and SubPendingBytes are the nats.go pending limits of the
 	// subscription Attach makes. The callback only decodes and invalidates (microseconds),
@@ -95,11 +103,14 @@ func (c InvalidatorConfig) WithDefaults() InvalidatorConfig {
 
 func (c InvalidatorConfig) validate() error {
 	if err := ValidateSubject(c.Subject); err != nil {
-		return fmt.Errorf("%w: InvalidatorConfig.Subject: %w", ErrInvalidConfig, err)
+		return configerr.Wrap[invalidConfig]("InvalidatorConfig.Subject", c.Subject, "", err)
+	}
+	if err := checkInstance(c.Instance); err != nil {
+		return err
 	}
 	for _, err := range []error{
 		intIn("InvalidatorConfig.QueueLen", c.QueueLen, 1, maxQueueLen),
-		intIn("InvalidatorConfig.MaxNoticeBytes", c.MaxNoticeBytes, 1, maxNoticeBytes),
+		intIn("InvalidatorConfig.MaxNoticeBytes", c.MaxNoticeBytes, minNoticeBytes, maxNoticeBytes),
 		intIn("InvalidatorConfig.SubPendingMsgs", c.SubPendingMsgs, 1, maxSubPendingMsgs),
 		intIn("InvalidatorConfig.SubPendingBytes", c.SubPendingBytes, 1, maxSubPendingBytes),
 	} {

@@ -327,7 +327,7 @@ func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 	var logs testlog.Buffer
 	nc := invDial(t, url)
 	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{
-		Instance: "me", MaxNoticeBytes: 512, Logger: logs.Logger(),
+		Instance: "me", MaxNoticeBytes: 4 << 10, Logger: logs.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +355,7 @@ func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 		{[]byte("not json"), "malformed"},
 		{[]byte(`{"id":"1","timestamp":"2026-01-02T03:04:05Z","type":"roomstore.invalidate"}`), "missing_field"},
 		{[]byte(strings.Replace(valid, `"room_id"`, `"room":"x","room_id"`, 1)), "unknown_field"},
-		{[]byte(strings.Replace(valid, `"room_id":"x"`, `"room_id":"`+strings.Repeat("y", 600)+`"`, 1)), "oversize"},
+		{[]byte(strings.Replace(valid, `"room_id":"x"`, `"room_id":"`+strings.Repeat("y", 5000)+`"`, 1)), "oversize"},
 		{encode("chat.say", "other", "x"), "wrong_type"},
 		{encode("roomstore.invalidate", "other", ""), "invalid_room_id"},
 		{encode("roomstore.invalidate", "me", "mine"), ""},

@@ -1,7 +1,6 @@
 package roomstore
 
 import (
-	"fmt"
 	"math"
 	"time"
 
@@ -30,6 +29,16 @@ const (
 	DefaultCacheTTLJitter = 0.1
 	// DefaultCacheMaxRefreshes bounds the background refreshes running at once.
 	DefaultCacheMaxRefreshes = 4
+	// MaxCacheRooms is the largest CacheConfig.MaxRooms accepted (16,777,216 rooms, about
+	// 500 MB of admission counters allocated up front); a larger value is a *ConfigError,
+	// not an out-of-memory crash in NewCached.
+	MaxCacheRooms = 1 << 24
+	// MaxCacheNegative is the largest CacheConfig.MaxNegative accepted (4,194,304 ids,
+	// about 125 MB of admission counters allocated up front).
+	MaxCacheNegative = 1 << 22
+	// MaxCacheRefreshes is the largest CacheConfig.MaxRefreshes accepted (one goroutine
+	// each).
+	MaxCacheRefreshes = 1024
 	// NoRefreshAhead, as CacheConfig.RefreshAhead, turns refresh-ahead off (0 means the
 	// default there, as for every other field).
 	NoRefreshAhead = -1
@@ -46,8 +55,8 @@ type CacheConfig struct {
 	// is ever read. Close unregisters them.
 	MeterProvider metric.MeterProvider
 	// MaxRooms bounds the number of rooms cached (each room counts 1, whatever its size).
-	// Default DefaultCacheMaxRooms. The admission counters cost about 30 bytes per room of
-	// capacity, allocated up front.
+	// Default DefaultCacheMaxRooms, at most MaxCacheRooms. The admission counters cost
+	// about 30 bytes per room of capacity, allocated up front.
 	MaxRooms int64
 	// TTL is how long a cached room is served before it is loaded again, jittered per
 	// room by TTLJitter; refresh-ahead reloads rooms read regularly before it passes.
@@ -58,7 +67,8 @@ type CacheConfig struct {
 	// at once.
 	NegativeTTL time.Duration
 	// MaxNegative bounds the number of not-found ids remembered. Default
-	// DefaultCacheMaxNegative.
+	// DefaultCacheMaxNegative, at most MaxCacheNegative (about 30 bytes per id of capacity,
+	// allocated up front).
 	MaxNegative int64
 	// LoadTimeout bounds a load from the inner store made on a miss. The load is shared by
 	// every reader of that id and is not canceled when one of them gives up; it is
@@ -78,7 +88,7 @@ type CacheConfig struct {
 	// MaxRefreshes bounds the background refreshes running at once; each is one
 	// goroutine and one inner GetRooms call for every stale room of one read. A stale hit
 	// that finds the limit reached is served and counted in CacheStats.RefreshesSkipped;
-	// a later hit retries. Default DefaultCacheMaxRefreshes.
+	// a later hit retries. Default DefaultCacheMaxRefreshes, at most MaxCacheRefreshes.
 	MaxRefreshes int
 	// Clock returns the time from which room age (refresh-ahead and TTL) is measured.
 	// nil means time.Now (its monotonic reading); tests and simulations pass their own.
@@ -137,23 +147,29 @@ func (c CacheConfig) WithDefaults() CacheConfig {
 func (c CacheConfig) validate() error {
 	switch {
 	case c.MaxRooms < 0:
-		return &ConfigError{Field: "CacheConfig.MaxRooms", Reason: fmt.Sprintf("must not be negative (0: the default), got %d", c.MaxRooms)}
+		return configError("CacheConfig.MaxRooms", c.MaxRooms, "must not be negative (0: the default)")
 	case c.TTL < 0:
-		return &ConfigError{Field: "CacheConfig.TTL", Reason: fmt.Sprintf("must not be negative (0: the default), got %s", c.TTL)}
+		return configError("CacheConfig.TTL", c.TTL, "must not be negative (0: the default)")
 	case c.NegativeTTL < 0:
-		return &ConfigError{Field: "CacheConfig.NegativeTTL", Reason: fmt.Sprintf("must not be negative (0: the default), got %s", c.NegativeTTL)}
+		return configError("CacheConfig.NegativeTTL", c.NegativeTTL, "must not be negative (0: the default)")
 	case c.MaxNegative < 0:
-		return &ConfigError{Field: "CacheConfig.MaxNegative", Reason: fmt.Sprintf("must not be negative (0: the default), got %d", c.MaxNegative)}
+		return configError("CacheConfig.MaxNegative", c.MaxNegative, "must not be negative (0: the default)")
 	case c.LoadTimeout < 0:
-		return &ConfigError{Field: "CacheConfig.LoadTimeout", Reason: fmt.Sprintf("must not be negative (0: the default), got %s", c.LoadTimeout)}
+		return configError("CacheConfig.LoadTimeout", c.LoadTimeout, "must not be negative (0: the default)")
 	case c.RefreshAhead != NoRefreshAhead && !(c.RefreshAhead > 0 && c.RefreshAhead < 1):
-		return &ConfigError{Field: "CacheConfig.RefreshAhead", Reason: fmt.Sprintf("must be in (0, 1) or NoRefreshAhead, got %v", c.RefreshAhead)}
+		return configError("CacheConfig.RefreshAhead", c.RefreshAhead, "must be in (0, 1) or NoRefreshAhead")
 	case c.TTLJitter != NoTTLJitter && !(c.TTLJitter > 0 && c.TTLJitter <= 0.5):
-		return &ConfigError{Field: "CacheConfig.TTLJitter", Reason: fmt.Sprintf("must be in (0, 0.5] or NoTTLJitter, got %v", c.TTLJitter)}
+		return configError("CacheConfig.TTLJitter", c.TTLJitter, "must be in (0, 0.5] or NoTTLJitter")
 	case c.MaxRefreshes < 0:
-		return &ConfigError{Field: "CacheConfig.MaxRefreshes", Reason: fmt.Sprintf("must not be negative (0: the default), got %d", c.MaxRefreshes)}
+		return configError("CacheConfig.MaxRefreshes", c.MaxRefreshes, "must not be negative (0: the default)")
+	case c.MaxRooms > MaxCacheRooms:
+		return configErrorf("CacheConfig.MaxRooms", c.MaxRooms, "more than MaxCacheRooms (%d)", MaxCacheRooms)
+	case c.MaxNegative > MaxCacheNegative:
+		return configErrorf("CacheConfig.MaxNegative", c.MaxNegative, "more than MaxCacheNegative (%d)", MaxCacheNegative)
+	case c.MaxRefreshes > MaxCacheRefreshes:
+		return configErrorf("CacheConfig.MaxRefreshes", c.MaxRefreshes, "more than MaxCacheRefreshes (%d)", MaxCacheRefreshes)
 	case c.TTL > math.MaxInt64/2:
-		return &ConfigError{Field: "CacheConfig.TTL", Reason: fmt.Sprintf("too long, got %s", c.TTL)}
+		return configError("CacheConfig.TTL", c.TTL, "too long")
 	}
 	return nil
 }

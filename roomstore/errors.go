@@ -1,6 +1,10 @@
 package roomstore
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/gamepersist/gamepersist/internal/configerr"
+)
 
 // Sentinel errors returned (wrapped) by every RoomStore implementation in this module.
 // Match them with errors.Is.
@@ -25,17 +29,24 @@ var (
 )
 
 // ConfigError is the error of a configuration value roomstore refuses: Field names the
-// field (for example "CacheConfig.TTL" or "PostgresConfig.Table") and Reason says what is
-// wrong with it. It wraps ErrInvalidConfig; use errors.As to read the field.
-type ConfigError struct {
-	Field  string
-	Reason string
+// field (for example "CacheConfig.TTL" or "PostgresConfig.Table"), Value the refused value
+// (quoted, cut after 64 bytes) and Reason what is wrong and what is accepted. It wraps
+// ErrInvalidConfig; use errors.As to read the fields. flux and natsbridge have the same
+// shape, each matching its own ErrInvalidConfig.
+type ConfigError = configerr.Error[invalidConfig]
+
+// invalidConfig ties ConfigError to ErrInvalidConfig.
+type invalidConfig struct{}
+
+// Sentinel returns ErrInvalidConfig.
+func (invalidConfig) Sentinel() error { return ErrInvalidConfig }
+
+// configError returns a *ConfigError for field holding value.
+func configError(field string, value any, reason string) error {
+	return configerr.New[invalidConfig](field, value, reason)
 }
 
-// Error returns "roomstore: invalid config: <Field>: <Reason>".
-func (e *ConfigError) Error() string {
-	return ErrInvalidConfig.Error() + ": " + e.Field + ": " + e.Reason
+// configErrorf is configError with a formatted reason.
+func configErrorf(field string, value any, format string, args ...any) error {
+	return configerr.Newf[invalidConfig](field, value, format, args...)
 }
-
-// Unwrap returns ErrInvalidConfig.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }

@@ -1,7 +1,6 @@
 package roomstore
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -95,29 +94,29 @@ func (c PostgresConfig) WithDefaults() PostgresConfig {
 // validate reports the first invalid field of a config that went through WithDefaults, as
 // a *ConfigError (wrapping ErrInvalidConfig).
 func (c PostgresConfig) validate() error {
-	bad := func(field, format string, args ...any) error {
-		return &ConfigError{Field: "PostgresConfig." + field, Reason: fmt.Sprintf(format, args...)}
+	bad := func(field string, value any, format string, args ...any) error {
+		return configErrorf("PostgresConfig."+field, value, format, args...)
 	}
 	if c.Schema != "" && strings.Contains(c.Table, ".") {
-		return bad("Table", "%q is qualified and Schema %q is set: use one", c.Table, c.Schema)
+		return bad("Table", c.Table, "qualified while Schema %q is set: use one", c.Schema)
 	}
 	if _, err := tableIdentifier(c.qualifiedTable()); err != nil {
 		return err
 	}
 	if c.BatchChunk < 1 || c.BatchChunk > MaxBatchChunk {
-		return bad("BatchChunk", "%d not in [1, %d]", c.BatchChunk, MaxBatchChunk)
+		return bad("BatchChunk", c.BatchChunk, "not in [1, %d]", MaxBatchChunk)
 	}
 	if strings.ContainsRune(c.SelectSQL, 0) {
-		return bad("SelectSQL", "contains NUL")
+		return bad("SelectSQL", c.SelectSQL, "contains NUL")
 	}
 	if c.SelectSQL != "" && !strings.Contains(c.SelectSQL, "$1") {
-		return bad("SelectSQL", "must use $1 (the text[] of ids)")
+		return bad("SelectSQL", c.SelectSQL, "must use $1 (the text[] of ids)")
 	}
 	if why, _ := ident.Problem(c.ApplicationName, ident.MaxLength); why != "" {
-		return bad("ApplicationName", "%s", why)
+		return bad("ApplicationName", c.ApplicationName, "%s", why)
 	}
 	if c.TraceLogLevel < tracelog.LogLevelNone || c.TraceLogLevel > tracelog.LogLevelTrace {
-		return bad("TraceLogLevel", "%d unknown", int(c.TraceLogLevel))
+		return bad("TraceLogLevel", int(c.TraceLogLevel), "unknown level")
 	}
 	return nil
 }
@@ -134,11 +133,11 @@ func (c PostgresConfig) qualifiedTable() string {
 func tableIdentifier(table string) (string, error) {
 	parts := strings.Split(table, ".")
 	if len(parts) > 2 {
-		return "", &ConfigError{Field: "PostgresConfig.Table", Reason: fmt.Sprintf("%q: at most one dot (schema.table)", table)}
+		return "", configError("PostgresConfig.Table", table, "at most one dot (schema.table)")
 	}
 	for _, p := range parts {
 		if why := ident.IdentifierProblem(p); why != "" {
-			return "", &ConfigError{Field: "PostgresConfig.Table", Reason: fmt.Sprintf("%q: a part %s", table, why)}
+			return "", configErrorf("PostgresConfig.Table", table, "a part %s", why)
 		}
 	}
 	return pgx.Identifier(parts).Sanitize(), nil

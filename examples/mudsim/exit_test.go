@@ -232,3 +232,20 @@ func TestSilentDatabaseFailsBeforeStart(t *testing.T) {
 		t.Errorf("something started:\n%s", logs)
 	}
 }
+
+// TestHelpMasksEveryPasswordForm: -h with a default URL in every password form libpq and
+// pgx accept — an unescaped comma in the URL password, sslpassword in the query and in
+// key=value form — prints none of them.
+func TestHelpMasksEveryPasswordForm(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://mud:pa,ss-w0rd@db.example:5432/game?sslpassword=k3y,pa55",
+		"host=db.example user=mud password='pa,ss w0rd' sslpassword=k3y,pa55",
+	} {
+		t.Setenv(EnvDatabaseURL, raw)
+		var usage bytes.Buffer
+		_, _, _ = parseFlags([]string{"-h"}, &usage)
+		if strings.Contains(usage.String(), "pa,ss") || strings.Contains(usage.String(), "k3y") {
+			t.Errorf("-h prints a password of %q:\n%s", raw, usage.String())
+		}
+	}
+}

@@ -130,3 +130,29 @@ func TestFlagsRedactPassword(t *testing.T) {
 		t.Fatalf("redactURL left a secret: %s", got)
 	}
 }
+
+// TestEveryPasswordFormMasked: -h with a default URL in every password form libpq and pgx
+// accept — an unescaped comma in the URL password, sslpassword in the query and in
+// key=value form — and the "does not answer" error print none of them.
+func TestEveryPasswordFormMasked(t *testing.T) {
+	const pw, sslpw = "pa,ss-w0rd", "k3y,pa55"
+	for _, raw := range []string{
+		"postgres://u:" + pw + "@127.0.0.1:1/db?sslpassword=" + sslpw + "&connect_timeout=1",
+		"host=127.0.0.1 port=1 user=u password='" + pw + "' sslpassword=" + sslpw + " connect_timeout=1",
+	} {
+		t.Setenv(EnvDatabaseURL, raw)
+		var stderr bytes.Buffer
+		_, _ = parseFlags([]string{"-h"}, &stderr)
+		if strings.Contains(stderr.String(), "pa,ss") || strings.Contains(stderr.String(), "k3y") {
+			t.Errorf("-h prints a password of %q:\n%s", raw, stderr.String())
+		}
+		pool, err := openAdmin(context.Background(), raw, "soak-test")
+		if err == nil {
+			pool.Close()
+			t.Fatalf("port 1 answered")
+		}
+		if !strings.Contains(err.Error(), "does not answer") || strings.Contains(err.Error(), "pa,ss") || strings.Contains(err.Error(), "k3y") {
+			t.Errorf("error for %q: %v", raw, err)
+		}
+	}
+}

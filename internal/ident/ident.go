@@ -14,16 +14,17 @@ import (
 const MaxLength = 63
 
 // Problem returns what is wrong with value as an identifier or text of at most maxLen
-// bytes — invalid UTF-8, a NUL byte (PostgreSQL text cannot hold one), too long — or "",
+// bytes — invalid UTF-8, a NUL byte (PostgreSQL text cannot hold one), too long — or ""
+// (the reason does not repeat the value: the caller's error carries it),
 // and whether the problem is the length. An empty value passes; the caller decides.
 func Problem(value string, maxLen int) (why string, tooLong bool) {
 	switch {
 	case !utf8.ValidString(value):
-		return fmt.Sprintf("%q is not valid UTF-8", value), false
+		return "is not valid UTF-8", false
 	case strings.IndexByte(value, 0) >= 0:
-		return fmt.Sprintf("%q contains a NUL byte", value), false
+		return "contains a NUL byte", false
 	case len(value) > maxLen:
-		return fmt.Sprintf("%q is %d bytes, more than the limit of %d", value, len(value), maxLen), true
+		return fmt.Sprintf("is %d bytes, more than the limit of %d", len(value), maxLen), true
 	}
 	return "", false
 }

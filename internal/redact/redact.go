@@ -14,17 +14,28 @@ import (
 // Mask replaces every secret.
 const Mask = "xxxxx"
 
-// kvPassword matches a password in a key=value connection string (password=… or
-// password='…').
-var kvPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
+// kvPassword matches a password in a key=value connection string or a URL's query, in
+// every form libpq and pgx accept: password=… and sslpassword=…, any case, spaces around
+// '=', the value bare (up to a space or '&') or single-quoted with backslash escapes.
+var kvPassword = regexp.MustCompile(`(?i)((?:^|[^a-z0-9_])(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'"]+)`)
 
-// Text masks the user information of every URL in s, every password=… of a key=value
-// connection string, and every one of secrets. It costs a scan of s per secret.
+// MinSecretLength is the shortest secret Text looks for by its value. Secrets are masked by
+// where they stand (a URL's user information, a password=… pair), which needs no value;
+// searching a value as well catches a driver that echoes it elsewhere, but a short one
+// (a one-letter password) would also match ordinary words and garble every text, so
+// shorter values are not searched.
+const MinSecretLength = 6
+
+// Text masks, by position, the user information of every URL in s (a password may hold
+// any character, a comma or '@' too) and every password=… and sslpassword=… of a
+// key=value connection string or URL query; then every one of secrets at least
+// MinSecretLength bytes long wherever it occurs. It costs a scan of s, plus one per such
+// secret.
 func Text(s string, secrets ...string) string {
 	s = URLsIn(s)
 	s = kvPassword.ReplaceAllString(s, "${1}"+Mask)
 	for _, secret := range secrets {
-		if secret != "" {
+		if len(secret) >= MinSecretLength {
 			s = strings.ReplaceAll(s, secret, Mask)
 		}
 	}
@@ -60,9 +71,10 @@ func maskUserinfo(prefix, ui string) string {
 	return ui // a user name alone is no secret
 }
 
-// URLsIn masks the secret of every "scheme://…@host" in s as URL does, looking up to the
-// last '@' before the next comma, quote or line end. Masking too much is the safe
-// mistake.
+// URLsIn masks the secret of every "scheme://…@host" in s as URL does. A URL's user
+// information ends at its last '@' before the URL ends: at a quote or line end, or where a
+// comma starts the next URL of a list (",nats://…"); so a password may hold an unescaped
+// comma, space, '@', '/', '?' or '#'. Masking too much is the safe mistake.
 func URLsIn(s string) string {
 	var b strings.Builder
 	for {
@@ -78,15 +90,28 @@ func URLsIn(s string) string {
 		prefix := s[start : i+3]
 		b.WriteString(s[:i+3])
 		s = s[i+3:]
-		end := strings.IndexAny(s, ",\"'`\n")
-		if end < 0 {
-			end = len(s)
-		}
+		end := urlEnd(s)
 		if at := strings.LastIndexByte(s[:end], '@'); at >= 0 {
 			b.WriteString(maskUserinfo(prefix, s[:at]))
 			s = s[at:]
 		}
 	}
+}
+
+// urlEnd returns where the URL that s continues (after its "://") ends: the first quote,
+// backtick or line end, or the comma before the next "scheme://".
+func urlEnd(s string) int {
+	end := strings.IndexAny(s, "\r\n\"'`")
+	if end < 0 {
+		end = len(s)
+	}
+	if next := strings.Index(s[:end], "://"); next >= 0 {
+		// s[:next] ends with the next URL's scheme: cut at the comma before it.
+		if c := strings.LastIndexByte(s[:next], ','); c >= 0 {
+			end = c
+		}
+	}
+	return end
 }
 
 func isSchemeByte(c byte) bool {
@@ -155,3 +180,14 @@ func (f *URLFlag) String() string {
 
 // Set sets the URL.
 func (f *URLFlag) Set(v string) error { f.URL = v; return nil }
+
+// ConnectConfigs returns err unchanged when its chain holds no *pgconn.ConnectError, and
+// Error(err) otherwise: the connect error (whose Config holds the password) replaced by
+// its cause, the text masked. Stores call it on every error they return, so that no
+// errors.As reaches a password; it costs one errors.As on the error path.
+func ConnectConfigs(err error) error {
+	if err == nil || !holdsConfig(err) {
+		return err
+	}
+	return Error(err)
+}

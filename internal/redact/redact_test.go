@@ -120,3 +120,47 @@ func TestURLFlagPrintsNoSecret(t *testing.T) {
 		t.Fatal("nil URLFlag String not empty")
 	}
 }
+
+// TestTextMasksEveryLibpqAndPgxForm: every way libpq and pgx take a password is masked by
+// where it stands — a URL password holding an unescaped comma (alone and in a list),
+// sslpassword in a URL query and in key=value form, password in a query, quoted values
+// with escapes and spaces, any case, spaces around '='.
+func TestTextMasksEveryLibpqAndPgxForm(t *testing.T) {
+	const pw = "Pa,ss@w0rd"
+	for in, want := range map[string]string{
+		"postgres://game:" + pw + "@db:5432/world":                       "postgres://game:" + redact.Mask + "@db:5432/world",
+		"open postgres://game:" + pw + "@db/world: refused":              "open postgres://game:" + redact.Mask + "@db/world: refused",
+		"nats://a:" + pw + "@n1:4222,nats://b:" + pw + "@n2:4222":        "nats://a:" + redact.Mask + "@n1:4222,nats://b:" + redact.Mask + "@n2:4222",
+		"postgres://db/world?sslmode=verify-full&sslpassword=k3y,pw&x=1": "postgres://db/world?sslmode=verify-full&sslpassword=" + redact.Mask + "&x=1",
+		"postgres://db/world?user=game&password=s3cr3t":                  "postgres://db/world?user=game&password=" + redact.Mask,
+		"host=db sslpassword=k3y dbname=w":                               "host=db sslpassword=" + redact.Mask + " dbname=w",
+		`host=db password='it\'s a secret' dbname=w`:                     "host=db password=" + redact.Mask + " dbname=w",
+		"host=db PASSWORD = s3cr3t dbname=w":                             "host=db PASSWORD = " + redact.Mask + " dbname=w",
+		"user=game sslPassword='k 3 y'":                                  "user=game sslPassword=" + redact.Mask,
+	} {
+		if got := redact.Text(in); got != want {
+			t.Errorf("Text(%q)\n = %q\nwant %q", in, got, want)
+		}
+	}
+	// A word that merely ends in "password" with no '=' is left alone.
+	if got := redact.Text("wrong password for user game"); got != "wrong password for user game" {
+		t.Errorf("Text changed a plain sentence: %q", got)
+	}
+}
+
+// TestShortSecretDoesNotGarble: a one-letter (or any short) password is masked where it
+// stands and does not replace every occurrence of the letter in the rest of the text.
+func TestShortSecretDoesNotGarble(t *testing.T) {
+	in := "connect to postgres://game:a@db/world: dial tcp 10.0.0.1:5432: connection refused"
+	want := "connect to postgres://game:" + redact.Mask + "@db/world: dial tcp 10.0.0.1:5432: connection refused"
+	if got := redact.Text(in, "a"); got != want {
+		t.Errorf("Text with secret \"a\"\n = %q\nwant %q", got, want)
+	}
+	if got := redact.Text("connection refused", "e"); got != "connection refused" {
+		t.Errorf("a one-letter secret garbled the text: %q", got)
+	}
+	// A long secret is still found wherever a driver echoes it.
+	if got := redact.Text("auth failed for token s3cr3t-t0ken", "s3cr3t-t0ken"); strings.Contains(got, "s3cr3t-t0ken") {
+		t.Errorf("long secret kept: %q", got)
+	}
+}
