@@ -52,7 +52,7 @@
 //     waits, Run returns the same outcome.
 //   - Every other method called once shutdown has begun returns the package's ErrClosed.
 //   - A pool, *nats.Conn or RoomStore passed in is the caller's: the library never closes it.
-//     A pool or connection the library opened itself (roomstore.Open, natsbridge.Connect) is
+//     A pool or connection the library opened itself (roomstore.OpenPostgres, natsbridge.Connect) is
 //     closed by the Close of the value that opened it.
 //
 // Invalid configuration is reported by New/Open as an error wrapping the package's

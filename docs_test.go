@@ -1,0 +1,461 @@
+package gamepersist
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// maxREADMELength is the README's budget in characters: what a Go programmer reads in
+// five minutes (pgx's README is about 8,100, ristretto's 6,900).
+const maxREADMELength = 10_000
+
+// TestREADMEIsShort keeps the README within its budget; everything else belongs in docs/.
+func TestREADMEIsShort(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := utf8.RuneCount(readme); n > maxREADMELength {
+		t.Fatalf("README.md has %d characters, more than %d: move the detail to docs/", n, maxREADMELength)
+	}
+}
+
+// TestDocReferencesAreExported reads every markdown file and every comment of the module
+// and fails for each name of a public package it mentions that the module does not
+// export: `roomstore.Open` (a qualified name), `RoomInvalidator.Notify` (a method or field
+// of an exported type) or [OpenPostgres] (a doc link). Markdown is checked in backquoted
+// spans and code blocks, comments everywhere.
+func TestDocReferencesAreExported(t *testing.T) {
+	t.Parallel()
+	mod, err := loadModule(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := mod.deadReferences(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dead {
+		t.Error(d)
+	}
+}
+
+// TestDeadReferenceCheckerCatches keeps the checker honest: each line of the fixture names
+// something the module does not export, and each is reported; names that exist are not.
+func TestDeadReferenceCheckerCatches(t *testing.T) {
+	t.Parallel()
+	mod, err := loadModule(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dead := range []string{
+		"`roomstore.Open`", "`RoomInvalidator.Subscribe`", "`natsbridge.RoomInvalidator.Notify`",
+		"`flux.Runner.Tock`", "`flux.RunnerConfig.NoSuchField`", "```go\nx := roomstore.NewPostgress(pool)\n```",
+	} {
+		if got := mod.checkMarkdown("fixture.md", dead, nil); len(got) != 1 {
+			t.Errorf("%q: reported %v, want one dead reference", dead, got)
+		}
+	}
+	for _, live := range []string{
+		"`roomstore.OpenPostgres`", "`RoomInvalidator.Attach`", "`natsbridge.Stats.SlowConsumer`",
+		"`Runner.Step(now)`", "`flux.RunnerConfig.MeterProvider`", "`Msg.ID()`", "`Envelope.Payload`",
+		"`nats.Conn`", "`cfg.TTL`", "`Tiers.LucidMin`", "`doc.go`", "`Config.DeadLetterQueueLen`", "[OpenPostgres] outside a span",
+	} {
+		if got := mod.checkMarkdown("fixture.md", live, nil); len(got) != 0 {
+			t.Errorf("%q: reported %v, want nothing", live, got)
+		}
+	}
+	src := "// Package roomstore ...\n//\n// See [OpenPostgres], [Cached.Stats] and [Postgres.Migrate]; not [Open] nor [Cached.Nope].\n// RoomInvalidator.Notify is gone, natsbridge.RoomInvalidator.Publish is not.\npackage roomstore\n"
+	got, err := mod.checkGoSource("roomstore/fixture.go", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("reported %d dead references in the Go fixture, want 3 ([Open], [Cached.Nope], RoomInvalidator.Notify):\n%s", len(got), strings.Join(got, "\n"))
+	}
+}
+
+// module is what the module's public packages export.
+type module struct {
+	// names maps a public package's name to its exported top-level names.
+	names map[string]map[string]bool
+	// members maps "pkg.Type" to the exported methods and fields of that type, promoted
+	// ones included.
+	members map[string]map[string]bool
+	// open lists the types that embed a type from outside the module: any member is
+	// taken as theirs.
+	open map[string]bool
+	// typePkgs maps an exported type's name to the public packages declaring it.
+	typePkgs map[string][]string
+	// dirPkg maps a public package's directory (slash-separated, relative) to its name.
+	dirPkg map[string]string
+	// localTypes maps every directory holding Go files to the types declared there.
+	localTypes map[string]map[string]bool
+}
+
+// isPublicDir says whether a module directory holds an importable, non-internal package.
+func isPublicDir(dir string) bool {
+	return dir != "." && !strings.HasPrefix(dir, "internal") && !strings.HasPrefix(dir, "examples") &&
+		!strings.Contains(dir, "/internal")
+}
+
+// skipDir says whether the walk leaves a directory out: hidden ones and testdata.
+func skipDir(name string) bool {
+	return name != "." && (strings.HasPrefix(name, ".") || name == "testdata" || name == "vendor")
+}
+
+// loadModule parses the module under root.
+func loadModule(root string) (*module, error) {
+	m := &module{names: map[string]map[string]bool{}, members: map[string]map[string]bool{},
+		open: map[string]bool{}, typePkgs: map[string][]string{}, dirPkg: map[string]string{},
+		localTypes: map[string]map[string]bool{}}
+	embeds := map[string][]string{} // "pkg.Type" → embedded "pkg.Type"s
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if skipDir(d.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return fmt.Errorf("parse: %w", err)
+		}
+		dir := filepath.ToSlash(filepath.Dir(path))
+		if m.localTypes[dir] == nil {
+			m.localTypes[dir] = map[string]bool{}
+		}
+		for _, decl := range f.Decls {
+			if g, ok := decl.(*ast.GenDecl); ok && g.Tok == token.TYPE {
+				for _, s := range g.Specs {
+					m.localTypes[dir][s.(*ast.TypeSpec).Name.Name] = true
+				}
+			}
+		}
+		if !isPublicDir(dir) || strings.HasSuffix(path, "_test.go") || f.Name.Name == "main" {
+			return nil
+		}
+		pkg := f.Name.Name
+		m.dirPkg[dir] = pkg
+		if m.names[pkg] == nil {
+			m.names[pkg] = map[string]bool{}
+		}
+		m.collect(pkg, f, embeds)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.promote(embeds)
+	return m, nil
+}
+
+// collect records the exported declarations of one file of package pkg.
+func (m *module) collect(pkg string, f *ast.File, embeds map[string][]string) {
+	member := func(typ, name string) {
+		key := pkg + "." + typ
+		if m.members[key] == nil {
+			m.members[key] = map[string]bool{}
+		}
+		if ast.IsExported(name) {
+			m.members[key][name] = true
+		}
+	}
+	for _, decl := range f.Decls {
+		switch d := decl.(type) {
+		case *ast.FuncDecl:
+			if d.Recv == nil {
+				if d.Name.IsExported() {
+					m.names[pkg][d.Name.Name] = true
+				}
+				continue
+			}
+			if typ := baseTypeName(d.Recv.List[0].Type); typ != "" {
+				member(typ, d.Name.Name)
+			}
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.ValueSpec:
+					for _, n := range s.Names {
+						if n.IsExported() {
+							m.names[pkg][n.Name] = true
+						}
+					}
+				case *ast.TypeSpec:
+					if !s.Name.IsExported() {
+						continue
+					}
+					typ := s.Name.Name
+					m.names[pkg][typ] = true
+					m.typePkgs[typ] = append(m.typePkgs[typ], pkg)
+					member(typ, "") // the type exists even with no exported member
+					var fields *ast.FieldList
+					switch t := s.Type.(type) {
+					case *ast.StructType:
+						fields = t.Fields
+					case *ast.InterfaceType:
+						fields = t.Methods
+					}
+					if fields == nil {
+						continue
+					}
+					for _, fld := range fields.List {
+						if len(fld.Names) > 0 {
+							for _, n := range fld.Names {
+								member(typ, n.Name)
+							}
+							continue
+						}
+						switch e := unstar(fld.Type).(type) {
+						case *ast.Ident:
+							member(typ, e.Name)
+							embeds[pkg+"."+typ] = append(embeds[pkg+"."+typ], pkg+"."+e.Name)
+						case *ast.SelectorExpr:
+							member(typ, e.Sel.Name)
+							m.open[pkg+"."+typ] = true // promoted from another module's type
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// promote adds the members of embedded types to the types embedding them.
+func (m *module) promote(embeds map[string][]string) {
+	for changed := true; changed; {
+		changed = false
+		for typ, inner := range embeds {
+			for _, e := range inner {
+				if m.open[e] && !m.open[typ] {
+					m.open[typ], changed = true, true
+				}
+				for name := range m.members[e] {
+					if !m.members[typ][name] {
+						m.members[typ][name], changed = true, true
+					}
+				}
+			}
+		}
+	}
+}
+
+// unstar removes a pointer from a type expression.
+func unstar(e ast.Expr) ast.Expr {
+	if s, ok := e.(*ast.StarExpr); ok {
+		return s.X
+	}
+	return e
+}
+
+// baseTypeName is the name of a method receiver's type: T, *T, T[K], *T[K, V].
+func baseTypeName(e ast.Expr) string {
+	switch t := unstar(e).(type) {
+	case *ast.Ident:
+		return t.Name
+	case *ast.IndexExpr:
+		return baseTypeName(t.X)
+	case *ast.IndexListExpr:
+		return baseTypeName(t.X)
+	}
+	return ""
+}
+
+var (
+	// dottedName matches a.B and a.B.C where the parts after the first are exported.
+	dottedName = regexp.MustCompile(`\b([A-Za-z_]\w*)\.([A-Z]\w*)(?:\.([A-Z]\w*))?`)
+	// docLink matches a Go doc link: [Name], [Type.Member], [pkg.Name], [pkg.Type.Member].
+	// The bracket must not follow a word or a bracket (Envelope[T], map[K]V) nor open a link
+	// definition ([Name]: URL) or a markdown link ([Name](URL)).
+	docLink = regexp.MustCompile(`(?:^|[^\w\]])\[([A-Za-z_]\w*(?:\.[A-Z]\w*){0,2})\]([^(:\[]|$)`)
+	// codeSpan matches a markdown inline code span.
+	codeSpan = regexp.MustCompile("`+([^`\n]+)`+")
+)
+
+// checkName checks one reference: parts are "pkg", "Name" [, "Member"] or "Type",
+// "Member", as written. pkg is the package the reference is written in ("" for
+// markdown) and local the types declared beside it. It returns why the reference is
+// dead, or "" when it is alive or names nothing of this module.
+func (m *module) checkName(parts []string, pkg string, local map[string]bool) string {
+	first := parts[0]
+	if names, ok := m.names[first]; ok {
+		// pkg.Name or pkg.Type.Member
+		name := parts[1]
+		if !names[name] {
+			return fmt.Sprintf("package %s exports no %s", first, name)
+		}
+		if len(parts) == 3 {
+			return m.checkMember(first, name, parts[2])
+		}
+		return ""
+	}
+	// Type.Member or Type.Member.Member: a type of this package first, then any public one.
+	if pkg != "" && m.names[pkg][first] {
+		return m.checkMember(pkg, first, parts[1])
+	}
+	if local[first] || !ast.IsExported(first) {
+		return "" // a type of the file's own (non-public) package, or a variable
+	}
+	pkgs := m.typePkgs[first]
+	if len(pkgs) == 0 {
+		return ""
+	}
+	var why string
+	for _, p := range pkgs {
+		if why = m.checkMember(p, first, parts[1]); why == "" {
+			return ""
+		}
+	}
+	return why
+}
+
+// checkMember checks that pkg.typ has the exported method or field member.
+func (m *module) checkMember(pkg, typ, member string) string {
+	key := pkg + "." + typ
+	ms, isType := m.members[key]
+	if !isType {
+		return "" // a function or variable: a field path of its value cannot be checked here
+	}
+	if ms[member] || m.open[key] {
+		return ""
+	}
+	return fmt.Sprintf("%s.%s has no exported method or field %s", pkg, typ, member)
+}
+
+// checkMarkdown returns the dead references of one markdown file: names in inline code
+// spans, and qualified names (pkg.Name) in fenced code blocks. local are the types
+// declared in the file's directory.
+func (m *module) checkMarkdown(path, text string, local map[string]bool) []string {
+	var dead []string
+	report := func(line int, ref, why string) {
+		dead = append(dead, fmt.Sprintf("%s:%d: %s: %s", path, line, ref, why))
+	}
+	inFence := false
+	for i, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			for _, g := range dottedName.FindAllStringSubmatch(line, -1) {
+				if _, isPkg := m.names[g[1]]; isPkg {
+					if why := m.checkName(nonEmpty(g[1:]), "", local); why != "" {
+						report(i+1, g[0], why)
+					}
+				}
+			}
+			continue
+		}
+		for _, span := range codeSpan.FindAllStringSubmatch(line, -1) {
+			for _, g := range dottedName.FindAllStringSubmatch(span[1], -1) {
+				if why := m.checkName(nonEmpty(g[1:]), "", local); why != "" {
+					report(i+1, "`"+g[0]+"`", why)
+				}
+			}
+		}
+	}
+	return dead
+}
+
+// checkGoSource returns the dead references in the comments of one Go file: dotted
+// names anywhere in a comment, and doc links.
+func (m *module) checkGoSource(path string, src []byte) ([]string, error) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, path, src, parser.ParseComments|parser.SkipObjectResolution)
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	dir := filepath.ToSlash(filepath.Dir(path))
+	pkg := m.dirPkg[dir] // "" outside the public packages
+	local := m.localTypes[dir]
+	var dead []string
+	for _, cg := range f.Comments {
+		first := fset.Position(cg.Pos()).Line
+		for i, line := range strings.Split(cg.Text(), "\n") {
+			report := func(ref, why string) {
+				dead = append(dead, fmt.Sprintf("%s:%d: %s: %s", path, first+i, ref, why))
+			}
+			for _, g := range dottedName.FindAllStringSubmatch(line, -1) {
+				if why := m.checkName(nonEmpty(g[1:]), pkg, local); why != "" {
+					report(g[0], why)
+				}
+			}
+			if pkg == "" {
+				continue // doc links resolve against the file's package: only public ones are checked
+			}
+			for _, g := range docLink.FindAllStringSubmatch(line, -1) {
+				// [Type.Member] and [pkg.Name] were checked as dotted names above.
+				if name := g[1]; !strings.Contains(name, ".") && ast.IsExported(name) && !m.names[pkg][name] {
+					report("["+name+"]", fmt.Sprintf("package %s exports no %s", pkg, name))
+				}
+			}
+		}
+	}
+	return dead, nil
+}
+
+// deadReferences checks every markdown and Go file under root.
+func (m *module) deadReferences(root string) ([]string, error) {
+	var dead []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if skipDir(d.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch {
+		case strings.HasSuffix(path, ".md"):
+			b, err := os.ReadFile(path) //nolint:gosec // a file of this module, found by the walk
+			if err != nil {
+				return err
+			}
+			dead = append(dead, m.checkMarkdown(path, string(b), m.localTypes[filepath.ToSlash(filepath.Dir(path))])...)
+		case path == "docs_test.go":
+			// This file's comments and fixtures name dead references on purpose.
+		case strings.HasSuffix(path, ".go"):
+			b, err := os.ReadFile(path) //nolint:gosec // a file of this module, found by the walk
+			if err != nil {
+				return err
+			}
+			found, err := m.checkGoSource(path, b)
+			if err != nil {
+				return err
+			}
+			dead = append(dead, found...)
+		}
+		return nil
+	})
+	sort.Strings(dead)
+	return dead, err
+}
+
+// nonEmpty drops the empty trailing groups of a regexp match.
+func nonEmpty(groups []string) []string {
+	for len(groups) > 0 && groups[len(groups)-1] == "" {
+		groups = groups[:len(groups)-1]
+	}
+	return groups
+}
