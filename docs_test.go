@@ -84,6 +84,10 @@ func TestDeadReferenceCheckerCatches(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("reported %d dead references in the Go fixture, want 3 ([Open], [Cached.Nope], RoomInvalidator.Notify):\n%s", len(got), strings.Join(got, "\n"))
 	}
+	src = "// Package x links [flux.Runner] and [flux.Tick].\n//\n// [flux.Runner]: https://pkg.go.dev/github.com/gamepersist/gamepersist/flux#Runner\n// [flux.Tick]: https://pkg.go.dev/github.com/gamepersist/gamepersist/flux#Runner\npackage x\n"
+	if got, err = mod.checkGoSource("fixture.go", []byte(src)); err != nil || len(got) != 3 {
+		t.Fatalf("link definitions: reported %q, %v; want flux.Tick three times: in the text, in its definition, and its link to Runner", got, err)
+	}
 }
 
 // module is what the module's public packages export.
@@ -287,6 +291,8 @@ var (
 	// The bracket must not follow a word or a bracket (Envelope[T], map[K]V) nor open a link
 	// definition ([Name]: URL) or a markdown link ([Name](URL)).
 	docLink = regexp.MustCompile(`(?:^|[^\w\]])\[([A-Za-z_]\w*(?:\.[A-Z]\w*){0,2})\]([^(:\[]|$)`)
+	// linkDef matches a doc comment's link definition of a name of this module on pkg.go.dev.
+	linkDef = regexp.MustCompile(`^\[(\w+)\.(\w+)\]: https://pkg\.go\.dev/github\.com/gamepersist/gamepersist/(\w+)#(\w+)$`)
 	// codeSpan matches a markdown inline code span.
 	codeSpan = regexp.MustCompile("`+([^`\n]+)`+")
 )
@@ -398,6 +404,10 @@ func (m *module) checkGoSource(path string, src []byte) ([]string, error) {
 				if why := m.checkName(nonEmpty(g[1:]), pkg, local); why != "" {
 					report(g[0], why)
 				}
+			}
+			// A link definition for a name of another package must point at that name.
+			if g := linkDef.FindStringSubmatch(line); g != nil && (g[1] != g[3] || g[2] != g[4]) {
+				report("["+g[1]+"."+g[2]+"]", "its link points at "+g[3]+"#"+g[4])
 			}
 			if pkg == "" {
 				continue // doc links resolve against the file's package: only public ones are checked
