@@ -22,7 +22,7 @@ import (
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
-// trade is a durable trade event's payload: an item that changes a player's lucidity.
+// trade is the payload of a durable trade event.
 type trade struct {
 	Player string `json:"player"`
 	Delta  int    `json:"delta"`
@@ -76,6 +76,9 @@ func run(ctx context.Context, dbURL string, playFor time.Duration, out io.Writer
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "TRADES", Subjects: []string{"trade.>"}}); err != nil {
 		return err
+	}
+	if _, err := natsbridge.EnsureDeadLetterStream(ctx, js, natsbridge.DeadLetterStreamConfig{Name: "DEADLETTERS"}); err != nil {
+		return err // kept: the trades that could not be applied
 	}
 
 	store, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{}) // never closes your pool
@@ -132,7 +135,10 @@ func run(ctx context.Context, dbURL string, playFor time.Duration, out io.Writer
 		err = errors.Join(err, bridge.Drain(dctx))
 	}()
 	onTrade := func(ctx context.Context, env natsbridge.Envelope[trade], _ natsbridge.Msg) error {
-		if _, err := runner.AddLucidity(ctx, env.Payload.Player, env.Payload.Delta); err != nil {
+		_, err := runner.AddLucidity(ctx, env.Payload.Player, env.Payload.Delta)
+		if errors.Is(err, flux.ErrUnknownPlayer) {
+			return err // dead-lettered at once: no retry can help
+		} else if err != nil {
 			return natsbridge.Retryable(err) // nak'ed: delivered again
 		}
 		trades.Add(1)
@@ -145,39 +151,38 @@ func run(ctx context.Context, dbURL string, playFor time.Duration, out io.Writer
 
 	// The game loop: every 100 ms, and flux on every 6th. Step evaluates in memory and
 	// hands its writes to the Runner's worker: the loop never waits for the database.
-	loop, end := time.NewTicker(100*time.Millisecond), time.After(playFor)
+	play, stop := context.WithTimeout(ctx, playFor)
+	defer stop()
+	loop := time.NewTicker(100 * time.Millisecond)
 	defer loop.Stop()
-	for n, playing := 0, true; playing; {
+	for n := 1; ; n++ {
 		select {
-		case <-ctx.Done(): // Ctrl-C or SIGTERM
-			playing = false
-		case <-end:
-			playing = false
+		case <-play.Done(): // Ctrl-C, SIGTERM or playFor
+			return nil
 		case <-loop.C:
-			if n++; n%6 != 0 {
-				continue
-			}
-			rep, err := runner.Step(time.Now())
-			if errors.Is(err, flux.ErrNoState) || errors.Is(err, flux.ErrLagging) {
-				skipped++ // no state loaded yet, or the database is behind: nothing written
-				continue
-			} else if err != nil {
+		}
+		if n%6 != 0 {
+			continue
+		}
+		rep, err := runner.Step(time.Now())
+		if errors.Is(err, flux.ErrNoState) || errors.Is(err, flux.ErrLagging) {
+			skipped++ // no state loaded yet, or the database is behind: nothing written
+			continue
+		} else if err != nil {
+			return err
+		}
+		steps, changes = steps+1, changes+len(rep.Changes)
+		if steps%3 == 0 { // someone sells a player a calming tea (another service, in a real game)
+			buyer := fmt.Sprint("p", steps%len(list))
+			subject, err := natsbridge.Subject("trade", buyer)
+			if err != nil {
 				return err
 			}
-			steps, changes = steps+1, changes+len(rep.Changes)
-			if steps%3 == 0 { // someone sells a player a calming tea (another service, in a real game)
-				buyer := fmt.Sprint("p", steps%len(list))
-				subject, err := natsbridge.Subject("trade", buyer)
-				if err != nil {
-					return err
-				}
-				if err := natsbridge.Publish(ctx, nc, subject, natsbridge.NewEnvelope("trade", trade{Player: buyer, Delta: 5})); err != nil {
-					return err
-				}
+			if err := natsbridge.Publish(ctx, nc, subject, natsbridge.NewEnvelope("trade", trade{Player: buyer, Delta: 5})); err != nil {
+				return err
 			}
 		}
 	}
-	return nil
 }
 
 // startNATS starts a NATS server with JetStream inside the process, on a free port, and
