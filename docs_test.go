@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -88,6 +89,123 @@ func TestDeadReferenceCheckerCatches(t *testing.T) {
 	if got, err = mod.checkGoSource("fixture.go", []byte(src)); err != nil || len(got) != 3 {
 		t.Fatalf("link definitions: reported %q, %v; want flux.Tick three times: in the text, in its definition, and its link to Runner", got, err)
 	}
+}
+
+// TestMarkdownLinksResolve fails for a relative link in a markdown file whose file does
+// not exist, or whose #anchor names no heading of the markdown file it points at.
+func TestMarkdownLinksResolve(t *testing.T) {
+	t.Parallel()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if skipDir(d.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".md") {
+			return nil
+		}
+		b, err := os.ReadFile(path) //nolint:gosec // a file of this module, found by the walk
+		if err != nil {
+			return err
+		}
+		for _, why := range deadLinks(path, string(b), readAnchors) {
+			t.Error(why)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeadLinkCheckerCatches keeps the link checker honest on a fixture.
+func TestDeadLinkCheckerCatches(t *testing.T) {
+	t.Parallel()
+	text := "[a](docs/BENCHMARKS.md) [b](docs/NOPE.md) [c](docs/BENCHMARKS.md#the-bridge-w4) " +
+		"[d](docs/BENCHMARKS.md#no-such-heading) [e](https://example.com/x.md) [f](#local) [g](#gone)\n\n## Local\n"
+	got := deadLinks("fixture.md", text, readAnchors)
+	if len(got) != 3 || !strings.Contains(got[0], "NOPE.md") || !strings.Contains(got[1], "no-such-heading") || !strings.Contains(got[2], "#gone") {
+		t.Fatalf("dead links = %q, want NOPE.md, #no-such-heading and #gone", got)
+	}
+}
+
+// mdLink matches a markdown link's target: [text](target).
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// deadLinks returns the relative links of the markdown file path (content text) that do
+// not resolve. anchors gives the heading anchors of a markdown file.
+func deadLinks(path, text string, anchors func(path string) (map[string]bool, error)) []string {
+	var dead []string
+	for _, g := range mdLink.FindAllStringSubmatch(text, -1) {
+		target := g[1]
+		if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+			continue
+		}
+		file, anchor, _ := strings.Cut(target, "#")
+		resolved := path
+		if file != "" {
+			resolved = filepath.Join(filepath.Dir(path), file)
+			if _, err := os.Stat(resolved); err != nil {
+				dead = append(dead, fmt.Sprintf("%s: link %s: no such file", path, target))
+				continue
+			}
+		}
+		if anchor == "" || !strings.HasSuffix(resolved, ".md") {
+			continue
+		}
+		var have map[string]bool
+		var err error
+		if file == "" {
+			have = headingAnchors(text)
+		} else if have, err = anchors(resolved); err != nil {
+			dead = append(dead, fmt.Sprintf("%s: link %s: %v", path, target, err))
+			continue
+		}
+		if !have[anchor] {
+			dead = append(dead, fmt.Sprintf("%s: link %s: no heading with that anchor", path, target))
+		}
+	}
+	return dead
+}
+
+// readAnchors reads a markdown file's heading anchors.
+func readAnchors(path string) (map[string]bool, error) {
+	b, err := os.ReadFile(path) //nolint:gosec // a file of this module named by a link
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	return headingAnchors(string(b)), nil
+}
+
+// headingAnchors returns the anchors GitHub gives a markdown text's headings: lower case,
+// punctuation other than '-' and '_' removed, spaces as '-'.
+func headingAnchors(text string) map[string]bool {
+	anchors := map[string]bool{}
+	inFence := false
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+		}
+		if inFence || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.TrimSpace(strings.TrimLeft(line, "#"))
+		var b strings.Builder
+		for _, r := range strings.ToLower(title) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		anchors[b.String()] = true
+	}
+	return anchors
 }
 
 // module is what the module's public packages export.
