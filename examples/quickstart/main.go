@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,7 +34,7 @@ func main() {
 	err := run(ctx, os.Getenv("GAMEPERSIST_DATABASE_URL"), 15*time.Second, os.Stdout)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err) // errors never carry a password
+		fmt.Fprintln(os.Stderr, "quickstart:", strings.ReplaceAll(err.Error(), "\n", " "))
 		os.Exit(1)
 	}
 }
@@ -44,7 +45,7 @@ func main() {
 func run(ctx context.Context, dbURL string, playFor time.Duration, out io.Writer) (err error) {
 	var steps, skipped, changes int
 	var trades atomic.Int64
-	defer func() { // runs last, when all is closed: trades drained at shutdown count
+	defer func() { // runs last, after every Close: drained trades count
 		if err == nil {
 			fmt.Fprintf(out, "%d flux steps (%d skipped), %d lucidity changes, %d trades applied\n", steps, skipped, changes, trades.Load())
 		}
@@ -172,7 +173,7 @@ func run(ctx context.Context, dbURL string, playFor time.Duration, out io.Writer
 			return err
 		}
 		steps, changes = steps+1, changes+len(rep.Changes)
-		if steps%3 == 0 { // someone sells a player a calming tea (another service, in a real game)
+		if steps%3 == 0 { // a player buys a calming tea (from another service, in a game)
 			buyer := fmt.Sprint("p", steps%len(list))
 			subject, err := natsbridge.Subject("trade", buyer)
 			if err != nil {
