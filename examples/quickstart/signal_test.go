@@ -47,7 +47,7 @@ func TestBinaryStopsOnSignals(t *testing.T) {
 			go func() { done <- cmd.Wait() }()
 			if err := waitForTick(ctx, url, first+2, done); err != nil {
 				_ = cmd.Process.Kill()
-				<-done
+				t.Logf("killed: %v", <-done)
 				t.Fatalf("%v\nstderr: %s", err, stderr.String())
 			}
 			if err := cmd.Process.Signal(sig); err != nil {
