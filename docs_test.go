@@ -62,7 +62,7 @@ func TestDeadReferenceCheckerCatches(t *testing.T) {
 	}
 	for _, dead := range []string{
 		"`roomstore.Open`", "`RoomInvalidator.Subscribe`", "`natsbridge.RoomInvalidator.Notify`",
-		"`flux.Runner.Tock`", "`flux.RunnerConfig.NoSuchField`", "```go\nx := roomstore.NewPostgress(pool)\n```",
+		"`flux.Runner.Tock`", "`flux.RunnerConfig.NoSuchField`", "`TestNoSuchTestAnywhere`", "```go\nx := roomstore.NewPostgress(pool)\n```",
 	} {
 		if got := mod.checkMarkdown("fixture.md", dead, nil); len(got) != 1 {
 			t.Errorf("%q: reported %v, want one dead reference", dead, got)
@@ -71,7 +71,7 @@ func TestDeadReferenceCheckerCatches(t *testing.T) {
 	for _, live := range []string{
 		"`roomstore.OpenPostgres`", "`RoomInvalidator.Attach`", "`natsbridge.Stats.SlowConsumer`",
 		"`Runner.Step(now)`", "`flux.RunnerConfig.MeterProvider`", "`Msg.ID()`", "`Envelope.Payload`",
-		"`nats.Conn`", "`cfg.TTL`", "`Tiers.LucidMin`", "`doc.go`", "`Config.DeadLetterQueueLen`", "[OpenPostgres] outside a span",
+		"`nats.Conn`", "`cfg.TTL`", "`TestDocReferencesAreExported`", "`BenchmarkTickW1`", "`-run 'TestNoSuch|TestOther'`", "`Tiers.LucidMin`", "`doc.go`", "`Config.DeadLetterQueueLen`", "[OpenPostgres] outside a span",
 	} {
 		if got := mod.checkMarkdown("fixture.md", live, nil); len(got) != 0 {
 			t.Errorf("%q: reported %v, want nothing", live, got)
@@ -224,6 +224,8 @@ type module struct {
 	dirPkg map[string]string
 	// localTypes maps every directory holding Go files to the types declared there.
 	localTypes map[string]map[string]bool
+	// tests holds the names of the module's test, benchmark, fuzz and example functions.
+	tests map[string]bool
 }
 
 // isPublicDir says whether a module directory holds an importable, non-internal package.
@@ -241,7 +243,7 @@ func skipDir(name string) bool {
 func loadModule(root string) (*module, error) {
 	m := &module{names: map[string]map[string]bool{}, members: map[string]map[string]bool{},
 		open: map[string]bool{}, typePkgs: map[string][]string{}, dirPkg: map[string]string{},
-		localTypes: map[string]map[string]bool{}}
+		localTypes: map[string]map[string]bool{}, tests: map[string]bool{}}
 	embeds := map[string][]string{} // "pkg.Type" → embedded "pkg.Type"s
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -266,6 +268,9 @@ func loadModule(root string) (*module, error) {
 			m.localTypes[dir] = map[string]bool{}
 		}
 		for _, decl := range f.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasSuffix(path, "_test.go") && testFunc.MatchString(fn.Name.Name) {
+				m.tests[fn.Name.Name] = true
+			}
 			if g, ok := decl.(*ast.GenDecl); ok && g.Tok == token.TYPE {
 				for _, s := range g.Specs {
 					m.localTypes[dir][s.(*ast.TypeSpec).Name.Name] = true
@@ -411,6 +416,11 @@ var (
 	docLink = regexp.MustCompile(`(?:^|[^\w\]])\[([A-Za-z_]\w*(?:\.[A-Z]\w*){0,2})\]([^(:\[]|$)`)
 	// linkDef matches a doc comment's link definition of a name of this module on pkg.go.dev.
 	linkDef = regexp.MustCompile(`^\[(\w+)\.(\w+)\]: https://pkg\.go\.dev/github\.com/gamepersist/gamepersist/(\w+)#(\w+)$`)
+	// testFunc matches the name of a test, benchmark, fuzz or example function.
+	testFunc = regexp.MustCompile(`^(Test|Benchmark|Fuzz|Example)[A-Z_]\w*$`)
+	// testName matches such a name standing alone in a code span: a span that is a whole
+	// name (`TestX`), not a pattern (`-run 'TestX|TestY'`) or a prefix (`BenchmarkCached*`).
+	testName = regexp.MustCompile(`^(Test|Benchmark|Fuzz)[A-Z_]\w*$`)
 	// codeSpan matches a markdown inline code span.
 	codeSpan = regexp.MustCompile("`+([^`\n]+)`+")
 )
@@ -490,6 +500,11 @@ func (m *module) checkMarkdown(path, text string, local map[string]bool) []strin
 			continue
 		}
 		for _, span := range codeSpan.FindAllStringSubmatch(line, -1) {
+			for _, name := range testName.FindAllString(span[1], -1) {
+				if !m.tests[name] {
+					report(i+1, "`"+name+"`", "no test, benchmark or example of the module has that name")
+				}
+			}
 			for _, g := range dottedName.FindAllStringSubmatch(span[1], -1) {
 				if why := m.checkName(nonEmpty(g[1:]), "", local); why != "" {
 					report(i+1, "`"+g[0]+"`", why)
