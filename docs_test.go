@@ -62,7 +62,7 @@ func TestDeadReferenceCheckerCatches(t *testing.T) {
 	}
 	for _, dead := range []string{
 		"`roomstore.Open`", "`RoomInvalidator.Subscribe`", "`natsbridge.RoomInvalidator.Notify`",
-		"`flux.Runner.Tock`", "`flux.RunnerConfig.NoSuchField`", "`TestNoSuchTestAnywhere`", "```go\nx := roomstore.NewPostgress(pool)\n```",
+		"`flux.Runner.Tock`", "`flux.RunnerConfig.NoSuchField`", "`TestNoSuchTestAnywhere`", "`` `RoomInvalidator.Notify` ``", "```go\nx := roomstore.NewPostgress(pool)\n```",
 	} {
 		if got := mod.checkMarkdown("fixture.md", dead, nil); len(got) != 1 {
 			t.Errorf("%q: reported %v, want one dead reference", dead, got)
@@ -422,7 +422,7 @@ var (
 	// name (`TestX`), not a pattern (`-run 'TestX|TestY'`) or a prefix (`BenchmarkCached*`).
 	testName = regexp.MustCompile(`^(Test|Benchmark|Fuzz)[A-Z_]\w*$`)
 	// codeSpan matches a markdown inline code span.
-	codeSpan = regexp.MustCompile("`+([^`\n]+)`+")
+	codeSpan = regexp.MustCompile("``(.+?)``|`([^`\n]+)`")
 )
 
 // checkName checks one reference: parts are "pkg", "Name" [, "Member"] or "Type",
@@ -499,13 +499,14 @@ func (m *module) checkMarkdown(path, text string, local map[string]bool) []strin
 			}
 			continue
 		}
-		for _, span := range codeSpan.FindAllStringSubmatch(line, -1) {
-			for _, name := range testName.FindAllString(span[1], -1) {
+		for _, g := range codeSpan.FindAllStringSubmatch(line, -1) {
+			span := strings.TrimSpace(g[1] + g[2])
+			for _, name := range testName.FindAllString(span, -1) {
 				if !m.tests[name] {
 					report(i+1, "`"+name+"`", "no test, benchmark or example of the module has that name")
 				}
 			}
-			for _, g := range dottedName.FindAllStringSubmatch(span[1], -1) {
+			for _, g := range dottedName.FindAllStringSubmatch(span, -1) {
 				if why := m.checkName(nonEmpty(g[1:]), "", local); why != "" {
 					report(i+1, "`"+g[0]+"`", why)
 				}
