@@ -78,8 +78,9 @@ func run(ctx context.Context, dbURL string, playFor time.Duration, out io.Writer
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "TRADES", Subjects: []string{"trade.>"}}); err != nil {
 		return err
 	}
+	// DEADLETTERS keeps the trades a handler could not apply.
 	if _, err := natsbridge.EnsureDeadLetterStream(ctx, js, natsbridge.DeadLetterStreamConfig{Name: "DEADLETTERS"}); err != nil {
-		return err // kept: the trades that could not be applied
+		return err
 	}
 
 	store, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{}) // never closes your pool
