@@ -4,20 +4,20 @@
 //
 // It is three packages that fit together on a game's tick path:
 //
-//   - roomstore: the world's rooms. A RoomStore interface with a PostgreSQL implementation
-//     (pgx/v5, on a pool the caller owns or one it opens), an in-memory implementation, and
-//     a read-through cache decorator (ristretto) that serves a warm tick with no database
+//   - roomstore: the world's rooms. A [roomstore.RoomStore] interface with a PostgreSQL
+//     implementation (pgx/v5, on a pool the caller owns or one it opens), an in-memory
+//     implementation, and a read-through cache decorator ([roomstore.Cached], ristretto) that serves a warm tick with no database
 //     round trip, makes one load for concurrent misses of one room, and loads the misses
 //     of a batch in one call. roomstore/roomstoretest is the conformance suite every
 //     implementation passes, a user's own included.
 //   - flux: the passive-lucidity-flux tick. Pure functions compute one tick from players,
-//     rooms, a time and carry-over state; a caller-driven Runner does one tick with one
+//     rooms, a time and carry-over state; a caller-driven [flux.Runner] does one tick with one
 //     query for the active players, one GetRooms call, and one database statement that
 //     writes every player of the tick, each as a compare-and-set on the player's last tick
 //     number — so any number of game servers can tick the same players, and each player
 //     gets exactly one step per game minute.
 //   - natsbridge: game events over NATS. Typed envelopes, validated subjects, TLS and auth,
-//     and a Bridge that runs handlers without ever blocking NATS delivery: bounded,
+//     and a [natsbridge.Bridge] that runs handlers without ever blocking NATS delivery: bounded,
 //     ordered per key, with retries, dead letters and stats. It also carries cross-node
 //     room-cache invalidation, so a room written on one server is dropped from every
 //     other server's cache.
@@ -38,8 +38,8 @@
 //
 // # Lifecycle
 //
-// Every type that owns a goroutine — flux.Runner, roomstore.Cached, natsbridge.Bridge and
-// natsbridge.RoomInvalidator — keeps one contract (internal/lifecycle implements it, and each
+// Every type that owns a goroutine — [flux.Runner], [roomstore.Cached], [natsbridge.Bridge] and
+// [natsbridge.RoomInvalidator] — keeps one contract (internal/lifecycle implements it, and each
 // package has a test of it):
 //
 //   - Close stops every goroutine the value started before it returns. The first shutdown
@@ -52,7 +52,7 @@
 //     waits, Run returns the same outcome.
 //   - Every other method called once shutdown has begun returns the package's ErrClosed.
 //   - A pool, *nats.Conn or RoomStore passed in is the caller's: the library never closes it.
-//     A pool or connection the library opened itself (roomstore.Open, natsbridge.Connect) is
+//     A pool or connection the library opened itself ([roomstore.OpenPostgres], [natsbridge.Connect]) is
 //     closed by the Close of the value that opened it.
 //
 // Invalid configuration is reported by New/Open as an error wrapping the package's
@@ -60,5 +60,14 @@
 // (zerolog, injected; zerolog.Nop() by default) and never prints a password.
 //
 // The architecture — packages, layers, the tick's data path and the owner of every
-// goroutine — is drawn in docs/ARCHITECTURE.md.
+// goroutine — is drawn in docs/ARCHITECTURE.md; examples/quickstart is a whole program on
+// the non-blocking path.
+//
+// [roomstore.RoomStore]: https://pkg.go.dev/github.com/gamepersist/gamepersist/roomstore#RoomStore
+// [roomstore.Cached]: https://pkg.go.dev/github.com/gamepersist/gamepersist/roomstore#Cached
+// [roomstore.OpenPostgres]: https://pkg.go.dev/github.com/gamepersist/gamepersist/roomstore#OpenPostgres
+// [flux.Runner]: https://pkg.go.dev/github.com/gamepersist/gamepersist/flux#Runner
+// [natsbridge.Bridge]: https://pkg.go.dev/github.com/gamepersist/gamepersist/natsbridge#Bridge
+// [natsbridge.RoomInvalidator]: https://pkg.go.dev/github.com/gamepersist/gamepersist/natsbridge#RoomInvalidator
+// [natsbridge.Connect]: https://pkg.go.dev/github.com/gamepersist/gamepersist/natsbridge#Connect
 package gamepersist

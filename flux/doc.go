@@ -2,9 +2,9 @@
 //
 // # The pure part
 //
-// Rules holds every number of the flux (DefaultRules gives FLUX.md's defaults). The pure
-// functions — Rules.Tier, Rules.IsActive, Rules.Period, Rules.BaseFlux, ActiveRoomIDs and
-// Evaluator.Evaluate — import no I/O package, read no clock and draw no random number: the
+// [Rules] holds every number of the flux ([DefaultRules] gives FLUX.md's defaults). The pure
+// functions — [Rules.Tier], [Rules.IsActive], [Rules.Period], [Rules.BaseFlux], [ActiveRoomIDs]
+// and [Evaluator.Evaluate] — import no I/O package, read no clock and draw no random number: the
 // time of a tick is an argument, and the carry-over state (each player's fractional
 // residual and adaptation counter) is a Ledger the caller owns and passes in. The same
 // inputs give the same Result whatever the order of map iteration; companion tiers are

@@ -104,8 +104,8 @@ func (p OverflowPolicy) String() string {
 // WithDefaults); New rejects invalid values with an error wrapping ErrInvalidConfig (a
 // *ConfigError for a value outside its range).
 type Config struct {
-	// MeterProvider, when not nil, receives the Bridge's instruments (the Metric*
-	// constants, under meterName): counters and latency gauges observed from Stats once
+	// MeterProvider, when not nil, receives the Bridge's instruments (named in the package
+	// doc's Stats section): counters and latency gauges observed from Stats once
 	// per collection, nothing recorded per message. nil means no metrics (a no-op
 	// provider); no global provider is ever read. Close and Drain unregister them.
 	MeterProvider metric.MeterProvider

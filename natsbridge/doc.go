@@ -1,12 +1,12 @@
 // Package natsbridge connects a game server to NATS without letting NATS block the
 // game: a connect helper with TLS and authentication, a builder for the game's subject
-// scheme, a typed JSON envelope codec, a Bridge that runs message handlers with bounded,
-// per-key ordered concurrency, retries and dead letters, and a RoomInvalidator that
+// scheme, a typed JSON envelope codec, a [Bridge] that runs message handlers with bounded,
+// per-key ordered concurrency, retries and dead letters, and a [RoomInvalidator] that
 // keeps the room caches of several game-server processes coherent.
 //
 // # Connecting
 //
-// Connect turns a ConnectConfig (servers, TLS files or a *tls.Config, user/password,
+// [Connect] turns a [ConnectConfig] (servers, TLS files or a *tls.Config, user/password,
 // token, NKey seed or credentials file, reconnect policy, zerolog logger, and any extra
 // nats.Option, applied last) into a *nats.Conn. Its defaults are nats.go's except
 // MaxReconnects (forever, for the reason its field doc gives); event handlers set

@@ -12,15 +12,15 @@
 //
 // # Stores
 //
-//   - MemoryStore: the embedded default for programs without a database, and a test
+//   - [MemoryStore]: the embedded default for programs without a database, and a test
 //     double that behaves exactly like the Postgres store.
-//   - Postgres: NewPostgres on a *pgxpool.Pool you own (never closed by the store), or
-//     OpenPostgres, which opens a pool and closes it in Close. GetRooms is one round trip
+//   - [Postgres]: [NewPostgres] on a *pgxpool.Pool you own (never closed by the store), or
+//     [OpenPostgres], which opens a pool and closes it in Close. GetRooms is one round trip
 //     whatever the count; PutRoom is one upsert that bumps Version; Migrate applies the
 //     embedded, versioned migrations, each step once (advisory lock, version table
 //     gamepersist_migrations), and creates the configured schema. A game with its own schema sets
 //     PostgresConfig.Table, or a SelectSQL that assembles rooms from several tables.
-//   - Cached: a read-through decorator (ristretto behind internal/cache). A hit costs a
+//   - [Cached]: a read-through decorator (ristretto behind internal/cache). A hit costs a
 //     map lookup and no allocation; concurrent misses of one room make one load; GetRooms
 //     loads every miss in one inner call; not-found ids are remembered briefly; writes
 //     through it invalidate, and Invalidate/InvalidateAll drop what other processes wrote

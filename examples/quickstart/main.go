@@ -1,96 +1,94 @@
-// Command quickstart is the README's quickstart, whole: rooms in PostgreSQL behind the
-// read-through cache, a player created through the library, one flux tick, its change
-// published on NATS, and everything closed. It runs an in-process NATS server unless
-// -nats-url names one.
-//
-//	go run ./examples/quickstart [-database-url postgres://...] [-nats-url nats://...]
+// Command quickstart is a small game server on gamepersist's non-blocking path. It stops
+// on Ctrl-C, SIGTERM or after 15 s. NATS runs inside the process.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gamepersist/gamepersist/flux"
 	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
+// trade is the payload of a durable trade event.
+type trade struct {
+	Player string `json:"player"`
+	Delta  int    `json:"delta"`
+}
+
 func main() {
-	// The flag's default stays empty so that -h never prints a URL (it may hold a password).
-	dbURL, natsURL := "", ""
-	flag.StringVar(&dbURL, "database-url", "", "PostgreSQL URL (default: $GAMEPERSIST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)")
-	flag.StringVar(&natsURL, "nats-url", natsURL, "NATS URL (default: an in-process nats-server)")
-	flag.Parse()
-	if dbURL == "" {
-		dbURL = os.Getenv("GAMEPERSIST_DATABASE_URL")
-	}
-	if dbURL == "" {
-		dbURL = "postgres://postgres@127.0.0.1:5432/postgres"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := withNATS(natsURL, func(url string) error { return run(ctx, dbURL, url, os.Stdout) }); err != nil {
-		// One line; errors name the host and port, never a password.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Getenv("GAMEPERSIST_DATABASE_URL"), 15*time.Second, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", strings.ReplaceAll(err.Error(), "\n", " "))
 		os.Exit(1)
 	}
 }
 
-// withNATS calls fn with url, or, when url is empty, with the URL of an in-process
-// nats-server that it shuts down afterwards.
-func withNATS(url string, fn func(url string) error) error {
-	if url != "" {
-		return fn(url)
+// run plays for playFor or until ctx ends. The defers close in reverse order of
+// construction, the safe order: the Bridge drains while the Runner its handler calls is
+// open, the Runner flushes through the pool, the cache goes before its store, pool last.
+func run(ctx context.Context, dbURL string, playFor time.Duration, out io.Writer) (err error) {
+	var steps, skipped, changes int
+	var trades atomic.Int64
+	defer func() { // runs last, after every Close: drained trades count
+		if err == nil {
+			fmt.Fprintf(out, "%d flux steps (%d skipped), %d lucidity changes, %d trades applied\n", steps, skipped, changes, trades.Load())
+		}
+	}()
+	if dbURL == "" {
+		dbURL = "postgres://postgres@127.0.0.1:5432/postgres"
 	}
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
-	if err != nil {
-		return fmt.Errorf("embedded nats-server: %w", err)
-	}
-	srv.Start()
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		return errors.New("embedded nats-server did not start")
-	}
-	return fn(srv.ClientURL())
-}
-
-// run is the quickstart: the README shows the part between the quickstart markers as is.
-func run(ctx context.Context, dbURL, natsURL string, out io.Writer) (err error) {
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
-		return fmt.Errorf("database URL: %w", err)
+		return err
 	}
 	defer pool.Close()
 	if err := pool.Ping(ctx); err != nil {
-		return fmt.Errorf("no database answered (set -database-url or GAMEPERSIST_DATABASE_URL): %w", err)
+		return fmt.Errorf("no database answered (set GAMEPERSIST_DATABASE_URL): %w", err)
 	}
-	nc, err := natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: []string{natsURL}, Name: "quickstart"})
+	natsURL, stopNATS, err := startNATS()
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	nc, err := natsbridge.Connect(ctx, natsbridge.ConnectConfig{URLs: []string{natsURL}})
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	sub, err := nc.SubscribeSync("events.lucidity_change.>") // to show what was published
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
-	gameTime := time.Date(2026, 6, 1, 22, 0, 0, 0, time.UTC) // night: eldritch drains 1.5 a tick
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "TRADES", Subjects: []string{"trade.>"}}); err != nil {
+		return err
+	}
+	// DEADLETTERS keeps the trades a handler could not apply.
+	if _, err := natsbridge.EnsureDeadLetterStream(ctx, js, natsbridge.DeadLetterStreamConfig{Name: "DEADLETTERS"}); err != nil {
+		return err
+	}
 
-	// quickstart:begin
-	store, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{}) // your pool: never closed by the library
+	store, err := roomstore.NewPostgres(pool, roomstore.PostgresConfig{}) // never closes your pool
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, store.Close()) }()
-	if err := store.Migrate(ctx); err != nil { // versioned: each step once, even from several processes
+	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
 	rooms, err := roomstore.NewCached(store, roomstore.CacheConfig{}) // read-through cache
@@ -98,60 +96,114 @@ func run(ctx context.Context, dbURL, natsURL string, out io.Writer) (err error) 
 		return err
 	}
 	defer func() { err = errors.Join(err, rooms.Close()) }()
-	if err := rooms.PutRoom(ctx, roomstore.Room{ID: "crypt", Name: "The Crypt", Environment: "eldritch"}); err != nil {
-		return err
+	envs := []string{"eldritch", "sanctuary", "graveyard", "street_paved"}
+	for _, env := range envs {
+		if err := rooms.PutRoom(ctx, roomstore.Room{ID: env, Name: env, Environment: env}); err != nil {
+			return err
+		}
 	}
 
 	players, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{})
 	if err != nil {
 		return err
 	}
-	if err := players.Migrate(ctx); err != nil { // flux_players, and flux_state: each player's last tick
+	if err := players.Migrate(ctx); err != nil {
 		return err
 	}
-	if _, err := players.UpsertPlayers(ctx, []flux.Player{
-		{ID: "p1", RoomID: "crypt", Lucidity: 100, LastActive: gameTime, CreatedAt: gameTime},
-	}); err != nil {
+	now, list := time.Now(), make([]flux.Player, 100)
+	for i := range list {
+		list[i] = flux.Player{ID: fmt.Sprint("p", i), RoomID: envs[i%len(envs)], Lucidity: 80, LastActive: now, CreatedAt: now}
+	}
+	if _, err := players.UpsertPlayers(ctx, list); err != nil {
 		return err
 	}
-	runner, err := flux.NewRunner(players, rooms, flux.RunnerConfig{RunnerID: "server-1"})
+	// One flux step per 0.6 s of wall time (the default TickLength is one game minute).
+	runner, err := flux.NewRunner(players, rooms, flux.RunnerConfig{RunnerID: "quickstart", TickLength: 600 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, runner.Close()) }() // final flush of anything pending
+	defer func() { err = errors.Join(err, runner.Close()) }() // final flush of pending writes
+	if err := runner.Start(now); err != nil {                 // non-blocking mode: Step
+		return err
+	}
 
-	// In your game loop, once per game minute: 1 query, 1 cached room read, 1 write.
-	// Any number of servers may tick the same players: each gets one step a minute.
-	rep, err := runner.Tick(ctx, gameTime)
+	bridge, err := natsbridge.New(nc, natsbridge.Config{})
 	if err != nil {
 		return err
 	}
-	for _, c := range rep.Changes {
-		subject, err := natsbridge.LucidityChange(c.PlayerID)
-		if err != nil {
-			return err
+	defer func() { // Drain: the trades already received are applied, not abandoned
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = errors.Join(err, bridge.Drain(dctx))
+	}()
+	onTrade := func(ctx context.Context, env natsbridge.Envelope[trade], _ natsbridge.Msg) error {
+		_, err := runner.AddLucidity(ctx, env.Payload.Player, env.Payload.Delta)
+		if errors.Is(err, flux.ErrUnknownPlayer) {
+			return err // dead-lettered at once: no retry can help
+		} else if err != nil {
+			return natsbridge.Retryable(err) // nak'ed: delivered again
 		}
-		if err := natsbridge.Publish(ctx, nc, subject, natsbridge.NewEnvelope("lucidity_change", c)); err != nil {
-			return err
-		}
+		trades.Add(1)
+		return nil
 	}
-	// quickstart:end
+	durable := natsbridge.Durable{Stream: "TRADES", Consumer: "quickstart"}
+	if err := bridge.HandleDurable(ctx, durable, natsbridge.Typed(onTrade, natsbridge.DecodeOptions{})); err != nil {
+		return err
+	}
 
-	fmt.Fprintf(out, "tick %d: %d player evaluated, %d already ticked, %d changed, %d statements\n",
-		rep.Tick, rep.Counts.Evaluated, rep.AlreadyTicked, len(rep.Changes), rep.Statements)
-	for range rep.Changes {
-		msg, err := sub.NextMsg(5 * time.Second)
-		if err != nil {
-			return fmt.Errorf("the published change: %w", err)
+	// The game loop: every 100 ms, and flux on every 6th. Step evaluates in memory and
+	// hands its writes to the Runner's worker: the loop never waits for the database.
+	play, stop := context.WithTimeout(ctx, playFor)
+	defer stop()
+	loop := time.NewTicker(100 * time.Millisecond)
+	defer loop.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-play.Done(): // Ctrl-C, SIGTERM or playFor
+			return nil
+		case <-loop.C:
 		}
-		env, err := natsbridge.Decode[flux.Change](msg.Data, natsbridge.DecodeOptions{})
-		if err != nil {
+		if n%6 != 0 {
+			continue
+		}
+		rep, err := runner.Step(time.Now())
+		if errors.Is(err, flux.ErrNoState) || errors.Is(err, flux.ErrLagging) {
+			skipped++ // no state loaded yet, or the database is behind: nothing written
+			continue
+		} else if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "published on %s: %s lucidity %d -> %d (%s)\n", msg.Subject, env.Payload.PlayerID,
-			env.Payload.OldLucidity, env.Payload.NewLucidity, env.Payload.NewTier)
+		steps, changes = steps+1, changes+len(rep.Changes)
+		if steps%3 == 0 { // a player buys a calming tea (from another service, in a game)
+			buyer := fmt.Sprint("p", steps%len(list))
+			subject, err := natsbridge.Subject("trade", buyer)
+			if err != nil {
+				return err
+			}
+			if err := natsbridge.Publish(ctx, nc, subject, natsbridge.NewEnvelope("trade", trade{Player: buyer, Delta: 5})); err != nil {
+				return err
+			}
+		}
 	}
-	s := rooms.Stats()
-	fmt.Fprintf(out, "room cache hits=%d misses=%d loads=%d\n", s.Hits, s.Misses, s.Loads)
-	return nil
+}
+
+// startNATS starts a NATS server with JetStream inside the process, on a free port, and
+// returns its URL and the function that stops it and removes its files.
+func startNATS() (string, func(), error) {
+	dir, err := os.MkdirTemp("", "quickstart-nats-")
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		NoLog: true, NoSigs: true, JetStream: true, StoreDir: dir})
+	if err != nil {
+		return "", nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	srv.Start()
+	stop := func() { srv.Shutdown(); srv.WaitForShutdown(); _ = os.RemoveAll(dir) }
+	if !srv.ReadyForConnections(10 * time.Second) {
+		stop()
+		return "", nil, errors.New("nats-server did not start")
+	}
+	return srv.ClientURL(), stop, nil
 }
