@@ -28,6 +28,13 @@ type notifyNode struct {
 // closed when t ends; Run's outcome is checked then.
 func newNotifyNode(t testing.TB, connString, channel string, lcfg roomstore.ChangeListenerConfig) *notifyNode {
 	t.Helper()
+	return newHookedNotifyNode(t, connString, channel, lcfg, nil)
+}
+
+// newHookedNotifyNode is newNotifyNode whose target calls onInvalidate (if not nil) after
+// each Invalidate.
+func newHookedNotifyNode(t testing.TB, connString, channel string, lcfg roomstore.ChangeListenerConfig, onInvalidate func([]string)) *notifyNode {
+	t.Helper()
 	ctx := cachedCtx(t)
 	pool, err := pgxpool.New(ctx, connString)
 	if err != nil {
@@ -36,7 +43,7 @@ func newNotifyNode(t testing.TB, connString, channel string, lcfg roomstore.Chan
 	t.Cleanup(pool.Close)
 	store := migratedStore(t, pool, roomstore.PostgresConfig{NotifyChannel: channel})
 	cache := newCached(t, store, roomstore.CacheConfig{})
-	n := &notifyNode{pool: pool, store: store, cache: cache, target: &recordingTarget{inner: cache}}
+	n := &notifyNode{pool: pool, store: store, cache: cache, target: &recordingTarget{inner: cache, onInvalidate: onInvalidate}}
 	lcfg.Channel = channel
 	n.listener = runListener(t, pool.Config().ConnConfig, n.target, lcfg)
 	return n
