@@ -55,6 +55,9 @@ type ListenerStats struct {
 	// Malformed counts notices whose payload was neither NotifyAll nor a JSON array of
 	// strings (each empties the target, since it may have named any room).
 	Malformed uint64
+	// HealthChecks counts the round trips made to check a quiet connection (one per
+	// ChangeListenerConfig.HealthCheck without a notice).
+	HealthChecks uint64
 	// Listening is true while the connection is up and LISTEN is in effect.
 	Listening bool
 }
@@ -92,6 +95,7 @@ type ChangeListener struct {
 	reconnects      atomic.Uint64
 	connectFailures atomic.Uint64
 	malformed       atomic.Uint64
+	healthChecks    atomic.Uint64
 	listening       atomic.Bool
 
 	metrics metric.Registration // unregistered by Close
@@ -188,21 +192,28 @@ func (l *ChangeListener) loop(ctx context.Context) {
 		l.log.Debug().Msg("roomstore: change listener listening")
 		err = l.receive(ctx, conn)
 		l.listening.Store(false)
+		lost := ctx.Err() == nil
+		if lost {
+			// Empty first, count second: whoever sees the gap counted sees the cache empty.
+			l.invalidateAll()
+			l.gaps.Add(1)
+			l.log.Warn().Err(redact.Error(err, l.password)).Bool("full_invalidation", true).
+				Msg("roomstore: change listener lost its connection; notices may have been missed")
+		}
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = conn.Close(closeCtx)
 		cancel()
-		if ctx.Err() != nil {
+		if !lost {
 			return
 		}
-		l.gaps.Add(1)
-		l.invalidateAll()
-		l.log.Warn().Err(redact.Error(err, l.password)).Bool("full_invalidation", true).
-			Msg("roomstore: change listener lost its connection; notices may have been missed")
 	}
 }
 
-// connect opens the listener's connection and LISTENs on the channel.
+// connect opens the listener's connection and LISTENs on the channel, within
+// ConnectTimeout.
 func (l *ChangeListener) connect(ctx context.Context) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.ConnectTimeout)
+	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, l.connConfig.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("roomstore: change listener: connect: %w", err)
@@ -231,6 +242,7 @@ func (l *ChangeListener) receive(ctx context.Context, conn *pgx.Conn) error {
 			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
 			// Quiet for HealthCheck: check the connection still answers.
+			l.healthChecks.Add(1)
 			pingCtx, cancel := context.WithTimeout(ctx, l.cfg.HealthCheck)
 			err = conn.Ping(pingCtx)
 			cancel()
@@ -271,7 +283,7 @@ func (l *ChangeListener) invalidateAll() {
 	l.fullInvalidates.Add(1)
 }
 
-// Stats returns a snapshot of the counters. It costs eight atomic loads.
+// Stats returns a snapshot of the counters. It costs nine atomic loads.
 func (l *ChangeListener) Stats() ListenerStats {
 	return ListenerStats{
 		Notices:           l.notices.Load(),
@@ -281,6 +293,7 @@ func (l *ChangeListener) Stats() ListenerStats {
 		Reconnects:        l.reconnects.Load(),
 		ConnectFailures:   l.connectFailures.Load(),
 		Malformed:         l.malformed.Load(),
+		HealthChecks:      l.healthChecks.Load(),
 		Listening:         l.listening.Load(),
 	}
 }

@@ -19,6 +19,8 @@ const (
 	// DefaultListenerHealthCheck is how long the listener waits for a notice before it
 	// checks, with one round trip, that its connection is still alive.
 	DefaultListenerHealthCheck = 10 * time.Second
+	// DefaultListenerConnectTimeout bounds one attempt to connect and LISTEN.
+	DefaultListenerConnectTimeout = 10 * time.Second
 )
 
 // ChangeListenerConfig configures a ChangeListener. The zero value is valid: WithDefaults
@@ -38,6 +40,11 @@ type ChangeListenerConfig struct {
 	// connection that died without a word (a network partition) is noticed, and the
 	// target emptied, within 2×HealthCheck. Default DefaultListenerHealthCheck.
 	HealthCheck time.Duration
+	// ConnectTimeout bounds one attempt to connect and LISTEN (the connection's own
+	// ConnectTimeout, when shorter, still applies), so that a database that swallows
+	// packets delays the next attempt instead of stopping the listener for good. Default
+	// DefaultListenerConnectTimeout.
+	ConnectTimeout time.Duration
 	// MeterProvider, when not nil, receives the listener's observable counters (the
 	// MetricListener* constants, under MeterName), read from Stats once per collection.
 	// nil means no metrics. Close unregisters them.
@@ -61,6 +68,9 @@ func (c ChangeListenerConfig) WithDefaults() ChangeListenerConfig {
 	if c.HealthCheck == 0 {
 		c.HealthCheck = DefaultListenerHealthCheck
 	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultListenerConnectTimeout
+	}
 	return c
 }
 
@@ -75,6 +85,8 @@ func (c ChangeListenerConfig) validate() error {
 		return &ConfigError{Field: "ChangeListenerConfig.MaxBackoff", Reason: fmt.Sprintf("%s is below MinBackoff %s", c.MaxBackoff, c.MinBackoff)}
 	case c.HealthCheck < 0:
 		return &ConfigError{Field: "ChangeListenerConfig.HealthCheck", Reason: fmt.Sprintf("must not be negative (0: the default), got %s", c.HealthCheck)}
+	case c.ConnectTimeout < 0:
+		return &ConfigError{Field: "ChangeListenerConfig.ConnectTimeout", Reason: fmt.Sprintf("must not be negative (0: the default), got %s", c.ConnectTimeout)}
 	}
 	return nil
 }

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/gamepersist/gamepersist/internal/testkit/faultproxy"
 	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
 	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
 	"github.com/gamepersist/gamepersist/internal/testkit/testmetrics"
@@ -414,5 +416,61 @@ func TestChangeListenerMetrics(t *testing.T) {
 	}
 	if _, ok := collect()[roomstore.MetricListenerNotices]; ok {
 		t.Errorf("%s still observed after Close", roomstore.MetricListenerNotices)
+	}
+}
+
+// TestChangeListenerSilentConnectionLoss: a quiet connection survives its health checks
+// (no false gap), and one that stops answering without a word (replies dropped on the
+// way) is found out by a health check: the cache is emptied, the listener reconnects once
+// the path works again, and applies notices as before.
+func TestChangeListenerSilentConnectionLoss(t *testing.T) {
+	t.Parallel()
+	cs, _ := testdb.NewSchema(t)
+	proxy := faultproxy.Start(t, mustHost(t, cs))
+	channel := uniqueName("gp_chan_")
+	ctx := cachedCtx(t)
+	pool, err := pgxpool.New(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store := migratedStore(t, pool, roomstore.PostgresConfig{NotifyChannel: channel})
+	cache := newCached(t, store, roomstore.CacheConfig{})
+	connConfig, err := pgx.ParseConfig(faultproxy.RewriteURL(cs, proxy.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := runListener(t, connConfig, cache, roomstore.ChangeListenerConfig{
+		Channel: channel, HealthCheck: 50 * time.Millisecond, ConnectTimeout: time.Second,
+	})
+	cachedWaitFor(t, "three health checks", func() bool { return l.Stats().HealthChecks >= 3 })
+	if err := store.PutRoom(ctx, roomstoretest.SampleRoom("hall")); err != nil {
+		t.Fatal(err)
+	}
+	cachedWaitFor(t, "a notice after the health checks", func() bool { return l.Stats().Notices >= 1 })
+	if s := l.Stats(); s.Gaps != 0 {
+		t.Fatalf("a quiet connection was taken for lost: %+v", s)
+	}
+	readVersion(t, cache, "hall")
+
+	if err := proxy.DropReplies(); err != nil {
+		t.Fatal(err)
+	}
+	cachedWaitFor(t, "the health check to find the silent loss", func() bool { return l.Stats().Gaps >= 1 })
+	if s := l.Stats(); s.FullInvalidations < 2 {
+		t.Fatalf("stats %+v: the gap must empty the cache", s)
+	}
+	proxy.RemoveToxics()
+	cachedWaitFor(t, "listening again", func() bool {
+		s := l.Stats()
+		return s.Reconnects >= 1 && s.Listening
+	})
+	before := l.Stats().Notices
+	if _, err := pool.Exec(ctx, `UPDATE rooms SET version = 9 WHERE id = 'hall'`); err != nil {
+		t.Fatal(err)
+	}
+	cachedWaitFor(t, "a notice on the new connection", func() bool { return l.Stats().Notices > before })
+	if v := readVersion(t, cache, "hall"); v != 9 {
+		t.Fatalf("version %d, want 9", v)
 	}
 }
