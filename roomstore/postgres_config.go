@@ -58,7 +58,9 @@ type PostgresConfig struct {
 	// name), so that a ChangeListener drops them from a Cached however they were written,
 	// plain SQL included. Empty (the default) installs nothing. It costs writers one pass
 	// over each statement's rows and a notice at commit. Stores with a SelectSQL install
-	// the trigger on their own tables with ChangeTriggerSQL.
+	// the trigger on their own tables with ChangeTriggerSQL. The channel is fixed when the
+	// step first runs; to change it later, run ChangeTriggerSQL with the new one (it
+	// replaces the triggers).
 	NotifyChannel string
 
 	// BatchChunk is the largest number of ids one query of GetRooms carries (default
