@@ -91,6 +91,10 @@ func changeNotifySteps(table, idColumn, channel string) ([]migrate.Step, error) 
 //
 // Its cost on writers: one pass over the rows of each statement (statement-level triggers
 // with transition tables) and one notice per MaxNotifyPayload bytes of ids, sent at commit.
+// PostgreSQL serializes the commits of transactions that notify (a database-wide lock on
+// its notification queue): right for room edits, wrong for a table written thousands of
+// times a second. A listener that falls far behind fills that queue (8 GB by default) and
+// then makes writers' commits fail; notices are never dropped silently.
 func ChangeTriggerSQL(table, idColumn, channel string) (string, error) {
 	steps, err := changeNotifySteps(table, idColumn, channel)
 	if err != nil {
