@@ -45,7 +45,12 @@ func ExampleNewChangeListener() {
 	}
 	done := make(chan error, 1)
 	go func() { done <- listener.Run(ctx) }() // the game's goroutine; Run returns when ctx ends
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Println("listener:", err)
+		}
+	}()
 
 	// A designer's tool edits a room; every server's cache drops it within milliseconds.
 	_, _ = store.Pool().Exec(ctx, `UPDATE rooms SET name = 'The Old Temple', version = version + 1 WHERE id = 'temple'`)
