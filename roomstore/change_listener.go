@@ -161,7 +161,9 @@ func (l *ChangeListener) Run(ctx context.Context) error {
 }
 
 // loop is Run's body: connect, listen until the connection fails, empty the target,
-// back off, again; it returns when ctx ends.
+// back off, again; it returns when ctx ends. The wait before each attempt after the
+// first doubles from MinBackoff to MaxBackoff while attempts fail or connections are lost
+// soon after they listened.
 func (l *ChangeListener) loop(ctx context.Context) {
 	backoff := l.cfg.MinBackoff
 	resumed := false
@@ -181,7 +183,6 @@ func (l *ChangeListener) loop(ctx context.Context) {
 			backoff = min(2*backoff, l.cfg.MaxBackoff)
 			continue
 		}
-		backoff = l.cfg.MinBackoff
 		if resumed {
 			l.reconnects.Add(1)
 		}
@@ -190,6 +191,7 @@ func (l *ChangeListener) loop(ctx context.Context) {
 		l.invalidateAll()
 		l.listening.Store(true)
 		l.log.Debug().Msg("roomstore: change listener listening")
+		listenedAt := time.Now()
 		err = l.receive(ctx, conn)
 		l.listening.Store(false)
 		lost := ctx.Err() == nil
@@ -206,6 +208,15 @@ func (l *ChangeListener) loop(ctx context.Context) {
 		if !lost {
 			return
 		}
+		// A connection that kept listening for MaxBackoff was healthy: start over from
+		// MinBackoff. One that keeps being lost at once backs off like a failed connect.
+		if time.Since(listenedAt) >= l.cfg.MaxBackoff {
+			backoff = l.cfg.MinBackoff
+		}
+		if !sleep(ctx, jitter(backoff)) {
+			return
+		}
+		backoff = min(2*backoff, l.cfg.MaxBackoff)
 	}
 }
 

@@ -30,10 +30,10 @@ type ChangeListenerConfig struct {
 	// (or ChangeTriggerSQL channel) the change trigger sends on. Default
 	// DefaultNotifyChannel.
 	Channel string
-	// MinBackoff and MaxBackoff bound the wait between reconnection attempts: it starts at
-	// MinBackoff, doubles after each failure up to MaxBackoff, is jittered (±25 %) and
-	// goes back to MinBackoff once listening again. Defaults DefaultListenerMinBackoff
-	// and DefaultListenerMaxBackoff.
+	// MinBackoff and MaxBackoff bound the wait before each reconnection attempt: it
+	// starts at MinBackoff, doubles after each failed attempt, and after each connection
+	// lost less than MaxBackoff after it began listening, up to MaxBackoff; it is jittered
+	// (±25 %). Defaults DefaultListenerMinBackoff and DefaultListenerMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 	// HealthCheck is the longest quiet period after which the listener sends one empty
 	// statement to check that its connection still works, and the bound on that check: a
