@@ -62,7 +62,9 @@ func Schema(table string) (string, error) {
 // missing: each embedded step not yet recorded in the schema's gamepersist_migrations table
 // runs once, in its own transaction under an advisory lock, however many processes migrate
 // at once; a table from a release before versioning is recorded as version 1, untouched.
-// With nothing to do it costs two reads and no DDL. It returns ErrReadOnly with a
+// With PostgresConfig.NotifyChannel set it also installs the change trigger (a
+// component of its own in the version table; see ChangeTriggerSQL). With nothing to do it
+// costs two reads and no DDL. It returns ErrReadOnly with a
 // SelectSQL, ErrInvalidConfig when no schema is set or found, or the failed step's error.
 func (s *Postgres) Migrate(ctx context.Context) error {
 	if err := s.ready(ctx, "migrate"); err != nil {
@@ -75,8 +77,16 @@ func (s *Postgres) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	comps := []migrate.Component{c}
+	if s.cfg.NotifyChannel != "" {
+		n, err := changeNotifyMigration(s.cfg.qualifiedTable(), s.cfg.NotifyChannel)
+		if err != nil {
+			return err
+		}
+		comps = append(comps, n)
+	}
 	s.stats.roundTrips.Add(1)
-	res, err := migrate.Up(ctx, s.pool, c)
+	res, err := migrate.Up(ctx, s.pool, comps...)
 	if errors.Is(err, migrate.ErrNoSchema) {
 		return fmt.Errorf("roomstore: migrate: %w: set Schema: %w", ErrInvalidConfig, err)
 	}

@@ -51,6 +51,17 @@ type PostgresConfig struct {
 	// own tools. (Put the Cached decorator in front and call Invalidate after such writes.)
 	SelectSQL string
 
+	// NotifyChannel, when set, opts in to change capture: Migrate also installs a trigger
+	// on Table that sends the ids of the rooms each statement inserts, updates, deletes or
+	// truncates as pg_notify notices on this channel (DefaultNotifyChannel is a fine
+	// name), so that a ChangeListener drops them from a Cached however they were written,
+	// plain SQL included. Empty (the default) installs nothing. It costs writers one pass
+	// over each statement's rows and a notice at commit. Stores with a SelectSQL install
+	// the trigger on their own tables with ChangeTriggerSQL. The channel is fixed when the
+	// step first runs; to change it later, run ChangeTriggerSQL with the new one (it
+	// replaces the triggers).
+	NotifyChannel string
+
 	// BatchChunk is the largest number of ids one query of GetRooms carries (default
 	// DefaultBatchChunk, at most MaxBatchChunk). Longer lists are split into chunks that
 	// are still sent together, as one pgx.Batch: one round trip whatever the count.
@@ -102,6 +113,11 @@ func (c PostgresConfig) validate() error {
 	}
 	if _, err := tableIdentifier(c.qualifiedTable()); err != nil {
 		return err
+	}
+	if c.NotifyChannel != "" {
+		if err := validateChannel("PostgresConfig.NotifyChannel", c.NotifyChannel); err != nil {
+			return err
+		}
 	}
 	if c.BatchChunk < 1 || c.BatchChunk > MaxBatchChunk {
 		return bad("BatchChunk", c.BatchChunk, "not in [1, %d]", MaxBatchChunk)

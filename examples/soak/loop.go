@@ -70,7 +70,8 @@ func (r *soak) loop(ctx context.Context, pub *publisher) error {
 }
 
 // applyInputs writes the minute's presence through the direct (never faulted) store and
-// the editor's room rewrites through a live server's cache, then waits until every other
+// the editor's room rewrites through a live server's cache or, every other minute, in
+// plain SQL (editInSQL), then waits until every other
 // live server's cache serves the new version of each rewritten room (or no longer holds
 // it): after that, no flux load of this minute can read a stale room.
 func (r *soak) applyInputs(ctx context.Context, store *flux.PostgresPlayers, in minuteInputs) error {
@@ -90,6 +91,14 @@ func (r *soak) applyInputs(ctx context.Context, store *flux.PostgresPlayers, in 
 		return fmt.Errorf("soak: presence at minute %d: %w", in.Minute, err)
 	}
 	for _, room := range in.Rooms {
+		if editInSQL(in.Minute) {
+			version, err := r.rewriteRoomInSQL(ctx, room)
+			if err != nil {
+				return fmt.Errorf("soak: minute %d: %w", in.Minute, err)
+			}
+			r.awaitFresh(ctx, nil, room.ID, version, sqlStaleBound) // every server's cache: none wrote it
+			continue
+		}
 		var writer *gameServer
 		var version int64
 		err := retry(ctx, 30*time.Second, func(ctx context.Context) error {
@@ -117,7 +126,7 @@ func (r *soak) applyInputs(ctx context.Context, store *flux.PostgresPlayers, in 
 		if err != nil {
 			return fmt.Errorf("soak: room rewrite at minute %d: %w", in.Minute, err)
 		}
-		r.awaitFresh(ctx, writer, room.ID, version)
+		r.awaitFresh(ctx, writer, room.ID, version, cacheTTL)
 	}
 	return nil
 }
@@ -125,8 +134,8 @@ func (r *soak) applyInputs(ctx context.Context, store *flux.PostgresPlayers, in 
 // awaitFresh waits until every live server but the writer reads version (or later) of
 // room id through its cache, or cannot read it from its cache at all (it was dropped);
 // each wait is one staleness measurement. A server still serving an older version after
-// cacheTTL is a stale read: counted, then invalidated so the flux check stays about flux.
-func (r *soak) awaitFresh(ctx context.Context, writer *gameServer, id string, version int64) {
+// bound is a stale read: counted, then invalidated so the flux check stays about flux.
+func (r *soak) awaitFresh(ctx context.Context, writer *gameServer, id string, version int64, bound time.Duration) {
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -142,7 +151,7 @@ func (r *soak) awaitFresh(ctx context.Context, writer *gameServer, id string, ve
 				got, err := s.cached.GetRoom(gctx, id)
 				cancel()
 				waited := time.Since(t0)
-				if err != nil || got.Version >= version || waited > cacheTTL || ctx.Err() != nil {
+				if err != nil || got.Version >= version || waited > bound || ctx.Err() != nil {
 					mu.Lock()
 					if err != nil {
 						// Not in the cache (dropped), and the database unreachable from this

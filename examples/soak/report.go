@@ -54,11 +54,13 @@ type result struct {
 	// Details beside the required figures.
 	Seed                  uint64  `json:"seed"`
 	StaleBoundMS          float64 `json:"stale_bound_ms"`
+	StaleBoundSQLMS       float64 `json:"stale_bound_sql_ms"` // for rooms rewritten in plain SQL
 	StalenessP50MS        float64 `json:"staleness_p50_ms"`
 	StalenessP99MS        float64 `json:"staleness_p99_ms"`
 	StalenessMaxMS        float64 `json:"staleness_max_ms"`
 	StalenessSamples      int     `json:"staleness_samples"`
 	StalenessUnreadable   int     `json:"staleness_unreadable"`
+	RoomRewritesInSQL     int     `json:"room_rewrites_sql"` // of the staleness samples' rewrites, made in plain SQL
 	UnsyncedServerMinutes int     `json:"unsynced_server_minutes"`
 	// SyncStuck counts barrier Syncs that never returned nil because of writes in doubt
 	// for players gone inactive (the flux fault in README_NOTES_soak.md) but whose
@@ -105,8 +107,8 @@ func (res result) failed() bool {
 // collect closes the servers and computes every figure but the after-close ones.
 func (r *soak) collect(ctx context.Context) (result, error) {
 	res := result{Servers: r.cfg.Servers, Players: r.cfg.Servers * r.cfg.PlayersPerServer, Minutes: r.minutes,
-		Faults: map[string]int{}, Seed: r.cfg.Seed, StaleReads: r.staleReads, StaleBoundMS: ms(cacheTTL),
-		UnsyncedServerMinutes: r.unsynced, SyncStuck: r.syncStuck, UnsteppedMinutes: r.unstepped, StepErrors: r.stepErrors, RoomWriteRetries: r.roomWriteErr, NotCaughtUp: r.notCaughtUp, FaultsCutShort: r.faultsCutShort}
+		Faults: map[string]int{}, Seed: r.cfg.Seed, StaleReads: r.staleReads, StaleBoundMS: ms(cacheTTL), StaleBoundSQLMS: ms(sqlStaleBound),
+		UnsyncedServerMinutes: r.unsynced, SyncStuck: r.syncStuck, UnsteppedMinutes: r.unstepped, StepErrors: r.stepErrors, RoomWriteRetries: r.roomWriteErr, RoomRewritesInSQL: r.sqlRewrites, NotCaughtUp: r.notCaughtUp, FaultsCutShort: r.faultsCutShort}
 	for _, k := range allFaults {
 		res.Faults[string(k)] = r.faultCounts[k]
 	}

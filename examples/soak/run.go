@@ -62,6 +62,7 @@ type soak struct {
 	syncStuck        int               // Syncs passed although stuck on writes in doubt (the flux fault, see syncServer)
 	unstepped        int               // minutes no server could step
 	roomWriteErr     int               // room rewrites the editor had to retry on another server
+	sqlRewrites      int               // room rewrites the editor made in plain SQL (editInSQL)
 	dlStored         uint64            // dead letters the Bridges saw stored (final, after Close)
 	dlReportedLost   uint64            // dead letters the Bridges reported lost
 	bridgeFailed     uint64            // messages the Bridges failed (each one dead letter)
@@ -216,7 +217,8 @@ func openAdmin(ctx context.Context, raw, app string) (*pgxpool.Pool, error) {
 
 // seedDatabase creates the tables in the soak's schema and writes the world.
 func (r *soak) seedDatabase(ctx context.Context) error {
-	rooms, err := roomstore.NewPostgres(r.e.admin, roomstore.PostgresConfig{Schema: r.e.schema})
+	// NotifyChannel: Migrate installs the change trigger the servers' listeners follow.
+	rooms, err := roomstore.NewPostgres(r.e.admin, roomstore.PostgresConfig{Schema: r.e.schema, NotifyChannel: r.e.schema})
 	if err != nil {
 		return fmt.Errorf("soak: rooms: %w", err)
 	}

@@ -51,7 +51,7 @@ type env struct {
 
 // gameServer is one incarnation of a game server: its own pool behind its own database
 // fault proxy, its own NATS connection behind one fault proxy per cluster node (its own
-// node first), and on them a Cached room store with a RoomInvalidator, a flux Runner in
+// node first), and on them a Cached room store with a RoomInvalidator and a ChangeListener, a flux Runner in
 // the non-blocking mode and a Bridge with the durable trade handler.
 type gameServer struct {
 	idx  int
@@ -64,6 +64,8 @@ type gameServer struct {
 	js          jetstream.JetStream
 	rooms       *roomstore.Postgres
 	cached      *roomstore.Cached
+	listener    *roomstore.ChangeListener // follows SQL edits of the rooms (the change trigger)
+	listenDone  chan struct{}             // closed when the listener's Run returned
 	inv         *natsbridge.RoomInvalidator
 	runner      *flux.Runner
 	bridge      *natsbridge.Bridge
@@ -138,6 +140,16 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 	if err = s.inv.Attach(ctx, s.cached); err != nil {
 		return s, fmt.Errorf("soak: invalidator attach: %w", err)
 	}
+	// Its connection goes through the server's database proxy: a db_cut is a gap too.
+	if s.listener, err = roomstore.NewChangeListener(s.pool.Config().ConnConfig, s.cached,
+		roomstore.ChangeListenerConfig{Channel: e.schema, HealthCheck: listenerHealthCheck, Logger: s.log}); err != nil {
+		return s, fmt.Errorf("soak: change listener: %w", err)
+	}
+	s.listenDone = make(chan struct{})
+	go func() {
+		defer close(s.listenDone)
+		_ = s.listener.Run(context.WithoutCancel(ctx)) // ends in close: Close's outcome is checked there
+	}()
 
 	players, err := flux.NewPostgresPlayers(s.pool, e.pcfg)
 	if err != nil {
@@ -214,6 +226,15 @@ func (s *gameServer) close(ctx context.Context, graceful bool) error {
 		}
 		if graceful && err != nil {
 			errs = append(errs, fmt.Errorf("soak: %s bridge: %w", s.name, err))
+		}
+	}
+	if s.listener != nil {
+		err := s.listener.Close()
+		if s.listenDone != nil {
+			<-s.listenDone
+		}
+		if err != nil && graceful {
+			errs = append(errs, fmt.Errorf("soak: %s change listener: %w", s.name, err))
 		}
 	}
 	if s.inv != nil {
