@@ -30,7 +30,7 @@ var errStartedTwice error = startedTwiceError{}
 
 type startedTwiceError struct{}
 
-func (startedTwiceError) Error() string       { return "flux: runner already started (call Start once)" }
+func (startedTwiceError) Error() string        { return "flux: runner already started (call Start once)" }
 func (startedTwiceError) Is(target error) bool { return target == ErrStarted }
 
 // snapshot is a load prepared by the background worker for Step: the players (with the
