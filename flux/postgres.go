@@ -382,8 +382,8 @@ func (p *PostgresPlayers) buildApplySQL() string {
 // StateSchema if missing: each embedded step not yet recorded in its schema's
 // gamepersist_migrations table runs once, in its own transaction under an advisory lock,
 // however many processes migrate at once; tables from a release before versioning are
-// recorded as version 1, untouched. With nothing to do it costs a read per schema and no
-// DDL. It returns ErrInvalidConfig when no schema is set or found, or the failed step's error.
+// recorded as version 1, untouched. With nothing to do it costs a catalogue read and a
+// read per schema, and no DDL. It returns ErrInvalidConfig when no schema is set or found, or the failed step's error.
 func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 	comps, err := p.migrations()
 	if err != nil {

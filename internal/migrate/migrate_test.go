@@ -69,8 +69,9 @@ func TestLoadRefusesBadFiles(t *testing.T) {
 
 // recorder is a pgx tracer keeping the text of every statement sent.
 type recorder struct {
-	mu   sync.Mutex
-	sqls []string
+	mu     sync.Mutex
+	sqls   []string
+	failed []error // statements the server refused
 }
 
 func (r *recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
@@ -80,7 +81,19 @@ func (r *recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Trace
 	return ctx
 }
 
-func (r *recorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *recorder) TraceQueryEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	if d.Err != nil {
+		r.mu.Lock()
+		r.failed = append(r.failed, d.Err)
+		r.mu.Unlock()
+	}
+}
+
+func (r *recorder) failures() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
 
 func (r *recorder) take() []string {
 	r.mu.Lock()
@@ -210,6 +223,27 @@ func TestUpCreatesSchemaAndResumes(t *testing.T) {
 	}
 	if got := count(t, pool, "SELECT max(version) FROM "+fresh+".gamepersist_migrations"); got != 3 {
 		t.Errorf("version %d, want 3", got)
+	}
+}
+
+// TestUpOnAFreshDatabaseSendsNothingThatFails: the first Up, on a schema without a
+// version table and on a schema that does not exist yet, sends no statement the server
+// refuses (a missing gamepersist_migrations used to be probed with a query that failed
+// with 42P01, which pgx's tracelog reported as an error on every first start).
+func TestUpOnAFreshDatabaseSendsNothingThatFails(t *testing.T) {
+	t.Parallel()
+	cs, schema := testdb.NewSchema(t)
+	pool, rec := tracedPool(t, cs)
+	fresh := schema + "_fresh"
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+fresh+" CASCADE") })
+	for _, c := range []migrate.Component{component(t, ""), component(t, fresh)} {
+		res, err := migrate.Up(testCtx(t), pool, c)
+		if err != nil || res.Applied != 3 {
+			t.Fatalf("Up in %q = %+v, %v", c.Schema, res, err)
+		}
+	}
+	if failed := rec.failures(); len(failed) != 0 {
+		t.Fatalf("the first Up sent %d statements that failed: %v", len(failed), failed)
 	}
 }
 
