@@ -43,7 +43,7 @@ func (p *PostgresPlayers) AddLucidity(ctx context.Context, playerID string, delt
 		return 0, fmt.Errorf("flux: add lucidity to %q: %w", playerID, ErrUnknownPlayer)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("flux: add lucidity to %q: %w", playerID, err)
+		return 0, fmt.Errorf("flux: add lucidity to %q: %w", playerID, schemaHint(err))
 	}
 	return lucidity, nil
 }

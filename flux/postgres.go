@@ -382,8 +382,11 @@ func (p *PostgresPlayers) buildApplySQL() string {
 // StateSchema if missing: each embedded step not yet recorded in its schema's
 // gamepersist_migrations table runs once, in its own transaction under an advisory lock,
 // however many processes migrate at once; tables from a release before versioning are
-// recorded as version 1, untouched. With nothing to do it costs a catalogue read and a
-// read per schema, and no DDL. It returns ErrInvalidConfig when no schema is set or found, or the failed step's error.
+// recorded as version 1, untouched. Then it checks that every table and column the
+// configuration maps exists (the game's own tables included) and returns an error
+// wrapping ErrMissingSchema naming the first one missing. With nothing to do it costs two
+// catalogue reads and a read per schema, and no DDL. It returns ErrInvalidConfig when no
+// schema is set or found, or the failed step's error.
 func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 	comps, err := p.migrations()
 	if err != nil {
@@ -396,7 +399,7 @@ func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("flux: migrate: %w", err)
 	}
-	return nil
+	return p.checkMapped(ctx)
 }
 
 // migrations returns the components Migrate applies, rendered with p.names.
@@ -434,7 +437,7 @@ func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []P
 	}
 	rows, err := p.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return dst, fmt.Errorf("flux: load active players: %w", err)
+		return dst, fmt.Errorf("flux: load active players: %w", schemaHint(err))
 	}
 	defer rows.Close()
 	var (
@@ -451,7 +454,7 @@ func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []P
 		dst = append(dst, pl)
 	}
 	if err := rows.Err(); err != nil {
-		return dst, fmt.Errorf("flux: load active players: %w", err)
+		return dst, fmt.Errorf("flux: load active players: %w", schemaHint(err))
 	}
 	return dst, nil
 }
@@ -571,7 +574,7 @@ func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (Appl
 			}
 			cancel()
 		}
-		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
+		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), schemaHint(err))
 	}
 	return ApplyResult{Written: int(written), Conflicts: len(writes) - int(written), LucidityUpdated: int(updated)}, nil
 }
