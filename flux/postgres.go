@@ -392,7 +392,11 @@ func (p *PostgresPlayers) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = migrate.Up(ctx, p.pool, comps...)
+	res, err := migrate.Up(ctx, p.pool, comps...)
+	for _, l := range res.Lookalikes {
+		p.cfg.Logger.Warn().Str("schema", l.Schema).Str("created", l.Created).Str("existing", l.Existing).
+			Msg("flux: Migrate created a new table whose name looks like a typo of an existing table: check PostgresConfig's table names")
+	}
 	if errors.Is(err, migrate.ErrNoSchema) {
 		return fmt.Errorf("flux: migrate: %w: set Schema or StateSchema: %w", ErrInvalidConfig, err)
 	}

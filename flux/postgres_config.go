@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/rs/zerolog"
 )
 
 // ErrInvalidConfig is wrapped by every configuration error of PostgresPlayers and Runner.
@@ -91,6 +93,10 @@ type PostgresConfig struct {
 	// Rules gives the lucidity bounds and tier thresholds written by Apply; nil means
 	// DefaultRules().
 	Rules *Rules
+
+	// Logger receives Migrate's warnings (a table created next to one with a similar
+	// name); the zero value logs nothing.
+	Logger zerolog.Logger
 }
 
 // WithDefaults returns c with every empty field set to its default.

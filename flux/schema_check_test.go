@@ -9,6 +9,7 @@ import (
 
 	"github.com/gamepersist/gamepersist/flux"
 	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
+	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
 )
 
 // gamePlayersTable is a game's own player table whose last-active column is last_seen.
@@ -79,4 +80,27 @@ func TestForgottenMigrateSaysCallMigrate(t *testing.T) {
 	if _, err := store.LoadActive(ctx, flux.ActiveQueryFor(flux.DefaultRules(), rtNight), nil); err != nil {
 		t.Fatalf("LoadActive after Migrate: %v", err)
 	}
+}
+
+// TestMigrateWarnsOfALookalikeTable: Migrate with a misspelled PlayersTable
+// ("flux_player" beside the existing "flux_players") creates it, but not silently: a warn
+// line names both tables.
+func TestMigrateWarnsOfALookalikeTable(t *testing.T) {
+	t.Parallel()
+	pool, _ := testdb.NewPool(t)
+	postgresPlayers(t, pool, flux.PostgresConfig{})
+	var logs testlog.Buffer
+	store, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{PlayersTable: "flux_player", Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(migrateCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range logs.Lines(t) {
+		if l["level"] == "warn" && l["created"] == "flux_player" && l["existing"] == "flux_players" {
+			return
+		}
+	}
+	t.Fatalf("no warn line names the created table and the existing one; log:\n%s", logs.String())
 }

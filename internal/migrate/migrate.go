@@ -79,6 +79,16 @@ type Component struct {
 type Result struct {
 	Applied   int // steps run
 	Baselined int // steps recorded as already applied by a release before versioning
+	// Lookalikes are the tables Up created (a component's Baseline, by its step 1) whose
+	// name is within a typo of a table already in the schema: a misspelled name in a
+	// store's configuration makes a new, empty table where the game meant its own. The
+	// caller logs them.
+	Lookalikes []Lookalike
+}
+
+// Lookalike is a table Up created next to an existing one with a similar name.
+type Lookalike struct {
+	Schema, Created, Existing string
 }
 
 // DB is what Up needs of a connection: *pgxpool.Pool and *pgx.Conn satisfy it.
@@ -206,6 +216,13 @@ func Up(ctx context.Context, db DB, comps ...Component) (Result, error) {
 			}
 			if ran {
 				res.Applied++
+			}
+			if ran && s.Version == 1 && c.Baseline != "" {
+				similar, err := lookalikes(ctx, db, c.Schema, c.Baseline)
+				if err != nil {
+					return res, err
+				}
+				res.Lookalikes = append(res.Lookalikes, similar...)
 			}
 		}
 	}
@@ -414,4 +431,60 @@ func runStep(ctx context.Context, db DB, c Component, s Step) (bool, error) {
 		return false, &StepError{Schema: c.Schema, Component: c.Name, Version: s.Version, Name: s.Name, Err: err}
 	}
 	return ran, nil
+}
+
+// lookalikes returns the tables of schema, other than table, whose names are within a
+// typo of table's (see similarName). It costs one catalogue query.
+func lookalikes(ctx context.Context, db DB, schema, table string) ([]Lookalike, error) {
+	rows, err := db.Query(ctx, `SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname <> $2 ORDER BY 1`, schema, table)
+	if err != nil {
+		return nil, fmt.Errorf("list the tables of schema %q: %w", schema, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the tables of schema %q: %w", schema, err)
+	}
+	var out []Lookalike
+	for _, n := range names {
+		if similarName(table, n) {
+			out = append(out, Lookalike{Schema: schema, Created: table, Existing: n})
+		}
+	}
+	return out, nil
+}
+
+// similarName reports whether a and b differ by a typo: the same name but for case,
+// or an edit distance of at most 2 (1 for names under 5 characters).
+func similarName(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	if a == b {
+		return true
+	}
+	limit := 2
+	if min(len(a), len(b)) < 5 {
+		limit = 1
+	}
+	return editDistance(a, b) <= limit
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -175,7 +175,7 @@ func TestUpConcurrentEachStepOnce(t *testing.T) {
 	}
 	_ = rec.take()
 	res, err := migrate.Up(testCtx(t), pool, component(t, ""))
-	if err != nil || res != (migrate.Result{}) {
+	if err != nil || res.Applied+res.Baselined+len(res.Lookalikes) != 0 {
 		t.Fatalf("second Up = %+v, %v", res, err)
 	}
 	sqls := rec.take()
@@ -278,7 +278,7 @@ func TestUpNewerDatabase(t *testing.T) {
 	if _, err := pool.Exec(testCtx(t), "INSERT INTO gamepersist_migrations (component, version, name) VALUES ('test things', 4, '004_later.sql')"); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := migrate.Up(testCtx(t), pool, component(t, "")); err != nil || res != (migrate.Result{}) {
+	if res, err := migrate.Up(testCtx(t), pool, component(t, "")); err != nil || res.Applied+res.Baselined+len(res.Lookalikes) != 0 {
 		t.Fatalf("Up on a newer database = %+v, %v", res, err)
 	}
 }
@@ -316,5 +316,28 @@ func TestCreateSchemaSQLQuotes(t *testing.T) {
 		if got := count(t, pool, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", name); got != 1 {
 			t.Errorf("schema %q not created", name)
 		}
+	}
+}
+
+// TestUpReportsLookalikeTables: a component whose table Up creates next to an existing
+// table with a similar name (a misspelled configuration) reports both names; an unrelated
+// table, or a table that already exists, reports nothing.
+func TestUpReportsLookalikeTables(t *testing.T) {
+	t.Parallel()
+	pool, schema := testdb.NewPool(t)
+	if _, err := pool.Exec(testCtx(t), "CREATE TABLE thing (id int); CREATE TABLE inventory (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := migrate.Up(testCtx(t), pool, component(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []migrate.Lookalike{{Schema: schema, Created: "things", Existing: "thing"}}
+	if len(res.Lookalikes) != 1 || res.Lookalikes[0] != want[0] {
+		t.Fatalf("Lookalikes = %+v, want %+v", res.Lookalikes, want)
+	}
+	res, err = migrate.Up(testCtx(t), pool, component(t, ""))
+	if err != nil || len(res.Lookalikes) != 0 {
+		t.Fatalf("second Up: %+v, %v; want no lookalikes (nothing created)", res, err)
 	}
 }
