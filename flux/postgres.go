@@ -383,7 +383,8 @@ func (p *PostgresPlayers) buildApplySQL() string {
 // gamepersist_migrations table runs once, in its own transaction under an advisory lock,
 // however many processes migrate at once; tables from a release before versioning are
 // recorded as version 1, untouched. Then it checks that every table and column the
-// configuration maps exists (the game's own tables included) and returns an error
+// configuration maps exists (on the game's own tables, with ExternalPlayerTables, the
+// optional ScopeColumn, UpdatedAtColumn and TierEnteredColumn too) and returns an error
 // wrapping ErrMissingSchema naming the first one missing. With nothing to do it costs two
 // catalogue reads and a read per schema, and no DDL. It returns ErrInvalidConfig when no
 // schema is set or found, or the failed step's error.

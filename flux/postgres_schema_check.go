@@ -68,7 +68,6 @@ func (p *PostgresPlayers) mappedColumns() []mappedColumn {
 	add(c.Schema, c.PlayersTable, "PlayersTable", c.RoomColumn, "RoomColumn")
 	add(c.Schema, c.PlayersTable, "PlayersTable", c.LastActiveColumn, "LastActiveColumn")
 	add(c.Schema, c.PlayersTable, "PlayersTable", c.CreatedAtColumn, "CreatedAtColumn")
-	add(c.Schema, c.PlayersTable, "PlayersTable", c.ScopeColumn, "ScopeColumn")
 	lucTable, lucField := c.PlayersTable, "PlayersTable"
 	if p.separateLucidity() {
 		lucTable, lucField = c.LucidityTable, "LucidityTable"
@@ -76,8 +75,13 @@ func (p *PostgresPlayers) mappedColumns() []mappedColumn {
 	}
 	add(c.Schema, lucTable, lucField, c.LucidityColumn, "LucidityColumn")
 	add(c.Schema, lucTable, lucField, c.TierColumn, "TierColumn")
-	add(c.Schema, lucTable, lucField, c.UpdatedAtColumn, "UpdatedAtColumn")
-	add(c.Schema, lucTable, lucField, c.TierEnteredColumn, "TierEnteredColumn")
+	if c.ExternalPlayerTables {
+		// On the library's own player table the game adds these columns itself, maybe
+		// after Migrate: they are checked on the game's tables only.
+		add(c.Schema, c.PlayersTable, "PlayersTable", c.ScopeColumn, "ScopeColumn")
+		add(c.Schema, lucTable, lucField, c.UpdatedAtColumn, "UpdatedAtColumn")
+		add(c.Schema, lucTable, lucField, c.TierEnteredColumn, "TierEnteredColumn")
+	}
 	for _, col := range []string{"player_id", "tick", "residual", "room_id", "evaluations", "last_delta", "writer"} {
 		add(c.StateSchema, c.StateTable, "StateTable", col, "StateTable's "+col)
 	}
