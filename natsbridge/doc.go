@@ -160,7 +160,8 @@
 //     ones to come back right after it, and Drain returns an error wrapping ErrUnhandled
 //     and the last Retryable handler error (a dependency closed before the Bridge shows
 //     as its own error: see "Shutdown order" in the module's package doc). Close naks
-//     the buffered messages, each key's in order, so they come back at once.
+//     the buffered messages, each key's in order, and the ones whose running attempt it
+//     cancelled, so they come back at once.
 //
 // Dead letters are stored by a JetStream stream with acknowledgement (see the Bridge
 // section); Stats.DeadLettered + Stats.DeadLetterLost accounts for every one.

@@ -85,3 +85,48 @@ func TestDrainSaysWhatItGaveBack(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseGivesBackTheMessageInFlight: Close cancels a durable handler's running attempt;
+// the message goes back to the server at once, so the next Bridge on the consumer handles
+// it without waiting for AckWait (30 s by default; eventually gives up after 10 s).
+func TestCloseGivesBackTheMessageInFlight(t *testing.T) {
+	t.Parallel()
+	url := testnats.Start(t).ClientURL()
+	nc := dialTest(t, url)
+	js := durableStream(t, nc)
+	publishTrades(t, js, 1, 1)
+	durable := natsbridge.Durable{Stream: "TRADES", Consumer: "trades"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	b1, err := natsbridge.New(nc, natsbridge.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b1.Close() })
+	if err := b1.HandleDurable(ctx, durable, func(ctx context.Context, _ natsbridge.Msg) error {
+		<-ctx.Done() // a long call, cancelled by Close
+		return ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the message in flight", func() bool { return b1.Stats().InFlight == 1 })
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b2, err := natsbridge.New(nc, natsbridge.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b2.Close() })
+	begin := time.Now()
+	if err := b2.HandleDurable(ctx, durable, func(context.Context, natsbridge.Msg) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the next Bridge to handle the message", func() bool { return b2.Stats().Handled == 1 })
+	t.Logf("the next Bridge handled it in %v", time.Since(begin).Round(time.Millisecond))
+	if err := b2.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

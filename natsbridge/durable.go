@@ -190,7 +190,8 @@ func (r *registration) processDurable(wctx context.Context, kq *keyQueue, item q
 		stream: r.durable.Stream, seq: item.seq,
 	}
 	if !b.acquire() {
-		c.abandoned.Add(1) // unacknowledged: delivered again later
+		c.abandoned.Add(1) // Close came first: given back at once
+		_ = item.jm.Nak()
 		return
 	}
 	err := r.invoke(wctx, msg)
@@ -206,7 +207,10 @@ func (r *registration) processDurable(wctx context.Context, kq *keyQueue, item q
 		return
 	}
 	if b.ctx.Err() != nil {
-		c.abandoned.Add(1) // Close cancelled the attempt: delivered again later
+		// Close cancelled the attempt: given back at once, so the next consumer gets it
+		// without waiting for AckWait.
+		c.abandoned.Add(1)
+		_ = item.jm.Nak()
 		return
 	}
 	reason, decodeReason, pe := r.classify(err)
