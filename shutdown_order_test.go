@@ -28,14 +28,14 @@ import (
 // trade.
 
 const (
-	tradePlayers   = 20
-	tradesPerPlyr  = 10
-	tradeCount     = tradePlayers * tradesPerPlyr
-	startLucidity  = 50
-	tradeWait      = 60 * time.Second
-	tradesAckWait  = 5 * time.Second
-	tradesStream   = "TRADES"
-	tradesConsumer = "trades"
+	tradePlayers    = 20
+	tradesPerPlayer = 10
+	tradeCount      = tradePlayers * tradesPerPlayer
+	startLucidity   = 50
+	tradeWait       = 60 * time.Second
+	tradesAckWait   = 5 * time.Second
+	tradesStream    = "TRADES"
+	tradesConsumer  = "trades"
 )
 
 var gameNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -222,8 +222,8 @@ func (w *tradeWorld) restartHandlesEveryTrade(t *testing.T) {
 		if err := rows.Scan(&id, &lucidity); err != nil {
 			t.Fatal(err)
 		}
-		if lucidity != startLucidity+tradesPerPlyr {
-			t.Errorf("player %s: lucidity %d, want %d (every trade once)", id, lucidity, startLucidity+tradesPerPlyr)
+		if lucidity != startLucidity+tradesPerPlayer {
+			t.Errorf("player %s: lucidity %d, want %d (every trade once)", id, lucidity, startLucidity+tradesPerPlayer)
 		}
 		n++
 	}
