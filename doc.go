@@ -55,6 +55,29 @@
 //     A pool or connection the library opened itself ([roomstore.OpenPostgres], [natsbridge.Connect]) is
 //     closed by the Close of the value that opened it.
 //
+// # Shutdown order
+//
+// Close each value after everything that calls it, which is the reverse of the order of
+// construction — so deferring each Close right after its constructor gets it right:
+//
+//  1. natsbridge.Bridge: Drain (or end Run's context). Its handlers call the Runner, the
+//     stores and the pool; draining first lets them finish while all of those still work.
+//  2. flux.Runner: Stop or Close (or end Run's context). Its final flush writes through
+//     the player store and the pool, and its ticks read rooms through the cache.
+//  3. natsbridge.RoomInvalidator: Close (it drops rooms from the cache).
+//  4. roomstore.Cached, then the roomstore.Postgres store: Close (a store from
+//     roomstore.OpenPostgres closes the pool it opened).
+//  5. Your own *pgxpool.Pool and *nats.Conn, last: the library never closes them.
+//
+// A wrong order loses nothing that was durable but does not pass silently. A Runner closed
+// before the Bridge that calls it returns an error matching flux.ErrClosed from
+// AddLucidity; a pool closed first fails every call with pgx's closed-pool error. A durable
+// handler that turns such an error into natsbridge.Retryable has its message given back to
+// JetStream at once (delivered again to the next consumer, in order), a warn line names
+// the error, and Drain returns an error matching natsbridge.ErrUnhandled and the handler's
+// error (errors.Is(err, flux.ErrClosed)). A handler that returns the error unmarked
+// dead-letters the message instead.
+//
 // Invalid configuration is reported by New/Open as an error wrapping the package's
 // ErrInvalidConfig (and, for a bad field, a *ConfigError naming it). Logging is structured
 // (zerolog, injected; zerolog.Nop() by default) and never prints a password.

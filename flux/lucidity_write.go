@@ -48,7 +48,7 @@ func (p *PostgresPlayers) AddLucidity(ctx context.Context, playerID string, delt
 		return 0, fmt.Errorf("flux: add lucidity to %q: %w", playerID, ErrUnknownPlayer)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("flux: add lucidity to %q: %w", playerID, err)
+		return 0, fmt.Errorf("flux: add lucidity to %q: %w", playerID, schemaHint(err))
 	}
 	return lucidity, nil
 }
@@ -90,8 +90,9 @@ type gameWrite struct {
 // that state. To make that exact, it waits for a background load in flight, if any (at
 // most RunnerConfig.LoadTimeout), and Stop cancels it. A write that fails may or may not have landed; Step then
 // sees the database's answer with its next background load. It returns ErrClosed after
-// Stop or Close and an error wrapping errors.ErrUnsupported when the store is not a
-// LucidityWriter.
+// Stop or Close, and an error wrapping ErrClosed (and the store's error) when Stop
+// cancelled the write under way; an error wrapping errors.ErrUnsupported when the store is
+// not a LucidityWriter.
 func (r *Runner) AddLucidity(ctx context.Context, playerID string, delta int) (int, error) {
 	if r.closed.Load() {
 		return 0, ErrClosed
@@ -106,19 +107,30 @@ func (r *Runner) AddLucidity(ctx context.Context, playerID string, delta int) (i
 	ctx, cancel := r.bound(ctx) // Stop cancels it
 	defer cancel()
 	if s == nil {
-		return w.AddLucidity(ctx, playerID, delta)
+		lucidity, err := w.AddLucidity(ctx, playerID, delta)
+		return lucidity, closedCause(ctx, playerID, err)
 	}
 	s.gate.RLock() // no snapshot load runs while the write does: each load sees all of it or none
 	defer s.gate.RUnlock()
 	epoch := s.loads.Load()
 	lucidity, err := w.AddLucidity(ctx, playerID, delta)
 	if err != nil {
-		return 0, err
+		return 0, closedCause(ctx, playerID, err)
 	}
 	s.mu.Lock()
 	s.games = append(s.games, gameWrite{playerID: playerID, delta: delta, epoch: epoch})
 	s.mu.Unlock()
 	return lucidity, nil
+}
+
+// closedCause returns err, wrapped with ErrClosed when Stop or Close cancelled ctx (the
+// store then reports only context.Canceled), so that a caller such as a NATS handler can
+// tell a Runner shut down under it from a failed write.
+func closedCause(ctx context.Context, playerID string, err error) error {
+	if err == nil || ctx.Err() == nil || !errors.Is(context.Cause(ctx), ErrClosed) || errors.Is(err, ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("flux: add lucidity to %q: %w: %w", playerID, ErrClosed, err)
 }
 
 // overlayGameWrites adds to cur the game's lucidity writes its load did not include, once

@@ -2,6 +2,7 @@ package flux_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -157,8 +158,8 @@ func TestMigrateEightProcessesEachStepOnce(t *testing.T) {
 	if err := store.Migrate(migrateCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if got := counter.Statements() - before; got != 2 {
-		t.Fatalf("second Migrate sent %d statements, want 2 reads (one per schema)", got)
+	if got := counter.Statements() - before; got != 4 {
+		t.Fatalf("second Migrate sent %d statements, want 4 reads (the catalogue, one per schema, the mapped columns)", got)
 	}
 	if n, err := store.UpsertPlayers(migrateCtx(t), []flux.Player{{ID: "p", RoomID: "r", Lucidity: 50}}); err != nil || n != 1 {
 		t.Fatalf("upsert after Migrate: %d, %v", n, err)
@@ -166,7 +167,8 @@ func TestMigrateEightProcessesEachStepOnce(t *testing.T) {
 }
 
 // TestMigrateExternalTablesCreatesOnlyFluxTables: with ExternalPlayerTables, Migrate
-// creates StateSchema and flux's own tables, never the game's schema.
+// creates StateSchema and flux's own tables, never the game's schema; the game's missing
+// player table is then an error wrapping ErrMissingSchema that names it.
 func TestMigrateExternalTablesCreatesOnlyFluxTables(t *testing.T) {
 	t.Parallel()
 	pool, schema := testdb.NewPool(t)
@@ -174,7 +176,14 @@ func TestMigrateExternalTablesCreatesOnlyFluxTables(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+game+", "+lib+" CASCADE")
 	})
-	postgresPlayers(t, pool, flux.PostgresConfig{Schema: game, StateSchema: lib, ExternalPlayerTables: true})
+	store, err := flux.NewPostgresPlayers(pool, flux.PostgresConfig{Schema: game, StateSchema: lib, ExternalPlayerTables: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.Migrate(migrateCtx(t))
+	if !errors.Is(err, flux.ErrMissingSchema) || !strings.Contains(err.Error(), `table "`+game+`"."flux_players" (PostgresConfig.PlayersTable) does not exist`) {
+		t.Fatalf("Migrate without the game's tables = %v, want ErrMissingSchema naming the player table", err)
+	}
 	if got := scanInt(t, pool, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", game); got != 0 {
 		t.Error("Migrate created the game's schema")
 	}

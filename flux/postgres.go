@@ -382,22 +382,30 @@ func (p *PostgresPlayers) buildApplySQL() string {
 // StateSchema if missing: each embedded step not yet recorded in its schema's
 // gamepersist_migrations table runs once, in its own transaction under an advisory lock,
 // however many processes migrate at once; tables from a release before versioning are
-// recorded as version 1, untouched. With nothing to do it costs a read per schema and no
-// DDL. It returns ErrInvalidConfig when no schema is set or found, or the failed step's error.
+// recorded as version 1, untouched. Then it checks that every table and column the
+// configuration maps exists (on the game's own tables, with ExternalPlayerTables, the
+// optional ScopeColumn, UpdatedAtColumn and TierEnteredColumn too) and returns an error
+// wrapping ErrMissingSchema naming the first one missing. With nothing to do it costs two
+// catalogue reads and a read per schema, and no DDL. It returns ErrInvalidConfig when no
+// schema is set or found, or the failed step's error.
 func (p *PostgresPlayers) Migrate(ctx context.Context) (err error) {
 	defer stripConnectConfig(&err)
 	comps, err := p.migrations()
 	if err != nil {
 		return err
 	}
-	_, err = migrate.Up(ctx, p.pool, comps...)
+	res, err := migrate.Up(ctx, p.pool, comps...)
+	for _, l := range res.Lookalikes {
+		p.cfg.Logger.Warn().Str("schema", l.Schema).Str("created", l.Created).Str("existing", l.Existing).
+			Msg("flux: Migrate created a new table whose name looks like a typo of an existing table: check PostgresConfig's table names")
+	}
 	if errors.Is(err, migrate.ErrNoSchema) {
 		return fmt.Errorf("flux: migrate: %w: set Schema or StateSchema: %w", ErrInvalidConfig, err)
 	}
 	if err != nil {
 		return fmt.Errorf("flux: migrate: %w", err)
 	}
-	return nil
+	return p.checkMapped(ctx)
 }
 
 // migrations returns the components Migrate applies, rendered with p.names.
@@ -439,7 +447,7 @@ func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []P
 	}
 	rows, err := p.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return dst, fmt.Errorf("flux: load active players: %w", err)
+		return dst, fmt.Errorf("flux: load active players: %w", schemaHint(err))
 	}
 	defer rows.Close()
 	var (
@@ -456,7 +464,7 @@ func (p *PostgresPlayers) LoadActive(ctx context.Context, q ActiveQuery, dst []P
 		dst = append(dst, pl)
 	}
 	if err := rows.Err(); err != nil {
-		return dst, fmt.Errorf("flux: load active players: %w", err)
+		return dst, fmt.Errorf("flux: load active players: %w", schemaHint(err))
 	}
 	return dst, nil
 }
@@ -580,7 +588,7 @@ func (p *PostgresPlayers) Apply(ctx context.Context, writes []PlayerWrite) (_ Ap
 			}
 			cancel()
 		}
-		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), err)
+		return ApplyResult{}, fmt.Errorf("flux: apply %d writes: %w", len(writes), schemaHint(err))
 	}
 	return ApplyResult{Written: int(written), Conflicts: len(writes) - int(written), LucidityUpdated: int(updated)}, nil
 }

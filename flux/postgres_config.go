@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rs/zerolog"
 )
 
 // ErrInvalidConfig is wrapped by every configuration error of PostgresPlayers and Runner.
@@ -93,6 +95,10 @@ type PostgresConfig struct {
 	// Rules gives the lucidity bounds and tier thresholds written by Apply; nil means
 	// DefaultRules().
 	Rules *Rules
+
+	// Logger receives Migrate's warnings (a table created next to one with a similar
+	// name); the zero value logs nothing.
+	Logger zerolog.Logger
 }
 
 // WithDefaults returns c with every empty field set to its default.

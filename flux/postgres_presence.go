@@ -67,7 +67,7 @@ func (p *PostgresPlayers) UpdatePresence(ctx context.Context, batch []Presence) 
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("flux: update presence of %d players: %w", len(batch), err)
+		return 0, fmt.Errorf("flux: update presence of %d players: %w", len(batch), schemaHint(err))
 	}
 	return tag.RowsAffected(), nil
 }

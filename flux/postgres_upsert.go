@@ -94,7 +94,7 @@ func (p *PostgresPlayers) UpsertPlayers(ctx context.Context, players []Player) (
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("flux: upsert %d players: %w", len(players), err)
+		return 0, fmt.Errorf("flux: upsert %d players: %w", len(players), schemaHint(err))
 	}
 	return n, nil
 }

@@ -22,7 +22,7 @@ var pureFiles = []string{
 // ioFiles are the rest: the stores, the Runner and their configuration.
 var ioFiles = []string{
 	"doc.go", "input_checks.go", "lucidity_write.go", "players.go", "players_memory.go", "postgres.go",
-	"postgres_config.go", "postgres_presence.go", "postgres_upsert.go", "presence.go",
+	"postgres_config.go", "postgres_presence.go", "postgres_schema_check.go", "postgres_upsert.go", "presence.go",
 	"retry.go", "runner.go", "runner_config.go", "runner_metrics.go", "runner_stats.go",
 	"runner_step.go",
 }

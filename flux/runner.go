@@ -19,7 +19,8 @@ import (
 
 // Errors of the Runner. Match them with errors.Is.
 var (
-	// ErrClosed is returned by Tick and Run after Stop or Close.
+	// ErrClosed is returned by Tick, Run, Step and AddLucidity after Stop or Close (wrapped,
+	// by an AddLucidity that Stop cancelled).
 	ErrClosed = errors.New("flux: runner closed")
 	// ErrApplyFailed wraps the store's error when a tick's writes could not be applied;
 	// they are kept pending (summed per player) and retried by the next Tick, Stop or

@@ -25,6 +25,14 @@ var (
 	ErrLagging = errors.New("flux: background writer lagging, tick skipped")
 )
 
+// errStartedTwice is a second Start's error: it says so once and matches ErrStarted.
+var errStartedTwice error = startedTwiceError{}
+
+type startedTwiceError struct{}
+
+func (startedTwiceError) Error() string        { return "flux: runner already started (call Start once)" }
+func (startedTwiceError) Is(target error) bool { return target == ErrStarted }
+
 // snapshot is a load prepared by the background worker for Step: the players (with the
 // pending writes overlaid), their rooms, their carry-overs and an index by id.
 type snapshot struct {
@@ -82,7 +90,7 @@ type stepper struct {
 // goroutine, which writes what Step hands it and loads the players (and reads their rooms)
 // for the next Step; Stop and Close stop it and wait for it. From then on, Step replaces
 // Tick and Run. The first load is sent at once for time now (the game time of the first
-// Step). Start after Stop returns ErrClosed, a second Start an error.
+// Step). Start after Stop returns ErrClosed, a second Start an error matching ErrStarted.
 func (r *Runner) Start(now time.Time) error {
 	if r.closed.Load() {
 		return ErrClosed
@@ -93,7 +101,7 @@ func (r *Runner) Start(now time.Time) error {
 	r.startMu.Lock()
 	defer r.startMu.Unlock()
 	if r.step != nil {
-		return fmt.Errorf("flux: runner already started: %w", ErrStarted)
+		return errStartedTwice
 	}
 	s := &stepper{nextNow: now, wake: make(chan struct{}, 1), done: make(chan struct{}), cycled: make(chan struct{}),
 		spare: make(chan []PlayerWrite, 4)}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,8 +41,9 @@ type Bridge struct {
 	stopping bool   // Drain or Close began: no new registrations
 	slowGone uint64 // SlowConsumer drops of subscriptions already closed
 
-	counters counters
-	metrics  metric.Registration // unregistered by finish
+	counters      counters
+	lastRetryable atomic.Pointer[lastFailure] // the last Retryable handler error, for Drain's error
+	metrics       metric.Registration         // unregistered by finish
 }
 
 // New returns a Bridge that will subscribe on nc. It validates cfg (after WithDefaults)
@@ -195,12 +197,18 @@ func (b *Bridge) Run(ctx context.Context) error {
 // Drain stops intake, lets the buffered and in-flight messages finish and the dead
 // letters be acknowledged (or lost), then stops every goroutine. If ctx ends first it
 // stops as Close does and returns an error wrapping ctx.Err() that counts the abandoned
-// messages. Later Drain and Close calls wait for the first and return its error.
+// messages. A durable message that fails with a Retryable error once intake has stopped
+// is given back to the server at once (with the messages behind it on its key, in order),
+// not retried here; when any durable message was left unhandled so, Drain returns an
+// error wrapping ErrUnhandled and the last Retryable handler error (a dependency closed
+// too early shows as its own error, say flux.ErrClosed). Later Drain and Close calls wait
+// for the first and return its error.
 func (b *Bridge) Drain(ctx context.Context) error {
 	return b.life.Do(func() error { return b.drain(ctx) })
 }
 
 func (b *Bridge) drain(ctx context.Context) error {
+	abandonedAtStart := b.counters.abandoned.Load()
 	regs := b.beginStop()
 	var errs []error
 	// 1. Stop intake: drain each subscription and wait until nats.go has handed
@@ -256,6 +264,8 @@ func (b *Bridge) drain(ctx context.Context) error {
 	b.shutdown(regs)
 	if n := b.counters.abandoned.Load(); n > 0 && expired {
 		errs = append(errs, fmt.Errorf("natsbridge: %d messages abandoned", n))
+	} else if err := b.unhandledError(abandonedAtStart); err != nil {
+		errs = append(errs, err)
 	}
 	return b.finish(errors.Join(errs...))
 }

@@ -41,6 +41,7 @@ type keyQueue struct {
 	// nak'ed for a retry: the key's later messages wait until its redelivery arrives,
 	// which goes to the front, so the key keeps its order.
 	held      uint64
+	heldUntil time.Time   // when the server delivers the held message again (its nak's delay)
 	holdTimer *time.Timer // releases the hold if the message went elsewhere
 	current   uint64      // durable: the stream sequence a worker is handling
 }
@@ -138,7 +139,8 @@ type registration struct {
 	keepStop   chan struct{}   // durable: closed when the registration stops; ends keep
 	keeper     lifecycle.Group // durable: keep
 
-	workers lifecycle.Group
+	workers  lifecycle.Group
+	failures failureLog // rate-limits the warn lines of Retryable failures
 }
 
 // drainIntake stops intake but lets nats.go (or jetstream) hand over what it holds.
@@ -456,18 +458,31 @@ func (r *registration) setState(state int) {
 		r.b.counters.abandoned.Add(uint64(n))
 		r.stopRecovering()
 	}
+	var behindHeld []jetstream.Msg
+	var behindDelay []time.Duration
 	if r.state == stateDraining && r.cc != nil {
-		// Intake is over: a key waiting for its nak'ed message never gets it here. Its
-		// later messages are left unacknowledged, to be delivered again after AckWait
-		// (after the nak'ed one, whose delay is shorter), so the drain can finish.
+		// Intake is over: a key waiting for its nak'ed message never gets it here; the
+		// message and those behind it are left to the server (counted as abandoned, so
+		// Drain says so). The later ones are nak'ed to come back just after the nak'ed
+		// one (the server redelivers what is due in stream order), so the drain can
+		// finish and the next consumer gets them without waiting for AckWait.
 		for _, kq := range r.keys {
-			if kq.held != 0 && kq.len() > 0 {
-				n := kq.len()
-				kq.msgs = fifo[queued]{}
-				r.queued -= n
-				r.b.counters.queued.Add(-int64(n))
-				r.b.counters.abandoned.Add(uint64(n))
+			if kq.held == 0 {
+				continue
 			}
+			r.b.counters.abandoned.Add(1) // the held message: it cannot come back here
+			n := kq.len()
+			if n == 0 {
+				continue
+			}
+			delay := max(time.Until(kq.heldUntil), 0) + time.Millisecond
+			for kq.len() > 0 {
+				behindHeld = append(behindHeld, kq.msgs.pop().jm)
+				behindDelay = append(behindDelay, delay)
+			}
+			r.queued -= n
+			r.b.counters.queued.Add(-int64(n))
+			r.b.counters.abandoned.Add(uint64(n))
 		}
 	}
 	if r.state == stateStopped && (r.queued > 0 || len(r.keys) > 0) {
@@ -494,6 +509,9 @@ func (r *registration) setState(state int) {
 	// consumer) ahead of newer ones instead of after AckWait.
 	for _, jm := range giveBack {
 		_ = jm.Nak()
+	}
+	for i, jm := range behindHeld {
+		_ = jm.NakWithDelay(behindDelay[i])
 	}
 }
 
@@ -549,7 +567,9 @@ func (r *registration) process(wctx context.Context, kq *keyQueue, item queued) 
 		reason, decodeReason, pe := r.classify(err)
 		if reason != DeadLetterPanic && IsRetryable(err) && attempt < r.opts.maxAttempts {
 			c.retried.Add(1)
-			if !b.sleep(b.backoff.wait(attempt + 1)) {
+			delay := b.backoff.wait(attempt + 1)
+			r.noteRetryable(msg, err, "retried", delay)
+			if !b.sleep(delay) {
 				c.abandoned.Add(1)
 				return
 			}

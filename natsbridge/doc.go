@@ -153,9 +153,15 @@
 //     message, so one waiting behind its key is not delivered again and its delivery
 //     count grows only with handler attempts. Pulling, flow control and heartbeats are
 //     nats.go's jetstream package's; the Queue option is refused.
-//   - Shutdown: Drain finishes and acknowledges the buffered messages (a key waiting for
-//     a nak'ed message leaves its later ones to the server); Close naks the buffered
-//     messages, each key's in order, so they come back at once.
+//   - Shutdown: Drain finishes and acknowledges the buffered messages. What it cannot
+//     finish it gives back to the server, each key's in order, and says so: a message
+//     that fails with a Retryable error once intake stopped is nak'ed at once with the
+//     messages behind it on its key, a key waiting for a nak'ed message leaves its later
+//     ones to come back right after it, and Drain returns an error wrapping ErrUnhandled
+//     and the last Retryable handler error (a dependency closed before the Bridge shows
+//     as its own error: see "Shutdown order" in the module's package doc). Close naks
+//     the buffered messages, each key's in order, and the ones whose running attempt it
+//     cancelled, so they come back at once.
 //
 // Dead letters are stored by a JetStream stream with acknowledgement (see the Bridge
 // section); Stats.DeadLettered + Stats.DeadLetterLost accounts for every one.

@@ -191,7 +191,8 @@ func (r *registration) processDurable(wctx context.Context, kq *keyQueue, item q
 		stream: r.durable.Stream, seq: item.seq,
 	}
 	if !b.acquire() {
-		c.abandoned.Add(1) // unacknowledged: delivered again later
+		c.abandoned.Add(1) // Close came first: given back at once
+		_ = item.jm.Nak()
 		return
 	}
 	err := r.invoke(wctx, msg)
@@ -207,16 +208,29 @@ func (r *registration) processDurable(wctx context.Context, kq *keyQueue, item q
 		return
 	}
 	if b.ctx.Err() != nil {
-		c.abandoned.Add(1) // Close cancelled the attempt: delivered again later
+		// Close cancelled the attempt: given back at once, so the next consumer gets it
+		// without waiting for AckWait.
+		c.abandoned.Add(1)
+		_ = item.jm.Nak()
 		return
 	}
 	reason, decodeReason, pe := r.classify(err)
 	if reason != DeadLetterPanic && IsRetryable(err) && item.delivery < r.durable.MaxDeliver && item.seq != 0 {
 		c.retried.Add(1)
+		r.mu.Lock()
+		draining := r.state == stateDraining
+		r.mu.Unlock()
+		if draining { // intake is over: the redelivery cannot come back here
+			r.noteRetryable(msg, err, "given back for redelivery (draining)", 0)
+			r.giveBack(kq, item)
+			return
+		}
 		delay := b.backoff.wait(item.delivery + 1)
+		r.noteRetryable(msg, err, "nak'ed for redelivery", delay)
 		seq := item.seq
 		r.mu.Lock()
 		kq.held = seq // before the nak: the redelivery must find the key held
+		kq.heldUntil = time.Now().Add(delay)
 		kq.current = 0
 		// The redelivery may go to another Bridge on the consumer: the key waits for it
 		// at most the nak's delay plus AckWait, then goes on.

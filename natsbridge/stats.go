@@ -56,7 +56,8 @@ type Stats struct {
 	Dropped uint64
 	// Abandoned counts messages given up by Close or by a Drain whose context ended
 	// first: buffered ones, ones waiting to retry, and ones whose running attempt was
-	// cancelled by the shutdown.
+	// cancelled by the shutdown; and durable messages a Drain gave back to the server
+	// unhandled (see ErrUnhandled).
 	Abandoned uint64
 	// SlowConsumer counts messages nats.go itself dropped because a subscription's
 	// pending limits (Config.SubPendingMsgs/Bytes) were exceeded.

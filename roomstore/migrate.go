@@ -63,8 +63,9 @@ func Schema(table string) (string, error) {
 // runs once, in its own transaction under an advisory lock, however many processes migrate
 // at once; a table from a release before versioning is recorded as version 1, untouched.
 // With PostgresConfig.NotifyChannel set it also installs the change trigger (a
-// component of its own in the version table; see ChangeTriggerSQL). With nothing to do it
-// costs two reads and no DDL. It returns ErrReadOnly with a
+// component of its own in the version table; see ChangeTriggerSQL). A table it creates
+// next to an existing one with a similar name (a misspelled Table) is logged at warn with
+// both names. With nothing to do it costs two reads and no DDL. It returns ErrReadOnly with a
 // SelectSQL, ErrInvalidConfig when no schema is set or found, or the failed step's error.
 func (s *Postgres) Migrate(ctx context.Context) error {
 	if err := s.ready(ctx, "migrate"); err != nil {
@@ -92,6 +93,10 @@ func (s *Postgres) Migrate(ctx context.Context) error {
 	}
 	if err != nil {
 		return s.fail(ctx, "migrate", err)
+	}
+	for _, l := range res.Lookalikes {
+		s.log.Warn().Str("schema", l.Schema).Str("created", l.Created).Str("existing", l.Existing).
+			Msg("roomstore: Migrate created a new rooms table whose name looks like a typo of an existing table: check PostgresConfig.Table")
 	}
 	s.log.Info().Int("applied", res.Applied).Int("baselined", res.Baselined).Msg("roomstore: schema migrated")
 	return nil

@@ -351,6 +351,9 @@ func (s *Postgres) fail(ctx context.Context, op string, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return redact.Error(fmt.Errorf("roomstore: %s: %w: %w", op, cerr, err), s.password)
 	}
+	if op != "migrate" { // a failed migration step is not a missing migration
+		err = schemaHint(err)
+	}
 	err = redact.Error(fmt.Errorf("roomstore: %s: %w", op, err), s.password)
 	s.log.Debug().Err(err).Str("op", op).Msg("roomstore: postgres call failed")
 	return err

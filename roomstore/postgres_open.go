@@ -23,7 +23,8 @@ import (
 // the database does not answer before ctx ends, the error names the host and port, never
 // the password, wraps the pgx error (and ctx's error when ctx ended), and nothing is left
 // running. A connection string that does not parse returns an error wrapping
-// ErrInvalidConfig that quotes nothing of it.
+// ErrInvalidConfig that says what is wrong ("invalid port", "sslmode is invalid", …)
+// without quoting the string or any password in it.
 func OpenPostgres(ctx context.Context, connString string, cfg PostgresConfig) (*Postgres, error) {
 	explicitName := cfg.ApplicationName != ""
 	cfg = cfg.WithDefaults()
@@ -33,8 +34,8 @@ func OpenPostgres(ctx context.Context, connString string, cfg PostgresConfig) (*
 	poolCfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgx's parse error redacts passwords on a best-effort basis only and keeps the
-		// raw string in a field: say nothing of the string.
-		return nil, fmt.Errorf("%w: connection string does not parse", ErrInvalidConfig)
+		// raw string in a field: keep only what it says is wrong, masked.
+		return nil, fmt.Errorf("%w: connection string does not parse: %s", ErrInvalidConfig, parseProblem(err, connString))
 	}
 	password := poolCfg.ConnConfig.Password
 	where := endpoint(poolCfg)
@@ -66,6 +67,19 @@ func OpenPostgres(ctx context.Context, connString string, cfg PostgresConfig) (*
 	}
 	s.log.Debug().Str("endpoint", where).Msg("roomstore: postgres store opened")
 	return s, nil
+}
+
+// parseProblem is what pgx says is wrong with connString, without the string itself (pgx
+// quotes it first, "cannot parse `…`: problem") and with every password masked.
+func parseProblem(err error, connString string) string {
+	text := err.Error()
+	const quoted = "cannot parse `"
+	if strings.HasPrefix(text, quoted) {
+		if i := strings.Index(text, "`: "); i >= 0 {
+			text = text[i+len("`: "):]
+		}
+	}
+	return redact.Text(text, connString)
 }
 
 // endpoint names the host(s) and port(s) of a pool config, without credentials.

@@ -332,6 +332,19 @@ func TestPostgresInvalidConfig(t *testing.T) {
 	if !errors.Is(err, roomstore.ErrInvalidConfig) || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("OpenPostgres(unparsable) = %v", err)
 	}
+	// An unparsable string is refused saying where it fails, never quoting a password.
+	for connString, where := range map[string]string{
+		"postgres://u:hunter2@127.0.0.1:notaport/db":   "invalid port",
+		"host=127.0.0.1 password=hunter2 port=abc":     "invalid port",
+		"postgres://u:hunter2@127.0.0.1/db?sslmode=no": "sslmode is invalid",
+		"host=127.0.0.1 password='hunter2":             "unterminated quoted string",
+		"postgres://u:hunter2@[bad":                    "IPv6 host address",
+	} {
+		_, err := roomstore.OpenPostgres(testCtx(t), connString, roomstore.PostgresConfig{})
+		if !errors.Is(err, roomstore.ErrInvalidConfig) || !strings.Contains(err.Error(), where) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("OpenPostgres(a string with %s) = %v; want ErrInvalidConfig saying so, without the password", where, err)
+		}
+	}
 	d := roomstore.PostgresConfig{}.WithDefaults()
 	if d.Table != roomstore.DefaultTable || d.BatchChunk != roomstore.DefaultBatchChunk ||
 		d.ApplicationName != roomstore.DefaultApplicationName || d.TraceLogLevel != roomstore.DefaultTraceLogLevel {

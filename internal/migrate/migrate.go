@@ -6,8 +6,9 @@
 // rendered with text/template (the one templating of the module: every value spliced in is
 // an identifier already quoted by pgx.Identifier.Sanitize, or a number). Up then:
 //
-//  1. reads the recorded versions (one query per schema, no lock): when every step is
-//     recorded it returns, having sent no DDL;
+//  1. reads which schemas hold a version table (one catalogue query) and the recorded
+//     versions (one query per such schema, no lock): when every step is recorded it
+//     returns, having sent no DDL and no statement that fails on a fresh database;
 //  2. otherwise creates, in one transaction under advisory locks, the schemas and the
 //     version table gamepersist_migrations(component, version, name, applied_at,
 //     baseline), and records version 1 as a baseline for a component whose tables a
@@ -38,7 +39,6 @@ import (
 	"text/template"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // VersionTable is the name of the table, one per schema, that records applied steps.
@@ -79,6 +79,16 @@ type Component struct {
 type Result struct {
 	Applied   int // steps run
 	Baselined int // steps recorded as already applied by a release before versioning
+	// Lookalikes are the tables Up created (a component's Baseline, by its step 1) whose
+	// name is within a typo of a table already in the schema: a misspelled name in a
+	// store's configuration makes a new, empty table where the game meant its own. The
+	// caller logs them.
+	Lookalikes []Lookalike
+}
+
+// Lookalike is a table Up created next to an existing one with a similar name.
+type Lookalike struct {
+	Schema, Created, Existing string
 }
 
 // DB is what Up needs of a connection: *pgxpool.Pool and *pgx.Conn satisfy it.
@@ -171,16 +181,17 @@ func lockKey(parts ...string) int64 {
 func versionTable(schema string) string { return pgx.Identifier{schema, VersionTable}.Sanitize() }
 
 // Up brings every component to its last step (see the package doc). When nothing is
-// missing it costs one query per schema (two with an empty Schema) and sends no DDL;
+// missing it costs one read of the catalogue and one query per schema, and sends no DDL;
 // otherwise one transaction to set up and one per missing step. It returns what it did,
 // and errors wrapping the database's error (a failed step as a *StepError).
 func Up(ctx context.Context, db DB, comps ...Component) (Result, error) {
 	var res Result
 	comps = slices.Clone(comps)
-	if err := resolveSchemas(ctx, db, comps); err != nil {
+	versioned, err := resolveSchemas(ctx, db, comps)
+	if err != nil {
 		return res, err
 	}
-	recorded, setup, err := readRecorded(ctx, db, comps)
+	recorded, setup, err := readRecorded(ctx, db, comps, versioned)
 	if err != nil {
 		return res, err
 	}
@@ -206,33 +217,57 @@ func Up(ctx context.Context, db DB, comps ...Component) (Result, error) {
 			if ran {
 				res.Applied++
 			}
+			if ran && s.Version == 1 && c.Baseline != "" {
+				similar, err := lookalikes(ctx, db, c.Schema, c.Baseline)
+				if err != nil {
+					return res, err
+				}
+				res.Lookalikes = append(res.Lookalikes, similar...)
+			}
 		}
 	}
 	return res, nil
 }
 
-// resolveSchemas fills the empty schemas with the connection's current_schema().
-func resolveSchemas(ctx context.Context, db DB, comps []Component) error {
-	if !slices.ContainsFunc(comps, func(c Component) bool { return c.Schema == "" }) {
-		return nil
-	}
-	rows, err := db.Query(ctx, "SELECT current_schema()")
-	if err != nil {
-		return fmt.Errorf("current schema: %w", err)
-	}
-	cur, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[*string])
-	if err != nil {
-		return fmt.Errorf("current schema: %w", err)
-	}
-	if cur == nil {
-		return ErrNoSchema
-	}
-	for i := range comps {
-		if comps[i].Schema == "" {
-			comps[i].Schema = *cur
+// resolveSchemas fills the empty schemas with the connection's current_schema() and
+// returns the set of the components' schemas that hold a version table. It is one read
+// of the catalogue, so that Up never sends a statement that fails on a fresh database
+// (a missing table is an error the server logs, and so does a pgx tracer).
+func resolveSchemas(ctx context.Context, db DB, comps []Component) (map[string]bool, error) {
+	named := make([]string, 0, len(comps))
+	for _, c := range comps {
+		if c.Schema != "" {
+			named = append(named, c.Schema)
 		}
 	}
-	return nil
+	rows, err := db.Query(ctx, `SELECT cur, ARRAY(SELECT n.nspname::text FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
+  WHERE c.relname = $2 AND c.relkind IN ('r', 'p') AND (n.nspname = ANY($1::text[]) OR n.nspname = cur))
+FROM (SELECT current_schema()::text AS cur) s`, named, VersionTable)
+	if err != nil {
+		return nil, fmt.Errorf("read the catalogue: %w", err)
+	}
+	type answer struct {
+		Cur    *string
+		Tables []string
+	}
+	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[answer])
+	if err != nil {
+		return nil, fmt.Errorf("read the catalogue: %w", err)
+	}
+	for i := range comps {
+		if comps[i].Schema != "" {
+			continue
+		}
+		if a.Cur == nil {
+			return nil, ErrNoSchema
+		}
+		comps[i].Schema = *a.Cur
+	}
+	versioned := make(map[string]bool, len(a.Tables))
+	for _, schema := range a.Tables {
+		versioned[schema] = true
+	}
+	return versioned, nil
 }
 
 // schemasOf returns the distinct schemas of comps, sorted (the order locks are taken in).
@@ -246,11 +281,16 @@ func schemasOf(comps []Component) []string {
 }
 
 // readRecorded returns the recorded versions by schema and component, and whether setup
-// is needed: a version table is missing or a component has no version recorded.
-func readRecorded(ctx context.Context, db DB, comps []Component) (map[string]map[int]bool, bool, error) {
+// is needed: a version table is missing (not in versioned) or a component has no version
+// recorded. It reads only the version tables that exist.
+func readRecorded(ctx context.Context, db DB, comps []Component, versioned map[string]bool) (map[string]map[int]bool, bool, error) {
 	recorded := map[string]map[int]bool{}
 	setup := false
 	for _, schema := range schemasOf(comps) {
+		if !versioned[schema] {
+			setup = true // no version table (or no schema) yet: create them
+			continue
+		}
 		var names []string
 		for _, c := range comps {
 			if c.Schema == schema {
@@ -261,11 +301,7 @@ func readRecorded(ctx context.Context, db DB, comps []Component) (map[string]map
 		if err == nil {
 			err = readVersions(rows, schema, recorded)
 		}
-		var pgErr *pgconn.PgError
-		switch {
-		case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
-			setup = true // undefined table or schema: create them
-		case err != nil:
+		if err != nil {
 			return nil, false, fmt.Errorf("read versions in schema %q: %w", schema, err)
 		}
 	}
@@ -395,4 +431,60 @@ func runStep(ctx context.Context, db DB, c Component, s Step) (bool, error) {
 		return false, &StepError{Schema: c.Schema, Component: c.Name, Version: s.Version, Name: s.Name, Err: err}
 	}
 	return ran, nil
+}
+
+// lookalikes returns the tables of schema, other than table, whose names are within a
+// typo of table's (see similarName). It costs one catalogue query.
+func lookalikes(ctx context.Context, db DB, schema, table string) ([]Lookalike, error) {
+	rows, err := db.Query(ctx, `SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname <> $2 ORDER BY 1`, schema, table)
+	if err != nil {
+		return nil, fmt.Errorf("list the tables of schema %q: %w", schema, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the tables of schema %q: %w", schema, err)
+	}
+	var out []Lookalike
+	for _, n := range names {
+		if similarName(table, n) {
+			out = append(out, Lookalike{Schema: schema, Created: table, Existing: n})
+		}
+	}
+	return out, nil
+}
+
+// similarName reports whether a and b differ by a typo: the same name but for case,
+// or an edit distance of at most 2 (1 for names under 5 characters).
+func similarName(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	if a == b {
+		return true
+	}
+	limit := 2
+	if min(len(a), len(b)) < 5 {
+		limit = 1
+	}
+	return editDistance(a, b) <= limit
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -69,8 +69,9 @@ func TestLoadRefusesBadFiles(t *testing.T) {
 
 // recorder is a pgx tracer keeping the text of every statement sent.
 type recorder struct {
-	mu   sync.Mutex
-	sqls []string
+	mu     sync.Mutex
+	sqls   []string
+	failed []error // statements the server refused
 }
 
 func (r *recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
@@ -80,7 +81,19 @@ func (r *recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Trace
 	return ctx
 }
 
-func (r *recorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *recorder) TraceQueryEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	if d.Err != nil {
+		r.mu.Lock()
+		r.failed = append(r.failed, d.Err)
+		r.mu.Unlock()
+	}
+}
+
+func (r *recorder) failures() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
 
 func (r *recorder) take() []string {
 	r.mu.Lock()
@@ -162,7 +175,7 @@ func TestUpConcurrentEachStepOnce(t *testing.T) {
 	}
 	_ = rec.take()
 	res, err := migrate.Up(testCtx(t), pool, component(t, ""))
-	if err != nil || res != (migrate.Result{}) {
+	if err != nil || res.Applied+res.Baselined+len(res.Lookalikes) != 0 {
 		t.Fatalf("second Up = %+v, %v", res, err)
 	}
 	sqls := rec.take()
@@ -213,6 +226,27 @@ func TestUpCreatesSchemaAndResumes(t *testing.T) {
 	}
 }
 
+// TestUpOnAFreshDatabaseSendsNothingThatFails: the first Up, on a schema without a
+// version table and on a schema that does not exist yet, sends no statement the server
+// refuses (a missing gamepersist_migrations used to be probed with a query that failed
+// with 42P01, which pgx's tracelog reported as an error on every first start).
+func TestUpOnAFreshDatabaseSendsNothingThatFails(t *testing.T) {
+	t.Parallel()
+	cs, schema := testdb.NewSchema(t)
+	pool, rec := tracedPool(t, cs)
+	fresh := schema + "_fresh"
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+fresh+" CASCADE") })
+	for _, c := range []migrate.Component{component(t, ""), component(t, fresh)} {
+		res, err := migrate.Up(testCtx(t), pool, c)
+		if err != nil || res.Applied != 3 {
+			t.Fatalf("Up in %q = %+v, %v", c.Schema, res, err)
+		}
+	}
+	if failed := rec.failures(); len(failed) != 0 {
+		t.Fatalf("the first Up sent %d statements that failed: %v", len(failed), failed)
+	}
+}
+
 // TestUpBaseline: a table created before versioning is recorded as version 1 without
 // running step 1 again (it would fail: no IF NOT EXISTS), and later steps run.
 func TestUpBaseline(t *testing.T) {
@@ -244,7 +278,7 @@ func TestUpNewerDatabase(t *testing.T) {
 	if _, err := pool.Exec(testCtx(t), "INSERT INTO gamepersist_migrations (component, version, name) VALUES ('test things', 4, '004_later.sql')"); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := migrate.Up(testCtx(t), pool, component(t, "")); err != nil || res != (migrate.Result{}) {
+	if res, err := migrate.Up(testCtx(t), pool, component(t, "")); err != nil || res.Applied+res.Baselined+len(res.Lookalikes) != 0 {
 		t.Fatalf("Up on a newer database = %+v, %v", res, err)
 	}
 }
@@ -282,5 +316,28 @@ func TestCreateSchemaSQLQuotes(t *testing.T) {
 		if got := count(t, pool, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", name); got != 1 {
 			t.Errorf("schema %q not created", name)
 		}
+	}
+}
+
+// TestUpReportsLookalikeTables: a component whose table Up creates next to an existing
+// table with a similar name (a misspelled configuration) reports both names; an unrelated
+// table, or a table that already exists, reports nothing.
+func TestUpReportsLookalikeTables(t *testing.T) {
+	t.Parallel()
+	pool, schema := testdb.NewPool(t)
+	if _, err := pool.Exec(testCtx(t), "CREATE TABLE thing (id int); CREATE TABLE inventory (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := migrate.Up(testCtx(t), pool, component(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []migrate.Lookalike{{Schema: schema, Created: "things", Existing: "thing"}}
+	if len(res.Lookalikes) != 1 || res.Lookalikes[0] != want[0] {
+		t.Fatalf("Lookalikes = %+v, want %+v", res.Lookalikes, want)
+	}
+	res, err = migrate.Up(testCtx(t), pool, component(t, ""))
+	if err != nil || len(res.Lookalikes) != 0 {
+		t.Fatalf("second Up: %+v, %v; want no lookalikes (nothing created)", res, err)
 	}
 }
