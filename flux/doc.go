@@ -123,6 +123,12 @@
 //	  SELECT id FROM players WHERE id = ANY($1) ORDER BY id FOR UPDATE)
 //	UPDATE players p SET … FROM … WHERE p.id IN (SELECT id FROM locked) …
 //
+// With Audit on, the log row's foreign key to the players (a game's own log usually has
+// one) would lock the players' rows FOR KEY SHARE in no particular order; Apply takes those
+// locks itself first, in id order, so the rule holds with audit too. The audit row and
+// the bookkeeping columns record what the database applied after clamping; a write the
+// clamp cancels touches no lucidity row and logs nothing.
+//
 // A deadlock or serialization failure that reaches PostgresPlayers anyway is retried within
 // the caller's deadline (Retryable says which errors those are; PostgresPlayers.Stats
 // counts the retries).
