@@ -531,14 +531,14 @@ func (r *Runner) stop(ctx context.Context) error {
 			r.log.Warn().Err(err).Msg("flux metrics not unregistered")
 		}
 	}()
-	r.startMu.Lock()
-	s := r.step
-	r.startMu.Unlock()
 	if err := r.acquireForStop(ctx); err != nil { // a Tick still runs: its count is the last one
 		return fmt.Errorf("%w: at least %d players (a tick still running): %w", ErrFlushIncomplete,
 			r.Stats().PendingPlayers, err)
 	}
 	defer r.release()
+	r.startMu.Lock()
+	s := r.step
+	r.startMu.Unlock()
 	if s != nil { // the worker stops at once (its I/O is cancelled); what it held is merged here
 		if err := waitDone(ctx, s.done); err != nil {
 			return fmt.Errorf("%w: at least %d players (the background worker still running): %w",
