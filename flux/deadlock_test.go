@@ -79,7 +79,7 @@ func TestNoDeadlockWithGameWrites(t *testing.T) {
 // TestAuditForeignKeyLocksInIDOrder is the deterministic check.)
 func TestNoDeadlockWithGameWritesAudited(t *testing.T) {
 	t.Parallel()
-	const players = 1000
+	const players, rounds, batch = 1000, 100, 400
 	pool, game, lib := mudWorld(t)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `INSERT INTO `+game+`.players
@@ -128,7 +128,17 @@ FROM d WHERE l.player_id = d.id AND l.player_id IN (SELECT player_id FROM locked
 				m[x.id] = x.lcd
 			}
 			return m
-		}}, 100, 400)
+		}}, rounds, batch)
+	// Each log row is the ±1 a write applied: its old and new values are the row's own
+	// around the update, even with the game's UPDATE of the same rows landing meanwhile.
+	var logged, off int
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE abs(delta) <> 1 OR new_value - old_value <> delta)
+		FROM `+game+`.lucidity_adjustments`).Scan(&logged, &off); err != nil {
+		t.Fatal(err)
+	}
+	if logged != rounds*batch || off != 0 {
+		t.Fatalf("%d adjustment rows, %d of them not the ±1 applied; want %d, 0", logged, off, rounds*batch)
+	}
 }
 
 // runDeadlockRounds runs rounds of an Apply, an UpdatePresence and the game's UPDATE at
