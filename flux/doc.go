@@ -54,8 +54,11 @@
 // background load: the Step after next while the database answers within a tick, as soon
 // as it answers otherwise. While the
 // database is down Step keeps evaluating from memory and the worker keeps the writes,
-// summed per player, until it answers; past MaxLag batches waiting, Step skips its tick
-// (ErrLagging). A write whose reply was lost is held until a load says whether it landed.
+// summed per player, until it answers; once MaxLag Steps have handed over batches since
+// the worker last wrote successfully, Step skips its tick (ErrLagging, wrapping the
+// database's error) until a write succeeds, so memory grows with the players, not with
+// the outage. Before the first load, Step returns ErrNoState (wrapping the load's error
+// when it failed). A write whose reply was lost is held until a load says whether it landed.
 // Sync waits for the worker (tests, save points). The fence holds in this mode too: no
 // minute is ever applied twice. One thing is weaker than with Tick: when this Runner
 // shares players with another one and both fail to write the same minute, the stepping
@@ -104,8 +107,10 @@
 // tick, in statements of at most RunnerConfig.MaxWriteBatch players. When loading fails,
 // the tick evaluates nothing (that game minute passes without flux). Stop cancels a
 // running tick's database call, then flushes within its ctx (Close: CloseTimeout, longer
-// than ApplyTimeout); when it cannot, it returns ErrFlushIncomplete saying how many
-// players' writes are left. A crash loses the pending writes, never an applied one.
+// than ApplyTimeout), trying again with backoff while the flush fails, so a database
+// back before the deadline loses nothing; when it cannot, it returns ErrFlushIncomplete
+// saying how many players' writes are left. A crash loses the pending writes, never an
+// applied one.
 //
 // # Living with the game's own writes
 //
@@ -117,6 +122,12 @@
 //	WITH locked AS MATERIALIZED (
 //	  SELECT id FROM players WHERE id = ANY($1) ORDER BY id FOR UPDATE)
 //	UPDATE players p SET … FROM … WHERE p.id IN (SELECT id FROM locked) …
+//
+// With Audit on, the log row's foreign key to the players (a game's own log usually has
+// one) would lock the players' rows FOR KEY SHARE in no particular order; Apply takes those
+// locks itself first, in id order, so the rule holds with audit too. The audit row and
+// the bookkeeping columns record what the database applied after clamping; a write the
+// clamp cancels touches no lucidity row and logs nothing.
 //
 // A deadlock or serialization failure that reaches PostgresPlayers anyway is retried within
 // the caller's deadline (Retryable says which errors those are; PostgresPlayers.Stats

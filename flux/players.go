@@ -19,7 +19,8 @@ import (
 //     conflict. So a write retried after a lost reply, a minute re-run after a restart,
 //     and the same minute ticked by two servers are each applied once.
 //   - Apply adds each write's Delta to the stored lucidity, clamped to the rules' bounds,
-//     stores the tier of the result and the write's TickState. Deltas, rather than
+//     stores the tier of the result and the write's TickState. A Delta the clamp cancels
+//     leaves the lucidity row untouched (only the TickState moves). Deltas, rather than
 //     absolute values, keep a game's own concurrent lucidity writes.
 type PlayerStore interface {
 	// LoadActive returns the players active at q.Now (see ActiveQuery), appended to
@@ -66,7 +67,9 @@ type PlayerWrite struct {
 	Ticks int
 	// OldLucidity and NewLucidity are the lucidity before the first and after the last
 	// summed tick, as evaluated; RoomID the room of the last one; Flux the summed flux.
-	// They are written to the audit log, not used to apply.
+	// RoomID, Ticks and Flux are written to the audit log; the log's lucidity, tiers and
+	// delta are those the store applied (after the clamp, and after the game's own
+	// writes), not these.
 	OldLucidity, NewLucidity int
 	RoomID                   string
 	Flux                     float64
@@ -79,7 +82,8 @@ type ApplyResult struct {
 	// Conflicts is the number of writes refused because the player's stored tick had
 	// moved on (applied before, by this or another Runner) or the player is unknown.
 	Conflicts int
-	// LucidityUpdated is the number of lucidity rows changed (writes with a Delta).
+	// LucidityUpdated is the number of lucidity rows changed: writes whose Delta, clamped
+	// to the rules' bounds, changed the stored lucidity.
 	LucidityUpdated int
 }
 

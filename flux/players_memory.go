@@ -171,9 +171,9 @@ func (m *MemoryPlayers) Apply(ctx context.Context, writes []PlayerWrite) (ApplyR
 			continue
 		}
 		res.Written++
-		if w.Delta != 0 {
-			s.Lucidity = clampLucidity(s.Lucidity+w.Delta, m.rules.MinLucidity, m.rules.MaxLucidity)
-			s.Tier = m.rules.Tier(s.Lucidity)
+		if l := clampLucidity(s.Lucidity+w.Delta, m.rules.MinLucidity, m.rules.MaxLucidity); l != s.Lucidity {
+			s.Lucidity = l
+			s.Tier = m.rules.Tier(l)
 			res.LucidityUpdated++
 		}
 		s.Flux = w.State

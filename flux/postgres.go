@@ -262,12 +262,19 @@ func (p *PostgresPlayers) unsettle(pid uint32) {
 	p.unsettledN.Add(1)
 }
 
+// clampedSum returns the expression of the lucidity of the row aliased t plus the integer
+// expression delta, clamped to the rules' bounds.
+func (p *PostgresPlayers) clampedSum(delta string) string {
+	n := p.names
+	return "least(" + n.MaxLucidity + ", greatest(" + n.MinLucidity + ", t." + n.Lucidity + " + " + delta + "))"
+}
+
 // luciditySet returns the SET list that adds the integer expression delta to the lucidity
 // row aliased t: lucidity clamped to the rules' bounds, the tier recomputed, and the
 // configured updated-at and tier-entered columns kept.
 func (p *PostgresPlayers) luciditySet(delta string) string {
 	n := p.names
-	clamped := "least(" + n.MaxLucidity + ", greatest(" + n.MinLucidity + ", t." + n.Lucidity + " + " + delta + "))"
+	clamped := p.clampedSum(delta)
 	newTier := p.tierCase(clamped)
 	set := n.Lucidity + " = " + clamped + ", " + n.Tier + " = " + newTier
 	if c := p.cfg.UpdatedAtColumn; c != "" {
@@ -286,13 +293,17 @@ func (p *PostgresPlayers) luciditySet(delta string) string {
 
 // Apply's parameters, one element per write: $1 player id, $2 from tick, $3 tick, $4
 // residual, $5 room, $6 evaluations, $7 last delta, $8 delta, $9 from writer, $10 writer;
-// with Audit also $11 ticks, $12 old lucidity, $13 new lucidity, $14 flux, $15 old tier,
-// $16 new tier.
+// with Audit also $11 ticks, $12 flux. The audit row's lucidity, tiers and delta are read
+// from the lucidity row itself, before and after the update: what was applied after the
+// clamp, not what the write asked for.
 //
-// Locks are taken in player-id order, state rows first, then lucidity rows: each lock set
-// is a sorted FOR UPDATE (ORDER BY is applied before the locking clause), and the updates
-// touch only rows already locked. A write whose from tick no longer matches (re-checked on
-// the locked row) is left out, and so is its lucidity change.
+// Locks are taken in player-id order, state rows first, then (with Audit and a separate
+// lucidity table) the player rows FOR KEY SHARE, which the audit row's foreign key, if
+// any, needs, then lucidity rows: each lock set is a sorted locking SELECT (ORDER BY is
+// applied before the locking clause), and the updates and inserts touch only rows already
+// locked. A write whose from tick no longer matches (re-checked on the locked row) is left
+// out, and so is its lucidity change; a lucidity row the clamped delta would not change is
+// not updated (its bookkeeping columns stay) and gets no audit row.
 func (p *PostgresPlayers) buildApplySQL() string {
 	n := p.names
 	lucTable, idCol := n.LucidityTable, n.LucidityPlayerID
@@ -333,15 +344,33 @@ func (p *PostgresPlayers) buildApplySQL() string {
   RETURNING player_id
 ), won AS (
   SELECT player_id FROM moved UNION ALL SELECT player_id FROM born
-), lucidity_locked AS MATERIALIZED (
-  SELECT t.` + idCol + ` AS player_id FROM ` + lucTable + ` t
-  WHERE t.` + idCol + ` IN (SELECT w.player_id FROM won w JOIN firsts f ON f.player_id = w.player_id WHERE f.delta <> 0)
+), changing AS (
+  SELECT w.player_id FROM won w JOIN firsts f ON f.player_id = w.player_id WHERE f.delta <> 0
+)`)
+	lucidityFrom := "changing"
+	if p.cfg.Audit && p.separateLucidity() {
+		// The audit row's foreign key to the player table (a game's log usually has one)
+		// takes FOR KEY SHARE on the players' rows as each row is inserted, in no particular
+		// order: take those locks here first, in player-id order, before the lucidity rows.
+		b.WriteString(`, players_locked AS MATERIALIZED (
+  SELECT p.` + n.PlayerID + ` AS player_id FROM ` + n.Players + ` p
+  WHERE p.` + n.PlayerID + ` IN (SELECT player_id FROM changing)
+  ORDER BY p.` + n.PlayerID + ` FOR KEY SHARE
+)`)
+		lucidityFrom = "players_locked"
+	}
+	b.WriteString(`, lucidity_locked AS MATERIALIZED (
+  SELECT t.` + idCol + ` AS player_id, t.` + n.Lucidity + `::int AS old, t.` + n.Tier + `::text AS old_tier
+  FROM ` + lucTable + ` t
+  WHERE t.` + idCol + ` IN (SELECT player_id FROM ` + lucidityFrom + `)
   ORDER BY t.` + idCol + ` FOR UPDATE
 ), updated AS (
+  -- Only the rows whose lucidity the clamped delta changes: a write the clamp cancels
+  -- moves no bookkeeping column and logs no audit row.
   UPDATE ` + lucTable + ` t SET ` + set + `
-  FROM firsts f
-  WHERE t.` + idCol + ` = f.player_id AND t.` + idCol + ` IN (SELECT player_id FROM lucidity_locked)
-  RETURNING t.` + idCol + ` AS player_id
+  FROM firsts f JOIN lucidity_locked l ON l.player_id = f.player_id
+  WHERE t.` + idCol + ` = f.player_id AND ` + p.clampedSum("f.delta") + ` <> t.` + n.Lucidity + `
+  RETURNING t.` + idCol + ` AS player_id, l.old, t.` + n.Lucidity + `::int AS new, l.old_tier, t.` + n.Tier + `::text AS new_tier
 )`)
 	if p.cfg.Audit {
 		a := p.audit
@@ -356,11 +385,11 @@ func (p *PostgresPlayers) buildApplySQL() string {
 		add(a.Tick, "f.tick")
 		add(a.Ticks, "x.ticks")
 		add(a.RoomID, "f.room_id")
-		add(a.OldLucidity, "x.old")
-		add(a.NewLucidity, "x.new")
-		add(a.Delta, "f.delta")
-		add(a.OldTier, "x.old_tier")
-		add(a.NewTier, "x.new_tier")
+		add(a.OldLucidity, "u.old")
+		add(a.NewLucidity, "u.new")
+		add(a.Delta, "u.new - u.old")
+		add(a.OldTier, "u.old_tier")
+		add(a.NewTier, "u.new_tier")
 		add(a.Flux, "x.flux")
 		add(a.Reason, quoteLiteral(p.cfg.AuditReason))
 		add(a.At, "now()")
@@ -368,8 +397,8 @@ func (p *PostgresPlayers) buildApplySQL() string {
   INSERT INTO ` + n.Audit + ` (` + strings.Join(cols, ", ") + `)
   SELECT ` + strings.Join(vals, ", ") + `
   FROM updated u JOIN firsts f ON f.player_id = u.player_id
-  JOIN unnest($11::int4[], $12::int4[], $13::int4[], $14::float8[], $15::text[], $16::text[])
-    WITH ORDINALITY AS x(ticks, old, new, flux, old_tier, new_tier, ord) ON x.ord = f.ord
+  JOIN unnest($11::int4[], $12::float8[]) WITH ORDINALITY AS x(ticks, flux, ord) ON x.ord = f.ord
+  ORDER BY u.player_id
   RETURNING 1
 )`)
 	}
@@ -490,17 +519,17 @@ func (p *PostgresPlayers) LoadStatement(q ActiveQuery) (string, []any) {
 
 // applyArgs are the reusable parameter arrays of the apply statement.
 type applyArgs struct {
-	players, rooms, oldTiers, newTiers   []string
-	from, ticks, fromWriter, writer      []int64
-	residual, flux                       []float64
-	evals, lastDelta, delta, n, old, new []int32
+	players, rooms                  []string
+	from, ticks, fromWriter, writer []int64
+	residual, flux                  []float64
+	evals, lastDelta, delta, n      []int32
 }
 
 func (a *applyArgs) reset() {
-	a.players, a.rooms, a.oldTiers, a.newTiers = a.players[:0], a.rooms[:0], a.oldTiers[:0], a.newTiers[:0]
+	a.players, a.rooms = a.players[:0], a.rooms[:0]
 	a.from, a.ticks, a.residual, a.flux = a.from[:0], a.ticks[:0], a.residual[:0], a.flux[:0]
 	a.fromWriter, a.writer = a.fromWriter[:0], a.writer[:0]
-	a.evals, a.lastDelta, a.delta, a.n, a.old, a.new = a.evals[:0], a.lastDelta[:0], a.delta[:0], a.n[:0], a.old[:0], a.new[:0]
+	a.evals, a.lastDelta, a.delta, a.n = a.evals[:0], a.lastDelta[:0], a.delta[:0], a.n[:0]
 }
 
 func (p *PostgresPlayers) fill(a *applyArgs, writes []PlayerWrite) []any {
@@ -518,16 +547,12 @@ func (p *PostgresPlayers) fill(a *applyArgs, writes []PlayerWrite) []any {
 		a.writer = append(a.writer, w.State.Writer)
 		if p.cfg.Audit {
 			a.n = append(a.n, int32(w.Ticks))
-			a.old = append(a.old, int32(w.OldLucidity))
-			a.new = append(a.new, int32(w.NewLucidity))
 			a.flux = append(a.flux, w.Flux)
-			a.oldTiers = append(a.oldTiers, string(p.cfg.Rules.Tier(w.OldLucidity)))
-			a.newTiers = append(a.newTiers, string(p.cfg.Rules.Tier(w.NewLucidity)))
 		}
 	}
 	args := []any{a.players, a.from, a.ticks, a.residual, a.rooms, a.evals, a.lastDelta, a.delta, a.fromWriter, a.writer}
 	if p.cfg.Audit {
-		args = append(args, a.n, a.old, a.new, a.flux, a.oldTiers, a.newTiers)
+		args = append(args, a.n, a.flux)
 	}
 	return args
 }

@@ -82,9 +82,13 @@ type PostgresConfig struct {
 	// StateTable holds each player's TickState — last tick, carry-over, last change —
 	// the exactly-once fence of every write (flux_state). Migrate creates it.
 	StateTable string
-	// Audit makes the apply statement also insert one row per lucidity-changing write into
+	// Audit makes the apply statement also insert one row per write that changed the
+	// stored lucidity (after the clamp; a write the clamp cancels logs nothing) into
 	// AuditTable (flux_audit): by default the library's own table, created by Migrate;
-	// with AuditColumns set, a game's own log table, whose columns AuditColumns maps.
+	// with AuditColumns set, a game's own log table, whose columns AuditColumns maps. The
+	// log may have a foreign key to PlayersTable: with a separate LucidityTable, Apply
+	// takes the FOR KEY SHARE locks that key needs itself, in player-id order, before the
+	// lucidity rows (one more sorted lock pass over the changed players).
 	Audit        bool
 	AuditTable   string
 	AuditColumns AuditColumns
@@ -199,11 +203,11 @@ type AuditColumns struct {
 	Tick        string // bigint: the last tick of the write
 	Ticks       string // integer: ticks summed in the write
 	RoomID      string // text: the room of the last tick
-	OldLucidity string // integer: lucidity before the first tick
-	NewLucidity string // integer: lucidity after the last tick
-	Delta       string // integer: NewLucidity − OldLucidity as applied
-	OldTier     string // text
-	NewTier     string // text
+	OldLucidity string // integer: the stored lucidity before the write
+	NewLucidity string // integer: the stored lucidity after it (clamped)
+	Delta       string // integer: NewLucidity − OldLucidity, as applied (never 0: no row then)
+	OldTier     string // text: the stored tier before the write
+	NewTier     string // text: the tier after it
 	Flux        string // double precision: the summed flux
 	Reason      string // text: PostgresConfig.AuditReason
 	At          string // timestamptz: now()

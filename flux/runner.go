@@ -515,12 +515,14 @@ func (r *Runner) Run(ctx context.Context, interval time.Duration) error {
 // Stop makes a final flush of the pending writes within ctx and returns its error; from
 // the moment it is called, Tick and Run return ErrClosed. A running Tick's database call
 // is cancelled (its writes stay pending and are part of the flush), so Stop does not wait
-// for a slow apply. When the flush cannot finish it returns an error wrapping
-// ErrFlushIncomplete and the store's error, saying how many players' writes are left
-// (they are lost when the process exits: give Stop the deadline you can afford). Only the
+// for a slow apply. A flush that fails is tried again, waiting 20 ms doubling to 1 s
+// between tries, until it succeeds or ctx ends (a database back within the deadline loses
+// nothing). When it cannot finish it returns an error wrapping ErrFlushIncomplete and the
+// store's last error, saying how many players' writes are left (they are lost when the
+// process exits: give Stop the deadline you can afford). Only the
 // first Stop or Close does this; later ones wait for it and return the same error. It does
 // not close the player or room store. It costs one apply statement per MaxWriteBatch
-// pending players.
+// pending players per try.
 func (r *Runner) Stop(ctx context.Context) error {
 	if r.closed.CompareAndSwap(false, true) {
 		close(r.stopped)
@@ -536,18 +538,18 @@ func (r *Runner) stop(ctx context.Context) error {
 			r.log.Warn().Err(err).Msg("flux metrics not unregistered")
 		}
 	}()
-	if err := r.acquire(ctx); err != nil {
-		return fmt.Errorf("%w: %w", ErrFlushIncomplete, err)
+	if err := r.acquireForStop(ctx); err != nil { // a Tick still runs: its count is the last one
+		return fmt.Errorf("%w: at least %d players (a tick still running): %w", ErrFlushIncomplete,
+			r.Stats().PendingPlayers, err)
 	}
 	defer r.release()
 	r.startMu.Lock()
 	s := r.step
 	r.startMu.Unlock()
 	if s != nil { // the worker stops at once (its I/O is cancelled); what it held is merged here
-		select {
-		case <-s.done:
-		case <-ctx.Done():
-			return fmt.Errorf("%w: waiting for the background worker: %w", ErrFlushIncomplete, ctx.Err())
+		if err := waitDone(ctx, s.done); err != nil {
+			return fmt.Errorf("%w: at least %d players (the background worker still running): %w",
+				ErrFlushIncomplete, s.heldEstimate(), err)
 		}
 		s.mu.Lock()
 		batches, now := s.mailbox, s.nextNow
@@ -566,10 +568,7 @@ func (r *Runner) stop(ctx context.Context) error {
 			clear(s.doubt)
 		}
 	}
-	var rep TickReport
-	err := r.flush(ctx, &rep, nil)
-	r.stats.flushed(rep, len(r.pending))
-	r.metrics.addStatements(rep.Statements)
+	err := r.flushUntil(ctx)
 	if err != nil {
 		r.log.Error().Err(err).Int("pending_players", len(r.pending)).Msg("flux final flush gave up")
 		return fmt.Errorf("%w: %d players: %w", ErrFlushIncomplete, len(r.pending), err)
@@ -578,7 +577,8 @@ func (r *Runner) stop(ctx context.Context) error {
 }
 
 // Close is Stop within RunnerConfig.CloseTimeout (DefaultCloseTimeout): it stops the
-// background worker, makes the final flush and returns its error. A later Close or Stop
+// background worker, makes the final flush (tried again until the deadline) and returns
+// its error. A later Close or Stop
 // returns the same error. Use Stop to give the final flush a deadline of your own.
 func (r *Runner) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CloseTimeout)

@@ -65,18 +65,21 @@ type RunnerConfig struct {
 	LoadTimeout  time.Duration
 	RoomsTimeout time.Duration
 	ApplyTimeout time.Duration
-	// CloseTimeout bounds Close's final flush (DefaultCloseTimeout, 15 s: longer than
-	// ApplyTimeout, so the flush's own statement has its full time); Stop takes a ctx
-	// instead.
+	// CloseTimeout bounds Close's final flush, tried again with backoff until it
+	// succeeds or this ends (DefaultCloseTimeout, 15 s: longer than ApplyTimeout, so the
+	// flush's own statement has its full time); Stop takes a ctx instead.
 	CloseTimeout time.Duration
 	// MaxWriteBatch is the most player writes one apply statement carries
 	// (DefaultMaxWriteBatch); a backlog after an outage is written in statements of at
 	// most this many players. Pending writes are summed per player, so a backlog never
 	// holds more writes than players.
 	MaxWriteBatch int
-	// MaxLag bounds the non-blocking mode (Start, Step): when this many Step batches are
-	// still waiting for the background writer, Step skips its tick with ErrLagging
-	// (DefaultMaxLag). Memory then stays within MaxLag ticks of writes.
+	// MaxLag bounds the non-blocking mode (Start, Step): when this many Step batches have
+	// been handed over since the background writer last wrote everything it held (the
+	// database is down or slower than the Steps), Step skips its tick with ErrLagging
+	// (DefaultMaxLag) until a write succeeds. The worker holds the unwritten writes summed
+	// per player; besides those, memory holds at most the batches it has not taken yet,
+	// so never more than MaxLag Steps' writes.
 	MaxLag int
 	// Now gives the time of each tick in Run (game time); nil uses the ticker's time.
 	Now func() time.Time

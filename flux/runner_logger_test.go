@@ -13,16 +13,18 @@ import (
 	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
 )
 
-// failTwice runs a tick whose apply fails and a Stop whose final flush fails.
+// failTwice runs a tick whose apply fails and a Stop whose final flush fails until its
+// deadline.
 func failTwice(t *testing.T, cfg flux.RunnerConfig) {
 	t.Helper()
 	b := memoryBackend(t, scenarioPlayers()...)
-	flaky := &flakyStore{PlayerStore: b.store, failApply: 2}
+	flaky := &flakyStore{PlayerStore: b.store, failApply: 1 << 30}
 	r, err := flux.NewRunner(flaky, memoryRooms(t, scenarioRooms()...), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
 	if _, err := r.Tick(ctx, rtNight); !errors.Is(err, flux.ErrApplyFailed) {
 		t.Fatalf("tick: %v", err)
 	}

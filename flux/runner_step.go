@@ -17,11 +17,14 @@ var (
 	// ErrStarted is returned by Tick and Run after Start: a started Runner ticks with Step.
 	ErrStarted = errors.New("flux: runner started: use Step, not Tick")
 	// ErrNoState is returned by a Step that has no player state yet: the first background
-	// load has not finished (or has failed). The tick is skipped, nothing is written.
+	// load has not finished (or has failed). The tick is skipped, nothing is written. When
+	// a load failed, the error wraps the last load's error too.
 	ErrNoState = errors.New("flux: no player state loaded yet, tick skipped")
 	// ErrLagging is returned by a Step that found RunnerConfig.MaxLag batches of writes
-	// still waiting for the background writer (the database is down or too slow): the
-	// tick is skipped rather than queue more, so memory stays bounded.
+	// handed over since the background writer last wrote successfully (the database is
+	// down or too slow): the tick is skipped rather than queue more, so memory stays
+	// bounded. The error wraps the last background write's error (else the last load's)
+	// when there is one.
 	ErrLagging = errors.New("flux: background writer lagging, tick skipped")
 )
 
@@ -66,6 +69,8 @@ type stepper struct {
 	busy    bool                   // the worker is in a cycle
 	reload  bool                   // Start or Sync asked for a load even with nothing to write
 	lastErr error                  // the error of the worker's last write, nil when it succeeded
+	loadErr error                  // the error of the worker's last load, nil when it succeeded
+	written uint64                 // seq of the last batch the worker wrote without error (lag: seq − written)
 	left    int                    // players whose writes the worker still holds after its last write
 	cycled  chan struct{}          // closed and replaced at the end of each worker cycle
 	doubt   map[string]PlayerWrite // left by the worker when it returns, for Stop
@@ -160,16 +165,22 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 	s.mu.Lock()
 	fresh := s.fresh
 	s.fresh = nil
-	lag := len(s.mailbox)
+	lag := s.seq - s.written
+	handled, writeErr, loadErr := s.handled, s.lastErr, s.loadErr
 	s.mu.Unlock()
 	if fresh != nil {
 		r.adopt(s, fresh)
 	}
+	s.dropHandled(handled)
 	if s.cur == nil {
-		return rep, ErrNoState
+		return rep, withCause(ErrNoState, loadErr)
 	}
-	if lag >= r.cfg.MaxLag {
-		return rep, ErrLagging
+	if lag >= uint64(r.cfg.MaxLag) {
+		s.signal() // the worker tries its held writes again
+		if writeErr == nil {
+			writeErr = loadErr
+		}
+		return rep, withCause(ErrLagging, writeErr)
 	}
 	cur := s.cur
 	t0 := time.Now()
@@ -306,10 +317,10 @@ func (r *Runner) work(s *stepper) {
 		}
 		rep := TickReport{}
 		err := r.flush(ctx, &rep, doubt)
-		r.stats.worked(rep, err, oldest, len(r.pending)+len(doubt))
+		r.stats.worked(rep, err, oldest, r.heldPlayers(doubt))
 		r.metrics.addStatements(rep.Statements)
 		if err != nil && r.life.Err() == nil {
-			r.log.Warn().Err(err).Int("pending_players", len(r.pending)+len(doubt)).Msg("flux background write failed")
+			r.log.Warn().Err(err).Int("pending_players", r.heldPlayers(doubt)).Msg("flux background write failed")
 		}
 		snap, lerr := r.loadSnapshot(ctx, now, seq, doubt)
 		cancel()
@@ -321,7 +332,10 @@ func (r *Runner) work(s *stepper) {
 		if lerr == nil {
 			s.fresh = snap
 		}
-		s.handled, s.lastErr, s.left = seq, err, len(r.pending)+len(doubt)
+		s.handled, s.lastErr, s.loadErr, s.left = seq, err, lerr, r.heldPlayers(doubt)
+		if err == nil && len(doubt) == 0 { // every batch up to seq is written (or refused)
+			s.written = seq
+		}
 		s.cycles = cycle
 		s.busy = false
 		close(s.cycled)

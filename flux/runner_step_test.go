@@ -307,8 +307,9 @@ func stepUnderFaults(t *testing.T, beside bool) {
 }
 
 // TestStepThroughOutage: while every write fails, Step keeps evaluating from memory (no
-// tick skipped while the worker keeps up); when the database answers again, one Sync
-// writes the backlog and the store ends where a Runner that never saw the outage takes it.
+// tick skipped while fewer than MaxLag batches wait); when the database answers again, one
+// Sync writes the backlog and the store ends where a Runner that never saw the outage
+// takes it.
 func TestStepThroughOutage(t *testing.T) {
 	t.Parallel()
 	const players, outage = 500, 200
@@ -323,7 +324,7 @@ func TestStepThroughOutage(t *testing.T) {
 	live := flux.NewMemoryPlayers(rules)
 	live.Put(world.Players...)
 	flaky := &flakyStore{PlayerStore: live}
-	r := newRunner(t, flaky, rooms, flux.RunnerConfig{})
+	r := newRunner(t, flaky, rooms, flux.RunnerConfig{MaxLag: outage + 1})
 	replay := flux.NewMemoryPlayers(rules)
 	replay.Put(world.Players...)
 	oracle := newRunner(t, replay, rooms, flux.RunnerConfig{})
