@@ -1,0 +1,11 @@
+package lease
+
+// Kill stops the renewal loop without releasing anything, as if the process died: the
+// member row and the leases stay until they expire. Owned keeps each lease until its
+// local deadline, as a stalled process would believe. Close afterwards does nothing.
+func (m *Manager) Kill() {
+	_ = m.down.Do(func() error {
+		m.stopLoop()
+		return nil
+	})
+}

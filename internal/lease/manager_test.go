@@ -1,0 +1,359 @@
+package lease_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gamepersist/gamepersist/internal/lease"
+)
+
+func TestMembersConvergeToFairDisjointCompleteOwnership(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("%d members", n), func(t *testing.T) {
+			t.Parallel()
+			g := newGroup(t, lease.DefaultShards)
+			var members []*lease.Manager
+			for i := range n {
+				members = append(members, g.start(fmt.Sprintf("member-%d", i)))
+			}
+			waitFor(t, "fair ownership", func() string { return g.fair(members...) })
+			for _, m := range members {
+				select {
+				case <-m.Changes():
+				default:
+					t.Errorf("%s: no change signalled after it took shards", m.MemberID())
+				}
+				if s := m.Stats(); s.Members != n || s.Owned != len(m.Owned()) || s.Acquired == 0 || s.Cycles == 0 {
+					t.Errorf("%s: stats %+v", m.MemberID(), s)
+				}
+			}
+		})
+	}
+}
+
+// TestJoiningMemberGetsWorkWithinTwoCycles: the holders let go of surplus at their first
+// cycle that sees the newcomer, and the newcomer takes it at its next one. Counted in
+// cycles, not time: each side completes at most two cycles after the step it waits for.
+func TestJoiningMemberGetsWorkWithinTwoCycles(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, lease.DefaultShards)
+	first := g.start("a")
+	waitFor(t, "one member holds all", func() string { return g.fair(first) })
+
+	before := first.Stats().Cycles
+	second := g.start("b") // its heartbeat is committed when Start returns
+	waitFor(t, "the holder lets go of its surplus", func() string {
+		if n := len(first.Owned()); n > lease.DefaultShards/2 {
+			return fmt.Sprintf("holder still has %d", n)
+		}
+		return ""
+	})
+	if c := first.Stats().Cycles - before; c > 2 {
+		t.Errorf("the holder let go after %d cycles, want at most 2", c)
+	}
+	newcomer := second.Stats().Cycles
+	waitFor(t, "fair ownership of two", func() string { return g.fair(first, second) })
+	if c := second.Stats().Cycles - newcomer; c > 2 {
+		t.Errorf("the newcomer took its share %d cycles after the release, want at most 2", c)
+	}
+
+	third := g.start("c")
+	waitFor(t, "fair ownership of three", func() string { return g.fair(first, second, third) })
+}
+
+// TestClosedMemberShardsMoveAtOnce: Close releases everything, so the survivor takes the
+// shards at its next cycle rather than after the TTL.
+func TestClosedMemberShardsMoveAtOnce(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, lease.DefaultShards)
+	a, b := g.start("a"), g.start("b")
+	waitFor(t, "fair ownership of two", func() string { return g.fair(a, b) })
+	bShards := b.Owned()
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Owned()) != 0 {
+		t.Fatal("a closed member still reports shards")
+	}
+	for shard := range bShards {
+		if l := g.leases()[shard]; l.owner == "b" {
+			t.Fatalf("after Close shard %d is still b's: %+v", shard, l)
+		}
+	}
+	before := a.Stats().Cycles
+	waitFor(t, "the survivor holds all", func() string { return g.fair(a) })
+	if c := a.Stats().Cycles - before; c > 2 {
+		t.Errorf("the survivor took the shards after %d cycles, want at most 2", c)
+	}
+	// Each moved shard got a new epoch.
+	for shard, epoch := range a.Owned() {
+		if old, ok := bShards[shard]; ok && epoch <= old {
+			t.Errorf("shard %d moved at epoch %d, b had %d", shard, epoch, old)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := b.Start(context.Background()); !errors.Is(err, lease.ErrClosed) {
+		t.Fatalf("Start after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestKilledMemberShardsMoveAfterTTL: a member that stops renewing keeps its shards until
+// its leases expire (checked on the database's clock), then the survivor takes them.
+func TestKilledMemberShardsMoveAfterTTL(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, lease.DefaultShards)
+	a, b := g.start("a"), g.start("b")
+	waitFor(t, "fair ownership of two", func() string { return g.fair(a, b) })
+
+	b.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	// The last expiry of b's leases, on the database's clock, after its last renewal.
+	var lastExpiry time.Time
+	if err := g.pool.QueryRow(ctx, "SELECT max(expires_at) FROM "+pgx.Identifier{g.schema, lease.LeasesTable}.Sanitize()+
+		" WHERE owner = 'b'").Scan(&lastExpiry); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the survivor holds all", func() string { return g.fair(a) })
+
+	rows, err := g.pool.Query(ctx, "SELECT shard, acquired_at FROM "+pgx.Identifier{g.schema, lease.LeasesTable}.Sanitize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acquired, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+		Shard int
+		At    time.Time
+	}])
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for _, r := range acquired {
+		if r.At.After(lastExpiry) {
+			moved++
+		}
+	}
+	// b held 32; none of them may move before its lease expired. a's own 32 were taken
+	// before b was killed.
+	if moved != lease.DefaultShards/2 {
+		t.Fatalf("%d shards acquired after b's leases expired, want b's %d (none before)", moved, lease.DefaultShards/2)
+	}
+	if s := a.Stats(); s.Members != 1 {
+		t.Fatalf("survivor counts %d members after b expired", s.Members)
+	}
+}
+
+// TestNoShardIsHeldByTwoMembersAtOnce polls every member's Owned and the lease table while
+// members join, leave cleanly and are killed, and checks that no shard is ever held by two
+// members at one instant, that a (shard, epoch) names one owner, and that epochs only grow.
+func TestNoShardIsHeldByTwoMembersAtOnce(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 16)
+	var (
+		members = []*lease.Manager{g.start("m0"), g.start("m1")}
+		polls   int
+		report  = make(chan error, 1)
+		stop    = make(chan struct{})
+	)
+	live := make(chan []*lease.Manager, 1)
+	live <- members
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		report <- g.pollExclusive(live, stop, &polls)
+	}()
+	setMembers := func(ms []*lease.Manager) { <-live; live <- ms }
+	waitFair := func(ms ...*lease.Manager) { waitFor(t, "fair ownership", func() string { return g.fair(ms...) }) }
+
+	waitFair(members...)
+	m2 := g.start("m2")
+	all := append(members, m2)
+	setMembers(all)
+	waitFair(all...)
+	if err := all[0].Close(); err != nil { // a clean leave
+		t.Fatal(err)
+	}
+	waitFair(all[1:]...)
+	all[1].Kill() // a killed member: its Owned decays by its local deadline, as a stalled process's would
+	m3 := g.start("m3")
+	setMembers(append(all, m3))
+	waitFair(m2, m3)
+
+	close(stop)
+	<-done
+	if err := <-report; err != nil {
+		t.Fatal(err)
+	}
+	if polls < 50 {
+		t.Fatalf("the poller ran %d rounds, too few to mean anything", polls)
+	}
+}
+
+// pollExclusive reads, in a loop, the members' Owned twice in order and the lease table.
+// Between a member's two reads (same epoch both times: it held the shard throughout) no
+// other member read in that interval may hold the shard.
+func (g *group) pollExclusive(live chan []*lease.Manager, stop chan struct{}, polls *int) error {
+	type tenure struct {
+		shard int
+		epoch uint64
+	}
+	ownerOf := map[tenure]string{}
+	lastEpoch := map[int]uint64{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
+	defer cancel()
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		ms := <-live
+		live <- ms
+		first := make([]map[int]uint64, len(ms))
+		second := make([]map[int]uint64, len(ms))
+		for i, m := range ms {
+			first[i] = m.Owned()
+		}
+		for i, m := range ms {
+			second[i] = m.Owned()
+		}
+		for i := range ms {
+			for shard, epoch := range first[i] {
+				if second[i][shard] != epoch {
+					continue
+				}
+				// ms[i] held shard throughout [first[i], second[i]], which contains
+				// first[j] for j > i and second[j] for j < i.
+				for j := range ms {
+					if j == i {
+						continue
+					}
+					seen := first[j]
+					if j < i {
+						seen = second[j]
+					}
+					if e, ok := seen[shard]; ok {
+						return fmt.Errorf("shard %d held by %s (epoch %d) and %s (epoch %d) at once",
+							shard, ms[i].MemberID(), epoch, ms[j].MemberID(), e)
+					}
+				}
+			}
+		}
+		rows, err := g.pool.Query(ctx, "SELECT shard, owner, epoch FROM "+pgx.Identifier{g.schema, lease.LeasesTable}.Sanitize()+
+			" WHERE owner IS NOT NULL")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				t     tenure
+				owner string
+			)
+			if err := rows.Scan(&t.shard, &owner, &t.epoch); err != nil {
+				rows.Close()
+				return err
+			}
+			if prev, ok := ownerOf[t]; ok && prev != owner {
+				rows.Close()
+				return fmt.Errorf("shard %d epoch %d owned by %s and later by %s", t.shard, t.epoch, prev, owner)
+			}
+			ownerOf[t] = owner
+			if t.epoch < lastEpoch[t.shard] {
+				rows.Close()
+				return fmt.Errorf("shard %d epoch went back from %d to %d", t.shard, lastEpoch[t.shard], t.epoch)
+			}
+			lastEpoch[t.shard] = t.epoch
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		*polls++
+	}
+}
+
+// TestSecondLiveMemberWithSameIDIsRefused: two processes configured with one member id
+// would share leases; the second is refused, and its Close leaves the first's leases.
+func TestSecondLiveMemberWithSameIDIsRefused(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 8)
+	first := g.start("same")
+	waitFor(t, "one member holds all", func() string { return g.fair(first) })
+
+	second := g.newManager(g.config("same"))
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := second.Start(ctx); !errors.Is(err, lease.ErrMemberIDInUse) {
+		t.Fatalf("second Start: %v, want ErrMemberIDInUse", err)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for shard, l := range g.leases() {
+		if l.owner != "same" || !l.valid {
+			t.Fatalf("after the refused member closed, shard %d is %+v", shard, l)
+		}
+	}
+	if got := len(first.Owned()); got != 8 {
+		t.Fatalf("first holds %d, want 8", got)
+	}
+}
+
+func TestShardCountMismatchIsRefused(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 8)
+	g.start("eight")
+	cfg := g.config("sixteen")
+	cfg.Shards = 16
+	m := g.newManager(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := m.Start(ctx); !errors.Is(err, lease.ErrShardCountMismatch) {
+		t.Fatalf("Start: %v, want ErrShardCountMismatch", err)
+	}
+	if len(m.Owned()) != 0 {
+		t.Fatal("a refused member holds shards")
+	}
+}
+
+// TestRunReleasesWhenItsContextEnds: Run blocks; cancelling its context closes the
+// Manager, which releases everything.
+func TestRunReleasesWhenItsContextEnds(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 8)
+	m := g.newManager(g.config("runner"))
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx) }()
+	waitFor(t, "Run holds all", func() string { return g.fair(m) })
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for shard, l := range g.leases() {
+		if l.owner != "" {
+			t.Fatalf("after Run returned, shard %d is %+v", shard, l)
+		}
+	}
+}
+
+// TestSchemaNameIsQuoted: a schema name with SQL in it is an identifier, nothing more.
+func TestSchemaNameIsQuoted(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 4)
+	g.schema = `lease"; DROP TABLE x; --` + g.schema[len(g.schema)-6:]
+	t.Cleanup(func() {
+		_, _ = g.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{g.schema}.Sanitize()+" CASCADE")
+	})
+	m := g.start("quoted")
+	waitFor(t, "one member holds all", func() string { return g.fair(m) })
+}
