@@ -86,7 +86,7 @@ func TestFenceRefusesDeposedOwner(t *testing.T) {
 func TestTakeoverWaitsForFencedWriter(t *testing.T) {
 	t.Parallel()
 	g := newGroup(t, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
 	defer cancel()
 	a := g.start("a")
 	b := g.start("b") // one shard: a has it, b waits with a target of 0
@@ -108,18 +108,7 @@ func TestTakeoverWaitsForFencedWriter(t *testing.T) {
 	}
 
 	a.Kill() // a's lease expires; b's member count drops to 1 and it tries to take shard 0
-	waitFor(t, "b's takeover waits for a's open write", func() string {
-		var waiting int
-		if err := g.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%' AND strpos(query, $1) > 0`,
-			pgx.Identifier{g.schema, lease.LeasesTable}.Sanitize()).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting == 0 {
-			return "no acquisition waiting on the lease row"
-		}
-		return ""
-	})
+	waitFor(t, "b's takeover waits for a's open write", func() string { return g.acquisitionWaiting(ctx) })
 	if l := g.leases()[0]; l.owner != "a" || l.epoch != epoch {
 		t.Fatalf("while a's write is open the lease moved: %+v", l)
 	}
@@ -142,4 +131,20 @@ WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%' AND strpos(query, $
 	if err := g.pool.QueryRow(ctx, "SELECT v FROM "+table+" WHERE id = 1").Scan(&v); err != nil || v != 1 {
 		t.Fatalf("v = %d (%v), want a's one committed write", v, err)
 	}
+}
+
+// acquisitionWaiting returns "" when a member's acquisition statement on this group's
+// lease table waits for a row lock.
+func (g *group) acquisitionWaiting(ctx context.Context) string {
+	g.t.Helper()
+	var waiting int
+	if err := g.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%' AND strpos(query, $1) > 0`,
+		pgx.Identifier{g.schema, lease.LeasesTable}.Sanitize()).Scan(&waiting); err != nil {
+		g.t.Fatal(err)
+	}
+	if waiting == 0 {
+		return "no acquisition waiting on a lease row"
+	}
+	return ""
 }

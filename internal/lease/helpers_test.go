@@ -112,7 +112,7 @@ func (g *group) fair(members ...*lease.Manager) string {
 	for _, m := range members {
 		owned := m.Owned()
 		if n := len(owned); n != floor && !(n == floor+1 && g.shards%len(members) != 0) {
-			return fmt.Sprintf("%s holds %d, want %d or %d", m.MemberID(), n, floor, floor+1)
+			return fmt.Sprintf("%s holds %d, want %d (or one more while shards don't divide evenly)", m.MemberID(), n, floor)
 		}
 		for shard := range owned {
 			if other, dup := owner[shard]; dup {

@@ -357,3 +357,52 @@ func TestSchemaNameIsQuoted(t *testing.T) {
 	m := g.start("quoted")
 	waitFor(t, "one member holds all", func() string { return g.fair(m) })
 }
+
+// TestAcquisitionLeavesALeaseTakenMeanwhile: a member that picked an expired shard as a
+// candidate must not take it when another holder took it first (ON CONFLICT re-checks
+// the expiry on the row it waited for). Here the rival is a transaction of the test's
+// that takes the expired lease and holds the row while the member's acquisition waits.
+func TestAcquisitionLeavesALeaseTakenMeanwhile(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
+	defer cancel()
+	a := g.start("a")
+	c := g.start("c")
+	epoch := a.Owned()[0]
+	table := pgx.Identifier{g.schema, lease.LeasesTable}.Sanitize()
+
+	tx, err := g.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	a.Kill()
+	waitFor(t, "a's lease expires", func() string {
+		if l := g.leases()[0]; l.valid {
+			return "still valid"
+		}
+		return ""
+	})
+	if _, err := tx.Exec(ctx, "UPDATE "+table+" SET owner = 'rival', epoch = epoch + 1, acquired_at = now(), "+
+		"expires_at = now() + interval '1 hour' WHERE shard = 0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "c's acquisition waits for the rival", func() string { return g.acquisitionWaiting(ctx) })
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := c.Stats().Cycles
+	waitFor(t, "two more cycles of c", func() string {
+		if c.Stats().Cycles < after+2 {
+			return "waiting"
+		}
+		return ""
+	})
+	if l := g.leases()[0]; l.owner != "rival" || l.epoch != epoch+1 {
+		t.Fatalf("the lease is %+v, want the rival's at epoch %d", l, epoch+1)
+	}
+	if owned := c.Owned(); len(owned) != 0 {
+		t.Fatalf("c believes it holds %v", owned)
+	}
+}
