@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -141,7 +142,7 @@ func (m *Manager) readRenewal(ctx context.Context, b *pgx.Batch) (map[int]uint64
 	defer func() { _ = br.Close() }()
 	var self string
 	if err := br.QueryRow().Scan(&self); err != nil {
-		if err == pgx.ErrNoRows { //nolint:errorlint // pgx returns the sentinel itself
+		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, nil, fmt.Errorf("%w: %q", ErrMemberIDInUse, m.cfg.MemberID)
 		}
 		return nil, nil, fmt.Errorf("heartbeat: %w", err)

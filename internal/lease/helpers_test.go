@@ -3,8 +3,6 @@ package lease_test
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"testing"
 	"time"
 
@@ -111,7 +109,8 @@ func (g *group) fair(members ...*lease.Manager) string {
 	floor := g.shards / len(members)
 	for _, m := range members {
 		owned := m.Owned()
-		if n := len(owned); n != floor && !(n == floor+1 && g.shards%len(members) != 0) {
+		extra := g.shards%len(members) != 0
+		if n := len(owned); n != floor && (n != floor+1 || !extra) {
 			return fmt.Sprintf("%s holds %d, want %d (or one more while shards don't divide evenly)", m.MemberID(), n, floor)
 		}
 		for shard := range owned {
@@ -150,5 +149,3 @@ func waitFor(t *testing.T, what string, cond func() string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-func sortedShards(owned map[int]uint64) []int { return slices.Sorted(maps.Keys(owned)) }
