@@ -83,7 +83,7 @@ func (m *Manager) cycle(ctx context.Context) (err error) {
 	began := time.Now()
 	defer func() { m.recordCycle(began, err) }()
 
-	held := m.heldNow(began)
+	held, lapsed := m.heldNow(began)
 	shards, epochs := shardsAndEpochs(held)
 	ttl := m.cfg.TTL.Microseconds()
 
@@ -102,7 +102,7 @@ func (m *Manager) cycle(ctx context.Context) (err error) {
 	for shard, epoch := range renewed {
 		next[shard] = holding{epoch: epoch, deadline: deadline}
 	}
-	lost := 0
+	lost := lapsed
 	for shard := range held {
 		if _, ok := next[shard]; !ok {
 			lost++

@@ -270,11 +270,12 @@ func (m *Manager) setHeld(next map[int]holding) {
 	}
 }
 
-// heldNow returns a copy of the held set without the leases past their local deadline.
-func (m *Manager) heldNow(now time.Time) map[int]holding {
+// heldNow returns a copy of the held set without the leases past their local deadline,
+// and how many it left out.
+func (m *Manager) heldNow(now time.Time) (map[int]holding, int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := maps.Clone(m.held)
 	maps.DeleteFunc(out, func(_ int, h holding) bool { return !now.Before(h.deadline) })
-	return out
+	return out, len(m.held) - len(out)
 }
