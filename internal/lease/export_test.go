@@ -1,5 +1,7 @@
 package lease
 
+import "context"
+
 // Kill stops the renewal loop without releasing anything, as if the process died: the
 // member row and the leases stay until they expire. Owned keeps each lease until its
 // local deadline, as a stalled process would believe. Close afterwards does nothing.
@@ -9,3 +11,6 @@ func (m *Manager) Kill() {
 		return nil
 	})
 }
+
+// Cycle runs one renewal cycle in the caller's goroutine (for benchmarks).
+func (m *Manager) Cycle(ctx context.Context) error { return m.cycle(ctx) }

@@ -23,13 +23,13 @@ const (
 
 // group is one lease schema shared by the members of a test.
 type group struct {
-	t      *testing.T
+	t      testing.TB
 	pool   *pgxpool.Pool
 	schema string
 	shards int
 }
 
-func newGroup(t *testing.T, shards int) *group {
+func newGroup(t testing.TB, shards int) *group {
 	t.Helper()
 	pool, schema := testdb.NewPool(t)
 	return &group{t: t, pool: pool, schema: schema, shards: shards}
@@ -135,7 +135,7 @@ func (g *group) fair(members ...*lease.Manager) string {
 }
 
 // waitFor polls cond until it returns "" or the generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() string) {
+func waitFor(t testing.TB, what string, cond func() string) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {

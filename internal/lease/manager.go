@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -147,10 +148,11 @@ func (m *Manager) Start(ctx context.Context) error {
 }
 
 // Run starts the Manager (see Start) and blocks until ctx ends or Close is called; then
-// it closes the Manager and returns Close's outcome.
+// it closes the Manager and returns Close's outcome. When Start fails, Run closes the
+// Manager too (releasing whatever the failed cycle took) and returns both outcomes.
 func (m *Manager) Run(ctx context.Context) error {
 	if err := m.Start(ctx); err != nil {
-		return err
+		return errors.Join(err, m.Close())
 	}
 	select {
 	case <-ctx.Done():
