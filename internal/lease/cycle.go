@@ -20,8 +20,9 @@ type statements struct {
 const perMicrosecond = " * interval '1 microsecond'"
 
 func newStatements(t tableNames) statements {
-	// lockMine locks this member's rows among ($2 shards, $3 epochs) in shard order, so
-	// that the Manager's multi-row updates and a writer's fence never deadlock on order.
+	// lockMine locks this member's rows among ($2 shards, $3 epochs) in shard order. FOR NO
+	// KEY UPDATE does not conflict with a writer's fence (FOR KEY SHARE): a renewal or a
+	// release never waits for a write in flight.
 	lockMine := func(extra string) string {
 		return `SELECT l.shard FROM ` + t.Leases + ` l
   JOIN unnest($2::integer[], $3::bigint[]) AS h(shard, epoch) ON l.shard = h.shard AND l.epoch = h.epoch
@@ -56,23 +57,38 @@ UPDATE ` + t.Leases + ` l SET owner = NULL, expires_at = now()
 FROM mine WHERE l.shard = mine.shard`,
 		leave: `DELETE FROM ` + t.Members + ` WHERE member_id = $1 AND incarnation = $2`,
 		// River's leader election, one row per shard: a free, released or expired shard is
-		// taken (a missing row inserted at epoch 1, an existing one at epoch+1); a live
-		// lease is left alone, also when a concurrent member took it first (ON CONFLICT
-		// re-checks the WHERE on the latest row). Candidates start at $4 so members that
-		// acquire together contend less, and are locked in ascending order.
-		acquire: `INSERT INTO ` + t.Leases + ` AS l (shard, owner, epoch, acquired_at, expires_at)
-SELECT c.s, $1, 1, now(), now() + $2` + perMicrosecond + `
-FROM (SELECT f.s FROM (
-        SELECT g.s FROM generate_series(0, $3::integer - 1) AS g(s)
-        LEFT JOIN ` + t.Leases + ` x ON x.shard = g.s
-        WHERE x.shard IS NULL OR x.owner IS NULL OR x.expires_at <= now()
-        ORDER BY (g.s + $4::integer) % $3::integer
-        LIMIT $5) AS f
-      ORDER BY f.s) AS c
-ON CONFLICT (shard) DO UPDATE
-SET owner = EXCLUDED.owner, epoch = l.epoch + 1, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
-WHERE l.owner IS NULL OR l.expires_at <= now()
-RETURNING l.shard, l.epoch`,
+		// taken, an existing row at epoch+1 and a missing one inserted at epoch 1; a live
+		// lease is left alone. The existing rows are locked FOR UPDATE, in ascending order,
+		// which is what waits for the writers holding the old epoch's fence (FOR KEY SHARE;
+		// renewals and releases, FOR NO KEY UPDATE, do not wait for them); once locked, each
+		// row is checked again, so a lease another member took meanwhile is skipped, as is a
+		// row another member inserted first. Candidates start at $4, so members that
+		// acquire together contend less.
+		acquire: `-- lease: acquire
+WITH candidates AS (
+    SELECT g.s, x.shard IS NULL AS missing
+    FROM generate_series(0, $3::integer - 1) AS g(s)
+    LEFT JOIN ` + t.Leases + ` x ON x.shard = g.s
+    WHERE x.shard IS NULL OR x.owner IS NULL OR x.expires_at <= now()
+    ORDER BY (g.s + $4::integer) % $3::integer
+    LIMIT $5
+), locked AS (
+    SELECT l.shard FROM ` + t.Leases + ` l JOIN candidates c ON c.s = l.shard
+    WHERE l.owner IS NULL OR l.expires_at <= now()
+    ORDER BY l.shard
+    FOR UPDATE OF l
+), taken AS (
+    UPDATE ` + t.Leases + ` l
+    SET owner = $1, epoch = l.epoch + 1, acquired_at = now(), expires_at = now() + $2` + perMicrosecond + `
+    FROM locked WHERE l.shard = locked.shard AND (l.owner IS NULL OR l.expires_at <= now())
+    RETURNING l.shard, l.epoch
+), inserted AS (
+    INSERT INTO ` + t.Leases + ` (shard, owner, epoch, acquired_at, expires_at)
+    SELECT c.s, $1, 1, now(), now() + $2` + perMicrosecond + ` FROM candidates c WHERE c.missing ORDER BY c.s
+    ON CONFLICT (shard) DO NOTHING
+    RETURNING shard, epoch
+)
+SELECT shard, epoch FROM taken UNION ALL SELECT shard, epoch FROM inserted`,
 	}
 }
 

@@ -37,10 +37,10 @@
 //     the extra shards of older ones.
 //  3. Over its share: release the surplus (highest shard numbers), removing them from
 //     Owned before the release is sent. Under it: take that many free, released or
-//     expired shards in one INSERT … ON CONFLICT (shard) DO UPDATE … WHERE owner IS NULL
-//     OR expires_at <= now(), each taken shard at epoch+1. A live lease is never taken,
-//     also when a concurrent member took it first: ON CONFLICT re-checks the row it
-//     waited for.
+//     expired shards in one statement — River's insert-on-conflict for a shard never held
+//     (epoch 1), and for an existing row a lock FOR UPDATE in ascending shard order, a
+//     second look at the expiry on the locked row, and epoch+1. A live lease is never
+//     taken, also when a concurrent member took it first: the second look sees it.
 //
 // Close releases every lease of the member and deletes its member row, in one round trip.
 // A lease that was not renewed in time is lost, not revived: the member may take the
@@ -70,23 +70,26 @@
 //
 // FenceSQL is a boolean expression a writer ANDs into its own statement: true while the
 // given member holds the shard under the given epoch and the lease is unexpired at the
-// statement's clock_timestamp(). It reads the lease row FOR SHARE, and every change of
-// owner is an update of that row, so inside the writer's transaction:
+// statement's clock_timestamp(). It locks the lease row FOR KEY SHARE; a takeover locks it
+// FOR UPDATE, which conflicts, while a renewal or a release (FOR NO KEY UPDATE) does not.
+// So, inside the writer's transaction:
 //
 //   - a takeover of the shard waits until every write that passed the fence under the old
 //     epoch has committed or rolled back; the new owner's first read after its takeover
 //     therefore sees all of them;
 //   - a write that comes after the takeover (or after the lease expired, or after a
 //     release) is refused: the statement changes nothing, and the writer learns it from
-//     its row count.
+//     its row count;
+//   - the owner's renewals never wait for its own writes, so a long write cannot make its
+//     lease lapse.
 //
 // So, per shard, the accepted writes are totally ordered by epoch: no write of epoch e
 // lands after epoch e+1 began. What it does not give: exactly-once of the writer's own
 // work (that is the writer's idempotency), nor protection for writes that do not include
-// the fence. A renewal also waits for fenced writes in flight, so writes must stay short
-// against TTL; a statement fencing several shards should lock them in ascending shard
-// order, as the Manager's own multi-row updates do, or PostgreSQL may abort one side of a
-// deadlock (the Manager retries at its next cycle).
+// the fence. A takeover waits for the old epoch's writes in flight, so a stuck writer
+// delays the move of its shard (not of others). A statement fencing several shards should
+// meet them in ascending shard order, as the Manager's own statements lock them, or
+// PostgreSQL may abort one side of a deadlock (the Manager retries at its next cycle).
 //
 // # Cost
 //

@@ -6,20 +6,20 @@ package lease
 // shard, member and epoch are SQL expressions spliced in as they are (parameters or
 // column references, never user input); the lease table is aliased gp_lease_fence.
 //
-// The expression reads the lease row FOR SHARE. Inside the writer's transaction that
-// gives the guarantee (doc.go, "Fencing"): a takeover of the shard, which updates the row,
-// waits until the writer commits, and a writer that comes after a takeover re-reads the
-// row and is refused. So every write accepted under epoch e commits before epoch e+1
-// begins, and the new owner reads all of it. The lease must also be unexpired at the
-// statement's wall-clock time (clock_timestamp()). A renewal of the same shard waits for
-// the writer too; writers should stay short and, when one statement fences several
-// shards, lock them in ascending shard order (as the Manager does) to avoid deadlocks.
-// Cost: one primary-key probe and a row share lock per evaluated row.
+// The expression locks the lease row FOR KEY SHARE, and a takeover locks it FOR UPDATE,
+// which conflicts. Inside the writer's transaction that gives the guarantee (doc.go,
+// "Fencing"): a takeover of the shard waits until the writer commits or rolls back, and a
+// writer that comes after a takeover (or a release) sees the new row and is refused. So
+// every write accepted under epoch e commits before epoch e+1 begins, and the new owner
+// reads all of it. The lease must also be unexpired at the statement's wall-clock time
+// (clock_timestamp()). Renewals and releases do not conflict with the lock: a long write
+// never holds up its own lease's renewal. Cost: one primary-key probe and a row lock per
+// evaluated row (no extra lock when the transaction already holds it).
 func FenceSQL(schema, shard, member, epoch string) string {
 	return "EXISTS (SELECT 1 FROM " + qualify(schema, LeasesTable) + " gp_lease_fence" +
 		" WHERE gp_lease_fence.shard = (" + shard + ")" +
 		" AND gp_lease_fence.owner = (" + member + ")" +
 		" AND gp_lease_fence.epoch = (" + epoch + ")" +
 		" AND gp_lease_fence.expires_at > clock_timestamp()" +
-		" FOR SHARE)"
+		" FOR KEY SHARE)"
 }

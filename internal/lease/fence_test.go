@@ -2,6 +2,7 @@ package lease_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -80,9 +81,10 @@ func TestFenceRefusesDeposedOwner(t *testing.T) {
 	}
 }
 
-// TestTakeoverWaitsForFencedWriter: a write that passed the fence holds the lease row, so
-// a takeover waits until that write commits; the new owner then sees it. A write that
-// arrives after the lease expired is refused even before anyone takes over.
+// TestTakeoverWaitsForFencedWriter: a write that passed the fence holds a lock on the lease
+// row, so a takeover waits until that write commits, and the new owner then sees it. The
+// owner's renewals meanwhile do not wait for the write (and the lock survives them). A
+// write that arrives after the lease expired is refused even before anyone takes over.
 func TestTakeoverWaitsForFencedWriter(t *testing.T) {
 	t.Parallel()
 	g := newGroup(t, 1)
@@ -105,6 +107,18 @@ func TestTakeoverWaitsForFencedWriter(t *testing.T) {
 	tag, err := tx.Exec(ctx, sql, 0, "a", int64(epoch)) //nolint:gosec // small
 	if err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("a's write in flight: %v, %v", tag, err)
+	}
+
+	// While the write is open, a renews its lease: twice, so a whole cycle ran after it.
+	renewedAt := a.Stats().Cycles
+	waitFor(t, "a renews while its write is open", func() string {
+		if s := a.Stats(); s.Cycles < renewedAt+2 || s.Owned != 1 {
+			return fmt.Sprintf("stats %+v", s)
+		}
+		return ""
+	})
+	if l := g.leases()[0]; l.owner != "a" || l.epoch != epoch || !l.valid {
+		t.Fatalf("after a's renewals the lease is %+v", l)
 	}
 
 	a.Kill() // a's lease expires; b's member count drops to 1 and it tries to take shard 0
@@ -139,7 +153,7 @@ func (g *group) acquisitionWaiting(ctx context.Context) string {
 	g.t.Helper()
 	var waiting int
 	if err := g.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%' AND strpos(query, $1) > 0`,
+WHERE wait_event_type = 'Lock' AND query LIKE '-- lease: acquire%' AND strpos(query, $1) > 0`,
 		pgx.Identifier{g.schema, lease.LeasesTable}.Sanitize()).Scan(&waiting); err != nil {
 		g.t.Fatal(err)
 	}
