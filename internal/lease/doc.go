@@ -70,7 +70,9 @@
 //
 // FenceSQL is a boolean expression a writer ANDs into its own statement: true while the
 // given member holds the shard under the given epoch and the lease is unexpired at the
-// statement's clock_timestamp(). It locks the lease row FOR KEY SHARE; a takeover locks it
+// statement's clock_timestamp(). FencedShardsSQL is the same check once per statement
+// for a write over many shards: a WITH clause of the shards still held, which the written
+// rows join. Either locks the lease row FOR KEY SHARE; a takeover locks it
 // FOR UPDATE, which conflicts, while a renewal or a release (FOR NO KEY UPDATE) does not.
 // So, inside the writer's transaction:
 //

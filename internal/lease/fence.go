@@ -23,3 +23,27 @@ func FenceSQL(schema, shard, member, epoch string) string {
 		" AND gp_lease_fence.expires_at > clock_timestamp()" +
 		" FOR KEY SHARE)"
 }
+
+// FencedShardsSQL returns a SELECT of the shards among shards (an integer[] expression)
+// that member holds under the matching epochs (a bigint[] expression, same length and
+// order), unexpired at clock_timestamp(), locked FOR KEY SHARE in ascending shard order.
+// It is the per-statement form of FenceSQL for a write that covers many players of a few
+// shards: put it in a WITH clause and join the written rows on its shard column, so the
+// lease rows are checked and locked once per shard rather than once per row, always in
+// the order the Manager locks them. Example:
+//
+//	WITH fence AS (<FencedShardsSQL(schema, "$1", "$2", "$3")>)
+//	UPDATE players p SET … FROM unnest($4::text[], $5::integer[]) AS u(id, shard)
+//	JOIN fence ON fence.shard = u.shard WHERE p.id = u.id
+//
+// A row of a shard the writer no longer holds then matches nothing. The expressions are
+// spliced in as they are (parameters, never user input). It gives FenceSQL's guarantee
+// (doc.go, "Fencing"). Cost: one primary-key probe and one row lock per listed shard.
+func FencedShardsSQL(schema, member, shards, epochs string) string {
+	return "SELECT gp_lease_fence.shard FROM " + qualify(schema, LeasesTable) + " gp_lease_fence" +
+		" JOIN unnest((" + shards + ")::integer[], (" + epochs + ")::bigint[]) AS gp_lease_held(shard, epoch)" +
+		" ON gp_lease_fence.shard = gp_lease_held.shard AND gp_lease_fence.epoch = gp_lease_held.epoch" +
+		" WHERE gp_lease_fence.owner = (" + member + ")" +
+		" AND gp_lease_fence.expires_at > clock_timestamp()" +
+		" ORDER BY gp_lease_fence.shard FOR KEY SHARE OF gp_lease_fence"
+}

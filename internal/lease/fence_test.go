@@ -21,10 +21,20 @@ func (g *group) createScores(ctx context.Context) string {
 	return table
 }
 
-// fencedWrite is the statement a shard owner sends: it changes the row only while
-// (member, epoch) holds shard.
-func fencedWrite(schema, table string) string {
-	return "UPDATE " + table + " SET v = v + 1 WHERE id = 1 AND " + lease.FenceSQL(schema, "$1", "$2", "$3")
+// fenceForms are the two ways a writer includes the fence: per row (FenceSQL) and once
+// per statement (FencedShardsSQL in a WITH clause). Both take $1 shard, $2 member, $3
+// epoch, and change the row only while (member, epoch) holds shard.
+var fenceForms = []struct {
+	name  string
+	write func(schema, table string) string
+}{
+	{"per row", func(schema, table string) string {
+		return "UPDATE " + table + " SET v = v + 1 WHERE id = 1 AND " + lease.FenceSQL(schema, "$1", "$2", "$3")
+	}},
+	{"per statement", func(schema, table string) string {
+		return "WITH fence AS (" + lease.FencedShardsSQL(schema, "$2::text", "ARRAY[$1::integer]", "ARRAY[$3::bigint]") +
+			") UPDATE " + table + " SET v = v + 1 FROM fence WHERE id = 1 AND fence.shard = $1"
+	}},
 }
 
 func (g *group) write(ctx context.Context, sql, member string, epoch uint64) int64 {
@@ -40,6 +50,15 @@ func (g *group) write(ctx context.Context, sql, member string, epoch uint64) int
 // fence changes nothing; the new owner's does; nobody else's does.
 func TestFenceRefusesDeposedOwner(t *testing.T) {
 	t.Parallel()
+	for _, form := range fenceForms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			testFenceRefusesDeposedOwner(t, form.write)
+		})
+	}
+}
+
+func testFenceRefusesDeposedOwner(t *testing.T, fencedWrite func(schema, table string) string) {
 	g := newGroup(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -87,6 +106,15 @@ func TestFenceRefusesDeposedOwner(t *testing.T) {
 // write that arrives after the lease expired is refused even before anyone takes over.
 func TestTakeoverWaitsForFencedWriter(t *testing.T) {
 	t.Parallel()
+	for _, form := range fenceForms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			testTakeoverWaitsForFencedWriter(t, form.write)
+		})
+	}
+}
+
+func testTakeoverWaitsForFencedWriter(t *testing.T, fencedWrite func(schema, table string) string) {
 	g := newGroup(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
 	defer cancel()

@@ -58,7 +58,8 @@ func BenchmarkSteadyCycle(b *testing.B) {
 }
 
 // BenchmarkFencedWrite compares one statement updating 1,000 player rows of 64 shards
-// with and without the fence on every row (the shape of flux's apply).
+// without a fence, with FenceSQL on every row, and with FencedShardsSQL once (the shape
+// of flux's apply).
 func BenchmarkFencedWrite(b *testing.B) {
 	g, m := benchMember(b, lease.DefaultShards)
 	ctx := context.Background()
@@ -86,6 +87,12 @@ func BenchmarkFencedWrite(b *testing.B) {
 	if _, err := g.pool.Exec(ctx, "INSERT INTO "+table+" SELECT id, 0 FROM unnest($1::text[]) AS u(id)", ids); err != nil {
 		b.Fatal(err)
 	}
+	var ownedShards []int32
+	var ownedEpochs []int64
+	for s := range lease.DefaultShards {
+		ownedShards = append(ownedShards, int32(s))        //nolint:gosec // < 64
+		ownedEpochs = append(ownedEpochs, int64(owned[s])) //nolint:gosec // small
+	}
 	base := "UPDATE " + table + " p SET v = p.v + 1 FROM unnest($1::text[], $2::integer[], $3::bigint[]) WITH ORDINALITY AS u(id, shard, epoch, ord) WHERE p.id = u.id"
 	for _, tc := range []struct {
 		name string
@@ -93,7 +100,11 @@ func BenchmarkFencedWrite(b *testing.B) {
 		args []any
 	}{
 		{"unfenced", base, []any{ids, shards, epochs}},
-		{"fenced", base + " AND " + m.FenceSQL("u.shard", "$4::text", "u.epoch"), []any{ids, shards, epochs, m.MemberID()}},
+		{"fenced per row", base + " AND " + m.FenceSQL("u.shard", "$4::text", "u.epoch"), []any{ids, shards, epochs, m.MemberID()}},
+		{"fenced per statement", "WITH fence AS (" + m.FencedShardsSQL("$1::text", "$2::integer[]", "$3::bigint[]") + ") " +
+			"UPDATE " + table + " p SET v = p.v + 1 FROM unnest($4::text[], $5::integer[]) AS u(id, shard) " +
+			"JOIN fence ON fence.shard = u.shard WHERE p.id = u.id",
+			[]any{m.MemberID(), ownedShards, ownedEpochs, ids, shards}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {

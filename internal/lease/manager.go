@@ -110,6 +110,12 @@ func (m *Manager) FenceSQL(shard, member, epoch string) string {
 	return FenceSQL(m.cfg.Schema, shard, member, epoch)
 }
 
+// FencedShardsSQL returns FencedShardsSQL for this Manager's schema (see the package
+// function).
+func (m *Manager) FencedShardsSQL(member, shards, epochs string) string {
+	return FencedShardsSQL(m.cfg.Schema, member, shards, epochs)
+}
+
 // Migrate creates the lease tables (and Config.Schema) when missing, or brings them to
 // the latest version: each step once, under internal/migrate's advisory lock, however
 // many processes call it at once. With nothing to do it costs one read and no DDL. It
