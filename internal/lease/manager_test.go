@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -186,47 +187,52 @@ func TestKilledMemberShardsMoveAfterTTL(t *testing.T) {
 }
 
 // TestNoShardIsHeldByTwoMembersAtOnce polls every member's Owned and the lease table while
-// members join, leave cleanly and are killed, and checks that no shard is ever held by two
-// members at one instant, that a (shard, epoch) names one owner, and that epochs only grow.
+// members join, leave cleanly and are killed, round after round, and checks that no shard
+// is ever held by two members at one instant, that a (shard, epoch) names one owner, and
+// that epochs only grow.
 func TestNoShardIsHeldByTwoMembersAtOnce(t *testing.T) {
 	t.Parallel()
 	g := newGroup(t, 16)
 	var (
-		members = []*lease.Manager{g.start("m0"), g.start("m1")}
+		started = []*lease.Manager{g.start("m0"), g.start("m1")}
+		live    = slices.Clone(started)
 		polls   int
 		report  = make(chan error, 1)
 		stop    = make(chan struct{})
+		polled  = make(chan []*lease.Manager, 1) // every member ever started: a killed one still believes
 	)
-	live := make(chan []*lease.Manager, 1)
-	live <- members
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		report <- g.pollExclusive(live, stop, &polls)
-	}()
-	setMembers := func(ms []*lease.Manager) { <-live; live <- ms }
-	waitFair := func(ms ...*lease.Manager) { waitFor(t, "fair ownership", func() string { return g.fair(ms...) }) }
-
-	waitFair(members...)
-	m2 := g.start("m2")
-	all := append(members, m2)
-	setMembers(all)
-	waitFair(all...)
-	if err := all[0].Close(); err != nil { // a clean leave
-		t.Fatal(err)
+	polled <- started
+	go func() { report <- g.pollExclusive(polled, stop, &polls) }()
+	join := func(id string) {
+		m := g.start(id)
+		started = append(started, m)
+		live = append(live, m)
+		<-polled
+		polled <- slices.Clone(started)
 	}
-	waitFair(all[1:]...)
-	all[1].Kill() // a killed member: its Owned decays by its local deadline, as a stalled process's would
-	m3 := g.start("m3")
-	setMembers(append(all, m3))
-	waitFair(m2, m3)
+	waitFair := func() { waitFor(t, "fair ownership", func() string { return g.fair(live...) }) }
+
+	waitFair()
+	for round := range 3 {
+		join(fmt.Sprintf("r%d-a", round))
+		waitFair()
+		join(fmt.Sprintf("r%d-b", round))
+		waitFair()
+		if err := live[0].Close(); err != nil { // a clean leave
+			t.Fatal(err)
+		}
+		live = live[1:]
+		waitFair()
+		live[0].Kill() // its Owned decays by its local deadline, as a stalled process's would
+		live = live[1:]
+		waitFair()
+	}
 
 	close(stop)
-	<-done
 	if err := <-report; err != nil {
 		t.Fatal(err)
 	}
-	if polls < 50 {
+	if polls < 100 {
 		t.Fatalf("the poller ran %d rounds, too few to mean anything", polls)
 	}
 }
