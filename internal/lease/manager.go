@@ -119,16 +119,22 @@ func (m *Manager) FencedShardsSQL(member, shards, epochs string) string {
 // Migrate creates the lease tables (and Config.Schema) when missing, or brings them to
 // the latest version: each step once, under internal/migrate's advisory lock, however
 // many processes call it at once. With nothing to do it costs one read and no DDL. It
-// returns an error wrapping ErrInvalidConfig when no schema is set or found.
+// returns an error wrapping ErrInvalidConfig when no schema is set or found, and
+// ErrClosed once Close has begun.
 func (m *Manager) Migrate(ctx context.Context) error {
+	if m.down.Begun() {
+		return ErrClosed
+	}
 	return migrateTables(ctx, m.db, m.cfg.Schema)
 }
 
 // Start registers the member, runs the first renewal cycle in the caller's goroutine (so
-// Owned is filled when Start returns) and starts the renewal loop, one goroutine that
-// Close stops. It costs two round trips (three when shards are free or surplus). A
-// second call returns nil and does nothing; a call once Close began returns ErrClosed.
-// On error nothing runs; Close releases whatever the failed cycle took.
+// Owned already holds the free shards of its share when Start returns; shards that other
+// members must first let go of follow within two renewal periods) and starts the renewal
+// loop, one goroutine that Close stops. It costs one round trip, two when it takes
+// shards, bounded by ctx and TTL. A second call returns nil and does nothing; a call once
+// Close began returns ErrClosed. On error nothing runs; Close releases whatever the failed
+// cycle took.
 func (m *Manager) Start(ctx context.Context) error {
 	m.startMu.Lock()
 	defer m.startMu.Unlock()
@@ -241,7 +247,8 @@ func (m *Manager) Owned() map[int]uint64 {
 
 // Changes returns a channel that receives a value after the owned set or an epoch
 // changed. Signals coalesce (capacity 1): on receipt, call Owned. A lease that lapses
-// because renewals failed is signalled at the next cycle; Owned drops it at once.
+// because renewals failed is signalled at the next cycle; Owned drops it at once. The
+// channel is never closed: select on it beside your own context.
 func (m *Manager) Changes() <-chan struct{} { return m.changes }
 
 // Stats returns a snapshot of the Manager's counters. It does no I/O.

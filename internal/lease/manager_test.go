@@ -138,6 +138,9 @@ func TestClosedMemberShardsMoveAtOnce(t *testing.T) {
 	if err := b.Start(context.Background()); !errors.Is(err, lease.ErrClosed) {
 		t.Fatalf("Start after Close: %v, want ErrClosed", err)
 	}
+	if err := b.Migrate(context.Background()); !errors.Is(err, lease.ErrClosed) {
+		t.Fatalf("Migrate after Close: %v, want ErrClosed", err)
+	}
 }
 
 // TestKilledMemberShardsMoveAfterTTL: a member that stops renewing keeps its shards until
