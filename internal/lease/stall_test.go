@@ -2,8 +2,11 @@ package lease_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,4 +98,46 @@ func TestStalledMemberLosesItsLeaseAndRetakesItAtANewEpoch(t *testing.T) {
 	if s := m.Stats(); s.Lost != 1 || s.Acquired != 2 {
 		t.Fatalf("stats %+v: want 1 lost and 2 acquired", s)
 	}
+}
+
+// TestCloseWhileTheDatabaseIsUnreachable: Close gives up after CloseTimeout and returns
+// the error; the leases then expire after the TTL, and a later Close returns the same.
+func TestCloseWhileTheDatabaseIsUnreachable(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 2)
+	db := &heldDB{Pool: g.pool}
+	cfg := g.config("unreachable")
+	cfg.CloseTimeout = 100 * time.Millisecond
+	m, err := lease.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := m.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.hold()
+	defer db.release()
+	err = m.Close()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close: %v, want the release's deadline", err)
+	}
+	if len(m.Owned()) != 0 {
+		t.Fatal("a closed member still reports shards")
+	}
+	if again := m.Close(); !errors.Is(again, context.DeadlineExceeded) {
+		t.Fatalf("second Close: %v, want the first's outcome", again)
+	}
+	waitFor(t, "the unreleased leases expire", func() string {
+		for shard, l := range g.leases() {
+			if l.valid {
+				return fmt.Sprintf("shard %d still %+v", shard, l)
+			}
+		}
+		return ""
+	})
 }
