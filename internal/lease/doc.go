@@ -8,7 +8,8 @@
 // bytes of the id's MD5, big-endian, modulo the count. ShardSQL computes the same inside
 // PostgreSQL, so a load query can read only the owned shards' players. The mapping never
 // changes; every member of one schema must use the same count (a member that disagrees
-// is refused with ErrShardCountMismatch).
+// is refused with ErrShardCountMismatch), so changing it means stopping every member
+// first.
 //
 // # Tables
 //
@@ -50,8 +51,9 @@
 // that last renewed or took it, plus TTL. The database computed expires_at from its own
 // now(), later than that send time, so a member stops believing in a lease before any
 // other member can take it (assuming the two clocks advance at the same rate; their
-// offset does not matter). Owned is exact at the time of the call; Changes is signalled
-// when a cycle changes the owned set.
+// offset does not matter). No clock is injected: expiry is judged by the database's
+// now(), the local deadline by Go's monotonic clock. Owned is exact at the time of the
+// call; Changes is signalled when a cycle changes the owned set.
 //
 // # Bounds
 //
