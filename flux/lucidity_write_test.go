@@ -65,6 +65,8 @@ func TestAddLucidityVisibleToTheNextStep(t *testing.T) {
 // TestAddLucidityConcurrentWithSteps: the game writes −1 thirty times from its own goroutine
 // while Steps run and the worker loads. Every Step sees each write returned before it
 // began and none twice; the store ends at the evaluated value, every write counted once.
+// A write may be visible to a Step before its AddLucidity returns (the goroutine that made
+// it has not run on yet), so a Step's upper bound is the writes begun by its end.
 func TestAddLucidityConcurrentWithSteps(t *testing.T) {
 	t.Parallel()
 	b, _ := postgresBackend(t, scenarioPlayers()...)
@@ -74,10 +76,11 @@ func TestAddLucidityConcurrentWithSteps(t *testing.T) {
 	}
 	mustSync(t, r)
 	const writes = 30
-	var returned atomic.Int64
+	var returned, begun atomic.Int64
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for range writes {
+			begun.Add(1)
 			if _, err := r.AddLucidity(context.Background(), "eld-1", -1); err != nil {
 				t.Error(err)
 				return
@@ -90,7 +93,7 @@ func TestAddLucidityConcurrentWithSteps(t *testing.T) {
 	for k := 0; returned.Load() < writes || k < 5; k++ {
 		before := returned.Load()
 		rep, err := r.Step(rtNight.Add(time.Duration(k) * time.Minute))
-		after := returned.Load()
+		after := begun.Load()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +103,7 @@ func TestAddLucidityConcurrentWithSteps(t *testing.T) {
 			}
 			game := int64(prevNew - c.OldLucidity)
 			// writes seen since the last Step: at least those returned before this Step
-			// began, at most those returned by the time it ended
+			// began, at most those begun by the time it ended
 			if game < before-seenBefore || game > after-seenBefore {
 				t.Fatalf("step %d saw %d game writes, want between %d and %d", k, game, before-seenBefore, after-seenBefore)
 			}
