@@ -22,8 +22,9 @@ import (
 // listener is running.
 var ErrListenerRunning = errors.New("roomstore: change listener already running")
 
-// ChangeTarget is what a ChangeListener invalidates; *Cached implements it. Both methods
-// are called from the goroutine that runs ChangeListener.Run and must not block.
+// ChangeTarget is what a ChangeListener invalidates; *Cached implements it. Its methods
+// are called one at a time, from the goroutine that runs ChangeListener.Run or from the
+// one Run starts to empty the target while not listening, and must not block.
 type ChangeTarget interface {
 	// Invalidate drops the rooms with these ids.
 	Invalidate(ids ...string)
@@ -41,8 +42,13 @@ type ListenerStats struct {
 	IDsInvalidated uint64
 	// FullInvalidations counts the target's InvalidateAll calls: each time the listener
 	// starts listening (the first time and after each reconnect), each Gap, each NotifyAll
-	// notice and each malformed notice.
+	// notice, each malformed notice and each NotListeningInvalidations.
 	FullInvalidations uint64
+	// NotListeningInvalidations counts the InvalidateAll calls made once per HealthCheck
+	// while the listener was not listening (connecting, backing off, or reconnecting
+	// after a gap), so that the target never serves for longer than that a room filled
+	// before an edit the listener could not hear of.
+	NotListeningInvalidations uint64
 	// Gaps counts the losses of the listening connection (an error, a failed health
 	// check, the backend terminated): notices of that time may be lost, so each empties
 	// the target at once and again when listening resumes.
@@ -72,8 +78,16 @@ type ListenerStats struct {
 // taken from the pool's budget, so a busy pool cannot delay it, and the pool's
 // BeforeConnect/AfterConnect hooks do not run on it. It is never silently stale: when the
 // connection is lost or a health check fails (notices may be lost), it empties the target
-// at once, reconnects with backoff, and empties it again once listening resumes. It runs
-// in the caller's goroutine (Run) and stops in Close.
+// at once, reconnects with backoff, and empties it again once listening resumes; while it
+// is not listening it empties the target once per HealthCheck, however long a connect
+// attempt or a backoff lasts. It runs in the caller's goroutine (Run), with one goroutine
+// of its own for that periodic emptying, and stops in Close.
+//
+// The bound: a read that starts after the listener applied the notice of a commit returns
+// that commit's room or a later one. In time, a read that starts HealthCheck after a
+// commit made while the listener was not listening, or 2×HealthCheck after a commit made
+// while its connection was silently dead, returns that commit's room or a later one;
+// with the connection up, the notice arrives one network hop after the commit.
 type ChangeListener struct {
 	connConfig *pgx.ConnConfig
 	target     ChangeTarget
@@ -82,6 +96,10 @@ type ChangeListener struct {
 	password   string // of connConfig, redacted from every error
 
 	shut lifecycle.Shutdown
+	// targetMu makes the calls to target one at a time: Run's goroutine applies notices
+	// and gaps, the goroutine of emptyWhileNotListening empties it while not listening.
+	targetMu sync.Mutex
+
 	// mu guards running, cancelRun and runDone, written by Run and read by Close.
 	mu        sync.Mutex
 	running   bool
@@ -96,7 +114,9 @@ type ChangeListener struct {
 	connectFailures atomic.Uint64
 	malformed       atomic.Uint64
 	healthChecks    atomic.Uint64
-	listening       atomic.Bool
+	notListening    atomic.Uint64 // InvalidateAll calls of emptyWhileNotListening
+	// listening is written by Run's goroutine, read by emptyWhileNotListening and Stats.
+	listening atomic.Bool
 
 	metrics metric.Registration // unregistered by Close
 }
@@ -138,7 +158,10 @@ func NewChangeListener(connConfig *pgx.ConnConfig, target ChangeTarget, cfg Chan
 // returns ErrClosed after Close and ErrListenerRunning while another Run runs.
 //
 // Each notice costs a JSON decode of at most MaxNotifyPayload bytes and one Invalidate
-// call; the idle connection costs one empty statement per HealthCheck.
+// call; the idle connection costs one empty statement per HealthCheck. While it is not
+// listening, Run's second goroutine empties the target once per HealthCheck: the cache's
+// reads then go to the database at least once per HealthCheck each, which is the price of
+// the bound.
 func (l *ChangeListener) Run(ctx context.Context) error {
 	l.mu.Lock()
 	switch {
@@ -154,10 +177,38 @@ func (l *ChangeListener) Run(ctx context.Context) error {
 	done := l.runDone
 	l.mu.Unlock()
 
+	var emptier sync.WaitGroup
+	emptier.Go(func() { l.emptyWhileNotListening(ctx) })
 	l.loop(ctx)
 	cancel()
+	emptier.Wait()
 	close(done)
 	return l.Close()
+}
+
+// emptyWhileNotListening empties the target once per HealthCheck while the listener is
+// not listening, until ctx ends. The loop alone empties it at a gap and on listening
+// again, but in between (a backoff of up to MaxBackoff, a connect attempt of up to
+// ConnectTimeout, a database down for minutes) the target may fill again from a database
+// it can still reach, and an edit committed then would be served until listening resumes.
+// A ticker of its own keeps that bound whatever the loop is blocked in: simpler than
+// making every connect attempt and backoff wake up, and a pass-through mode would need
+// the target's cooperation.
+func (l *ChangeListener) emptyWhileNotListening(ctx context.Context) {
+	tick := time.NewTicker(l.cfg.HealthCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if !l.listening.Load() {
+				// Count after the call: whoever sees the count sees the target emptied.
+				l.invalidateAll()
+				l.notListening.Add(1)
+			}
+		}
+	}
 }
 
 // loop is Run's body: connect, listen until the connection fails, empty the target,
@@ -285,16 +336,21 @@ func (l *ChangeListener) apply(payload string) {
 			Msg("roomstore: malformed change notice")
 		return
 	}
+	l.targetMu.Lock()
 	l.target.Invalidate(ids...)
+	l.targetMu.Unlock()
 	l.idsInvalidated.Add(uint64(len(ids)))
 }
 
+// invalidateAll empties the target and counts it.
 func (l *ChangeListener) invalidateAll() {
+	l.targetMu.Lock()
 	l.target.InvalidateAll()
+	l.targetMu.Unlock()
 	l.fullInvalidates.Add(1)
 }
 
-// Stats returns a snapshot of the counters. It costs nine atomic loads.
+// Stats returns a snapshot of the counters. It costs ten atomic loads.
 func (l *ChangeListener) Stats() ListenerStats {
 	return ListenerStats{
 		Notices:           l.notices.Load(),
@@ -306,6 +362,8 @@ func (l *ChangeListener) Stats() ListenerStats {
 		Malformed:         l.malformed.Load(),
 		HealthChecks:      l.healthChecks.Load(),
 		Listening:         l.listening.Load(),
+
+		NotListeningInvalidations: l.notListening.Load(),
 	}
 }
 

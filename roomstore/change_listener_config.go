@@ -17,7 +17,8 @@ const (
 	// from MinBackoff, with jitter).
 	DefaultListenerMaxBackoff = 5 * time.Second
 	// DefaultListenerHealthCheck is how long the listener waits for a notice before it
-	// checks, with one round trip, that its connection is still alive.
+	// checks, with one round trip, that its connection is still alive, and the period at
+	// which it empties its target while not listening.
 	DefaultListenerHealthCheck = 10 * time.Second
 	// DefaultListenerConnectTimeout bounds one attempt to connect and LISTEN.
 	DefaultListenerConnectTimeout = 10 * time.Second
@@ -38,7 +39,9 @@ type ChangeListenerConfig struct {
 	// HealthCheck is the longest quiet period after which the listener sends one empty
 	// statement to check that its connection still works, and the bound on that check: a
 	// connection that died without a word (a network partition) is noticed, and the
-	// target emptied, within 2×HealthCheck. Default DefaultListenerHealthCheck.
+	// target emptied, within 2×HealthCheck. It is also the period at which the target is
+	// emptied while the listener is not listening (connecting, backing off), so it bounds
+	// how long an edit made then is served stale. Default DefaultListenerHealthCheck.
 	HealthCheck time.Duration
 	// ConnectTimeout bounds one attempt to connect and LISTEN (the connection's own
 	// ConnectTimeout, when shorter, still applies), so that a database that swallows
