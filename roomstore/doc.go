@@ -58,9 +58,15 @@
 // (BenchmarkChangeListenerCommitToInvalidation). When the listener's connection is lost,
 // or a health check gets no answer (ChangeListenerConfig.HealthCheck, so within twice
 // that for a silent loss), the cache is emptied at once and again once listening
-// resumes: notices sent in between are lost, never silently. The TTL stays the last
-// safety net, and a process without a ChangeListener keeps today's behaviour (SQL edits
-// seen after the TTL or a refresh-ahead reload).
+// resumes: notices sent in between are lost, never silently. While it is not listening
+// (backing off, or in a connect attempt that may last ConnectTimeout) it also empties the
+// cache once per HealthCheck, since the cache may refill from a database it still
+// reaches. So in every state a read that starts 2×HealthCheck after a commit (HealthCheck
+// if the listener already knew it was not listening) serves that commit or a later one;
+// the price is that, while not listening, each room is read from the database at least
+// once per HealthCheck. The TTL stays the last safety net, and a process without a
+// ChangeListener keeps today's behaviour (SQL edits seen after the TTL or a refresh-ahead
+// reload).
 //
 // Every store also implements the optional RoomVisitor: VisitRooms reads what GetRooms
 // reads but hands each room to a function instead of building a map, which saves one

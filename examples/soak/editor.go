@@ -12,9 +12,11 @@ import (
 
 // sqlStaleBound is the bound on a stale read of a room rewritten in plain SQL: the change
 // notice's delivery or, when a server's listener lost its connection, the detection of
-// that gap (within 2×listenerHealthCheck) and the full invalidation that follows. Without
-// the listeners only the caches' refresh-ahead and TTL would end such staleness (measured:
-// up to 7.5 s with cacheTTL 10 s), so this check fails.
+// that gap (within 2×listenerHealthCheck) and the full invalidation that follows, and
+// while the listener cannot listen again (backing off up to 5 s, or connecting), its
+// emptying of the cache once per listenerHealthCheck. Without the listeners only the
+// caches' refresh-ahead and TTL would end such staleness (measured: up to 7.5 s with
+// cacheTTL 10 s), so this check fails.
 const sqlStaleBound = 5 * time.Second
 
 // listenerHealthCheck is the servers' ChangeListenerConfig.HealthCheck: a listening
