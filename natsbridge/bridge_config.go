@@ -65,8 +65,8 @@ const (
 	maxHandlerTimeout  = 24 * time.Hour // Config.HandlerTimeout, Timeout
 	maxBackoff         = time.Hour      // Config.BackoffBase, BackoffMax
 	maxDeadLetterQueue = 1 << 20        // Config.DeadLetterQueueLen
-	maxSubPendingMsgs  = 1 << 24        // Config.SubPendingMsgs, InvalidatorConfig.SubPendingMsgs
-	maxSubPendingBytes = 1 << 34        // Config.SubPendingBytes (16 GiB), InvalidatorConfig.SubPendingBytes
+	maxSubPendingMsgs  = 1 << 24        // Config.SubPendingMsgs
+	maxSubPendingBytes = 1 << 34        // Config.SubPendingBytes (16 GiB)
 	maxDrainTimeout    = time.Hour      // Config.DrainTimeout
 )
 

@@ -14,11 +14,6 @@ const MaxJetStreamNameLength = 255
 // MaxQueueNameLength is the longest queue group name accepted, in bytes.
 const MaxQueueNameLength = 255
 
-// MaxInstanceLength is the longest InvalidatorConfig.Instance accepted, in bytes: with a
-// room id of at most roomstore.MaxIDLength bytes, every notice stays within the default
-// MaxNoticeBytes, so no receiver drops it as malformed.
-const MaxInstanceLength = 255
-
 // nameProblem returns what is wrong with a name that travels to the NATS server as a
 // token of its protocol — not valid UTF-8, a control character (NUL included), longer
 // than maxLen bytes, or holding one of forbidden — or "". It costs one pass over name.
@@ -57,27 +52,6 @@ func checkQueueName(field, name string) error {
 	}
 	if why := nameProblem(name, MaxQueueNameLength, "*>"); why != "" {
 		return configError(field, name, why)
-	}
-	return nil
-}
-
-// checkInstance refuses an InvalidatorConfig.Instance that would make its notices
-// malformed at the receivers or flood them: empty, invalid UTF-8, control characters, or
-// more than MaxInstanceLength bytes.
-func checkInstance(name string) error {
-	why := ""
-	switch {
-	case name == "":
-		why = "must not be empty"
-	case !utf8.ValidString(name):
-		why = "is not valid UTF-8"
-	case len(name) > MaxInstanceLength:
-		why = "is " + strconv.Itoa(len(name)) + " bytes, more than MaxInstanceLength (" + strconv.Itoa(MaxInstanceLength) + ")"
-	case strings.ContainsFunc(name, unicode.IsControl):
-		why = "contains a control character"
-	}
-	if why != "" {
-		return configError("InvalidatorConfig.Instance", name, why)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package natsbridge
+package roomsync
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/internal/lifecycle"
+	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -195,9 +196,9 @@ func (inv *RoomInvalidator) publishLoop() {
 }
 
 func (inv *RoomInvalidator) send(n RoomInvalidation) {
-	env := NewEnvelope(roomInvalidationType, n)
+	env := natsbridge.NewEnvelope(roomInvalidationType, n)
 	env.Origin = inv.cfg.Instance
-	err := Publish(context.Background(), inv.nc, inv.cfg.Subject, env)
+	err := natsbridge.Publish(context.Background(), inv.nc, inv.cfg.Subject, env)
 	if err == nil {
 		inv.published.Add(1)
 		if inv.failing.Swap(false) {
@@ -365,9 +366,9 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 		return
 	}
 	inv.received.Add(1)
-	env, err := Decode[RoomInvalidation](m.Data, DecodeOptions{MaxBytes: inv.cfg.MaxNoticeBytes})
+	env, err := natsbridge.Decode[RoomInvalidation](m.Data, natsbridge.DecodeOptions{MaxBytes: inv.cfg.MaxNoticeBytes})
 	if err != nil {
-		var de *DecodeError
+		var de *natsbridge.DecodeError
 		reason, field := "", ""
 		if errors.As(err, &de) {
 			reason, field = string(de.Reason), de.Field
