@@ -121,11 +121,8 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.stopping {
-		return ErrClosed
-	}
-	if b.names[o.name] {
-		return configError("Name", o.name, "a handler of this name is already registered")
+	if err := b.canRegisterLocked(o.name); err != nil {
+		return err
 	}
 	var (
 		sub *nats.Subscription
@@ -157,6 +154,25 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 	r.sub = sub
 	b.names[o.name] = true
 	b.regs = append(b.regs, r)
+	return nil
+}
+
+// canRegister reports why a handler named name cannot be registered now (ErrClosed, or a
+// duplicate Name), or nil. It takes the Bridge's lock briefly.
+func (b *Bridge) canRegister(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.canRegisterLocked(name)
+}
+
+// canRegisterLocked is canRegister with b.mu held.
+func (b *Bridge) canRegisterLocked(name string) error {
+	if b.stopping {
+		return ErrClosed
+	}
+	if b.names[name] {
+		return configError("Name", name, "a handler of this name is already registered")
+	}
 	return nil
 }
 

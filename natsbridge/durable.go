@@ -92,7 +92,9 @@ func (d Durable) validate(handlerTimeout time.Duration) error {
 // the durable JetStream pull consumer d (created or updated within ctx): at least once,
 // each message acknowledged after h returns nil. It starts one goroutine beside the
 // workers. Order across restarts, retries, dead letters: see "What is durable" in the
-// package doc. Errors wrap ErrInvalidConfig, ErrClosed or jetstream's error.
+// package doc. The consumer's round trips run before the Bridge's lock is taken, so
+// Stats, Handle and Close do not wait for them. Errors wrap ErrInvalidConfig, ErrClosed
+// or jetstream's error.
 func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts ...HandlerOption) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil Handler for durable %q", ErrInvalidConfig, d.Consumer)
@@ -120,13 +122,11 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 	r := b.newRegistration(d.Subject, h, o)
 	r.durable = &durableOptions{Durable: d}
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.stopping {
-		return ErrClosed
-	}
-	if b.names[o.name] {
-		return configError("Name", o.name, "a handler of this name is already registered")
+	// The consumer is created (one or two JetStream round trips) before the Bridge's
+	// lock is taken, so Stats, Handle and Close never wait on the network; the checks
+	// are made again under the lock.
+	if err := b.canRegister(o.name); err != nil {
+		return err
 	}
 	cons, err := b.dead.js.CreateOrUpdateConsumer(ctx, d.Stream, jetstream.ConsumerConfig{
 		Durable:       d.Consumer,
@@ -140,6 +140,12 @@ func (b *Bridge) HandleDurable(ctx context.Context, d Durable, h Handler, opts .
 	})
 	if err != nil {
 		return fmt.Errorf("natsbridge: durable consumer %s/%s: %w", d.Stream, d.Consumer, err)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.canRegisterLocked(o.name); err != nil {
+		return err
 	}
 	if pending := cons.CachedInfo().NumAckPending; pending > 0 {
 		// Deliveries of an earlier instance (a crashed or killed Bridge, or one that
