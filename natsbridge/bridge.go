@@ -385,7 +385,6 @@ func (b *Bridge) waitCtx(ctx context.Context, wait func()) bool {
 func (b *Bridge) Stats() Stats {
 	c := &b.counters
 	b.mu.Lock()
-	regs := len(b.regs)
 	slow := b.slowGone
 	stopping := b.stopping
 	per := make([]HandlerStats, 0, len(b.regs))
@@ -406,7 +405,6 @@ func (b *Bridge) Stats() Stats {
 	b.mu.Unlock()
 	q := c.latency.quantiles(0.50, 0.99)
 	return Stats{
-		Handlers:         regs,
 		Received:         c.received.Load(),
 		Handled:          c.handled.Load(),
 		Failed:           c.failed.Load(),

@@ -64,7 +64,7 @@ func TestNamesRefusedUpFront(t *testing.T) {
 	b, _ := startBridge(t, natsbridge.Config{})
 	ctx := context.Background()
 	noop := func(context.Context, natsbridge.Msg) error { return nil }
-	long := strings.Repeat("n", natsbridge.MaxJetStreamNameLength+1)
+	long := strings.Repeat("n", 256)
 	for _, bad := range []string{"a\x00b", "a\xffb", long, "", "a.b", "a b"} {
 		err := b.HandleDurable(ctx, natsbridge.Durable{Stream: bad, Consumer: "c", Subject: "names.x"}, noop)
 		assertNatsConfigError(t, fmt.Sprintf("stream %q", bad), err, "Durable.Stream")

@@ -221,6 +221,11 @@ func (r *registration) enqueue(item queued) {
 	if r.state == stateStopped {
 		r.mu.Unlock()
 		c.abandoned.Add(1)
+		if item.jm != nil {
+			// A delivery that raced the stop (a message Close gave back can come
+			// straight back here) goes back at once, not after AckWait.
+			_ = item.jm.Nak()
+		}
 		return
 	}
 	if !redelivery && (r.queued >= r.opts.queueLen || (kq != nil && kq.len() >= r.opts.perKey)) {

@@ -63,7 +63,7 @@
 //   - Dispatch: the nats.go callback only appends the message to its key's FIFO (the
 //     key is KeyFunc's, by default the subject's last token: the room) and wakes a
 //     worker; it never waits. Each registration has a fixed pool of workers
-//     (Concurrency); messages of one key are handled one at a time in arrival order,
+//     (Config.Concurrency, or Limits per registration); messages of one key are handled one at a time in arrival order,
 //     different keys in parallel, and a slow key holds one worker while the others serve
 //     the other keys. Config.MaxInFlight bounds the handler calls of the whole Bridge.
 //   - Bounds and overflow: a registration buffers at most QueueLen messages and
@@ -147,8 +147,8 @@
 //     another Bridge on the consumer got it). After Durable.MaxDeliver deliveries it is
 //     dead-lettered, and terminated once the dead letter is stored (nak'ed again if it was
 //     lost). Any other error, a panic or a timeout dead-letters it at once.
-//   - Bounds: the consumer's MaxAckPending is the registration's buffer (Buffer or
-//     Config.QueueLen), so the server never hands over more than the Bridge buffers; there
+//   - Bounds: the consumer's MaxAckPending is the registration's buffer (QueueLen of
+//     Config or HandlerLimits), so the server never hands over more than the Bridge buffers; there
 //     is no per-key bound (it would reorder a key) and OverflowPolicy does not apply.
 //     Every third of AckWait the Bridge sends a progress notice for each buffered
 //     message, so one waiting behind its key is not delivered again and its delivery

@@ -31,9 +31,10 @@ const (
 // Durable names the JetStream pull consumer a HandleDurable registration reads, for game
 // events that must survive a restart (trades, inventory, achievements).
 type Durable struct {
-	// Stream is the stream holding the events (required; create it with jetstream).
+	// Stream is the stream holding the events (required, at most 255 bytes; create it
+	// with jetstream).
 	Stream string
-	// Consumer is the durable consumer's name (required). HandleDurable creates it, or
+	// Consumer is the durable consumer's name (required, at most 255 bytes). HandleDurable creates it, or
 	// updates it to this configuration; every Bridge using the same name shares its
 	// messages (each message goes to one of them).
 	Consumer string

@@ -19,7 +19,7 @@ func TestBridgeLifecycleContract(t *testing.T) {
 	// (then lingers a little, ignoring it), with more buffered behind it; returned is
 	// whether a handler call is still running.
 	stuckBridge := func(t *testing.T) (*natsbridge.Bridge, *atomic.Int32) {
-		b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 1})
+		b, nc := startBridge(t, natsbridge.Config{Concurrency: 1})
 		var running atomic.Int32
 		h := func(ctx context.Context, _ natsbridge.Msg) error {
 			running.Add(1)
@@ -28,7 +28,7 @@ func TestBridgeLifecycleContract(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 			return ctx.Err()
 		}
-		if err := b.Handle("life.k", h, natsbridge.Timeout(time.Minute)); err != nil {
+		if err := b.Handle("life.k", h, natsbridge.Limits(natsbridge.HandlerLimits{HandlerTimeout: time.Minute})); err != nil {
 			t.Fatal(err)
 		}
 		flushConn(t, nc)

@@ -7,12 +7,12 @@ import (
 	"unicode/utf8"
 )
 
-// MaxJetStreamNameLength is the longest stream or consumer name accepted, in bytes (the
+// maxJetStreamNameLength is the longest stream or consumer name accepted, in bytes (the
 // NATS server's own limit for JetStream names).
-const MaxJetStreamNameLength = 255
+const maxJetStreamNameLength = 255
 
-// MaxQueueNameLength is the longest queue group name accepted, in bytes.
-const MaxQueueNameLength = 255
+// maxQueueNameLength is the longest queue group name accepted, in bytes.
+const maxQueueNameLength = 255
 
 // nameProblem returns what is wrong with a name that travels to the NATS server as a
 // token of its protocol — not valid UTF-8, a control character (NUL included), longer
@@ -35,22 +35,22 @@ func nameProblem(name string, maxLen int, forbidden string) string {
 
 // checkJetStreamName refuses a stream or consumer name the server would refuse (or
 // misread as a subject): empty, invalid UTF-8, control or space characters, '.', '*',
-// '>', '/', '\', or more than MaxJetStreamNameLength bytes.
+// '>', '/', '\', or more than maxJetStreamNameLength bytes.
 func checkJetStreamName(field, name string) error {
-	if why := nameProblem(name, MaxJetStreamNameLength, `.*>/\`); why != "" {
+	if why := nameProblem(name, maxJetStreamNameLength, `.*>/\`); why != "" {
 		return configError(field, name, why)
 	}
 	return nil
 }
 
 // checkQueueName refuses a queue group name that is not one protocol token: invalid
-// UTF-8, control or space characters, '*' or '>', more than MaxQueueNameLength bytes. An
+// UTF-8, control or space characters, '*' or '>', more than maxQueueNameLength bytes. An
 // empty name (no queue group) passes.
 func checkQueueName(field, name string) error {
 	if name == "" {
 		return nil
 	}
-	if why := nameProblem(name, MaxQueueNameLength, "*>"); why != "" {
+	if why := nameProblem(name, maxQueueNameLength, "*>"); why != "" {
 		return configError(field, name, why)
 	}
 	return nil
