@@ -112,6 +112,11 @@ type RoomInvalidator struct {
 
 	failing atomic.Bool // the last publish failed (log transitions only)
 
+	count invalidatorCounters
+}
+
+// invalidatorCounters are the counters behind InvalidatorStats.
+type invalidatorCounters struct {
 	published     atomic.Uint64
 	publishErrors atomic.Uint64
 	dropped       atomic.Uint64
@@ -164,13 +169,13 @@ func (inv *RoomInvalidator) Publish(change roomstore.RoomChange) {
 	inv.life.RLock()
 	defer inv.life.RUnlock()
 	if inv.closed {
-		inv.dropped.Add(1)
+		inv.count.dropped.Add(1)
 		return
 	}
 	select {
 	case inv.queue <- n:
 	default:
-		inv.dropped.Add(1)
+		inv.count.dropped.Add(1)
 		inv.log.Debug().Str("room_id", change.ID).Msg("natsbridge: invalidation queue full, notice dropped")
 	}
 }
@@ -200,13 +205,13 @@ func (inv *RoomInvalidator) send(n RoomInvalidation) {
 	env.Origin = inv.cfg.Instance
 	err := natsbridge.Publish(context.Background(), inv.nc, inv.cfg.Subject, env)
 	if err == nil {
-		inv.published.Add(1)
+		inv.count.published.Add(1)
 		if inv.failing.Swap(false) {
 			inv.log.Info().Str("subject", inv.cfg.Subject).Msg("natsbridge: invalidation publishing recovered")
 		}
 		return
 	}
-	inv.publishErrors.Add(1)
+	inv.count.publishErrors.Add(1)
 	ev := inv.log.Debug()
 	if !inv.failing.Swap(true) {
 		ev = inv.log.Warn()
@@ -343,13 +348,13 @@ func (inv *RoomInvalidator) watchReconnects(status <-chan nats.Status, slow <-ch
 			continue // drain until RemoveStatusListener closes the channel
 		}
 		if why == "reconnect" {
-			inv.reconnects.Add(1)
+			inv.count.reconnects.Add(1)
 		} else {
-			inv.slowEvents.Add(1)
+			inv.count.slowEvents.Add(1)
 		}
 		if canPurge {
 			full.InvalidateAll()
-			inv.fullInvals.Add(1)
+			inv.count.fullInvals.Add(1)
 		}
 		inv.life.RUnlock()
 		inv.log.Warn().Str("subject", inv.cfg.Subject).Str("cause", why).Bool("full_invalidation", canPurge).
@@ -365,7 +370,7 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 	if inv.closed {
 		return
 	}
-	inv.received.Add(1)
+	inv.count.received.Add(1)
 	env, err := natsbridge.Decode[RoomInvalidation](m.Data, natsbridge.DecodeOptions{MaxBytes: inv.cfg.MaxNoticeBytes})
 	if err != nil {
 		var de *natsbridge.DecodeError
@@ -385,15 +390,15 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 		return
 	}
 	if env.Origin == inv.cfg.Instance {
-		inv.ownEchoes.Add(1)
+		inv.count.ownEchoes.Add(1)
 		return
 	}
 	target.Invalidate(env.Payload.RoomID)
-	inv.applied.Add(1)
+	inv.count.applied.Add(1)
 }
 
 func (inv *RoomInvalidator) rejectNotice(m *nats.Msg, reason, field string, err error) {
-	inv.malformed.Add(1)
+	inv.count.malformed.Add(1)
 	logErr(inv.log.Warn().Str("subject", m.Subject).Str("reason", reason).Str("field", field).
 		Int("bytes", len(m.Data)), err).Msg("natsbridge: malformed invalidation notice ignored")
 }
@@ -402,18 +407,18 @@ func (inv *RoomInvalidator) rejectNotice(m *nats.Msg, reason, field string, err 
 // attached, one lock of the subscription.
 func (inv *RoomInvalidator) Stats() InvalidatorStats {
 	s := InvalidatorStats{
-		Published:          inv.published.Load(),
-		PublishErrors:      inv.publishErrors.Load(),
-		Dropped:            inv.dropped.Load(),
+		Published:          inv.count.published.Load(),
+		PublishErrors:      inv.count.publishErrors.Load(),
+		Dropped:            inv.count.dropped.Load(),
 		Queued:             len(inv.queue),
-		Received:           inv.received.Load(),
-		OwnEchoes:          inv.ownEchoes.Load(),
-		Applied:            inv.applied.Load(),
-		Malformed:          inv.malformed.Load(),
-		SlowConsumer:       inv.slowConsumer.Load(),
-		Reconnects:         inv.reconnects.Load(),
-		SlowConsumerEvents: inv.slowEvents.Load(),
-		FullInvalidations:  inv.fullInvals.Load(),
+		Received:           inv.count.received.Load(),
+		OwnEchoes:          inv.count.ownEchoes.Load(),
+		Applied:            inv.count.applied.Load(),
+		Malformed:          inv.count.malformed.Load(),
+		SlowConsumer:       inv.count.slowConsumer.Load(),
+		Reconnects:         inv.count.reconnects.Load(),
+		SlowConsumerEvents: inv.count.slowEvents.Load(),
+		FullInvalidations:  inv.count.fullInvals.Load(),
 	}
 	inv.life.RLock()
 	sub := inv.sub
@@ -446,7 +451,7 @@ func (inv *RoomInvalidator) close() error {
 	var err error
 	if sub != nil {
 		if n, derr := sub.Dropped(); derr == nil && n > 0 {
-			inv.slowConsumer.Store(uint64(n))
+			inv.count.slowConsumer.Store(uint64(n))
 		}
 		if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) && !errors.Is(uerr, nats.ErrBadSubscription) {
 			err = fmt.Errorf("natsbridge: unsubscribe from %q: %w", inv.cfg.Subject, uerr)
