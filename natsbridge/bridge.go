@@ -237,7 +237,13 @@ func (b *Bridge) drain(ctx context.Context) error {
 		expired = !b.waitCtx(ctx, func() { b.dead.finish(false) })
 	}
 	if !expired {
-		if err := b.nc.FlushWithContext(ctx); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		fctx := ctx
+		if _, ok := ctx.Deadline(); !ok { // nats.go's flush refuses a context without one
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithTimeout(ctx, b.cfg.DrainTimeout)
+			defer cancel()
+		}
+		if err := b.nc.FlushWithContext(fctx); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			if ctx.Err() != nil {
 				expired = true
 			} else {
