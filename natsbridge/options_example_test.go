@@ -64,7 +64,7 @@ func ExampleLimits() {
 	if err := b.Drain(ctx); err != nil {
 		panic(err)
 	}
-	var h natsbridge.HandlerStats = b.Stats().PerHandler[0]
+	h := b.Stats().PerHandler[0] // a natsbridge.HandlerStats
 	fmt.Println(h.Name, h.Queue, "workers started:", h.Started)
 	// Output:
 	// retrying p7 after attempt 1
