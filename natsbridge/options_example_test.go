@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -87,4 +88,18 @@ func ExampleValidateSubject() {
 	// true
 	// true
 	// true
+}
+
+// A ConnectConfig is checked without dialling, and printing it (String, GoString) never
+// shows a secret.
+func ExampleConnectConfig_Validate() {
+	cfg := natsbridge.ConnectConfig{URLs: []string{"nats://game:s3cr3t-pw@127.0.0.1:4222"}, Password: "s3cr3t-pw"}
+	fmt.Println(cfg.Validate() != nil) // a password in the URL and in Password conflict
+	cfg.Password = ""
+	fmt.Println(cfg.Validate() == nil)
+	fmt.Println(strings.Contains(fmt.Sprintf("%v %#v", cfg, cfg), "s3cr3t"))
+	// Output:
+	// true
+	// true
+	// false
 }
