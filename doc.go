@@ -39,7 +39,7 @@
 // # Lifecycle
 //
 // Every type that owns a goroutine — [flux.Runner], [roomstore.Cached], [natsbridge.Bridge] and
-// [natsbridge.RoomInvalidator] — keeps one contract (internal/lifecycle implements it, and each
+// [roomsync.RoomInvalidator] — keeps one contract (internal/lifecycle implements it, and each
 // package has a test of it):
 //
 //   - Close stops every goroutine the value started before it returns. The first shutdown
@@ -64,7 +64,7 @@
 //     stores and the pool; draining first lets them finish while all of those still work.
 //  2. flux.Runner: Stop or Close (or end Run's context). Its final flush writes through
 //     the player store and the pool, and its ticks read rooms through the cache.
-//  3. natsbridge.RoomInvalidator: Close (it drops rooms from the cache).
+//  3. roomsync.RoomInvalidator: Close (it drops rooms from the cache).
 //  4. roomstore.Cached, then the roomstore.Postgres store: Close (a store from
 //     roomstore.OpenPostgres closes the pool it opened).
 //  5. Your own *pgxpool.Pool and *nats.Conn, last: the library never closes them.
@@ -91,6 +91,6 @@
 // [roomstore.OpenPostgres]: https://pkg.go.dev/github.com/gamepersist/gamepersist/roomstore#OpenPostgres
 // [flux.Runner]: https://pkg.go.dev/github.com/gamepersist/gamepersist/flux#Runner
 // [natsbridge.Bridge]: https://pkg.go.dev/github.com/gamepersist/gamepersist/natsbridge#Bridge
-// [natsbridge.RoomInvalidator]: https://pkg.go.dev/github.com/gamepersist/gamepersist/natsbridge#RoomInvalidator
+// [roomsync.RoomInvalidator]: https://pkg.go.dev/github.com/gamepersist/gamepersist/natsbridge/roomsync#RoomInvalidator
 // [natsbridge.Connect]: https://pkg.go.dev/github.com/gamepersist/gamepersist/natsbridge#Connect
 package gamepersist

@@ -61,7 +61,7 @@ func TestDeadReferenceCheckerCatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dead := range []string{
-		"`roomstore.Open`", "`RoomInvalidator.Subscribe`", "`natsbridge.RoomInvalidator.Notify`",
+		"`roomstore.Open`", "`RoomInvalidator.Subscribe`", "`roomsync.RoomInvalidator.Notify`",
 		"`flux.Runner.Tock`", "`flux.RunnerConfig.NoSuchField`", "`TestNoSuchTestAnywhere`", "`` `RoomInvalidator.Notify` ``", "```go\nx := roomstore.NewPostgress(pool)\n```",
 	} {
 		if got := mod.checkMarkdown("fixture.md", dead, nil); len(got) != 1 {
@@ -77,7 +77,7 @@ func TestDeadReferenceCheckerCatches(t *testing.T) {
 			t.Errorf("%q: reported %v, want nothing", live, got)
 		}
 	}
-	src := "// Package roomstore ...\n//\n// See [OpenPostgres], [Cached.Stats] and [Postgres.Migrate]; not [Open] nor [Cached.Nope].\n// RoomInvalidator.Notify is gone, natsbridge.RoomInvalidator.Publish is not.\npackage roomstore\n"
+	src := "// Package roomstore ...\n//\n// See [OpenPostgres], [Cached.Stats] and [Postgres.Migrate]; not [Open] nor [Cached.Nope].\n// RoomInvalidator.Notify is gone, roomsync.RoomInvalidator.Publish is not.\npackage roomstore\n"
 	got, err := mod.checkGoSource("roomstore/fixture.go", []byte(src))
 	if err != nil {
 		t.Fatal(err)

@@ -121,42 +121,35 @@ func (b *Bridge) handle(subject string, h Handler, opts []HandlerOption) error {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := b.canRegisterLocked(o.name); err != nil {
+		return err
+	}
+	ci := newCoreIntake(r)
+	r.in = ci
+	if err := ci.subscribe(); err != nil {
+		return err
+	}
+	b.names[o.name] = true
+	b.regs = append(b.regs, r)
+	return nil
+}
+
+// canRegister reports why a handler named name cannot be registered now (ErrClosed, or a
+// duplicate Name), or nil. It takes the Bridge's lock briefly.
+func (b *Bridge) canRegister(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.canRegisterLocked(name)
+}
+
+// canRegisterLocked is canRegister with b.mu held.
+func (b *Bridge) canRegisterLocked(name string) error {
 	if b.stopping {
 		return ErrClosed
 	}
-	if b.names[o.name] {
-		return configError("Name", o.name, "a handler of this name is already registered")
+	if b.names[name] {
+		return configError("Name", name, "a handler of this name is already registered")
 	}
-	var (
-		sub *nats.Subscription
-		err error
-	)
-	if o.queue != "" {
-		sub, err = b.nc.QueueSubscribe(subject, o.queue, r.onMsg)
-	} else {
-		sub, err = b.nc.Subscribe(subject, r.onMsg)
-	}
-	if err != nil {
-		return fmt.Errorf("natsbridge: subscribe %q: %w", subject, err)
-	}
-	if err := sub.SetPendingLimits(b.cfg.SubPendingMsgs, b.cfg.SubPendingBytes); err != nil {
-		_ = sub.Unsubscribe()
-		return fmt.Errorf("natsbridge: pending limits on %q: %w", subject, err)
-	}
-	// nats.go calls the closed handler when its delivery goroutine for sub ends, after
-	// the last callback returned: Drain's and Close's proof that intake is over.
-	sub.SetClosedHandler(func(string) { close(r.subDone) })
-	if !sub.IsValid() {
-		// The connection closed between Subscribe and SetClosedHandler: nats.go's
-		// delivery goroutine may have ended without seeing the handler, so nothing
-		// would ever close subDone. Nothing was registered; any message that reached
-		// onMsg meanwhile counts as abandoned.
-		r.setState(stateStopped)
-		return fmt.Errorf("natsbridge: subscribe %q: %w", subject, nats.ErrBadSubscription)
-	}
-	r.sub = sub
-	b.names[o.name] = true
-	b.regs = append(b.regs, r)
 	return nil
 }
 
@@ -168,8 +161,7 @@ func (b *Bridge) newRegistration(subject string, h Handler, o handlerOptions) *r
 		subject: subject,
 		handler: Chain(Chain(h, o.middleware...), b.cfg.Middleware...),
 		log:     b.cfg.Logger.With().Str("handler", o.name).Logger(),
-		keys:    map[string]*keyQueue{},
-		subDone: make(chan struct{}),
+		q:       newKeyedQueue[queued](),
 		timeoutCause: fmt.Errorf("%w: %q took longer than %s: %w",
 			ErrHandlerTimeout, o.name, o.timeout, context.DeadlineExceeded),
 	}
@@ -214,14 +206,14 @@ func (b *Bridge) drain(ctx context.Context) error {
 	// 1. Stop intake: drain each subscription and wait until nats.go has handed
 	//    everything it held to our callback and the last callback returned.
 	for _, r := range regs {
-		if err := r.drainIntake(); err != nil {
+		if err := r.in.drain(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	expired := false
 	for _, r := range regs {
 		select {
-		case <-r.intakeDone():
+		case <-r.in.closed():
 		case <-ctx.Done():
 			expired = true
 		}
@@ -245,7 +237,13 @@ func (b *Bridge) drain(ctx context.Context) error {
 		expired = !b.waitCtx(ctx, func() { b.dead.finish(false) })
 	}
 	if !expired {
-		if err := b.nc.FlushWithContext(ctx); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		fctx := ctx
+		if _, ok := ctx.Deadline(); !ok { // nats.go's flush refuses a context without one
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithTimeout(ctx, b.cfg.DrainTimeout)
+			defer cancel()
+		}
+		if err := b.nc.FlushWithContext(fctx); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			if ctx.Err() != nil {
 				expired = true
 			} else {
@@ -256,7 +254,7 @@ func (b *Bridge) drain(ctx context.Context) error {
 	if expired {
 		errs = append(errs, fmt.Errorf("natsbridge: drain did not finish: %w", ctx.Err()))
 		for _, r := range regs {
-			_ = r.stopIntake() // a drain still pending in nats.go ends now
+			_ = r.in.stop() // a drain still pending in nats.go ends now
 		}
 	}
 	// shutdown waits for the last callbacks: after an expired drain, nats.go may still
@@ -292,7 +290,7 @@ func (b *Bridge) close() error {
 	regs := b.beginStop()
 	var errs []error
 	for _, r := range regs {
-		if err := r.stopIntake(); err != nil {
+		if err := r.in.stop(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -315,13 +313,13 @@ func (b *Bridge) shutdown(regs []*registration) {
 		// A closed subscription's delivery goroutine ends right after the callback it
 		// is running, if any; one still open (the caller is draining the connection)
 		// is not waited for.
-		if r.intakeStopped() {
-			<-r.intakeDone()
+		if r.in.closesAlone() {
+			<-r.in.closed()
 		}
 	}
 	for _, r := range regs {
 		r.workers.Wait()
-		r.keeper.Wait()
+		r.in.wait()
 	}
 	b.dead.finish(true)
 	b.waiters.Wait()
@@ -369,18 +367,15 @@ func (b *Bridge) waitCtx(ctx context.Context, wait func()) bool {
 func (b *Bridge) Stats() Stats {
 	c := &b.counters
 	b.mu.Lock()
-	regs := len(b.regs)
 	slow := b.slowGone
 	stopping := b.stopping
 	per := make([]HandlerStats, 0, len(b.regs))
 	for _, r := range b.regs {
-		if !stopping && r.sub != nil {
-			if n, err := r.sub.Dropped(); err == nil && n > 0 {
-				slow += uint64(n)
-			}
+		if !stopping {
+			slow += r.in.dropped()
 		}
 		r.mu.Lock()
-		queued, keys, started := r.queued, len(r.keys), r.started
+		queued, keys, started := r.queued, r.q.keyCount(), r.started
 		r.mu.Unlock()
 		per = append(per, HandlerStats{
 			Name: r.opts.name, Subject: r.subject, Queue: r.opts.queue,
@@ -390,7 +385,6 @@ func (b *Bridge) Stats() Stats {
 	b.mu.Unlock()
 	q := c.latency.quantiles(0.50, 0.99)
 	return Stats{
-		Handlers:         regs,
 		Received:         c.received.Load(),
 		Handled:          c.handled.Load(),
 		Failed:           c.failed.Load(),

@@ -16,9 +16,9 @@ import (
 const (
 	// defaultMaxInFlight bounds the handler calls running at once across the whole Bridge.
 	defaultMaxInFlight = 64
-	// defaultMaxInFlightPerHandler is the number of worker goroutines (and so the bound on
+	// defaultConcurrency is the number of worker goroutines (and so the bound on
 	// concurrent calls) of each registered handler.
-	defaultMaxInFlightPerHandler = 8
+	defaultConcurrency = 8
 	// defaultQueueLen bounds the messages buffered (received, not yet started) per handler.
 	defaultQueueLen = 1024
 	// defaultMaxQueuedPerKey bounds the messages buffered for one key of one handler, so
@@ -59,14 +59,14 @@ const (
 // memory or goroutines one setting can cost, far above what a game server needs.
 const (
 	maxInFlight        = 1 << 16        // Config.MaxInFlight
-	maxWorkers         = 4096           // Config.MaxInFlightPerHandler, Concurrency
-	maxQueueLen        = 1 << 20        // Config.QueueLen, MaxQueuedPerKey, Buffer
-	maxAttempts        = 100            // Config.MaxAttempts, Attempts
-	maxHandlerTimeout  = 24 * time.Hour // Config.HandlerTimeout, Timeout
+	maxWorkers         = 4096           // Config.Concurrency (and HandlerLimits')
+	maxQueueLen        = 1 << 20        // Config.QueueLen, MaxQueuedPerKey (and HandlerLimits')
+	maxAttempts        = 100            // Config.MaxAttempts (and HandlerLimits')
+	maxHandlerTimeout  = 24 * time.Hour // Config.HandlerTimeout (and HandlerLimits')
 	maxBackoff         = time.Hour      // Config.BackoffBase, BackoffMax
 	maxDeadLetterQueue = 1 << 20        // Config.DeadLetterQueueLen
-	maxSubPendingMsgs  = 1 << 24        // Config.SubPendingMsgs, InvalidatorConfig.SubPendingMsgs
-	maxSubPendingBytes = 1 << 34        // Config.SubPendingBytes (16 GiB), InvalidatorConfig.SubPendingBytes
+	maxSubPendingMsgs  = 1 << 24        // Config.SubPendingMsgs
+	maxSubPendingBytes = 1 << 34        // Config.SubPendingBytes (16 GiB)
 	maxDrainTimeout    = time.Hour      // Config.DrainTimeout
 )
 
@@ -112,11 +112,11 @@ type Config struct {
 	// MaxInFlight bounds the handler calls running at once over all handlers
 	// (1..65,536; default 64).
 	MaxInFlight int
-	// MaxInFlightPerHandler is the most workers per handler (1..4,096; default 8): the bound on
+	// Concurrency is the most workers per handler (1..4,096; default 8): the bound on
 	// its concurrent calls, and so on the number of keys it serves in parallel. Workers
 	// start lazily, one when a message finds every started worker busy, so a handler
 	// costs goroutines for the concurrency it used, not for this bound.
-	MaxInFlightPerHandler int
+	Concurrency int
 	// QueueLen bounds the messages buffered per handler (received, not yet started;
 	// 1..1,048,576; default 1,024). Memory per handler is at most QueueLen messages plus the ones in
 	// flight.
@@ -181,8 +181,8 @@ func (c Config) WithDefaults() Config {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = defaultMaxInFlight
 	}
-	if c.MaxInFlightPerHandler == 0 {
-		c.MaxInFlightPerHandler = defaultMaxInFlightPerHandler
+	if c.Concurrency == 0 {
+		c.Concurrency = defaultConcurrency
 	}
 	if c.QueueLen == 0 {
 		c.QueueLen = defaultQueueLen
@@ -234,7 +234,7 @@ func (c Config) WithDefaults() Config {
 func (c Config) validate() error {
 	checks := []error{
 		intIn("Config.MaxInFlight", c.MaxInFlight, 1, maxInFlight),
-		intIn("Config.MaxInFlightPerHandler", c.MaxInFlightPerHandler, 1, maxWorkers),
+		intIn("Config.Concurrency", c.Concurrency, 1, maxWorkers),
 		intIn("Config.QueueLen", c.QueueLen, 1, maxQueueLen),
 		intIn("Config.MaxQueuedPerKey", c.MaxQueuedPerKey, 1, max(c.QueueLen, 1)),
 		durationIn("Config.HandlerTimeout", c.HandlerTimeout, maxHandlerTimeout),

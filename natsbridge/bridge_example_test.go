@@ -146,13 +146,26 @@ func ExampleBridge_deadLetter() {
 	fmt.Println(m.Subject)
 	fmt.Println(m.Header.Get(natsbridge.HeaderDeadLetterReason), m.Header.Get(natsbridge.HeaderDeadLetterDecodeReason))
 	fmt.Println(string(m.Data))
+	reason := natsbridge.DeadLetterReason(m.Header.Get(natsbridge.HeaderDeadLetterReason))
+	decodeReason := natsbridge.DecodeReason(m.Header.Get(natsbridge.HeaderDeadLetterDecodeReason))
+	fmt.Println(reason == natsbridge.DeadLetterDecodeError, decodeReason == natsbridge.ReasonMalformed)
 	st := b.Stats()
 	fmt.Println("dead-lettered:", st.DeadLettered, "lost:", st.DeadLetterLost)
+
+	// Once the cause is fixed, Replay publishes the kept dead letters to their original
+	// subjects again (here nobody listens any more, so it is undelivered and kept).
+	res, err := natsbridge.Replay(ctx, js, natsbridge.ReplayConfig{Stream: "DEADLETTERS", Filter: "deadletter.events.>", Delete: true})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("replayed:", res.Replayed, "undelivered:", res.Undelivered, "deleted:", res.Deleted)
 	// Output:
 	// deadletter.events.game_tick
 	// decode_error malformed
 	// {not json
+	// true true
 	// dead-lettered: 1 lost: 0
+	// replayed: 0 undelivered: 1 deleted: 0
 }
 
 // A durable handler for events that must survive a restart: a trade is acknowledged only

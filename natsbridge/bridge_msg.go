@@ -1,6 +1,7 @@
 package natsbridge
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"time"
@@ -100,20 +101,32 @@ func KeyFunc(f func(Msg) string) HandlerOption { return func(o *handlerOptions) 
 // per Bridge; the default is the subject, plus "@group" with Queue.
 func Name(name string) HandlerOption { return func(o *handlerOptions) { o.name = name } }
 
-// Concurrency overrides Config.MaxInFlightPerHandler for this registration (1..4,096).
-func Concurrency(workers int) HandlerOption { return func(o *handlerOptions) { o.workers = workers } }
-
-// Buffer overrides Config.QueueLen and Config.MaxQueuedPerKey for this registration
-// (1..1,048,576, and perKey at most queueLen).
-func Buffer(queueLen, perKey int) HandlerOption {
-	return func(o *handlerOptions) { o.queueLen, o.perKey = queueLen, perKey }
+// HandlerLimits overrides, for one registration, the Config fields of the same names
+// (see each there for its meaning and range); a zero field keeps the Config's value.
+type HandlerLimits struct {
+	// Concurrency is the most workers (so concurrent calls and keys served in parallel).
+	Concurrency int
+	// QueueLen bounds the messages buffered for the registration.
+	QueueLen int
+	// MaxQueuedPerKey bounds the messages buffered for one key (at most QueueLen).
+	MaxQueuedPerKey int
+	// HandlerTimeout is the deadline of each attempt.
+	HandlerTimeout time.Duration
+	// MaxAttempts is the number of attempts for Retryable errors.
+	MaxAttempts int
 }
 
-// Timeout overrides Config.HandlerTimeout for this registration (at most 24 h).
-func Timeout(d time.Duration) HandlerOption { return func(o *handlerOptions) { o.timeout = d } }
-
-// Attempts overrides Config.MaxAttempts for this registration (1..100).
-func Attempts(n int) HandlerOption { return func(o *handlerOptions) { o.maxAttempts = n } }
+// Limits overrides the Bridge's Config for this registration with l's non-zero fields,
+// e.g. Limits(HandlerLimits{Concurrency: 1}) for one call at a time.
+func Limits(l HandlerLimits) HandlerOption {
+	return func(o *handlerOptions) {
+		o.workers = cmp.Or(l.Concurrency, o.workers)
+		o.queueLen = cmp.Or(l.QueueLen, o.queueLen)
+		o.perKey = cmp.Or(l.MaxQueuedPerKey, o.perKey)
+		o.timeout = cmp.Or(l.HandlerTimeout, o.timeout)
+		o.maxAttempts = cmp.Or(l.MaxAttempts, o.maxAttempts)
+	}
+}
 
 // Use adds middleware to this registration, inside Config.Middleware.
 func Use(mws ...Middleware) HandlerOption {
@@ -131,7 +144,7 @@ func (o *handlerOptions) fill(subject string, cfg Config) error {
 		o.key = lastTokenKey
 	}
 	if o.workers == 0 {
-		o.workers = cfg.MaxInFlightPerHandler
+		o.workers = cfg.Concurrency
 	}
 	if o.queueLen == 0 {
 		o.queueLen = cfg.QueueLen
@@ -146,11 +159,11 @@ func (o *handlerOptions) fill(subject string, cfg Config) error {
 		o.maxAttempts = cfg.MaxAttempts
 	}
 	for _, err := range []error{
-		intIn("Concurrency", o.workers, 1, maxWorkers),
-		intIn("Buffer queueLen", o.queueLen, 1, maxQueueLen),
-		intIn("Buffer perKey", o.perKey, 1, max(o.queueLen, 1)),
-		durationIn("Timeout", o.timeout, maxHandlerTimeout),
-		intIn("Attempts", o.maxAttempts, 1, maxAttempts),
+		intIn("HandlerLimits.Concurrency", o.workers, 1, maxWorkers),
+		intIn("HandlerLimits.QueueLen", o.queueLen, 1, maxQueueLen),
+		intIn("HandlerLimits.MaxQueuedPerKey", o.perKey, 1, max(o.queueLen, 1)),
+		durationIn("HandlerLimits.HandlerTimeout", o.timeout, maxHandlerTimeout),
+		intIn("HandlerLimits.MaxAttempts", o.maxAttempts, 1, maxAttempts),
 	} {
 		if err != nil {
 			return fmt.Errorf("handler %q: %w", o.name, err)

@@ -70,7 +70,7 @@ func TestHandleValidation(t *testing.T) {
 	if err := b.Handle("chat.say", nil); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("nil handler: %v", err)
 	}
-	if err := b.Handle("chat.say", noop, natsbridge.Buffer(4, 8)); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+	if err := b.Handle("chat.say", noop, natsbridge.Limits(natsbridge.HandlerLimits{QueueLen: 4, MaxQueuedPerKey: 8})); !errors.Is(err, natsbridge.ErrInvalidConfig) {
 		t.Errorf("per-key buffer above buffer: %v", err)
 	}
 	if err := b.Handle("chat.say", noop); err != nil {
@@ -85,8 +85,8 @@ func TestHandleValidation(t *testing.T) {
 	if err := b.HandlePattern("chat.>", noop, natsbridge.Queue("workers")); err != nil {
 		t.Errorf("queue pattern: %v", err)
 	}
-	if n := b.Stats().Handlers; n != 3 {
-		t.Errorf("Handlers = %d, want 3", n)
+	if n := len(b.Stats().PerHandler); n != 3 {
+		t.Errorf("len(PerHandler) = %d, want 3", n)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestHandlerDeadline(t *testing.T) {
 		<-ctx.Done() // a handler that honours its context
 		return ctx.Err()
 	}
-	if err := b.HandlePattern("deadline.*", h, natsbridge.Timeout(timeout)); err != nil {
+	if err := b.HandlePattern("deadline.*", h, natsbridge.Limits(natsbridge.HandlerLimits{HandlerTimeout: timeout})); err != nil {
 		t.Fatal(err)
 	}
 	flushConn(t, nc)
@@ -206,7 +206,7 @@ func TestHandlerDeadline(t *testing.T) {
 // message was handled.
 func TestDrainWaitsForInFlight(t *testing.T) {
 	t.Parallel()
-	b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 4})
+	b, nc := startBridge(t, natsbridge.Config{Concurrency: 4})
 	var handled atomic.Int32
 	h := func(ctx context.Context, _ natsbridge.Msg) error {
 		select {
@@ -249,7 +249,7 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 // handler's context, abandons the buffer, counts it, and says so.
 func TestDrainDeadline(t *testing.T) {
 	t.Parallel()
-	b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 1})
+	b, nc := startBridge(t, natsbridge.Config{Concurrency: 1})
 	cancelled := make(chan struct{})
 	h := func(ctx context.Context, _ natsbridge.Msg) error {
 		<-ctx.Done()
@@ -258,7 +258,7 @@ func TestDrainDeadline(t *testing.T) {
 		}
 		return ctx.Err()
 	}
-	if err := b.Handle("stuck.k", h, natsbridge.Timeout(time.Minute)); err != nil {
+	if err := b.Handle("stuck.k", h, natsbridge.Limits(natsbridge.HandlerLimits{HandlerTimeout: time.Minute})); err != nil {
 		t.Fatal(err)
 	}
 	flushConn(t, nc)
@@ -287,7 +287,7 @@ func TestDrainDeadline(t *testing.T) {
 // is idempotent, and leaves the caller's connection open and usable.
 func TestCloseStopsNowAndKeepsConn(t *testing.T) {
 	t.Parallel()
-	b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 2})
+	b, nc := startBridge(t, natsbridge.Config{Concurrency: 2})
 	started := make(chan struct{}, 16)
 	h := func(ctx context.Context, _ natsbridge.Msg) error {
 		started <- struct{}{}
@@ -662,7 +662,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	block := func(ctx context.Context, _ natsbridge.Msg) error { <-ctx.Done(); return ctx.Err() }
-	if err := b.HandlePattern("leak.*", block, natsbridge.Concurrency(3)); err != nil {
+	if err := b.HandlePattern("leak.*", block, natsbridge.Limits(natsbridge.HandlerLimits{Concurrency: 3})); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Handle("leak.retry", func(context.Context, natsbridge.Msg) error {
@@ -720,24 +720,24 @@ func TestShutdownAfterCallerClosedConn(t *testing.T) {
 
 // TestConfigLimits: every count, buffer, concurrency limit and duration has a maximum,
 // and a value past it (or a NaN/Inf fraction) is a *ConfigError naming the field, which
-// also matches ErrInvalidConfig. A huge but valid MaxInFlightPerHandler costs nothing
+// also matches ErrInvalidConfig. A huge but valid Concurrency costs nothing
 // up front: workers start lazily.
 func TestConfigLimits(t *testing.T) {
 	t.Parallel()
 	nc := dialTest(t, testnats.Start(t).ClientURL())
 	over := map[string]natsbridge.Config{
-		"Config.MaxInFlight":           {MaxInFlight: 1<<16 + 1},
-		"Config.MaxInFlightPerHandler": {MaxInFlightPerHandler: 200_000},
-		"Config.QueueLen":              {QueueLen: 1<<20 + 1},
-		"Config.MaxQueuedPerKey":       {QueueLen: 10, MaxQueuedPerKey: 11},
-		"Config.HandlerTimeout":        {HandlerTimeout: 25 * time.Hour},
-		"Config.MaxAttempts":           {MaxAttempts: 101},
-		"Config.BackoffMax":            {BackoffMax: 2 * time.Hour},
-		"Config.BackoffJitter":         {BackoffJitter: math.NaN()},
-		"Config.DeadLetterQueueLen":    {DeadLetterQueueLen: 1<<20 + 1},
-		"Config.DeadLetterTimeout":     {DeadLetterTimeout: 3 * time.Minute},
-		"Config.SubPendingMsgs":        {SubPendingMsgs: 1<<24 + 1},
-		"Config.DrainTimeout":          {DrainTimeout: -time.Second},
+		"Config.MaxInFlight":        {MaxInFlight: 1<<16 + 1},
+		"Config.Concurrency":        {Concurrency: 200_000},
+		"Config.QueueLen":           {QueueLen: 1<<20 + 1},
+		"Config.MaxQueuedPerKey":    {QueueLen: 10, MaxQueuedPerKey: 11},
+		"Config.HandlerTimeout":     {HandlerTimeout: 25 * time.Hour},
+		"Config.MaxAttempts":        {MaxAttempts: 101},
+		"Config.BackoffMax":         {BackoffMax: 2 * time.Hour},
+		"Config.BackoffJitter":      {BackoffJitter: math.NaN()},
+		"Config.DeadLetterQueueLen": {DeadLetterQueueLen: 1<<20 + 1},
+		"Config.DeadLetterTimeout":  {DeadLetterTimeout: 3 * time.Minute},
+		"Config.SubPendingMsgs":     {SubPendingMsgs: 1<<24 + 1},
+		"Config.DrainTimeout":       {DrainTimeout: -time.Second},
 	}
 	for field, cfg := range over {
 		_, err := natsbridge.New(nc, cfg)
@@ -752,17 +752,17 @@ func TestConfigLimits(t *testing.T) {
 		}
 	}
 
-	b, err := natsbridge.New(nc, natsbridge.Config{MaxInFlightPerHandler: 4096})
+	b, err := natsbridge.New(nc, natsbridge.Config{Concurrency: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = b.Close() }()
 	noop := func(context.Context, natsbridge.Msg) error { return nil }
 	var le *natsbridge.ConfigError
-	if err := b.Handle("limits.x", noop, natsbridge.Concurrency(5000)); !errors.As(err, &le) || le.Field != "Concurrency" {
+	if err := b.Handle("limits.x", noop, natsbridge.Limits(natsbridge.HandlerLimits{Concurrency: 5000})); !errors.As(err, &le) || le.Field != "HandlerLimits.Concurrency" {
 		t.Errorf("Concurrency(5000): %v", err)
 	}
-	if err := b.Handle("limits.x", noop, natsbridge.Attempts(-1)); !errors.As(err, &le) || le.Field != "Attempts" {
+	if err := b.Handle("limits.x", noop, natsbridge.Limits(natsbridge.HandlerLimits{MaxAttempts: -1})); !errors.As(err, &le) || le.Field != "HandlerLimits.MaxAttempts" {
 		t.Errorf("Attempts(-1): %v", err)
 	}
 	before := runtime.NumGoroutine()

@@ -58,7 +58,7 @@ func runDeadLetterFaultReplicas(t *testing.T, pubNC, bridgeNC *nats.Conn, cfg na
 		time.Sleep(time.Millisecond)
 		return errors.New("poison")
 	}
-	if err := b.HandlePattern("fault.*", h, natsbridge.Buffer(faultMessages, faultMessages)); err != nil {
+	if err := b.HandlePattern("fault.*", h, natsbridge.Limits(natsbridge.HandlerLimits{QueueLen: faultMessages, MaxQueuedPerKey: faultMessages})); err != nil {
 		t.Fatal(err)
 	}
 	flushConn(t, bridgeNC)
@@ -277,7 +277,7 @@ func BenchmarkDeadLetterThroughput(b *testing.B) {
 		}
 		subject := "bench" + strconv.Itoa(i) + ".*"
 		if err := br.HandlePattern(subject, func(context.Context, natsbridge.Msg) error { return errors.New("poison") },
-			natsbridge.Buffer(faultMessages, faultMessages)); err != nil {
+			natsbridge.Limits(natsbridge.HandlerLimits{QueueLen: faultMessages, MaxQueuedPerKey: faultMessages})); err != nil {
 			b.Fatal(err)
 		}
 		if err := nc.Flush(); err != nil {

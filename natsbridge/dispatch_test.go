@@ -20,7 +20,7 @@ import (
 func TestPerKeyOrderUnderParallelLoad(t *testing.T) {
 	t.Parallel()
 	const keys, perKey = 20, 200
-	b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 8, QueueLen: keys * perKey, MaxQueuedPerKey: perKey})
+	b, nc := startBridge(t, natsbridge.Config{Concurrency: 8, QueueLen: keys * perKey, MaxQueuedPerKey: perKey})
 
 	var (
 		mu         sync.Mutex
@@ -106,7 +106,7 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 			t.Parallel()
 			const queueLen, perKey, slowMsgs, others = 64, 16, 300, 40
 			b, nc := startBridge(t, natsbridge.Config{
-				MaxInFlightPerHandler: 4, QueueLen: queueLen, MaxQueuedPerKey: perKey, OverflowPolicy: policy,
+				Concurrency: 4, QueueLen: queueLen, MaxQueuedPerKey: perKey, OverflowPolicy: policy,
 			})
 			dls := subscribeDeadLetters(t, nc)
 			release := make(chan struct{})
@@ -127,7 +127,7 @@ func TestSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
 				slowSeen.Add(1)
 				return nil
 			}
-			if err := b.HandlePattern("room.*", h, natsbridge.Timeout(30*time.Second)); err != nil {
+			if err := b.HandlePattern("room.*", h, natsbridge.Limits(natsbridge.HandlerLimits{HandlerTimeout: 30 * time.Second})); err != nil {
 				t.Fatal(err)
 			}
 			flushConn(t, nc)
@@ -233,10 +233,10 @@ func TestHandlerContextIsStandard(t *testing.T) {
 		}
 		return nil
 	}
-	if err := b.HandlePattern("ctx.*", h, natsbridge.Timeout(time.Minute)); err != nil {
+	if err := b.HandlePattern("ctx.*", h, natsbridge.Limits(natsbridge.HandlerLimits{HandlerTimeout: time.Minute})); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.HandlePattern("ctxshort.*", h, natsbridge.Timeout(20*time.Millisecond)); err != nil {
+	if err := b.HandlePattern("ctxshort.*", h, natsbridge.Limits(natsbridge.HandlerLimits{HandlerTimeout: 20 * time.Millisecond})); err != nil {
 		t.Fatal(err)
 	}
 	flushConn(t, nc)

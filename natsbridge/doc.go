@@ -1,8 +1,9 @@
 // Package natsbridge connects a game server to NATS without letting NATS block the
 // game: a connect helper with TLS and authentication, a builder for the game's subject
 // scheme, a typed JSON envelope codec, a [Bridge] that runs message handlers with bounded,
-// per-key ordered concurrency, retries and dead letters, and a [RoomInvalidator] that
-// keeps the room caches of several game-server processes coherent.
+// per-key ordered concurrency, retries and dead letters. Keeping the room caches of
+// several game-server processes coherent is the job of the subpackage roomsync, so that
+// importing natsbridge links no database driver.
 //
 // # Connecting
 //
@@ -22,9 +23,9 @@
 // only a debug line, so a clean shutdown logs no warning.
 //
 // Ownership: the connection belongs to the caller, whoever opened it. Nothing in this
-// package — Bridge and RoomInvalidator included — closes, drains or changes the handlers
+// package (nor roomsync) closes, drains or changes the handlers
 // of a *nats.Conn; reconnects are nats.go's, and subscriptions resume after them. Shut
-// down in reverse order: the Bridge and the RoomInvalidator first, the connection last.
+// down in reverse order: the Bridge (and roomsync's invalidator) first, the connection last.
 //
 // # Subjects
 //
@@ -62,7 +63,7 @@
 //   - Dispatch: the nats.go callback only appends the message to its key's FIFO (the
 //     key is KeyFunc's, by default the subject's last token: the room) and wakes a
 //     worker; it never waits. Each registration has a fixed pool of workers
-//     (Concurrency); messages of one key are handled one at a time in arrival order,
+//     (Config.Concurrency, or Limits per registration); messages of one key are handled one at a time in arrival order,
 //     different keys in parallel, and a slow key holds one worker while the others serve
 //     the other keys. Config.MaxInFlight bounds the handler calls of the whole Bridge.
 //   - Bounds and overflow: a registration buffers at most QueueLen messages and
@@ -146,8 +147,8 @@
 //     another Bridge on the consumer got it). After Durable.MaxDeliver deliveries it is
 //     dead-lettered, and terminated once the dead letter is stored (nak'ed again if it was
 //     lost). Any other error, a panic or a timeout dead-letters it at once.
-//   - Bounds: the consumer's MaxAckPending is the registration's buffer (Buffer or
-//     Config.QueueLen), so the server never hands over more than the Bridge buffers; there
+//   - Bounds: the consumer's MaxAckPending is the registration's buffer (QueueLen of
+//     Config or HandlerLimits), so the server never hands over more than the Bridge buffers; there
 //     is no per-key bound (it would reorder a key) and OverflowPolicy does not apply.
 //     Every third of AckWait the Bridge sends a progress notice for each buffered
 //     message, so one waiting behind its key is not delivered again and its delivery
@@ -196,7 +197,7 @@
 // for messages carrying HeaderPublishedAt (Publish sets it, SetPublishedAt stamps any
 // *nats.Msg), receive→handled otherwise. Every received message ends as handled, failed,
 // overflowed or abandoned, and every dead letter as dead-lettered or lost; once Close or
-// Drain returned the counters are final. RoomInvalidator.Stats does the same for invalidation notices.
+// Drain returned the counters are final.
 //
 // Config.MeterProvider exports the same counters and latency percentiles through the
 // OpenTelemetry metric API, observed from Stats at each collection (nothing is recorded
@@ -205,34 +206,6 @@
 // .dead_letter_lost (Stats.Received, Handled, Failed, DeadLettered, DeadLetterLost), and
 // gauges gamepersist.natsbridge.latency.p50 and .latency.p99 (ms, publish→handled over
 // all handled messages since New).
-//
-// # Cross-node room-cache invalidation
-//
-// Each game-server process reads rooms through its own roomstore.Cached. When one
-// process writes a room, the others must drop their copy. Wire each process in this
-// order:
-//
-//	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{})
-//	cached, err := roomstore.NewCached(store, roomstore.CacheConfig{AfterWrite: inv.Publish})
-//	err = inv.Attach(ctx, cached) // other processes' writes now invalidate cached
-//	...
-//	inv.Close(); cached.Close()   // then the store, then nc: each owner closes its own
-//
-// The invalidator exists before the cache because its Publish is the cache's AfterWrite
-// hook; Attach comes last because it needs the cache as its target. Publish runs in the
-// writer's goroutine after the write committed (or may have), never blocks and never
-// fails the write: a bounded queue and one publisher goroutine hand the notice (room id,
-// version, deleted) to NATS. On the receiving side the subscription's callback ignores
-// the process's own echo and calls Invalidate on the cache; the next read there loads
-// the room from the database.
-//
-// NATS core does not redeliver, so a notice is lost while NATS or the receiver's
-// connection is down. Two things bound the staleness: the cache TTL
-// (roomstore.CacheConfig.TTL) is the safety net for any lost notice, and when the
-// receiving connection comes back after an outage, and when nats.go dropped notices
-// because the subscription was a slow consumer (at the start and at the end of each such
-// episode), the RoomInvalidator calls the target's InvalidateAll (*roomstore.Cached has
-// it), which drops every cached room at once because notices may have been missed.
 //
 // # Errors
 //

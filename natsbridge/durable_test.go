@@ -140,7 +140,7 @@ func testDurableRestart(t *testing.T, mode string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err = b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "trades", AckWait: 2 * time.Second},
-			h, natsbridge.Concurrency(8), natsbridge.Timeout(time.Second), natsbridge.Buffer(256, 256))
+			h, natsbridge.Limits(natsbridge.HandlerLimits{Concurrency: 8, HandlerTimeout: time.Second, QueueLen: 256, MaxQueuedPerKey: 256}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,7 +356,7 @@ func TestDurableSharedConsumerNeverStallsAKey(t *testing.T) {
 			return nil
 		}
 		err = b.HandleDurable(ctx, natsbridge.Durable{Stream: "TRADES", Consumer: "shared", AckWait: 500 * time.Millisecond},
-			h, natsbridge.Timeout(100*time.Millisecond))
+			h, natsbridge.Limits(natsbridge.HandlerLimits{HandlerTimeout: 100 * time.Millisecond}))
 		if err != nil {
 			t.Fatal(err)
 		}

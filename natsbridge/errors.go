@@ -41,7 +41,7 @@ var (
 )
 
 // ConfigError reports a configuration value natsbridge refuses: Field names the setting
-// (e.g. "Config.MaxInFlightPerHandler" or "Durable.Consumer"), Value the refused value
+// (e.g. "Config.Concurrency" or "Durable.Consumer"), Value the refused value
 // (quoted, cut after 64 bytes, a secret masked) and Reason what is wrong and the accepted
 // range (e.g. "want 1..4096"). It wraps ErrInvalidConfig; errors.As gives the fields.
 // roomstore and flux have the same shape, each matching its own ErrInvalidConfig.

@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
-	"github.com/gamepersist/gamepersist/roomstore"
 )
 
 // TestBridgeLifecycleContract checks each clause of the lifecycle contract (module
@@ -21,7 +19,7 @@ func TestBridgeLifecycleContract(t *testing.T) {
 	// (then lingers a little, ignoring it), with more buffered behind it; returned is
 	// whether a handler call is still running.
 	stuckBridge := func(t *testing.T) (*natsbridge.Bridge, *atomic.Int32) {
-		b, nc := startBridge(t, natsbridge.Config{MaxInFlightPerHandler: 1})
+		b, nc := startBridge(t, natsbridge.Config{Concurrency: 1})
 		var running atomic.Int32
 		h := func(ctx context.Context, _ natsbridge.Msg) error {
 			running.Add(1)
@@ -30,7 +28,7 @@ func TestBridgeLifecycleContract(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 			return ctx.Err()
 		}
-		if err := b.Handle("life.k", h, natsbridge.Timeout(time.Minute)); err != nil {
+		if err := b.Handle("life.k", h, natsbridge.Limits(natsbridge.HandlerLimits{HandlerTimeout: time.Minute})); err != nil {
 			t.Fatal(err)
 		}
 		flushConn(t, nc)
@@ -166,60 +164,3 @@ func TestBridgeLifecycleContract(t *testing.T) {
 }
 
 func noopHandler(context.Context, natsbridge.Msg) error { return nil }
-
-// TestInvalidatorLifecycleContract checks each clause of the lifecycle contract (module
-// doc.go, "# Lifecycle") for the RoomInvalidator (it has no Run and no Drain).
-func TestInvalidatorLifecycleContract(t *testing.T) {
-	t.Parallel()
-	url := testnats.Start(t).ClientURL()
-	nc := invDial(t, url)
-	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Instance: "life"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := &invBlockingTarget{entered: make(chan struct{}), release: make(chan struct{})}
-	if err := inv.Attach(invCtx(t), target); err != nil {
-		t.Fatal(err)
-	}
-	other, err := natsbridge.NewRoomInvalidator(invDial(t, url), natsbridge.InvalidatorConfig{Instance: "other"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = other.Close() })
-	other.Publish(roomstore.RoomChange{ID: "r1"})
-	<-target.entered // a notice callback is running and blocks Close
-
-	inv.Publish(roomstore.RoomChange{ID: "queued"}) // handed to nats.go by the publisher before Close returns
-	closes := make(chan error, 3)
-	for range 3 {
-		go func() { closes <- inv.Close() }()
-	}
-	select {
-	case err := <-closes:
-		t.Fatalf("Close returned (%v) while a notice callback was running", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(target.release)
-	for range 3 {
-		if err := <-closes; err != nil {
-			t.Errorf("Close = %v, want nil from every call", err)
-		}
-	}
-	// Every goroutine stopped: the publisher handed over what was queued.
-	if s := inv.Stats(); s.Published != 1 || s.Queued != 0 {
-		t.Errorf("after Close: %+v, want the queued notice published", s)
-	}
-	if err := inv.Close(); err != nil {
-		t.Errorf("Close after Close = %v, want the first's nil", err)
-	}
-	if err := inv.Attach(invCtx(t), target); !errors.Is(err, natsbridge.ErrClosed) {
-		t.Errorf("Attach after Close = %v, want ErrClosed", err)
-	}
-	inv.Publish(roomstore.RoomChange{ID: "late"})
-	if s := inv.Stats(); s.Dropped != 1 {
-		t.Errorf("Publish after Close not dropped: %+v", s)
-	}
-	if nc.IsClosed() {
-		t.Error("Close closed the caller's connection")
-	}
-}

@@ -7,17 +7,12 @@ import (
 	"unicode/utf8"
 )
 
-// MaxJetStreamNameLength is the longest stream or consumer name accepted, in bytes (the
+// maxJetStreamNameLength is the longest stream or consumer name accepted, in bytes (the
 // NATS server's own limit for JetStream names).
-const MaxJetStreamNameLength = 255
+const maxJetStreamNameLength = 255
 
-// MaxQueueNameLength is the longest queue group name accepted, in bytes.
-const MaxQueueNameLength = 255
-
-// MaxInstanceLength is the longest InvalidatorConfig.Instance accepted, in bytes: with a
-// room id of at most roomstore.MaxIDLength bytes, every notice stays within the default
-// MaxNoticeBytes, so no receiver drops it as malformed.
-const MaxInstanceLength = 255
+// maxQueueNameLength is the longest queue group name accepted, in bytes.
+const maxQueueNameLength = 255
 
 // nameProblem returns what is wrong with a name that travels to the NATS server as a
 // token of its protocol — not valid UTF-8, a control character (NUL included), longer
@@ -40,44 +35,23 @@ func nameProblem(name string, maxLen int, forbidden string) string {
 
 // checkJetStreamName refuses a stream or consumer name the server would refuse (or
 // misread as a subject): empty, invalid UTF-8, control or space characters, '.', '*',
-// '>', '/', '\', or more than MaxJetStreamNameLength bytes.
+// '>', '/', '\', or more than maxJetStreamNameLength bytes.
 func checkJetStreamName(field, name string) error {
-	if why := nameProblem(name, MaxJetStreamNameLength, `.*>/\`); why != "" {
+	if why := nameProblem(name, maxJetStreamNameLength, `.*>/\`); why != "" {
 		return configError(field, name, why)
 	}
 	return nil
 }
 
 // checkQueueName refuses a queue group name that is not one protocol token: invalid
-// UTF-8, control or space characters, '*' or '>', more than MaxQueueNameLength bytes. An
+// UTF-8, control or space characters, '*' or '>', more than maxQueueNameLength bytes. An
 // empty name (no queue group) passes.
 func checkQueueName(field, name string) error {
 	if name == "" {
 		return nil
 	}
-	if why := nameProblem(name, MaxQueueNameLength, "*>"); why != "" {
+	if why := nameProblem(name, maxQueueNameLength, "*>"); why != "" {
 		return configError(field, name, why)
-	}
-	return nil
-}
-
-// checkInstance refuses an InvalidatorConfig.Instance that would make its notices
-// malformed at the receivers or flood them: empty, invalid UTF-8, control characters, or
-// more than MaxInstanceLength bytes.
-func checkInstance(name string) error {
-	why := ""
-	switch {
-	case name == "":
-		why = "must not be empty"
-	case !utf8.ValidString(name):
-		why = "is not valid UTF-8"
-	case len(name) > MaxInstanceLength:
-		why = "is " + strconv.Itoa(len(name)) + " bytes, more than MaxInstanceLength (" + strconv.Itoa(MaxInstanceLength) + ")"
-	case strings.ContainsFunc(name, unicode.IsControl):
-		why = "contains a control character"
-	}
-	if why != "" {
-		return configError("InvalidatorConfig.Instance", name, why)
 	}
 	return nil
 }

@@ -10,8 +10,6 @@ import (
 // Stats is a point-in-time snapshot of a Bridge's counters, returned by Bridge.Stats.
 // Counters are cumulative since New; InFlight and Queued are gauges.
 type Stats struct {
-	// Handlers is the number of registered handlers.
-	Handlers int
 	// Received counts messages nats.go handed to the Bridge's subscriptions. Each ends
 	// in exactly one of Handled, Failed, Overflowed or Abandoned. Each Failed message and
 	// each Overflowed one not Dropped becomes a dead letter that ends in exactly one of

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrUnhandled is wrapped by the error Drain returns when durable messages were left to
@@ -61,29 +59,6 @@ func (r *registration) noteRetryable(msg Msg, err error, what string, delay time
 		ev = ev.Int("similar_not_logged", left)
 	}
 	ev.Msg("natsbridge: handler failed with a Retryable error")
-}
-
-// giveBack settles a durable delivery that failed with a Retryable error after intake
-// stopped (the Bridge drains, so the redelivery cannot come back here): it and the
-// messages buffered behind it on its key are nak'ed now, in key order and without delay,
-// so that the next consumer gets them at once, and counted as abandoned.
-func (r *registration) giveBack(kq *keyQueue, item queued) {
-	r.mu.Lock()
-	later := make([]jetstream.Msg, 0, kq.len())
-	for kq.len() > 0 {
-		later = append(later, kq.msgs.pop().jm)
-	}
-	r.queued -= len(later)
-	r.b.counters.queued.Add(-int64(len(later)))
-	r.mu.Unlock()
-	r.b.counters.abandoned.Add(uint64(1 + len(later)))
-	if err := item.jm.Nak(); err != nil {
-		logErr(r.log.Warn(), err).Uint64("stream_seq", item.seq).
-			Msg("natsbridge: durable nak not sent, the message comes back after AckWait")
-	}
-	for _, jm := range later {
-		_ = jm.Nak()
-	}
 }
 
 // unhandledError is Drain's error when durable messages were left to the server: nil when

@@ -100,7 +100,7 @@ type CacheConfig struct {
 	Logger zerolog.Logger
 	// AfterWrite, if set, is called in the writer's goroutine after each write through the
 	// Cached (and, with Version 0, after one whose outcome is unknown); it must not block.
-	// natsbridge.RoomInvalidator.Publish is meant for it.
+	// roomsync.RoomInvalidator.Publish is meant for it.
 	AfterWrite func(RoomChange)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/gamepersist/gamepersist/internal/testkit/faultproxy"
 	"github.com/gamepersist/gamepersist/internal/testkit/pgcount"
 	"github.com/gamepersist/gamepersist/natsbridge"
+	"github.com/gamepersist/gamepersist/natsbridge/roomsync"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -66,7 +67,7 @@ type gameServer struct {
 	cached      *roomstore.Cached
 	listener    *roomstore.ChangeListener // follows SQL edits of the rooms (the change trigger)
 	listenDone  chan struct{}             // closed when the listener's Run returned
-	inv         *natsbridge.RoomInvalidator
+	inv         *roomsync.RoomInvalidator
 	runner      *flux.Runner
 	bridge      *natsbridge.Bridge
 
@@ -131,7 +132,7 @@ func startServer(ctx context.Context, e *env, idx, gen int, now time.Time) (s *g
 	if s.rooms, err = roomstore.NewPostgres(s.pool, roomstore.PostgresConfig{Schema: e.schema}); err != nil {
 		return s, fmt.Errorf("soak: room store: %w", err)
 	}
-	if s.inv, err = natsbridge.NewRoomInvalidator(s.nc, natsbridge.InvalidatorConfig{Subject: invalidateSubject, Instance: s.name, Logger: s.log}); err != nil {
+	if s.inv, err = roomsync.NewRoomInvalidator(s.nc, roomsync.InvalidatorConfig{Subject: invalidateSubject, Instance: s.name, Logger: s.log}); err != nil {
 		return s, fmt.Errorf("soak: invalidator: %w", err)
 	}
 	if s.cached, err = roomstore.NewCached(s.rooms, roomstore.CacheConfig{TTL: cacheTTL, AfterWrite: s.inv.Publish, Logger: s.log}); err != nil {

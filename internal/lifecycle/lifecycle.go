@@ -1,6 +1,6 @@
 // Package lifecycle is the one start/stop contract every goroutine-owning type in
 // gamepersist keeps (flux.Runner, roomstore.Cached, natsbridge.Bridge and
-// natsbridge.RoomInvalidator). The contract itself is written in the module's doc.go:
+// roomsync.RoomInvalidator). The contract itself is written in the module's doc.go:
 //
 //   - the first shutdown call (Close, Stop, Drain) does the work and returns its outcome;
 //     every later one, from any goroutine, waits until that work finished and returns the

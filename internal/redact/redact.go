@@ -4,11 +4,9 @@
 package redact
 
 import (
-	"errors"
+	"reflect"
 	"regexp"
 	"strings"
-
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Mask replaces every secret.
@@ -148,22 +146,42 @@ func safeParts(err error) []error {
 	}
 	var out []error
 	switch u := err.(type) { //nolint:errorlint // walks the chain itself, one link at a time
-	case *pgconn.ConnectError:
-		out = append(out, safeParts(u.Unwrap())...)
 	case interface{ Unwrap() []error }:
 		for _, e := range u.Unwrap() {
 			out = append(out, safeParts(e)...)
 		}
 	case interface{ Unwrap() error }:
+		// A *pgconn.ConnectError is left out here: only its cause is kept.
 		out = append(out, safeParts(u.Unwrap())...)
 	}
 	return out
 }
 
-// holdsConfig reports whether err's chain holds a *pgconn.ConnectError.
+// pgconnPath is the import path of pgx's pgconn, whose *ConnectError holds the password
+// in its Config.
+const pgconnPath = "github.com/jackc/pgx/v5/pgconn"
+
+// holdsConfig reports whether err's chain holds a *pgconn.ConnectError. The type is
+// recognised by its package path and name rather than imported, so that a package using
+// only Text and URL (natsbridge) does not link pgx. It walks the chain as errors.As does.
 func holdsConfig(err error) bool {
-	var ce *pgconn.ConnectError
-	return errors.As(err, &ce)
+	if err == nil {
+		return false
+	}
+	if t := reflect.TypeOf(err); t.Kind() == reflect.Pointer && t.Elem().Name() == "ConnectError" && t.Elem().PkgPath() == pgconnPath {
+		return true
+	}
+	switch u := err.(type) { //nolint:errorlint // walks the chain itself, one link at a time
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if holdsConfig(e) {
+				return true
+			}
+		}
+	case interface{ Unwrap() error }:
+		return holdsConfig(u.Unwrap())
+	}
+	return false
 }
 
 // URLFlag is a flag.Value for a URL that may hold a password (a -database-url flag): its

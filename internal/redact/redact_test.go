@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gamepersist/gamepersist/internal/redact"
 )
@@ -78,6 +79,15 @@ func TestErrorKeepsNoSecret(t *testing.T) {
 	}
 	if redact.Error(nil) != nil {
 		t.Error("Error(nil) != nil")
+	}
+	// ConnectConfigs recognises the connect error (by its type's path, without linking
+	// pgconn into the package) and leaves an error without one untouched.
+	var ce *pgconn.ConnectError
+	if stripped := redact.ConnectConfigs(wrapped); errors.As(stripped, &ce) || !errors.Is(stripped, context.DeadlineExceeded) {
+		t.Errorf("ConnectConfigs = %#v, want the connect error replaced by its cause", stripped)
+	}
+	if plain := fmt.Errorf("x: %w", context.Canceled); redact.ConnectConfigs(plain) != plain { //nolint:errorlint // the same value, not a match
+		t.Error("ConnectConfigs changed an error without a connect error")
 	}
 }
 

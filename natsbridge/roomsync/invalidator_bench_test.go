@@ -1,4 +1,4 @@
-package natsbridge_test
+package roomsync_test
 
 import (
 	"slices"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
+	"github.com/gamepersist/gamepersist/natsbridge/roomsync"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkRoomInvalidatorPublish(b *testing.B) {
 
 	b.Run("hook", func(b *testing.B) {
 		nc := invDial(b, url)
-		inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Instance: "bench"})
+		inv, err := roomsync.NewRoomInvalidator(nc, roomsync.InvalidatorConfig{Instance: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -56,7 +57,7 @@ func BenchmarkRoomInvalidatorPublish(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			env := natsbridge.NewEnvelope("roomstore.invalidate",
-				natsbridge.RoomInvalidation{RoomID: change.ID, Version: change.Version})
+				roomsync.RoomInvalidation{RoomID: change.ID, Version: change.Version})
 			env.Origin = "bench"
 			data, err := natsbridge.Encode(env)
 			if err != nil {
@@ -92,12 +93,12 @@ func BenchmarkRoomInvalidationPropagation(b *testing.B) {
 
 func benchPropagation(b *testing.B, urlA, urlB string, interestOn *server.Server) {
 	b.Helper()
-	invA, err := natsbridge.NewRoomInvalidator(invDial(b, urlA), natsbridge.InvalidatorConfig{Instance: "a"})
+	invA, err := roomsync.NewRoomInvalidator(invDial(b, urlA), roomsync.InvalidatorConfig{Instance: "a"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer func() { _ = invA.Close() }()
-	invB, err := natsbridge.NewRoomInvalidator(invDial(b, urlB), natsbridge.InvalidatorConfig{Instance: "b"})
+	invB, err := roomsync.NewRoomInvalidator(invDial(b, urlB), roomsync.InvalidatorConfig{Instance: "b"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package natsbridge_test
+package roomsync_test
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"github.com/gamepersist/gamepersist/internal/testkit/testlog"
 	"github.com/gamepersist/gamepersist/internal/testkit/testnats"
 	"github.com/gamepersist/gamepersist/natsbridge"
+	"github.com/gamepersist/gamepersist/natsbridge/roomsync"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -116,8 +117,8 @@ func TestRoomInvalidatorTwoNodesOneServer(t *testing.T) {
 	t.Parallel()
 	url := testnats.Start(t).ClientURL()
 	stores := invSharedStores(t, 2)
-	a := newInvNode(t, stores[0], invDial(t, url), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
-	b := newInvNode(t, stores[1], invDial(t, url), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-b"})
+	a := newInvNode(t, stores[0], invDial(t, url), roomstore.CacheConfig{}, roomsync.InvalidatorConfig{Instance: "node-a"})
+	b := newInvNode(t, stores[1], invDial(t, url), roomstore.CacheConfig{}, roomsync.InvalidatorConfig{Instance: "node-b"})
 	checkPropagation(t, a, b)
 }
 
@@ -127,9 +128,9 @@ func TestRoomInvalidatorThreeNodeCluster(t *testing.T) {
 	stores := invSharedStores(t, 2)
 	// b on the third server first, and wait until the first server knows of its
 	// subscription (a's own one would satisfy the check later).
-	b := newInvNode(t, stores[1], invDial(t, servers[2].ClientURL()), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-b"})
+	b := newInvNode(t, stores[1], invDial(t, servers[2].ClientURL()), roomstore.CacheConfig{}, roomsync.InvalidatorConfig{Instance: "node-b"})
 	testnats.WaitForInterest(t, servers[0], "cache.rooms.invalidate")
-	a := newInvNode(t, stores[0], invDial(t, servers[0].ClientURL()), roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
+	a := newInvNode(t, stores[0], invDial(t, servers[0].ClientURL()), roomstore.CacheConfig{}, roomsync.InvalidatorConfig{Instance: "node-a"})
 	if a.nc.ConnectedServerName() == b.nc.ConnectedServerName() {
 		t.Fatalf("a and b are on the same server %q", a.nc.ConnectedServerName())
 	}
@@ -146,9 +147,9 @@ func TestRoomInvalidatorNATSDownFallsBackToTTL(t *testing.T) {
 	// No reconnect buffer on a: while disconnected nats.go refuses publishes at once
 	// (with the default 8 MiB buffer they would wait for the reconnect instead).
 	a := newInvNode(t, stores[0], invDial(t, srv.ClientURL(), nats.ReconnectBufSize(-1)),
-		roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{Instance: "node-a"})
+		roomstore.CacheConfig{}, roomsync.InvalidatorConfig{Instance: "node-a"})
 	b := newInvNode(t, stores[1], invDial(t, srv.ClientURL()),
-		roomstore.CacheConfig{TTL: ttl, RefreshAhead: roomstore.NoRefreshAhead, TTLJitter: roomstore.NoTTLJitter}, natsbridge.InvalidatorConfig{Instance: "node-b"})
+		roomstore.CacheConfig{TTL: ttl, RefreshAhead: roomstore.NoRefreshAhead, TTLJitter: roomstore.NoTTLJitter}, roomsync.InvalidatorConfig{Instance: "node-b"})
 	ctx := invCtx(t)
 	if err := a.cached.PutRoom(ctx, roomstore.Room{ID: "gate", Name: "Gate"}); err != nil {
 		t.Fatalf("seed: %v", err)
@@ -201,7 +202,7 @@ func TestRoomInvalidatorAttachWhileReconnecting(t *testing.T) {
 	t.Parallel()
 	srv := testnats.StartRestartable(t)
 	nc := invDial(t, srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Instance: "late"})
+	inv, err := roomsync.NewRoomInvalidator(nc, roomsync.InvalidatorConfig{Instance: "late"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestRoomInvalidatorAttachWhileReconnecting(t *testing.T) {
 		t.Fatal("client did not reconnect")
 	}
 	other := invDial(t, srv.URL())
-	pub, err := natsbridge.NewRoomInvalidator(other, natsbridge.InvalidatorConfig{Instance: "writer"})
+	pub, err := roomsync.NewRoomInvalidator(other, roomsync.InvalidatorConfig{Instance: "writer"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestRoomInvalidatorReconnectInvalidatesAll(t *testing.T) {
 	srv := testnats.StartRestartable(t)
 	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(20 * time.Millisecond)}
 	full := &invRecordingTarget{}
-	withFull, err := natsbridge.NewRoomInvalidator(invDial(t, srv.URL(), opts...), natsbridge.InvalidatorConfig{})
+	withFull, err := roomsync.NewRoomInvalidator(invDial(t, srv.URL(), opts...), roomsync.InvalidatorConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func TestRoomInvalidatorReconnectInvalidatesAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	plainNode := newInvNode(t, roomstore.NewMemoryStore(), invDial(t, srv.URL(), opts...),
-		roomstore.CacheConfig{}, natsbridge.InvalidatorConfig{})
+		roomstore.CacheConfig{}, roomsync.InvalidatorConfig{})
 
 	srv.Restart()
 	if !invWaitUntil(10*time.Second, func() bool {
@@ -291,7 +292,7 @@ func TestRoomInvalidatorReconnectInvalidatesAll(t *testing.T) {
 func TestRoomInvalidatorPublishAccounting(t *testing.T) {
 	t.Parallel()
 	nc := invDial(t, testnats.Start(t).ClientURL())
-	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{QueueLen: 1})
+	inv, err := roomsync.NewRoomInvalidator(nc, roomsync.InvalidatorConfig{QueueLen: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +327,7 @@ func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 	url := testnats.Start(t).ClientURL()
 	var logs testlog.Buffer
 	nc := invDial(t, url)
-	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{
+	inv, err := roomsync.NewRoomInvalidator(nc, roomsync.InvalidatorConfig{
 		Instance: "me", MaxNoticeBytes: 4 << 10, Logger: logs.Logger(),
 	})
 	if err != nil {
@@ -339,7 +340,7 @@ func TestRoomInvalidatorMalformedNotices(t *testing.T) {
 	}
 
 	encode := func(typ, origin, room string) []byte {
-		env := natsbridge.NewEnvelope(typ, natsbridge.RoomInvalidation{RoomID: room, Version: 3})
+		env := natsbridge.NewEnvelope(typ, roomsync.RoomInvalidation{RoomID: room, Version: 3})
 		env.Origin = origin
 		data, err := natsbridge.Encode(env)
 		if err != nil {
@@ -399,7 +400,7 @@ func TestRoomInvalidatorCloseIsIdempotentAndLeavesConnOpen(t *testing.T) {
 	t.Parallel()
 	url := testnats.Start(t).ClientURL()
 	nc := invDial(t, url)
-	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Instance: "closing"})
+	inv, err := roomsync.NewRoomInvalidator(nc, roomsync.InvalidatorConfig{Instance: "closing"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +421,7 @@ func TestRoomInvalidatorCloseIsIdempotentAndLeavesConnOpen(t *testing.T) {
 	if s := inv.Stats(); s.Published != 1 {
 		t.Fatalf("notice queued before Close not published: %+v", s)
 	}
-	if err := inv.Attach(invCtx(t), target); !errors.Is(err, natsbridge.ErrClosed) {
+	if err := inv.Attach(invCtx(t), target); !errors.Is(err, roomsync.ErrClosed) {
 		t.Fatalf("Attach after Close = %v, want ErrClosed", err)
 	}
 	inv.Publish(roomstore.RoomChange{ID: "after"})
@@ -434,7 +435,7 @@ func TestRoomInvalidatorCloseIsIdempotentAndLeavesConnOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := invDial(t, url)
-	pub, err := natsbridge.NewRoomInvalidator(other, natsbridge.InvalidatorConfig{Instance: "other"})
+	pub, err := roomsync.NewRoomInvalidator(other, roomsync.InvalidatorConfig{Instance: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,11 +467,11 @@ func TestRoomInvalidatorCloseIsIdempotentAndLeavesConnOpen(t *testing.T) {
 
 func TestRoomInvalidatorConfig(t *testing.T) {
 	t.Parallel()
-	if _, err := natsbridge.NewRoomInvalidator(nil, natsbridge.InvalidatorConfig{}); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+	if _, err := roomsync.NewRoomInvalidator(nil, roomsync.InvalidatorConfig{}); !errors.Is(err, roomsync.ErrInvalidConfig) {
 		t.Fatalf("nil conn: %v, want ErrInvalidConfig", err)
 	}
 	nc := invDial(t, testnats.Start(t).ClientURL())
-	bad := []natsbridge.InvalidatorConfig{
+	bad := []roomsync.InvalidatorConfig{
 		{Subject: "cache.rooms.*"},
 		{Subject: "cache..rooms"},
 		{QueueLen: -1},
@@ -479,26 +480,26 @@ func TestRoomInvalidatorConfig(t *testing.T) {
 		{SubPendingBytes: -1},
 	}
 	for _, cfg := range bad {
-		if inv, err := natsbridge.NewRoomInvalidator(nc, cfg); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+		if inv, err := roomsync.NewRoomInvalidator(nc, cfg); !errors.Is(err, roomsync.ErrInvalidConfig) {
 			if inv != nil {
 				_ = inv.Close()
 			}
 			t.Errorf("config %+v: %v, want ErrInvalidConfig", cfg, err)
 		}
 	}
-	if _, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Subject: "a.>"}); !errors.Is(err, natsbridge.ErrInvalidSubject) {
+	if _, err := roomsync.NewRoomInvalidator(nc, roomsync.InvalidatorConfig{Subject: "a.>"}); !errors.Is(err, natsbridge.ErrInvalidSubject) {
 		t.Errorf("wildcard subject: %v, want ErrInvalidSubject in the chain", err)
 	}
 
-	d := natsbridge.InvalidatorConfig{}.WithDefaults()
+	d := roomsync.InvalidatorConfig{}.WithDefaults()
 	if d.Subject != "cache.rooms.invalidate" || d.Instance == "" || d.QueueLen != 4096 {
 		t.Fatalf("defaults %+v", d)
 	}
-	if d2 := (natsbridge.InvalidatorConfig{}).WithDefaults(); d2.Instance == d.Instance {
+	if d2 := (roomsync.InvalidatorConfig{}).WithDefaults(); d2.Instance == d.Instance {
 		t.Fatalf("two default instances share the id %q", d.Instance)
 	}
 
-	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Subject: "game.cache.rooms"})
+	inv, err := roomsync.NewRoomInvalidator(nc, roomsync.InvalidatorConfig{Subject: "game.cache.rooms"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,13 +507,13 @@ func TestRoomInvalidatorConfig(t *testing.T) {
 	if inv.Subject() != "game.cache.rooms" || inv.Instance() == "" {
 		t.Fatalf("Subject %q Instance %q", inv.Subject(), inv.Instance())
 	}
-	if err := inv.Attach(invCtx(t), nil); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+	if err := inv.Attach(invCtx(t), nil); !errors.Is(err, roomsync.ErrInvalidConfig) {
 		t.Fatalf("Attach(nil): %v, want ErrInvalidConfig", err)
 	}
 	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); !errors.Is(err, natsbridge.ErrInvalidConfig) {
+	if err := inv.Attach(invCtx(t), &invRecordingTarget{}); !errors.Is(err, roomsync.ErrInvalidConfig) {
 		t.Fatalf("second Attach: %v, want ErrInvalidConfig", err)
 	}
 }
@@ -541,7 +542,7 @@ func TestRoomInvalidatorSlowConsumerInvalidatesAll(t *testing.T) {
 	url := testnats.Start(t).ClientURL()
 	target := &invBlockingTarget{entered: make(chan struct{}), release: make(chan struct{})}
 	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}) // the drop is expected
-	recv, err := natsbridge.NewRoomInvalidator(invDial(t, url, quiet), natsbridge.InvalidatorConfig{SubPendingMsgs: 4})
+	recv, err := roomsync.NewRoomInvalidator(invDial(t, url, quiet), roomsync.InvalidatorConfig{SubPendingMsgs: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +551,7 @@ func TestRoomInvalidatorSlowConsumerInvalidatesAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendNC := invDial(t, url)
-	send, err := natsbridge.NewRoomInvalidator(sendNC, natsbridge.InvalidatorConfig{})
+	send, err := roomsync.NewRoomInvalidator(sendNC, roomsync.InvalidatorConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package natsbridge_test
+package roomsync_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gamepersist/gamepersist/internal/testkit/testdb"
-	"github.com/gamepersist/gamepersist/natsbridge"
+	"github.com/gamepersist/gamepersist/natsbridge/roomsync"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -65,15 +65,15 @@ func invSharedStores(t testing.TB, n int) []*roomstore.Postgres {
 // its own NATS connection.
 type invNode struct {
 	nc     *nats.Conn
-	inv    *natsbridge.RoomInvalidator
+	inv    *roomsync.RoomInvalidator
 	cached *roomstore.Cached
 }
 
 // newInvNode wires a node in the documented order (invalidator, cache with AfterWrite,
 // Attach) and closes the invalidator, then the cache, at the end of t.
-func newInvNode(t testing.TB, store roomstore.RoomStore, nc *nats.Conn, cacheCfg roomstore.CacheConfig, invCfg natsbridge.InvalidatorConfig) *invNode {
+func newInvNode(t testing.TB, store roomstore.RoomStore, nc *nats.Conn, cacheCfg roomstore.CacheConfig, invCfg roomsync.InvalidatorConfig) *invNode {
 	t.Helper()
-	inv, err := natsbridge.NewRoomInvalidator(nc, invCfg)
+	inv, err := roomsync.NewRoomInvalidator(nc, invCfg)
 	if err != nil {
 		t.Fatalf("NewRoomInvalidator: %v", err)
 	}

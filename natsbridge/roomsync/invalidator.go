@@ -1,4 +1,4 @@
-package natsbridge
+package roomsync
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/internal/lifecycle"
+	"github.com/gamepersist/gamepersist/natsbridge"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -47,43 +48,6 @@ type FullInvalidationTarget interface {
 	InvalidateAll()
 }
 
-// InvalidatorStats is a snapshot of a RoomInvalidator's counters since it was created.
-type InvalidatorStats struct {
-	// Published counts notices handed to nats.go without error (nats.go then buffers and
-	// sends them; while reconnecting it keeps them in its reconnect buffer).
-	Published uint64
-	// PublishErrors counts notices nats.go refused: the connection is closed, or it is
-	// reconnecting and its reconnect buffer is full or disabled. Those changes reach the
-	// other processes only through their cache TTL.
-	PublishErrors uint64
-	// Dropped counts notices never handed to nats.go: the queue was full, or Publish was
-	// called after Close. The other processes rely on their cache TTL for them.
-	Dropped uint64
-	// Queued is the number of notices waiting for the publisher goroutine right now.
-	Queued int
-	// Received counts notices delivered to the subscription (valid or not).
-	Received uint64
-	// OwnEchoes counts notices ignored because this instance published them.
-	OwnEchoes uint64
-	// Applied counts notices from other instances that invalidated a room.
-	Applied uint64
-	// Malformed counts notices ignored because they could not be decoded or named no
-	// valid room (each is logged at warn level with the reason).
-	Malformed uint64
-	// SlowConsumer counts notices nats.go dropped because the subscription's pending
-	// limits were reached (see InvalidatorConfig.SubPendingMsgs).
-	SlowConsumer uint64
-	// Reconnects counts the times the connection came back after an outage while
-	// attached; notices published by others during each outage were missed.
-	Reconnects uint64
-	// SlowConsumerEvents counts the starts and ends of slow-consumer episodes of the
-	// subscription (nats.go dropped notices); each is followed by an InvalidateAll.
-	SlowConsumerEvents uint64
-	// FullInvalidations counts the InvalidateAll calls made after reconnects and
-	// slow-consumer events (0 when the target is not a FullInvalidationTarget).
-	FullInvalidations uint64
-}
-
 // RoomInvalidator keeps the room caches of several processes coherent over NATS core:
 // Publish (the cache's AfterWrite hook) queues a notice without blocking, and Attach makes
 // other processes' notices invalidate the cache; a lost notice is bounded by the cache
@@ -111,17 +75,7 @@ type RoomInvalidator struct {
 
 	failing atomic.Bool // the last publish failed (log transitions only)
 
-	published     atomic.Uint64
-	publishErrors atomic.Uint64
-	dropped       atomic.Uint64
-	received      atomic.Uint64
-	ownEchoes     atomic.Uint64
-	applied       atomic.Uint64
-	malformed     atomic.Uint64
-	slowConsumer  atomic.Uint64 // recorded at Close, when the subscription goes away
-	reconnects    atomic.Uint64
-	slowEvents    atomic.Uint64
-	fullInvals    atomic.Uint64
+	count invalidatorCounters
 }
 
 // NewRoomInvalidator returns a RoomInvalidator publishing and receiving on nc, which the
@@ -163,13 +117,13 @@ func (inv *RoomInvalidator) Publish(change roomstore.RoomChange) {
 	inv.life.RLock()
 	defer inv.life.RUnlock()
 	if inv.closed {
-		inv.dropped.Add(1)
+		inv.count.dropped.Add(1)
 		return
 	}
 	select {
 	case inv.queue <- n:
 	default:
-		inv.dropped.Add(1)
+		inv.count.dropped.Add(1)
 		inv.log.Debug().Str("room_id", change.ID).Msg("natsbridge: invalidation queue full, notice dropped")
 	}
 }
@@ -195,17 +149,17 @@ func (inv *RoomInvalidator) publishLoop() {
 }
 
 func (inv *RoomInvalidator) send(n RoomInvalidation) {
-	env := NewEnvelope(roomInvalidationType, n)
+	env := natsbridge.NewEnvelope(roomInvalidationType, n)
 	env.Origin = inv.cfg.Instance
-	err := Publish(context.Background(), inv.nc, inv.cfg.Subject, env)
+	err := natsbridge.Publish(context.Background(), inv.nc, inv.cfg.Subject, env)
 	if err == nil {
-		inv.published.Add(1)
+		inv.count.published.Add(1)
 		if inv.failing.Swap(false) {
 			inv.log.Info().Str("subject", inv.cfg.Subject).Msg("natsbridge: invalidation publishing recovered")
 		}
 		return
 	}
-	inv.publishErrors.Add(1)
+	inv.count.publishErrors.Add(1)
 	ev := inv.log.Debug()
 	if !inv.failing.Swap(true) {
 		ev = inv.log.Warn()
@@ -342,13 +296,13 @@ func (inv *RoomInvalidator) watchReconnects(status <-chan nats.Status, slow <-ch
 			continue // drain until RemoveStatusListener closes the channel
 		}
 		if why == "reconnect" {
-			inv.reconnects.Add(1)
+			inv.count.reconnects.Add(1)
 		} else {
-			inv.slowEvents.Add(1)
+			inv.count.slowEvents.Add(1)
 		}
 		if canPurge {
 			full.InvalidateAll()
-			inv.fullInvals.Add(1)
+			inv.count.fullInvals.Add(1)
 		}
 		inv.life.RUnlock()
 		inv.log.Warn().Str("subject", inv.cfg.Subject).Str("cause", why).Bool("full_invalidation", canPurge).
@@ -364,10 +318,10 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 	if inv.closed {
 		return
 	}
-	inv.received.Add(1)
-	env, err := Decode[RoomInvalidation](m.Data, DecodeOptions{MaxBytes: inv.cfg.MaxNoticeBytes})
+	inv.count.received.Add(1)
+	env, err := natsbridge.Decode[RoomInvalidation](m.Data, natsbridge.DecodeOptions{MaxBytes: inv.cfg.MaxNoticeBytes})
 	if err != nil {
-		var de *DecodeError
+		var de *natsbridge.DecodeError
 		reason, field := "", ""
 		if errors.As(err, &de) {
 			reason, field = string(de.Reason), de.Field
@@ -384,45 +338,17 @@ func (inv *RoomInvalidator) onNotice(m *nats.Msg, target InvalidationTarget) {
 		return
 	}
 	if env.Origin == inv.cfg.Instance {
-		inv.ownEchoes.Add(1)
+		inv.count.ownEchoes.Add(1)
 		return
 	}
 	target.Invalidate(env.Payload.RoomID)
-	inv.applied.Add(1)
+	inv.count.applied.Add(1)
 }
 
 func (inv *RoomInvalidator) rejectNotice(m *nats.Msg, reason, field string, err error) {
-	inv.malformed.Add(1)
+	inv.count.malformed.Add(1)
 	logErr(inv.log.Warn().Str("subject", m.Subject).Str("reason", reason).Str("field", field).
 		Int("bytes", len(m.Data)), err).Msg("natsbridge: malformed invalidation notice ignored")
-}
-
-// Stats returns a snapshot of the counters. It costs a dozen atomic loads and, while
-// attached, one lock of the subscription.
-func (inv *RoomInvalidator) Stats() InvalidatorStats {
-	s := InvalidatorStats{
-		Published:          inv.published.Load(),
-		PublishErrors:      inv.publishErrors.Load(),
-		Dropped:            inv.dropped.Load(),
-		Queued:             len(inv.queue),
-		Received:           inv.received.Load(),
-		OwnEchoes:          inv.ownEchoes.Load(),
-		Applied:            inv.applied.Load(),
-		Malformed:          inv.malformed.Load(),
-		SlowConsumer:       inv.slowConsumer.Load(),
-		Reconnects:         inv.reconnects.Load(),
-		SlowConsumerEvents: inv.slowEvents.Load(),
-		FullInvalidations:  inv.fullInvals.Load(),
-	}
-	inv.life.RLock()
-	sub := inv.sub
-	inv.life.RUnlock()
-	if sub != nil {
-		if n, err := sub.Dropped(); err == nil && n > 0 {
-			s.SlowConsumer = uint64(n)
-		}
-	}
-	return s
 }
 
 // Close unsubscribes, stops the reconnect watcher and the publisher (after it handed the
@@ -445,7 +371,7 @@ func (inv *RoomInvalidator) close() error {
 	var err error
 	if sub != nil {
 		if n, derr := sub.Dropped(); derr == nil && n > 0 {
-			inv.slowConsumer.Store(uint64(n))
+			inv.count.slowConsumer.Store(uint64(n))
 		}
 		if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) && !errors.Is(uerr, nats.ErrBadSubscription) {
 			err = fmt.Errorf("natsbridge: unsubscribe from %q: %w", inv.cfg.Subject, uerr)

@@ -1,4 +1,4 @@
-package natsbridge_test
+package roomsync_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/gamepersist/gamepersist/natsbridge"
+	"github.com/gamepersist/gamepersist/natsbridge/roomsync"
 	"github.com/gamepersist/gamepersist/roomstore"
 )
 
@@ -16,7 +16,7 @@ import (
 // kept coherent by a RoomInvalidator.
 type exampleNode struct {
 	nc     *nats.Conn
-	inv    *natsbridge.RoomInvalidator
+	inv    *roomsync.RoomInvalidator
 	cached *roomstore.Cached
 }
 
@@ -27,7 +27,7 @@ func startExampleNode(ctx context.Context, url string, db roomstore.RoomStore, i
 	if err != nil {
 		return nil, err
 	}
-	inv, err := natsbridge.NewRoomInvalidator(nc, natsbridge.InvalidatorConfig{Instance: instance})
+	inv, err := roomsync.NewRoomInvalidator(nc, roomsync.InvalidatorConfig{Instance: instance})
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -120,7 +120,7 @@ func ExampleNewRoomInvalidator() {
 	// a ignored its own echo: true
 }
 
-func waitOwnEcho(ctx context.Context, inv *natsbridge.RoomInvalidator) bool {
+func waitOwnEcho(ctx context.Context, inv *roomsync.RoomInvalidator) bool {
 	for ctx.Err() == nil {
 		if s := inv.Stats(); s.OwnEchoes == 1 {
 			return s.Applied == 0

@@ -1,12 +1,17 @@
-package natsbridge
+package roomsync
 
 import (
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 
 	"github.com/gamepersist/gamepersist/internal/configerr"
+	"github.com/gamepersist/gamepersist/natsbridge"
 )
 
 // Defaults applied by InvalidatorConfig.WithDefaults to zero-valued fields.
@@ -42,14 +47,14 @@ const (
 	minNoticeBytes = 4 << 10
 )
 
-// roomInvalidationType is the Envelope.Type of a room-cache invalidation notice.
+// roomInvalidationType is the natsbridge.Envelope.Type of a room-cache invalidation notice.
 const roomInvalidationType = "roomstore.invalidate"
 
 // InvalidatorConfig configures a RoomInvalidator. The zero value is valid: WithDefaults
 // fills every zero field; NewRoomInvalidator rejects invalid values with an error
 // wrapping ErrInvalidConfig.
 type InvalidatorConfig struct {
-	// Subject is the literal subject (no wildcards, see ValidateSubject) notices are
+	// Subject is the literal subject (no wildcards, see natsbridge.ValidateSubject) notices are
 	// published and received on. Default "cache.rooms.invalidate".
 	Subject string
 	// Instance identifies this process. A notice whose origin is Instance is this
@@ -102,7 +107,7 @@ func (c InvalidatorConfig) WithDefaults() InvalidatorConfig {
 }
 
 func (c InvalidatorConfig) validate() error {
-	if err := ValidateSubject(c.Subject); err != nil {
+	if err := natsbridge.ValidateSubject(c.Subject); err != nil {
 		return configerr.Wrap[invalidConfig]("InvalidatorConfig.Subject", c.Subject, "", err)
 	}
 	if err := checkInstance(c.Instance); err != nil {
@@ -117,6 +122,39 @@ func (c InvalidatorConfig) validate() error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// MaxInstanceLength is the longest InvalidatorConfig.Instance accepted, in bytes: with a
+// room id of at most roomstore.MaxIDLength bytes, every notice stays within the default
+// MaxNoticeBytes, so no receiver drops it as malformed.
+const MaxInstanceLength = 255
+
+// Bounds of the other InvalidatorConfig fields (a value past one is a *ConfigError).
+const (
+	maxQueueLen        = 1 << 20 // InvalidatorConfig.QueueLen
+	maxSubPendingMsgs  = 1 << 24 // InvalidatorConfig.SubPendingMsgs
+	maxSubPendingBytes = 1 << 34 // InvalidatorConfig.SubPendingBytes (16 GiB)
+)
+
+// checkInstance refuses an InvalidatorConfig.Instance that would make its notices
+// malformed at the receivers or flood them: empty, invalid UTF-8, control characters, or
+// more than MaxInstanceLength bytes.
+func checkInstance(name string) error {
+	why := ""
+	switch {
+	case name == "":
+		why = "must not be empty"
+	case !utf8.ValidString(name):
+		why = "is not valid UTF-8"
+	case len(name) > MaxInstanceLength:
+		why = "is " + strconv.Itoa(len(name)) + " bytes, more than MaxInstanceLength (" + strconv.Itoa(MaxInstanceLength) + ")"
+	case strings.ContainsFunc(name, unicode.IsControl):
+		why = "contains a control character"
+	}
+	if why != "" {
+		return configerr.New[invalidConfig]("InvalidatorConfig.Instance", name, why)
 	}
 	return nil
 }
