@@ -342,7 +342,8 @@ func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time
 // tickWrites appends to dst one write of this tick for every evaluated player not already
 // ticked (and in the Runner's scope): its new carry-over and tick, its lucidity change if
 // any; it copies those players' changes into r.changes and advances the players in place
-// to the state the writes leave, so that evaluation can continue from them.
+// to the state the writes leave, so that evaluation can continue from them. The ledger
+// entries of evaluated players it does not write go back to their stored carry-over.
 func (r *Runner) tickWrites(players []Player, infos map[string]RoomInfo, ledger Ledger, res Result, tick int64,
 	now time.Time, dst []PlayerWrite) []PlayerWrite {
 	r.changes = r.changes[:0]
@@ -356,10 +357,16 @@ func (r *Runner) tickWrites(players []Player, infos map[string]RoomInfo, ledger 
 			ch = &res.Changes[j]
 			j++
 		}
-		if r.skip[i] || !cut.active(p) || (r.cfg.Scope != "" && p.Scope != r.cfg.Scope) {
+		if !cut.active(p) {
 			continue
 		}
 		if _, ok := infos[p.RoomID]; !ok {
+			continue
+		}
+		if r.skip[i] || (r.cfg.Scope != "" && p.Scope != r.cfg.Scope) {
+			// Evaluated as a companion, not written: its carry-over stays as stored, so
+			// that a later tick evaluated from the same ledger (Step) continues from it.
+			ledger[p.ID] = p.Flux.Carry
 			continue
 		}
 		delta, flux := 0, 0.0

@@ -1,0 +1,198 @@
+package flux_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gamepersist/gamepersist/flux"
+)
+
+// callGate holds one store call: entered is closed when the call arrives, release lets
+// it go on.
+type callGate struct {
+	entered, release chan struct{}
+}
+
+// heldStore wraps a PlayerStore so that a test can hold the next load or apply until it
+// releases it, make the next load fail, or make the next apply land and then report an
+// error (a reply lost after the commit). Nothing else about the store changes.
+type heldStore struct {
+	flux.PlayerStore
+	mu          sync.Mutex
+	loadGate    *callGate
+	applyGate   *callGate
+	failBefore  time.Time
+	lostReplies int
+}
+
+var errLoadInjected = errors.New("injected load failure")
+
+// holdNextLoad holds the next LoadActive until the returned function is called.
+func (h *heldStore) holdNextLoad() func() { return h.hold(&h.loadGate) }
+
+// holdNextApply holds the next Apply until the returned function is called.
+func (h *heldStore) holdNextApply() func() { return h.hold(&h.applyGate) }
+
+func (h *heldStore) hold(slot **callGate) func() {
+	g := &callGate{entered: make(chan struct{}), release: make(chan struct{})}
+	h.mu.Lock()
+	*slot = g
+	h.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(g.release) }) }
+}
+
+// armFaults makes every load for a game time before loadsUntil fail and the next
+// replies applies lose their replies.
+func (h *heldStore) armFaults(loadsUntil time.Time, replies int) {
+	h.mu.Lock()
+	h.failBefore, h.lostReplies = loadsUntil, replies
+	h.mu.Unlock()
+}
+
+func (h *heldStore) take(slot **callGate) *callGate {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := *slot
+	*slot = nil
+	return g
+}
+
+func (g *callGate) wait(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	close(g.entered)
+	select {
+	case <-g.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *heldStore) LoadActive(ctx context.Context, q flux.ActiveQuery, dst []flux.Player) ([]flux.Player, error) {
+	if err := h.take(&h.loadGate).wait(ctx); err != nil {
+		return dst[:0], err
+	}
+	h.mu.Lock()
+	fail := q.Now.Before(h.failBefore)
+	h.mu.Unlock()
+	if fail {
+		return dst[:0], errLoadInjected
+	}
+	return h.PlayerStore.LoadActive(ctx, q, dst)
+}
+
+func (h *heldStore) Apply(ctx context.Context, writes []flux.PlayerWrite) (flux.ApplyResult, error) {
+	if err := h.take(&h.applyGate).wait(ctx); err != nil {
+		return flux.ApplyResult{}, err
+	}
+	res, err := h.PlayerStore.Apply(ctx, writes)
+	h.mu.Lock()
+	lost := h.lostReplies > 0 && err == nil
+	if lost {
+		h.lostReplies--
+	}
+	h.mu.Unlock()
+	if lost {
+		return flux.ApplyResult{}, errors.New("injected: reply lost after the commit")
+	}
+	return res, err
+}
+
+// minute is the game time of minute k of the runner tests' night.
+func minute(k int) time.Time { return rtNight.Add(time.Duration(k) * time.Minute) }
+
+// mustStep Steps r at minute k and fails t on an error.
+func mustStep(t *testing.T, r *flux.Runner, k int) flux.TickReport {
+	t.Helper()
+	rep, err := r.Step(minute(k))
+	if err != nil {
+		t.Fatalf("step of minute %d: %v", k, err)
+	}
+	return rep
+}
+
+// mustClose closes r and fails t on an error.
+func mustClose(t *testing.T, r *flux.Runner) {
+	t.Helper()
+	if err := r.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+// tickReplay ticks players with one Runner in the blocking mode over a MemoryPlayers at
+// minutes 0 … last and returns the store: what one server alone does.
+func tickReplay(t *testing.T, rules flux.Rules, players []flux.Player, last int) *flux.MemoryPlayers {
+	t.Helper()
+	replay := flux.NewMemoryPlayers(rules)
+	replay.Put(players...)
+	r := newRunner(t, replay, memoryRooms(t, room("crypt", "graveyard")), flux.RunnerConfig{Rules: &rules})
+	for k := 0; k <= last; k++ {
+		if _, err := r.Tick(context.Background(), minute(k)); err != nil {
+			t.Fatalf("replay minute %d: %v", k, err)
+		}
+	}
+	mustClose(t, r)
+	return replay
+}
+
+// sameAsReplay fails t unless every player of got equals the replay: lucidity and stored
+// tick state (writers aside).
+func sameAsReplay(t *testing.T, got, want *flux.MemoryPlayers) {
+	t.Helper()
+	for _, w := range want.Snapshot() {
+		g, _ := got.Get(w.ID)
+		if g.Lucidity != w.Lucidity || !sameState(g.Flux, w.Flux) {
+			t.Errorf("%s: stored lucidity %d, %+v; one Runner alone: lucidity %d, %+v", w.ID, g.Lucidity, g.Flux, w.Lucidity, w.Flux)
+		}
+	}
+}
+
+// cryptPlayer is a lucid player standing in the graveyard crypt, active all night.
+func cryptPlayer(id string) flux.Player {
+	return flux.Player{ID: id, RoomID: "crypt", Lucidity: 90, LastActive: minute(30), CreatedAt: rtNight.Add(-48 * time.Hour)}
+}
+
+// TestStepRerunMinuteKeepsCarryOver (issue 18, cause 1): a server Steps minute 0 and
+// restarts; the new Runner Steps minute 0 again (its player already ticked: nothing
+// written) and then minute 1 before its worker has loaded again. The evaluation of the
+// re-run minute must not advance the carry-over the next Step continues from: the store
+// ends as one Runner alone leaves it (2 evaluations, not 3).
+func TestStepRerunMinuteKeepsCarryOver(t *testing.T) {
+	t.Parallel()
+	rules := flux.DefaultRules()
+	players := []flux.Player{cryptPlayer("p1")}
+	m := flux.NewMemoryPlayers(rules)
+	m.Put(players...)
+	rooms := memoryRooms(t, room("crypt", "graveyard"))
+
+	first := newRunner(t, m, rooms, flux.RunnerConfig{})
+	if err := first.Start(minute(0)); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, first)
+	mustStep(t, first, 0)
+	mustSync(t, first)
+	mustClose(t, first)
+
+	h := &heldStore{PlayerStore: m}
+	again := newRunner(t, h, rooms, flux.RunnerConfig{})
+	if err := again.Start(minute(0)); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, again)
+	release := h.holdNextLoad() // the load after the re-run minute waits
+	if rep := mustStep(t, again, 0); rep.AlreadyTicked != 1 || len(rep.Changes) != 0 {
+		t.Fatalf("re-run minute 0: already ticked %d, changes %d", rep.AlreadyTicked, len(rep.Changes))
+	}
+	mustStep(t, again, 1) // evaluates the same snapshot
+	release()
+	mustSync(t, again)
+	mustClose(t, again)
+	sameAsReplay(t, m, tickReplay(t, rules, players, 1))
+}
