@@ -111,6 +111,7 @@ type Runner struct {
 	ledger  Ledger               // this tick's carry-overs, loaded with the players
 	skip    []bool               // per loaded player: already ticked, not written
 	pending map[string]PlayerWrite
+	behind  map[string]PlayerWrite // per player, a write queued behind its pending one (see mergeDoubt)
 	batch   []PlayerWrite // this tick's writes (Tick), reused
 	writes  []PlayerWrite
 	changes []Change
@@ -149,6 +150,7 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 		infos:   make(map[string]RoomInfo),
 		ledger:  make(Ledger),
 		pending: make(map[string]PlayerWrite),
+		behind:  make(map[string]PlayerWrite),
 		stats:   newRunnerStats(),
 	}
 	var b [8]byte
@@ -286,13 +288,21 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 // player is dropped (applied after all, or superseded by another Runner) and counted.
 // Pending writes of players not loaded stay pending.
 func (r *Runner) reconcile(players []Player) int {
-	if len(r.pending) == 0 {
+	if len(r.pending) == 0 && len(r.behind) == 0 {
 		return 0
 	}
 	dropped := 0
 	for i := range players {
 		p := &players[i]
 		w, ok := r.pending[p.ID]
+		if b, held := r.behind[p.ID]; held { // settled by this load: no need to wait
+			w, ok = b, true
+			if e, has := r.pending[p.ID]; has && p.Flux.Tick == e.FromTick && p.Flux.Writer == e.FromWriter {
+				w = sum(e, b) // the write ahead of b did not land
+			}
+			delete(r.behind, p.ID)
+			r.pending[p.ID] = w
+		}
 		if !ok {
 			continue
 		}
@@ -425,7 +435,8 @@ func (r *Runner) readRooms(ctx context.Context, ids []string) error {
 // ApplyTimeout; the writes of a statement that succeeded leave pending (applied or refused
 // as conflicts alike). Those of a statement that failed stay pending, or, when doubt is
 // not nil (the non-blocking worker), move to doubt: their outcome is unknown until a load
-// tells. Players in doubt are held back.
+// tells. Players in doubt are held back. Writes queued behind a write sent again as it is
+// (r.behind) go in a statement after it.
 func (r *Runner) flush(ctx context.Context, rep *TickReport, doubt map[string]PlayerWrite) error {
 	if len(r.pending) == 0 {
 		return nil
@@ -462,8 +473,27 @@ func (r *Runner) flush(ctx context.Context, rep *TickReport, doubt map[string]Pl
 		rep.Applied.Written += res.Written
 		rep.Applied.Conflicts += res.Conflicts
 		rep.Applied.LucidityUpdated += res.LucidityUpdated
+		if len(r.writes) == 0 {
+			r.writes = r.releaseBehind(doubt, r.writes)
+		}
 	}
 	return nil
+}
+
+// releaseBehind moves into pending, and appends to dst, the writes queued behind a write
+// that has now been sent (see mergeDoubt): their statement follows its statement.
+func (r *Runner) releaseBehind(doubt map[string]PlayerWrite, dst []PlayerWrite) []PlayerWrite {
+	for id, b := range r.behind {
+		_, held := doubt[id]
+		_, waiting := r.pending[id]
+		if held || waiting {
+			continue
+		}
+		delete(r.behind, id)
+		r.pending[id] = b
+		dst = append(dst, b)
+	}
+	return dst
 }
 
 // Run ticks every interval in the caller's goroutine. When ctx ends it shuts the Runner

@@ -359,11 +359,11 @@ func (r *Runner) Sync(ctx context.Context) error {
 }
 
 // resolveDoubt settles the writes in doubt of the loaded players: one that did not land is
-// sent again, with whatever pending continues it summed in; one that landed leaves pending
-// as it is; one whose tick another Runner wrote first is dropped and what continues it is
-// rebased on that Runner's write (the same tick from the same stored state gives the same
-// result); one overtaken at another tick is dropped with what continues it. The writes of
-// players the load did not return are sent again as they are (see the end of the body).
+// sent again, with whatever continues it summed in; one that landed leaves what continues
+// it to be sent; one whose tick another Runner wrote first is dropped and what continues
+// it is rebased on that Runner's write (the same tick from the same stored state gives the
+// same result); one overtaken at another tick is dropped with what continues it. The
+// writes of players the load did not return are sent again as they are (see mergeDoubt).
 func (r *Runner) resolveDoubt(doubt map[string]PlayerWrite, players []Player) {
 	for i := range players {
 		p := &players[i]
@@ -372,23 +372,23 @@ func (r *Runner) resolveDoubt(doubt map[string]PlayerWrite, players []Player) {
 			continue
 		}
 		delete(doubt, p.ID)
+		e, has := r.after(p.ID)
 		switch {
 		case p.Flux.Tick == d.FromTick && p.Flux.Writer == d.FromWriter: // not applied
-			e, has := r.pending[p.ID]
 			r.pending[p.ID] = d
 			if has {
 				r.merge(e)
 			}
 		case p.Flux.Tick == d.State.Tick && p.Flux.Writer == d.State.Writer: // applied
+			if has {
+				r.pending[p.ID] = e
+			}
 		case p.Flux.Tick == d.State.Tick: // another Runner wrote the same tick: continue from its write
-			if e, has := r.pending[p.ID]; has && e.FromTick == d.State.Tick && e.FromWriter == d.State.Writer {
+			if has && e.FromTick == d.State.Tick && e.FromWriter == d.State.Writer {
 				e.FromWriter = p.Flux.Writer
 				r.pending[p.ID] = e
-			} else {
-				delete(r.pending, p.ID)
 			}
 		default: // another Runner wrote the player at another tick: start again from the load
-			delete(r.pending, p.ID)
 		}
 	}
 	// Players the load did not return (gone inactive, or out of scope) will not be loaded
@@ -398,16 +398,53 @@ func (r *Runner) resolveDoubt(doubt map[string]PlayerWrite, players []Player) {
 	clear(doubt)
 }
 
-// mergeDoubt puts the writes still in doubt back into pending (with what continues them)
-// for Stop's final flush: a write that did land is then refused, harmlessly.
+// mergeDoubt puts the writes still in doubt back into pending, to be sent again as they
+// are: one that did land is then refused, harmlessly. What continues a write in doubt is
+// not summed into it (the compare-and-set would refuse the whole sum when the first part
+// landed, losing the rest): it waits in r.behind and is sent in a statement after it.
 func (r *Runner) mergeDoubt(doubt map[string]PlayerWrite) {
 	for id, d := range doubt {
-		e, has := r.pending[id]
+		e, has := r.after(id)
 		r.pending[id] = d
-		if has {
-			r.merge(e)
+		switch {
+		case has && continues(d, e):
+			r.behind[id] = e
+		case has:
+			r.pending[id] = e // computed from a newer state than d: d is superseded
 		}
 	}
+}
+
+// after takes what waits to be written after the write in doubt of player id: the write
+// held behind it, with the pending one summed in when it continues it, or the pending one.
+func (r *Runner) after(id string) (PlayerWrite, bool) {
+	e, has := r.pending[id]
+	delete(r.pending, id)
+	b, held := r.behind[id]
+	delete(r.behind, id)
+	switch {
+	case held && has && continues(b, e):
+		return sum(b, e), true
+	case held && !has:
+		return b, true
+	}
+	return e, has
+}
+
+// continues reports whether w was computed from the state e leaves.
+func continues(e, w PlayerWrite) bool {
+	return e.State.Tick == w.FromTick && e.State.Writer == w.FromWriter
+}
+
+// sum returns e followed by w (which continues it) as one write.
+func sum(e, w PlayerWrite) PlayerWrite {
+	e.State = w.State
+	e.Delta += w.Delta
+	e.Ticks += w.Ticks
+	e.NewLucidity = w.NewLucidity
+	e.RoomID = w.RoomID
+	e.Flux += w.Flux
+	return e
 }
 
 // loadPlayers loads the active players for a Step at now (in a new slice).
@@ -422,18 +459,10 @@ func (r *Runner) loadPlayers(ctx context.Context, now time.Time) ([]Player, erro
 // merge adds one write to pending: a write that continues the pending one of its player
 // (its FromTick is that one's tick) is summed into it; any other replaces it.
 func (r *Runner) merge(w PlayerWrite) {
-	e, ok := r.pending[w.PlayerID]
-	if !ok || e.State.Tick != w.FromTick || e.State.Writer != w.FromWriter {
-		r.pending[w.PlayerID] = w
-		return
+	if e, ok := r.pending[w.PlayerID]; ok && continues(e, w) {
+		w = sum(e, w)
 	}
-	e.State = w.State
-	e.Delta += w.Delta
-	e.Ticks += w.Ticks
-	e.NewLucidity = w.NewLucidity
-	e.RoomID = w.RoomID
-	e.Flux += w.Flux
-	r.pending[w.PlayerID] = e
+	r.pending[w.PlayerID] = w
 }
 
 // loadSnapshot loads the players for a Step at now, settles the writes in doubt and

@@ -196,3 +196,48 @@ func TestStepRerunMinuteKeepsCarryOver(t *testing.T) {
 	mustClose(t, again)
 	sameAsReplay(t, m, tickReplay(t, rules, players, 1))
 }
+
+// TestStepLostReplyThenInactiveKeepsEveryReportedMinute (issue 22, item 1): one Runner; a
+// write lands but its reply is lost (in doubt), the player's next minute queues behind it,
+// and the load meant to settle the doubt fails, the next one no longer returns the player
+// (gone inactive): loads fail until the one for minute 6. Re-sending the doubtful write with the next minute summed in would be
+// refused whole (its first part landed) and lose a minute Step reported. The store must
+// end equal to the initial lucidity plus every change Step reported.
+func TestStepLostReplyThenInactiveKeepsEveryReportedMinute(t *testing.T) {
+	t.Parallel()
+	rules := flux.DefaultRules()
+	rules.RoomOverrides = map[string]flux.Profile{"crypt": flux.Always(-1)}
+	m := flux.NewMemoryPlayers(rules)
+	// Last active at minute 0: active at minutes 1–5 (ActiveWindow 5 minutes), not after.
+	m.Put(flux.Player{ID: "p1", RoomID: "crypt", Lucidity: 50, LastActive: minute(0), CreatedAt: rtNight.Add(-48 * time.Hour)})
+	h := &heldStore{PlayerStore: m}
+	r := newRunner(t, h, memoryRooms(t, room("crypt", "graveyard")), flux.RunnerConfig{Rules: &rules})
+	if err := r.Start(minute(1)); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, r)
+	reported := 0
+	for k := 1; k <= 7; k++ {
+		if k == 4 {
+			h.armFaults(minute(6), 1)
+		}
+		for _, c := range mustStep(t, r, k).Changes {
+			reported += c.NewLucidity - c.OldLucidity
+		}
+		if k == 4 { // no Sync while loads fail: wait for minute 4's write to fail (its reply lost)
+			waitFor(t, func() bool { return r.Stats().BackgroundWriteFailures == 1 })
+			continue
+		}
+		_ = syncRunner(t, r)
+	}
+	if err := syncRunner(t, r); err != nil {
+		t.Fatalf("sync with a healthy store: %v", err)
+	}
+	mustClose(t, r)
+	if reported != -5 {
+		t.Fatalf("Step reported %d, want −5 (minutes 1–5)", reported)
+	}
+	if st, _ := m.Get("p1"); st.Lucidity != 50+reported {
+		t.Fatalf("stored lucidity %d, want %d (50 plus every reported change)", st.Lucidity, 50+reported)
+	}
+}
