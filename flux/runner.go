@@ -112,7 +112,7 @@ type Runner struct {
 	skip    []bool               // per loaded player: already ticked, not written
 	pending map[string]PlayerWrite
 	behind  map[string]PlayerWrite // per player, a write queued behind its pending one (see mergeDoubt)
-	batch   []PlayerWrite // this tick's writes (Tick), reused
+	batch   []PlayerWrite          // this tick's writes (Tick), reused
 	writes  []PlayerWrite
 	changes []Change
 
