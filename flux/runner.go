@@ -588,6 +588,7 @@ func (r *Runner) stop(ctx context.Context) error {
 				r.merge(w)
 			}
 		}
+		r.adoptLast(s)
 		if len(s.doubt) > 0 { // learn which writes of unknown outcome landed
 			if players, err := r.loadPlayers(ctx, now); err == nil {
 				r.resolveDoubt(s.doubt, players)
@@ -600,11 +601,15 @@ func (r *Runner) stop(ctx context.Context) error {
 	err := r.flush(ctx, &rep, nil)
 	r.stats.flushed(rep, len(r.pending))
 	r.metrics.addStatements(rep.Statements)
+	var lost error
+	if s != nil {
+		lost = s.untold()
+	}
 	if err != nil {
 		r.log.Error().Err(err).Int("pending_players", len(r.pending)).Msg("flux final flush gave up")
-		return fmt.Errorf("%w: %d players: %w", ErrFlushIncomplete, len(r.pending), err)
+		return errors.Join(fmt.Errorf("%w: %d players: %w", ErrFlushIncomplete, len(r.pending), err), lost)
 	}
-	return nil
+	return lost
 }
 
 // Close is Stop within RunnerConfig.CloseTimeout (DefaultCloseTimeout): it stops the

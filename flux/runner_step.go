@@ -19,6 +19,12 @@ var (
 	// ErrNoState is returned by a Step that has no player state yet: the first background
 	// load has not finished (or has failed). The tick is skipped, nothing is written.
 	ErrNoState = errors.New("flux: no player state loaded yet, tick skipped")
+	// ErrChangesLost is returned by Sync, Stop and Close when this Runner dropped, since
+	// the last time it was returned, changes that Step had reported and that never reached
+	// the store (the error says how many player-minutes; RunnerStats.LostTicks counts
+	// them, and each is logged). It does not happen when this Runner's writes all go
+	// through, nor when another Runner wrote the same minutes from the same state.
+	ErrChangesLost = errors.New("flux: reported changes lost")
 	// ErrLagging is returned by a Step that found RunnerConfig.MaxLag batches of writes
 	// still waiting for the background writer (the database is down or too slow): the
 	// tick is skipped rather than queue more, so memory stays bounded.
@@ -65,6 +71,8 @@ type stepper struct {
 	done    chan struct{}      // closed when the worker returns
 	spare   chan []PlayerWrite // batch slices the worker has merged, for Step to reuse
 	games   []gameWrite        // the game's lucidity writes not yet in an adopted load
+	lost    int64              // player-minutes Step reported and adopt found dropped
+	told    int64              // the part of lost that Sync, Stop or Close returned
 
 	// gate orders snapshot loads (writers) against Runner.AddLucidity (readers), so that
 	// a load sees a game write entirely or not at all; loads counts the loads begun.
@@ -76,7 +84,18 @@ type stepper struct {
 	recent []stepBatch // batches a snapshot may not include yet
 	low    []int32     // players whose lucidity prepare lowered for this tick
 	lowBy  []int
+	// own holds, per player, this Runner's own writes of it, one per tick, that a load
+	// has not yet shown stored (at most maxOwnChain): what adopt rebases onto another
+	// Runner's write of the same tick, or counts as lost. rebased are the rebased writes
+	// the next batch hands over first.
+	own     map[string][]PlayerWrite
+	rebased []PlayerWrite
 }
+
+// maxOwnChain bounds the per-player chain of writes kept for rebasing: a write that falls
+// out of it can no longer be rebased (only when this Runner's writes have not reached the
+// store for that many ticks).
+const maxOwnChain = 16
 
 // Start switches the Runner to its non-blocking mode and starts its one background worker
 // goroutine, which writes what Step hands it and loads the players (and reads their rooms)
@@ -93,7 +112,7 @@ func (r *Runner) Start(now time.Time) error {
 		return fmt.Errorf("flux: runner already started: %w", ErrStarted)
 	}
 	s := &stepper{nextNow: now, wake: make(chan struct{}, 1), done: make(chan struct{}), cycled: make(chan struct{}),
-		spare: make(chan []PlayerWrite, 4)}
+		spare: make(chan []PlayerWrite, 4), own: make(map[string][]PlayerWrite)}
 	r.step = s
 	s.reload = true
 	r.workers.Go(func() { r.work(s) })
@@ -170,7 +189,10 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 	case spare = <-s.spare:
 	default:
 	}
-	batch := r.tickWrites(cur.players, cur.infos, cur.ledger, res, tick, now, spare[:0])
+	batch := r.tickWrites(cur.players, cur.infos, cur.ledger, res, tick, now, append(spare[:0], s.rebased...))
+	clear(s.rebased)
+	s.rebased = s.rebased[:0]
+	s.remember(batch)
 	rep.Evaluate = time.Since(t0)
 	rep.Evaluated = true
 	rep.Counts = res.Counts
@@ -213,6 +235,129 @@ func (r *Runner) adopt(s *stepper, fresh *snapshot) {
 	}
 	clear(s.recent[len(kept):])
 	s.recent = kept
+	r.rebase(s, fresh)
+}
+
+// remember appends each write of a batch to its player's chain of own writes (a write
+// that does not continue the chain starts a new one).
+func (s *stepper) remember(batch []PlayerWrite) {
+	for _, w := range batch {
+		c := s.own[w.PlayerID]
+		if n := len(c); n > 0 && !continues(c[n-1], w) {
+			c = c[:0]
+		}
+		if len(c) == maxOwnChain {
+			c = append(c[:0], c[1:]...)
+		}
+		s.own[w.PlayerID] = append(c, w)
+	}
+}
+
+// rebase compares each player's chain of own writes with the state fresh shows stored
+// (after the replay of recent batches). Writes at or before the stored tick are done with.
+// When another Runner stored a tick of the chain with the same carry-over and change —
+// the same minute from the same state — the chain's later writes are rebased onto it:
+// applied to fresh and handed over again (the compare-and-set refused or will refuse them
+// as they were). Later writes that can be neither are lost: counted and logged, and
+// returned by the next Sync, Stop or Close (ErrChangesLost). Players fresh does not hold
+// are not ticked by this Runner now: their chains are dropped.
+func (r *Runner) rebase(s *stepper, fresh *snapshot) {
+	var lost int64
+	for id, c := range s.own {
+		k, ok := fresh.index[id]
+		if !ok {
+			delete(s.own, id)
+			continue
+		}
+		p := &fresh.players[k]
+		at := -1 // the chain's write of the stored tick
+		for i := range c {
+			if c[i].State.Tick == p.Flux.Tick {
+				at = i
+				break
+			}
+		}
+		mine := p.Flux.Writer == r.writer
+		same := at >= 0 && (mine || (c[at].State.Carry == p.Flux.Carry && c[at].State.LastDelta == p.Flux.LastDelta))
+		if !same { // whatever of the chain lies beyond the stored tick is lost
+			n := 0
+			for _, w := range c {
+				if w.State.Tick > p.Flux.Tick {
+					n += w.Ticks
+				}
+			}
+			if n > 0 {
+				lost += int64(n)
+				r.log.Warn().Str("player_id", id).Int64("stored_tick", p.Flux.Tick).Int("ticks", n).
+					Msg("flux reported changes dropped: the store moved on from another state")
+			}
+			delete(s.own, id)
+			continue
+		}
+		rest := c[at+1:]
+		if len(rest) == 0 {
+			delete(s.own, id)
+			continue
+		}
+		if mine { // stored by this Runner, and the rest not replayed on it: lost
+			n := 0
+			for _, w := range rest {
+				n += w.Ticks
+			}
+			lost += int64(n)
+			r.log.Warn().Str("player_id", id).Int64("stored_tick", p.Flux.Tick).Int("ticks", n).
+				Msg("flux reported changes dropped: refused after this Runner's own write")
+			delete(s.own, id)
+			continue
+		}
+		w := rest[0]
+		w.FromTick, w.FromWriter = p.Flux.Tick, p.Flux.Writer
+		for _, x := range rest[1:] {
+			w = sum(w, x)
+		}
+		p.Lucidity = clampLucidity(p.Lucidity+w.Delta, r.rules.MinLucidity, r.rules.MaxLucidity)
+		p.Flux = w.State
+		fresh.ledger[id] = w.State.Carry
+		s.rebased = append(s.rebased, w)
+		s.own[id] = append(c[:0], rest...)
+		r.stats.rebased(int64(w.Ticks))
+	}
+	if lost > 0 {
+		r.stats.lostTicks(lost)
+		s.mu.Lock()
+		s.lost += lost
+		s.mu.Unlock()
+	}
+}
+
+// adoptLast is Stop's adopt of the last snapshot no Step took (the worker has returned):
+// the writes it rebases join pending for the final flush, and what it finds lost is
+// counted.
+func (r *Runner) adoptLast(s *stepper) {
+	s.mu.Lock()
+	fresh := s.fresh
+	s.fresh = nil
+	s.mu.Unlock()
+	if fresh != nil {
+		r.adopt(s, fresh)
+	}
+	for _, w := range s.rebased {
+		r.merge(w)
+	}
+	s.rebased = nil
+}
+
+// untold returns ErrChangesLost with the player-minutes lost since it last returned it,
+// or nil.
+func (s *stepper) untold() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.lost - s.told
+	if n == 0 {
+		return nil
+	}
+	s.told = s.lost
+	return fmt.Errorf("%w: %d player-minutes Step reported were dropped unapplied", ErrChangesLost, n)
 }
 
 // prepareStep marks the players already ticked at tick or later (r.skip) and lowers the
@@ -339,7 +484,7 @@ func (r *Runner) Sync(ctx context.Context) error {
 		s.mu.Unlock()
 		done := handled >= target && cycles > from
 		if done && (lastErr != nil || left == 0) {
-			return lastErr
+			return errors.Join(lastErr, s.untold())
 		}
 		if done { // held writes (in doubt) wait for another cycle
 			s.mu.Lock()

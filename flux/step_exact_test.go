@@ -241,3 +241,91 @@ func TestStepLostReplyThenInactiveKeepsEveryReportedMinute(t *testing.T) {
 		t.Fatalf("stored lucidity %d, want %d (50 plus every reported change)", st.Lucidity, 50+reported)
 	}
 }
+
+// TestStepRebasesOnAnotherServersMinute (issue 18, cause 2): B writes minute 0 first; A's
+// minutes 0 and 1, computed from the older state, are refused; B's write of minute 1 is
+// slow; A syncs (its state now B's minute 0) and Steps minute 2. A's minute 1 must be
+// rebased onto B's minute 0 (the same minute from the same state), not dropped: A's
+// write then covers minutes 1 and 2, and B's late minute 1 is refused. The store ends as
+// one Runner alone leaves it (3 evaluations, not 2).
+func TestStepRebasesOnAnotherServersMinute(t *testing.T) {
+	t.Parallel()
+	rules := flux.DefaultRules()
+	players := []flux.Player{cryptPlayer("p1"), cryptPlayer("p2")}
+	m := flux.NewMemoryPlayers(rules)
+	m.Put(players...)
+	rooms := memoryRooms(t, room("crypt", "graveyard"))
+	ha, hb := &heldStore{PlayerStore: m}, &heldStore{PlayerStore: m}
+	a := newRunner(t, ha, rooms, flux.RunnerConfig{RunnerID: "a"})
+	b := newRunner(t, hb, rooms, flux.RunnerConfig{RunnerID: "b"})
+	for _, r := range []*flux.Runner{a, b} {
+		if err := r.Start(minute(0)); err != nil {
+			t.Fatal(err)
+		}
+		mustSync(t, r)
+	}
+	mustStep(t, b, 0) // B writes minute 0 first
+	mustSync(t, b)
+
+	releaseA := ha.holdNextApply() // A's minute 0 write waits, so A steps minute 1 from its own minute 0
+	mustStep(t, a, 0)
+	mustStep(t, a, 1)
+	releaseA()
+	mustSync(t, a) // both refused; A's state is now B's minute 0
+
+	releaseB := hb.holdNextApply() // B's minute 1 is slow
+	mustStep(t, b, 1)
+	mustStep(t, a, 2)
+	mustSync(t, a)
+	releaseB()
+	mustSync(t, b)
+	mustClose(t, a)
+	mustClose(t, b)
+	sameAsReplay(t, m, tickReplay(t, rules, players, 2))
+}
+
+// TestStepCountsAndReturnsLostChanges: when another Runner stored a minute this Runner
+// had stepped, from another state (the player moved between their loads), this Runner's
+// later minute cannot be rebased onto it. The change Step reported for it is then never
+// applied: it is counted, and Sync returns ErrChangesLost once.
+func TestStepCountsAndReturnsLostChanges(t *testing.T) {
+	t.Parallel()
+	rules := flux.DefaultRules()
+	m := flux.NewMemoryPlayers(rules)
+	m.Put(cryptPlayer("p1"))
+	rooms := memoryRooms(t, room("crypt", "graveyard"), room("vault", "graveyard"))
+	ha := &heldStore{PlayerStore: m}
+	a := newRunner(t, ha, rooms, flux.RunnerConfig{RunnerID: "a"})
+	b := newRunner(t, m, rooms, flux.RunnerConfig{RunnerID: "b"})
+	if err := a.Start(minute(0)); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	if err := m.Touch("p1", "vault", minute(30)); err != nil { // B loads after the move, A before
+		t.Fatal(err)
+	}
+	if err := b.Start(minute(0)); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, b)
+	mustStep(t, b, 0)
+	mustSync(t, b)
+
+	release := ha.holdNextApply()
+	mustStep(t, a, 0)
+	mustStep(t, a, 1)
+	release()
+	mustSync(t, a) // both refused: B stored minute 0 from the vault
+	mustStep(t, a, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Sync(ctx); !errors.Is(err, flux.ErrChangesLost) {
+		t.Fatalf("Sync after a dropped minute: %v, want ErrChangesLost", err)
+	}
+	if st := a.Stats(); st.LostTicks != 1 {
+		t.Fatalf("lost ticks %d, want 1", st.LostTicks)
+	}
+	mustSync(t, a) // returned once
+	mustClose(t, a)
+	mustClose(t, b)
+}
