@@ -38,9 +38,10 @@ type snapshot struct {
 	index   map[string]int32
 	infos   map[string]RoomInfo
 	ledger  Ledger
-	seq     uint64    // the last Step batch merged into pending before the overlay
-	loaded  time.Time // when the load was sent
-	epoch   uint64    // the number of snapshot loads begun, this one included
+	stored  []TickState // per player, the state the load found, before any overlay
+	seq     uint64      // the last Step batch merged into pending before the overlay
+	loaded  time.Time   // when the load was sent
+	epoch   uint64      // the number of snapshot loads begun, this one included
 }
 
 // stepBatch is the writes of one Step, in the order Step made them.
@@ -95,7 +96,11 @@ type stepper struct {
 // maxOwnChain bounds the per-player chain of writes kept for rebasing: a write that falls
 // out of it can no longer be rebased (only when this Runner's writes have not reached the
 // store for that many ticks).
-const maxOwnChain = 16
+const maxOwnChain = 64
+
+// unknownBase marks the first write of a chain whose older writes were dropped: whether it
+// continues the stored state is unknown, so it is neither rebased nor counted lost.
+const unknownBase = -1
 
 // Start switches the Runner to its non-blocking mode and starts its one background worker
 // goroutine, which writes what Step hands it and loads the players (and reads their rooms)
@@ -190,9 +195,9 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 	default:
 	}
 	batch := r.tickWrites(cur.players, cur.infos, cur.ledger, res, tick, now, append(spare[:0], s.rebased...))
+	s.remember(batch[len(s.rebased):]) // the rebased writes' chains are set already
 	clear(s.rebased)
 	s.rebased = s.rebased[:0]
-	s.remember(batch)
 	rep.Evaluate = time.Since(t0)
 	rep.Evaluated = true
 	rep.Counts = res.Counts
@@ -246,21 +251,24 @@ func (s *stepper) remember(batch []PlayerWrite) {
 		if n := len(c); n > 0 && !continues(c[n-1], w) {
 			c = c[:0]
 		}
-		if len(c) == maxOwnChain {
+		if len(c) == maxOwnChain { // the oldest dropped: where the chain starts is unknown
 			c = append(c[:0], c[1:]...)
+			c[0].FromTick = unknownBase
 		}
 		s.own[w.PlayerID] = append(c, w)
 	}
 }
 
-// rebase compares each player's chain of own writes with the state fresh shows stored
-// (after the replay of recent batches). Writes at or before the stored tick are done with.
-// When another Runner stored a tick of the chain with the same carry-over and change —
-// the same minute from the same state — the chain's later writes are rebased onto it:
-// applied to fresh and handed over again (the compare-and-set refused or will refuse them
-// as they were). Later writes that can be neither are lost: counted and logged, and
-// returned by the next Sync, Stop or Close (ErrChangesLost). Players fresh does not hold
-// are not ticked by this Runner now: their chains are dropped.
+// rebase compares each player's chain of own writes with the state the load found
+// stored (fresh.stored, before any overlay). Writes at or before the stored tick are done
+// with. The rest is kept when it continues the stored state (written, or on its way).
+// When it continues this Runner's write of the stored tick and another Runner stored that
+// tick with the same carry-over and change — the same minute from the same state — it
+// is rebased onto that write: applied to fresh and handed over again (the
+// compare-and-set refused or will refuse it as it was). A rest that can be neither is
+// lost: counted and logged, and returned by the next Sync, Stop or Close
+// (ErrChangesLost). Players fresh does not hold are not ticked by this Runner now: their
+// chains are dropped.
 func (r *Runner) rebase(s *stepper, fresh *snapshot) {
 	var lost int64
 	for id, c := range s.own {
@@ -269,49 +277,34 @@ func (r *Runner) rebase(s *stepper, fresh *snapshot) {
 			delete(s.own, id)
 			continue
 		}
-		p := &fresh.players[k]
-		at := -1 // the chain's write of the stored tick
-		for i := range c {
-			if c[i].State.Tick == p.Flux.Tick {
-				at = i
-				break
-			}
+		st := fresh.stored[k]
+		i := 0
+		for i < len(c) && c[i].State.Tick <= st.Tick {
+			i++
 		}
-		mine := p.Flux.Writer == r.writer
-		same := at >= 0 && (mine || (c[at].State.Carry == p.Flux.Carry && c[at].State.LastDelta == p.Flux.LastDelta))
-		if !same { // whatever of the chain lies beyond the stored tick is lost
-			n := 0
-			for _, w := range c {
-				if w.State.Tick > p.Flux.Tick {
-					n += w.Ticks
-				}
-			}
-			if n > 0 {
-				lost += int64(n)
-				r.log.Warn().Str("player_id", id).Int64("stored_tick", p.Flux.Tick).Int("ticks", n).
-					Msg("flux reported changes dropped: the store moved on from another state")
-			}
-			delete(s.own, id)
-			continue
-		}
-		rest := c[at+1:]
+		rest := c[i:]
 		if len(rest) == 0 {
 			delete(s.own, id)
 			continue
 		}
-		if mine { // stored by this Runner, and the rest not replayed on it: lost
+		if rest[0].FromTick == unknownBase || (rest[0].FromTick == st.Tick && rest[0].FromWriter == st.Writer) { // on its way
+			s.own[id] = append(c[:0], rest...)
+			continue
+		}
+		if i == 0 || c[i-1].State.Tick != st.Tick || c[i-1].State.Carry != st.Carry || c[i-1].State.LastDelta != st.LastDelta {
 			n := 0
 			for _, w := range rest {
 				n += w.Ticks
 			}
 			lost += int64(n)
-			r.log.Warn().Str("player_id", id).Int64("stored_tick", p.Flux.Tick).Int("ticks", n).
-				Msg("flux reported changes dropped: refused after this Runner's own write")
+			r.log.Warn().Str("player_id", id).Int64("stored_tick", st.Tick).Int("ticks", n).
+				Msg("flux reported changes dropped: the store moved on from another state")
 			delete(s.own, id)
 			continue
 		}
+		p := &fresh.players[k]
+		rest[0].FromTick, rest[0].FromWriter = st.Tick, st.Writer
 		w := rest[0]
-		w.FromTick, w.FromWriter = p.Flux.Tick, p.Flux.Writer
 		for _, x := range rest[1:] {
 			w = sum(w, x)
 		}
@@ -623,9 +616,13 @@ func (r *Runner) loadSnapshot(ctx context.Context, now time.Time, seq uint64, do
 	if err != nil {
 		return nil, err
 	}
+	stored := make([]TickState, len(players))
+	for i := range players {
+		stored[i] = players[i].Flux
+	}
 	r.resolveDoubt(doubt, players)
 	r.reconcile(players)
-	snap := &snapshot{players: players, index: make(map[string]int32, len(players)),
+	snap := &snapshot{players: players, stored: stored, index: make(map[string]int32, len(players)),
 		infos: make(map[string]RoomInfo), ledger: make(Ledger, len(players)), seq: seq, loaded: t0, epoch: epoch}
 	for i, p := range players {
 		snap.index[p.ID] = int32(i)
