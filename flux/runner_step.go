@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -173,7 +174,7 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 	lag := len(s.mailbox)
 	s.mu.Unlock()
 	if fresh != nil {
-		r.adopt(s, fresh)
+		r.adopt(s, fresh, tick)
 	}
 	if s.cur == nil {
 		return rep, ErrNoState
@@ -216,7 +217,7 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 
 // adopt makes fresh the current state and replays onto it the batches it may not include
 // (those handed over after the worker overlaid its pending writes).
-func (r *Runner) adopt(s *stepper, fresh *snapshot) {
+func (r *Runner) adopt(s *stepper, fresh *snapshot, tick int64) {
 	s.cur = fresh
 	kept := s.recent[:0]
 	for _, b := range s.recent {
@@ -240,7 +241,7 @@ func (r *Runner) adopt(s *stepper, fresh *snapshot) {
 	}
 	clear(s.recent[len(kept):])
 	s.recent = kept
-	r.rebase(s, fresh)
+	r.rebase(s, fresh, tick-maxOwnChain)
 }
 
 // remember appends each write of a batch to its player's chain of own writes (a write
@@ -268,13 +269,17 @@ func (s *stepper) remember(batch []PlayerWrite) {
 // compare-and-set refused or will refuse it as it was). A rest that can be neither is
 // lost: counted and logged, and returned by the next Sync, Stop or Close
 // (ErrChangesLost). Players fresh does not hold are not ticked by this Runner now: their
-// chains are dropped.
-func (r *Runner) rebase(s *stepper, fresh *snapshot) {
+// chains wait until a load returns them (a player gone inactive right after a refused
+// write is rebased when it comes back), or are dropped once their last write is older
+// than before.
+func (r *Runner) rebase(s *stepper, fresh *snapshot, before int64) {
 	var lost int64
 	for id, c := range s.own {
 		k, ok := fresh.index[id]
 		if !ok {
-			delete(s.own, id)
+			if c[len(c)-1].State.Tick < before {
+				delete(s.own, id)
+			}
 			continue
 		}
 		st := fresh.stored[k]
@@ -332,7 +337,7 @@ func (r *Runner) adoptLast(s *stepper) {
 	s.fresh = nil
 	s.mu.Unlock()
 	if fresh != nil {
-		r.adopt(s, fresh)
+		r.adopt(s, fresh, math.MinInt64)
 	}
 	for _, w := range s.rebased {
 		r.merge(w)
