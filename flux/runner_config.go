@@ -47,7 +47,8 @@ type RunnerConfig struct {
 	// minute (issue 18 measured 17 of 300 players with one Sync per move). Step now rebases
 	// its own minutes onto a write of the same minute from the same state, which covers
 	// the case where both hosts computed that minute alike; this has not been measured
-	// again. Sync on both hosts at a hand-over avoids it.
+	// again. Syncing the old host and then the new one at a hand-over should avoid it (not
+	// measured either).
 	Scope string
 	// TickLength is the length of one tick in game time (DefaultTickLength, one game
 	// minute as in FLUX.md): a tick's number is TickNumber(now, TickLength), and each
