@@ -90,9 +90,13 @@ type stepper struct {
 	// has not yet shown stored (at most maxOwnChain): what adopt rebases onto another
 	// Runner's write of the same tick, or counts as lost. rebased are the rebased writes
 	// the next batch hands over first.
-	own     map[string][]PlayerWrite
+	own     map[string]*ownChain
 	rebased []PlayerWrite
 }
+
+// ownChain is one player's chain of own writes (see stepper.own); held by pointer so that
+// Step and adopt change it in place, without a map write per player.
+type ownChain struct{ writes []PlayerWrite }
 
 // maxOwnChain bounds the per-player chain of writes kept for rebasing: a write that falls
 // out of it can no longer be rebased (only when this Runner's writes have not reached the
@@ -118,7 +122,7 @@ func (r *Runner) Start(now time.Time) error {
 		return fmt.Errorf("flux: runner already started: %w", ErrStarted)
 	}
 	s := &stepper{nextNow: now, wake: make(chan struct{}, 1), done: make(chan struct{}), cycled: make(chan struct{}),
-		spare: make(chan []PlayerWrite, 4), own: make(map[string][]PlayerWrite)}
+		spare: make(chan []PlayerWrite, 4), own: make(map[string]*ownChain)}
 	r.step = s
 	s.reload = true
 	r.workers.Go(func() { r.work(s) })
@@ -248,7 +252,12 @@ func (r *Runner) adopt(s *stepper, fresh *snapshot, tick int64) {
 // that does not continue the chain starts a new one).
 func (s *stepper) remember(batch []PlayerWrite) {
 	for _, w := range batch {
-		c := s.own[w.PlayerID]
+		oc := s.own[w.PlayerID]
+		if oc == nil {
+			oc = &ownChain{}
+			s.own[w.PlayerID] = oc
+		}
+		c := oc.writes
 		if n := len(c); n > 0 && !continues(c[n-1], w) {
 			c = c[:0]
 		}
@@ -256,7 +265,7 @@ func (s *stepper) remember(batch []PlayerWrite) {
 			c = append(c[:0], c[1:]...)
 			c[0].FromTick = unknownBase
 		}
-		s.own[w.PlayerID] = append(c, w)
+		oc.writes = append(c, w)
 	}
 }
 
@@ -274,10 +283,11 @@ func (s *stepper) remember(batch []PlayerWrite) {
 // than before.
 func (r *Runner) rebase(s *stepper, fresh *snapshot, before int64) {
 	var lost int64
-	for id, c := range s.own {
+	for id, oc := range s.own {
+		c := oc.writes
 		k, ok := fresh.index[id]
 		if !ok {
-			if c[len(c)-1].State.Tick < before {
+			if len(c) == 0 || c[len(c)-1].State.Tick < before {
 				delete(s.own, id)
 			}
 			continue
@@ -288,12 +298,14 @@ func (r *Runner) rebase(s *stepper, fresh *snapshot, before int64) {
 			i++
 		}
 		rest := c[i:]
-		if len(rest) == 0 {
-			delete(s.own, id)
+		if len(rest) == 0 { // all stored: the chain is kept empty, for the next Step to reuse
+			oc.writes = c[:0]
 			continue
 		}
 		if rest[0].FromTick == unknownBase || (rest[0].FromTick == st.Tick && rest[0].FromWriter == st.Writer) { // on its way
-			s.own[id] = append(c[:0], rest...)
+			if i > 0 {
+				oc.writes = append(c[:0], rest...)
+			}
 			continue
 		}
 		if i == 0 || c[i-1].State.Tick != st.Tick || c[i-1].State.Carry != st.Carry || c[i-1].State.LastDelta != st.LastDelta {
@@ -317,7 +329,7 @@ func (r *Runner) rebase(s *stepper, fresh *snapshot, before int64) {
 		p.Flux = w.State
 		fresh.ledger[id] = w.State.Carry
 		s.rebased = append(s.rebased, w)
-		s.own[id] = append(c[:0], rest...)
+		oc.writes = append(c[:0], rest...)
 		r.stats.rebased(int64(w.Ticks))
 	}
 	if lost > 0 {
