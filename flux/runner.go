@@ -114,6 +114,7 @@ type Runner struct {
 	behind  map[string]PlayerWrite // per player, a write queued behind its pending one (see mergeDoubt)
 	batch   []PlayerWrite          // this tick's writes (Tick), reused
 	writes  []PlayerWrite
+	wrote   []int32 // per write of tickWrites' last call, the index of its player
 	changes []Change
 
 	stats   runnerStats
@@ -357,6 +358,7 @@ func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time
 func (r *Runner) tickWrites(players []Player, infos map[string]RoomInfo, ledger Ledger, res Result, tick int64,
 	now time.Time, dst []PlayerWrite) []PlayerWrite {
 	r.changes = r.changes[:0]
+	r.wrote = r.wrote[:0]
 	cut := activeCutoffs(r.rules, now)
 	dst = slices.Grow(dst, res.Counts.Evaluated)
 	j := 0 // cursor in res.Changes, which follow the order of players
@@ -385,6 +387,7 @@ func (r *Runner) tickWrites(players []Player, infos map[string]RoomInfo, ledger 
 			r.changes = append(r.changes, *ch)
 		}
 		st := TickState{Tick: tick, Carry: ledger[p.ID], LastDelta: delta, Writer: r.writer}
+		r.wrote = append(r.wrote, int32(i))
 		dst = append(dst, PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, FromWriter: p.Flux.Writer, State: st,
 			Delta: delta, Ticks: 1, OldLucidity: p.Lucidity, NewLucidity: p.Lucidity + delta, RoomID: p.RoomID, Flux: flux})
 		p.Lucidity += delta

@@ -86,15 +86,17 @@ type stepper struct {
 	recent []stepBatch // batches a snapshot may not include yet
 	low    []int32     // players whose lucidity prepare lowered for this tick
 	lowBy  []int
-	// own holds, per player, this Runner's own writes of it, one per tick, that a load
-	// has not yet shown stored (at most maxOwnChain): what adopt rebases onto another
-	// Runner's write of the same tick, or counts as lost. rebased are the rebased writes
-	// the next batch hands over first.
-	own     map[string]*ownChain
-	rebased []PlayerWrite
+	// The chains hold, per player, this Runner's own writes of it, one per tick, that a
+	// load has not yet shown stored (at most maxOwnChain): what adopt rebases onto
+	// another Runner's write of the same tick, or counts as lost. rebased are the rebased
+	// writes the next batch hands over first.
+	chainAt    []*ownChain          // by index in cur.players: the player's chain (nil: none)
+	chainSpare []*ownChain          // the previous chainAt's array, reused
+	away       map[string]*ownChain // chains of players the current load does not hold
+	rebased    []PlayerWrite
 }
 
-// ownChain is one player's chain of own writes (see stepper.own); held by pointer so that
+// ownChain is one player's chain of own writes (see stepper.chainAt); held by pointer so that
 // Step and adopt change it in place, without a map write per player.
 type ownChain struct{ writes []PlayerWrite }
 
@@ -122,7 +124,7 @@ func (r *Runner) Start(now time.Time) error {
 		return fmt.Errorf("flux: runner already started: %w", ErrStarted)
 	}
 	s := &stepper{nextNow: now, wake: make(chan struct{}, 1), done: make(chan struct{}), cycled: make(chan struct{}),
-		spare: make(chan []PlayerWrite, 4), own: make(map[string]*ownChain)}
+		spare: make(chan []PlayerWrite, 4), away: make(map[string]*ownChain)}
 	r.step = s
 	s.reload = true
 	r.workers.Go(func() { r.work(s) })
@@ -200,7 +202,7 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 	default:
 	}
 	batch := r.tickWrites(cur.players, cur.infos, cur.ledger, res, tick, now, append(spare[:0], s.rebased...))
-	s.remember(batch[len(s.rebased):]) // the rebased writes' chains are set already
+	s.remember(batch[len(s.rebased):], r.wrote) // the rebased writes' chains are set already
 	clear(s.rebased)
 	s.rebased = s.rebased[:0]
 	rep.Evaluate = time.Since(t0)
@@ -222,6 +224,7 @@ func (r *Runner) stepLocked(s *stepper, now time.Time) (TickReport, error) {
 // adopt makes fresh the current state and replays onto it the batches it may not include
 // (those handed over after the worker overlaid its pending writes).
 func (r *Runner) adopt(s *stepper, fresh *snapshot, tick int64) {
+	old := s.cur
 	s.cur = fresh
 	kept := s.recent[:0]
 	for _, b := range s.recent {
@@ -245,17 +248,18 @@ func (r *Runner) adopt(s *stepper, fresh *snapshot, tick int64) {
 	}
 	clear(s.recent[len(kept):])
 	s.recent = kept
-	r.rebase(s, fresh, tick-maxOwnChain)
+	r.rebase(s, old, fresh, tick-maxOwnChain)
 }
 
 // remember appends each write of a batch to its player's chain of own writes (a write
 // that does not continue the chain starts a new one).
-func (s *stepper) remember(batch []PlayerWrite) {
-	for _, w := range batch {
-		oc := s.own[w.PlayerID]
+// at[j] is the index in cur.players of batch[j]'s player.
+func (s *stepper) remember(batch []PlayerWrite, at []int32) {
+	for j, w := range batch {
+		oc := s.chainAt[at[j]]
 		if oc == nil {
 			oc = &ownChain{}
-			s.own[w.PlayerID] = oc
+			s.chainAt[at[j]] = oc
 		}
 		c := oc.writes
 		if n := len(c); n > 0 && !continues(c[n-1], w) {
@@ -267,6 +271,46 @@ func (s *stepper) remember(batch []PlayerWrite) {
 		}
 		oc.writes = append(c, w)
 	}
+}
+
+// placeChains moves the chains of own writes from old's player order to fresh's
+// (s.chainAt), and those of players fresh does not hold to s.away, from where they return
+// when a load holds their player again; a chain away whose last write is older than
+// before is dropped. A player at the same place in both loads costs no map look-up.
+func (r *Runner) placeChains(s *stepper, old, fresh *snapshot, before int64) {
+	n := len(fresh.players)
+	next := slices.Grow(s.chainSpare[:0], n)[:n]
+	clear(next)
+	for j, oc := range s.chainAt {
+		if oc == nil {
+			continue
+		}
+		id := old.players[j].ID
+		k := j
+		if k >= n || fresh.players[k].ID != id {
+			var ok bool
+			if k32, ok32 := fresh.index[id]; ok32 {
+				k, ok = int(k32), true
+			}
+			if !ok {
+				if len(oc.writes) > 0 {
+					s.away[id] = oc
+				}
+				continue
+			}
+		}
+		next[k] = oc
+	}
+	for id, oc := range s.away {
+		if k, ok := fresh.index[id]; ok {
+			next[k] = oc
+			delete(s.away, id)
+		} else if oc.writes[len(oc.writes)-1].State.Tick < before {
+			delete(s.away, id)
+		}
+	}
+	clear(s.chainAt)
+	s.chainSpare, s.chainAt = s.chainAt, next
 }
 
 // rebase compares each player's chain of own writes with the state the load found
@@ -281,17 +325,15 @@ func (s *stepper) remember(batch []PlayerWrite) {
 // chains wait until a load returns them (a player gone inactive right after a refused
 // write is rebased when it comes back), or are dropped once their last write is older
 // than before.
-func (r *Runner) rebase(s *stepper, fresh *snapshot, before int64) {
+func (r *Runner) rebase(s *stepper, old, fresh *snapshot, before int64) {
+	r.placeChains(s, old, fresh, before)
 	var lost int64
-	for id, oc := range s.own {
-		c := oc.writes
-		k, ok := fresh.index[id]
-		if !ok {
-			if len(c) == 0 || c[len(c)-1].State.Tick < before {
-				delete(s.own, id)
-			}
+	for k, oc := range s.chainAt {
+		if oc == nil {
 			continue
 		}
+		c := oc.writes
+		id := fresh.players[k].ID
 		st := fresh.stored[k]
 		i := 0
 		for i < len(c) && c[i].State.Tick <= st.Tick {
@@ -316,7 +358,7 @@ func (r *Runner) rebase(s *stepper, fresh *snapshot, before int64) {
 			lost += int64(n)
 			r.log.Warn().Str("player_id", id).Int64("stored_tick", st.Tick).Int("ticks", n).
 				Msg("flux reported changes dropped: the store moved on from another state")
-			delete(s.own, id)
+			oc.writes = c[:0]
 			continue
 		}
 		p := &fresh.players[k]
