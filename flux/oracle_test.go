@@ -30,6 +30,7 @@ type faultyApply struct {
 
 	mu          sync.Mutex
 	rng         *rand.Rand
+	rate        float64 // the share of applies that fail (0: 10 %)
 	resets, cut int
 }
 
@@ -40,15 +41,19 @@ func (f *faultyApply) Apply(ctx context.Context, writes []flux.PlayerWrite) (flu
 	if f.rng != nil {
 		x = f.rng.Float64()
 	}
+	rate := f.rate
+	if rate == 0 {
+		rate = 0.10
+	}
 	switch {
-	case x < 0.05:
+	case x < rate/2:
 		f.resets++
 		if err := f.proxy.ResetPeer(0); err != nil {
 			f.t.Error(err)
 		}
 		defer f.proxy.RemoveToxics()
 		return f.PlayerStore.Apply(ctx, writes)
-	case x < 0.10:
+	case x < rate:
 		f.cut++
 		if err := f.proxy.DropReplies(); err != nil {
 			f.t.Error(err)
@@ -71,6 +76,13 @@ func (f *faultyApply) Apply(ctx context.Context, writes []flux.PlayerWrite) (flu
 		return res, err
 	}
 	return f.PlayerStore.Apply(ctx, writes)
+}
+
+// setRand replaces the fault draw (nil: no more faults).
+func (f *faultyApply) setRand(rng *rand.Rand) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rng = rng
 }
 
 func (f *faultyApply) faults() (resets, cut int) {

@@ -112,8 +112,10 @@ type Runner struct {
 	ledger  Ledger               // this tick's carry-overs, loaded with the players
 	skip    []bool               // per loaded player: already ticked, not written
 	pending map[string]PlayerWrite
-	batch   []PlayerWrite // this tick's writes (Tick), reused
+	behind  map[string]PlayerWrite // per player, a write queued behind its pending one (see mergeDoubt)
+	batch   []PlayerWrite          // this tick's writes (Tick), reused
 	writes  []PlayerWrite
+	wrote   []int32 // per write of tickWrites' last call, the index of its player
 	changes []Change
 
 	stats   runnerStats
@@ -153,6 +155,7 @@ func NewRunner(players PlayerStore, rooms roomstore.RoomStore, cfg RunnerConfig)
 		infos:   make(map[string]RoomInfo),
 		ledger:  make(Ledger),
 		pending: make(map[string]PlayerWrite),
+		behind:  make(map[string]PlayerWrite),
 		stats:   newRunnerStats(),
 	}
 	var b [8]byte
@@ -293,13 +296,21 @@ func (r *Runner) tick(ctx context.Context, now time.Time) (TickReport, error) {
 // player is dropped (applied after all, or superseded by another Runner) and counted.
 // Pending writes of players not loaded stay pending.
 func (r *Runner) reconcile(players []Player) int {
-	if len(r.pending) == 0 {
+	if len(r.pending) == 0 && len(r.behind) == 0 {
 		return 0
 	}
 	dropped := 0
 	for i := range players {
 		p := &players[i]
 		w, ok := r.pending[p.ID]
+		if b, held := r.behind[p.ID]; held { // settled by this load: no need to wait
+			w, ok = b, true
+			if e, has := r.pending[p.ID]; has && p.Flux.Tick == e.FromTick && p.Flux.Writer == e.FromWriter {
+				w = sum(e, b) // the write ahead of b did not land
+			}
+			delete(r.behind, p.ID)
+			r.pending[p.ID] = w
+		}
 		if !ok {
 			continue
 		}
@@ -349,10 +360,12 @@ func (r *Runner) collect(players []Player, res Result, tick int64, now time.Time
 // tickWrites appends to dst one write of this tick for every evaluated player not already
 // ticked (and in the Runner's scope): its new carry-over and tick, its lucidity change if
 // any; it copies those players' changes into r.changes and advances the players in place
-// to the state the writes leave, so that evaluation can continue from them.
+// to the state the writes leave, so that evaluation can continue from them. The ledger
+// entries of evaluated players it does not write go back to their stored carry-over.
 func (r *Runner) tickWrites(players []Player, infos map[string]RoomInfo, ledger Ledger, res Result, tick int64,
 	now time.Time, dst []PlayerWrite) []PlayerWrite {
 	r.changes = r.changes[:0]
+	r.wrote = r.wrote[:0]
 	cut := activeCutoffs(r.rules, now)
 	dst = slices.Grow(dst, res.Counts.Evaluated)
 	j := 0 // cursor in res.Changes, which follow the order of players
@@ -363,10 +376,16 @@ func (r *Runner) tickWrites(players []Player, infos map[string]RoomInfo, ledger 
 			ch = &res.Changes[j]
 			j++
 		}
-		if r.skip[i] || !cut.active(p) || (r.cfg.Scope != "" && p.Scope != r.cfg.Scope) {
+		if !cut.active(p) {
 			continue
 		}
 		if _, ok := infos[p.RoomID]; !ok {
+			continue
+		}
+		if r.skip[i] || (r.cfg.Scope != "" && p.Scope != r.cfg.Scope) {
+			// Evaluated as a companion, not written: its carry-over stays as stored, so
+			// that a later tick evaluated from the same ledger (Step) continues from it.
+			ledger[p.ID] = p.Flux.Carry
 			continue
 		}
 		delta, flux := 0, 0.0
@@ -375,6 +394,7 @@ func (r *Runner) tickWrites(players []Player, infos map[string]RoomInfo, ledger 
 			r.changes = append(r.changes, *ch)
 		}
 		st := TickState{Tick: tick, Carry: ledger[p.ID], LastDelta: delta, Writer: r.writer}
+		r.wrote = append(r.wrote, int32(i))
 		dst = append(dst, PlayerWrite{PlayerID: p.ID, FromTick: p.Flux.Tick, FromWriter: p.Flux.Writer, State: st,
 			Delta: delta, Ticks: 1, OldLucidity: p.Lucidity, NewLucidity: p.Lucidity + delta, RoomID: p.RoomID, Flux: flux})
 		p.Lucidity += delta
@@ -425,7 +445,8 @@ func (r *Runner) readRooms(ctx context.Context, ids []string) error {
 // ApplyTimeout; the writes of a statement that succeeded leave pending (applied or refused
 // as conflicts alike). Those of a statement that failed stay pending, or, when doubt is
 // not nil (the non-blocking worker), move to doubt: their outcome is unknown until a load
-// tells. Players in doubt are held back.
+// tells. Players in doubt are held back. Writes queued behind a write sent again as it is
+// (r.behind) go in a statement after it.
 func (r *Runner) flush(ctx context.Context, rep *TickReport, doubt map[string]PlayerWrite) error {
 	if len(r.pending) == 0 {
 		return nil
@@ -462,8 +483,27 @@ func (r *Runner) flush(ctx context.Context, rep *TickReport, doubt map[string]Pl
 		rep.Applied.Written += res.Written
 		rep.Applied.Conflicts += res.Conflicts
 		rep.Applied.LucidityUpdated += res.LucidityUpdated
+		if len(r.writes) == 0 {
+			r.writes = r.releaseBehind(doubt, r.writes)
+		}
 	}
 	return nil
+}
+
+// releaseBehind moves into pending, and appends to dst, the writes queued behind a write
+// that has now been sent (see mergeDoubt): their statement follows its statement.
+func (r *Runner) releaseBehind(doubt map[string]PlayerWrite, dst []PlayerWrite) []PlayerWrite {
+	for id, b := range r.behind {
+		_, held := doubt[id]
+		_, waiting := r.pending[id]
+		if held || waiting {
+			continue
+		}
+		delete(r.behind, id)
+		r.pending[id] = b
+		dst = append(dst, b)
+	}
+	return dst
 }
 
 // Run ticks every interval in the caller's goroutine. When ctx ends it shuts the Runner
@@ -560,6 +600,7 @@ func (r *Runner) stop(ctx context.Context) error {
 				r.merge(w)
 			}
 		}
+		r.adoptLast(s)
 		if len(s.doubt) > 0 { // learn which writes of unknown outcome landed
 			if players, err := r.loadPlayers(ctx, now); err == nil {
 				r.resolveDoubt(s.doubt, players)
@@ -569,11 +610,15 @@ func (r *Runner) stop(ctx context.Context) error {
 		}
 	}
 	err := r.flushUntil(ctx)
+	var lost error
+	if s != nil {
+		lost = s.untold()
+	}
 	if err != nil {
 		r.log.Error().Err(err).Int("pending_players", len(r.pending)).Msg("flux final flush gave up")
-		return fmt.Errorf("%w: %d players: %w", ErrFlushIncomplete, len(r.pending), err)
+		return errors.Join(fmt.Errorf("%w: %d players: %w", ErrFlushIncomplete, len(r.pending), err), lost)
 	}
-	return nil
+	return lost
 }
 
 // Close is Stop within RunnerConfig.CloseTimeout (DefaultCloseTimeout): it stops the

@@ -22,6 +22,11 @@ type RunnerStats struct {
 	Written, Conflicts, ChangesApplied int64
 	// AlreadyTicked and Superseded sum the TickReport fields of the same names.
 	AlreadyTicked, Superseded int64
+	// Rebased counts player-minutes of the non-blocking mode's own writes rebased onto
+	// another Runner's write of the same minute from the same state (and sent again);
+	// LostTicks counts player-minutes Step reported that were dropped unapplied (see
+	// ErrChangesLost).
+	Rebased, LostTicks int64
 	// PendingPlayers is the number of players whose writes wait for the next apply (in
 	// the non-blocking mode, as the background worker last saw it).
 	PendingPlayers int
@@ -162,4 +167,16 @@ func (r *Runner) Stats() RunnerStats {
 		out.DurableLagP99 = lag[(len(lag)-1)*99/100]
 	}
 	return out
+}
+
+func (s *runnerStats) rebased(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.s.Rebased += n
+}
+
+func (s *runnerStats) lostTicks(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.s.LostTicks += n
 }

@@ -55,6 +55,11 @@ type Config struct {
 	JSON bool
 	// NoFaults runs the same schedule without injecting any fault.
 	NoFaults bool
+	// Free steps every live server each minute without the per-minute barrier: no Sync
+	// until the end (the non-blocking mode as a game that never syncs uses it). A
+	// diagnosis mode: each server then evaluates the load it has, which may predate the
+	// minute's moves, so its comparison with the replay reports those differences too.
+	Free bool
 	// Quiet suppresses the progress lines.
 	Quiet bool
 	// LibLogLevel is the level of the library's own log lines (connection events,
@@ -123,6 +128,7 @@ Usage: go run ./examples/soak [flags]`)
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of the summary table")
 	fs.BoolVar(&c.NoFaults, "no-faults", false, "run the schedule without injecting faults")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress lines")
+	fs.BoolVar(&c.Free, "free", false, "step every server each minute without the per-minute Sync barrier; sync only at the end (diagnosis)")
 	libLevel := fs.String("lib-log-level", "error", "level of the library's own log lines: debug, info, warn, error, disabled")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

@@ -176,12 +176,20 @@ func (r *soak) awaitFresh(ctx context.Context, writer *gameServer, id string, ve
 	wg.Wait()
 }
 
-// stepMinute makes the barrier and steps minute k on every server that passed it. When
+// stepMinute makes the barrier and steps minute k on every server that passed it (with
+// Config.Free, every live server, with no barrier). When
 // none did it tries again (the minute is not lost for want of a server) for up to
 // stepRetryFor, then counts the minute as unstepped.
 func (r *soak) stepMinute(ctx context.Context, k int, now time.Time) error {
 	if k > 0 && k == r.cfg.hooks.skipMinute {
 		return nil // the test hook: nobody steps this minute
+	}
+	if r.cfg.Free { // no barrier: every live server steps the state it has
+		if err := r.beforeSteps(k); err != nil {
+			return err
+		}
+		r.step(r.live(), now)
+		return nil
 	}
 	deadline := time.Now().Add(stepRetryFor)
 	for {
