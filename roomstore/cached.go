@@ -48,6 +48,10 @@ type Cached struct {
 	refresh refreshState // which ids refresh-ahead is reloading
 	stats   cacheCounters
 	metrics metric.Registration // the observable counters, unregistered by Close
+
+	// afterCheck, set only by tests (export_test.go), runs inside fill between the
+	// generation check of an id and the store: where an invalidation is hardest to catch.
+	afterCheck func(id string)
 }
 
 // entry is a cached room with the times, in nanoseconds since Cached.epoch on

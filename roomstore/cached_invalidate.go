@@ -102,6 +102,9 @@ func (c *Cached) fill(ids []string, gens []uint64, loaded map[string]Room, loade
 		if c.gens.of(id) != gens[i] { // check
 			continue
 		}
+		if c.afterCheck != nil {
+			c.afterCheck(id)
+		}
 		var ok bool
 		if r, found := loaded[id]; found {
 			e, ttl := c.newEntry(id, r, loadedAt)
