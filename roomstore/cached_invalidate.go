@@ -109,7 +109,9 @@ func (c *Cached) fill(ids []string, gens []uint64, loaded map[string]Room, loade
 		if r, found := loaded[id]; found {
 			e, ttl := c.newEntry(id, r, loadedAt)
 			ok = c.rooms.SetWithTTL(id, e, ttl)
-			c.absent.Del(id)
+			if c.absent.Contains(id) { // a Del costs a send to the cache's goroutine
+				c.absent.Del(id)
+			}
 			setRooms = true
 			stored++
 		} else {

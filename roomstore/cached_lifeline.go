@@ -3,7 +3,6 @@ package roomstore
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/gamepersist/gamepersist/internal/lifecycle"
 )
@@ -55,15 +54,6 @@ func (l *lifeline) goRefresh(f func()) bool {
 	}
 	l.refreshers.Go(f)
 	return true
-}
-
-// loadContext returns the context of a shared load: detached from the reader that
-// started it (other readers wait on the same load), bounded by timeout and canceled by
-// Close.
-func (l *lifeline) loadContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), timeout)
-	stop := context.AfterFunc(l.ctx, cancel)
-	return ctx, func() { stop(); cancel() }
 }
 
 // close begins the shutdown (every method returns ErrClosed from here on), cancels the

@@ -65,8 +65,9 @@ func (c *Cached) loadShared(parent context.Context, id string, gen uint64) (Room
 	if c.absent.Contains(id) {
 		return Room{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	ctx, cancel := c.life.loadContext(parent, c.cfg.LoadTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), c.cfg.LoadTimeout)
 	defer cancel()
+	defer context.AfterFunc(c.life.ctx, cancel)() // Close cancels it
 	loaded, err := c.fetch(ctx, forOneReader, []string{id}, []uint64{gen})
 	if err != nil {
 		return Room{}, err
