@@ -49,7 +49,7 @@ type Cached struct {
 	stats   cacheCounters
 	metrics metric.Registration // the observable counters, unregistered by Close
 
-	// afterCheck, set only by tests (export_test.go), runs inside fill between the
+	// afterCheck, set only by tests (cached_export_test.go), runs inside fill between the
 	// generation check of an id and the store: where an invalidation is hardest to catch.
 	afterCheck func(id string)
 }
