@@ -417,3 +417,25 @@ func benchSimulatedTicks(b *testing.B, c *roomstore.Cached, clock *simClock, ids
 	b.ReportMetric(float64(ticks[len(ticks)*99/100].Nanoseconds()), "p99_tick_ns")
 	b.ReportMetric(float64(after.RefreshesStarted-before.RefreshesStarted)/float64(b.N), "refreshes/tick")
 }
+
+// BenchmarkCachedGetRoomMiss measures one GetRoom miss on the memory store: an
+// Invalidate, then a read that loads the room through the shared-load path and fills the
+// cache (the cost a reader pays once per room per invalidation).
+func BenchmarkCachedGetRoomMiss(b *testing.B) {
+	inner := roomstore.NewMemoryStore()
+	ctx := context.Background()
+	if err := inner.PutRoom(ctx, roomstoretest.SampleRoom("miss")); err != nil {
+		b.Fatal(err)
+	}
+	c := newCached(b, inner, roomstore.CacheConfig{})
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Invalidate("miss")
+		if _, err := c.GetRoom(ctx, "miss"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s := c.Stats(); s.Loads != s.Invalidations {
+		b.Fatalf("%d loads for %d invalidations: a read was not a miss", s.Loads, s.Invalidations)
+	}
+}
