@@ -369,11 +369,7 @@ func (r *Runner) rebase(s *stepper, old, fresh *snapshot, before int64) {
 			oc.writes = c[:0]
 			continue
 		}
-		// On its way: it continues the stored state, or the load predates its base (the
-		// store has not reached the tick this chain was computed from: a write of ours is
-		// still in flight; a store that moved on from another state is never behind it).
-		if rest[0].FromTick == unknownBase || (rest[0].FromTick == st.Tick && rest[0].FromWriter == st.Writer) ||
-			st.Tick < rest[0].FromTick {
+		if rest[0].FromTick == unknownBase || (rest[0].FromTick == st.Tick && rest[0].FromWriter == st.Writer) { // on its way
 			if i > 0 {
 				oc.writes = append(c[:0], rest...)
 			}
